@@ -1,0 +1,48 @@
+/**
+ * Builds a Temporal worker hosting our workflows and activities on one task queue.
+ * The workflow bundle is built once per process (webpack takes seconds) and reused.
+ */
+import path from 'node:path';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createRoundTripActivities } from '../activities/roundtrip-activities';
+import type { ArtifactStore } from '../artifacts/store';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+let runtimeInstalled = false;
+
+/** Worker state chatter goes to debug; warnings and errors still reach stderr. ROBUSTOK_LOG_LEVEL overrides. */
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (process.env.ROBUSTOK_LOG_LEVEL ?? 'WARN').toUpperCase() as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  Runtime.install({ logger: new DefaultLogger(level) });
+}
+
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'),
+    logger: { trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log() {} },
+  });
+  return bundle;
+}
+
+export interface WorkerOptions {
+  readonly connection: NativeConnection;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly store: ArtifactStore;
+  /** How long a shutting-down worker lets running activities finish before cancelling them. */
+  readonly shutdownGraceTime?: string;
+}
+
+export async function createWorker(o: WorkerOptions): Promise<Worker> {
+  installRuntime();
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: { ...createRoundTripActivities({ store: o.store }) },
+    shutdownGraceTime: o.shutdownGraceTime ?? '30s',
+  });
+}

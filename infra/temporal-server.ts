@@ -1,0 +1,59 @@
+/**
+ * Starts `temporal server start-dev` on free loopback ports with a SQLite file for persistence,
+ * waits until the frontend answers gRPC health and the namespace exists.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort } from './ports';
+import { provision, type ProvisionedBinary } from './provision';
+import { startServerProcess, type ServerProcess } from './server-process';
+
+export interface TemporalDevServer {
+  readonly address: string;
+  readonly namespace: string;
+  readonly binary: ProvisionedBinary;
+  readonly process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+export async function startTemporalDevServer(opts: { dataDir: string; namespace?: string; log?: (l: string) => void }): Promise<TemporalDevServer> {
+  const binary = await provision('temporal', { log: opts.log });
+  const namespace = opts.namespace ?? 'default';
+  await mkdir(opts.dataDir, { recursive: true });
+  const [port, uiPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const address = `127.0.0.1:${port}`;
+  const proc = await startServerProcess({
+    label: `Temporal dev server (${address})`,
+    bin: binary.path,
+    args: [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(port),
+      '--ui-port', String(uiPort),
+      '--http-port', String(httpPort),
+      '--metrics-port', String(metricsPort),
+      '--headless',
+      '--db-filename', path.join(opts.dataDir, 'temporal.sqlite'),
+      '--namespace', namespace,
+      '--log-level', 'warn',
+    ],
+    env: { ...process.env },
+    logFile: path.join(opts.dataDir, 'temporal.log'),
+    ready: () => temporalReady(address, namespace),
+    timeoutMs: 60_000,
+  });
+  return { address, namespace, binary, process: proc, stop: () => proc.stop() };
+}
+
+export async function temporalReady(address: string, namespace: string): Promise<boolean> {
+  const conn = await Connection.connect({ address, connectTimeout: 1000 });
+  try {
+    const health = await conn.healthService.check({});
+    if (health.status !== 1 /* SERVING */) return false;
+    await conn.workflowService.describeNamespace({ namespace });
+    return true;
+  } finally {
+    await conn.close();
+  }
+}

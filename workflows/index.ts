@@ -1,0 +1,2 @@
+/** The workflowsPath barrel: every workflow the worker hosts is exported here. */
+export { roundTripWorkflow } from './roundtrip';
