@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { PipelineError, errorMessage } from '../core/errors';
+import { installRuntime } from './runtime';
 
 export interface TemporalSettings {
   readonly address: string | undefined;
@@ -58,6 +59,7 @@ export async function connectClient(s: TemporalSettings & { address: string }): 
 }
 
 export async function connectWorker(s: TemporalSettings & { address: string }): Promise<NativeConnection> {
+  installRuntime();
   try {
     return await NativeConnection.connect({ address: s.address, tls: tlsConfig(s) });
   } catch (e) {

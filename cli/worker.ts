@@ -3,20 +3,11 @@
  * The workflow bundle is built once per process (webpack takes seconds) and reused.
  */
 import path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createRoundTripActivities } from '../activities/roundtrip-activities';
 import type { ArtifactStore } from '../artifacts/store';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-let runtimeInstalled = false;
-
-/** Worker state chatter goes to debug; warnings and errors still reach stderr. ROBUSTOK_LOG_LEVEL overrides. */
-function installRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  const level = (process.env.ROBUSTOK_LOG_LEVEL ?? 'WARN').toUpperCase() as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
-  Runtime.install({ logger: new DefaultLogger(level) });
-}
 
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
@@ -36,7 +27,6 @@ export interface WorkerOptions {
 }
 
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
-  installRuntime();
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,
