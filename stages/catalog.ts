@@ -1,0 +1,5 @@
+/** The catalog of stage kinds known to spec validation and planning (descriptors only, no stage code). */
+import { commandDescriptor } from './command-config';
+import { catalogOf, type StageCatalog } from './descriptor';
+
+export const stageCatalog: StageCatalog = catalogOf([commandDescriptor]);

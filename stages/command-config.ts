@@ -1,0 +1,40 @@
+/**
+ * Config of the `command` stage kind: run an external program with the pipeline's caching,
+ * artifacts and retries. Placeholders in argv elements are substituted (never shell-interpolated):
+ *   ${inputs.NAME}  path of a materialised input      ${outputs.NAME}  path the program must write
+ *   ${params.KEY}   a value from `params`             ${workdir}       the attempt's working directory
+ * With `shell: true` argv is one script run by /bin/sh -c, taken literally; inputs, outputs and
+ * params reach it only as environment variables (RT_INPUT_NAME, RT_OUTPUT_NAME, RT_PARAM_KEY).
+ */
+import { z } from 'zod';
+import type { StageDescriptor } from './descriptor';
+
+const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'use letters, digits, _ and -');
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path inside the workdir');
+
+export const commandConfigSchema = z
+  .strictObject({
+    argv: z.array(z.string()).min(1),
+    shell: z.boolean().default(false),
+    env: z.record(z.string(), z.string()).default({}),
+    params: z.record(z.string(), z.json()).default({}),
+    /** output name → path relative to the workdir (a file or a directory). */
+    outputs: z.record(name, relPath).default({}),
+    /** Exit codes that count as success. */
+    successCodes: z.array(z.number().int()).default([0]),
+  })
+  .refine((c) => !c.shell || c.argv.length === 1, { message: 'with shell: true, argv must be exactly one script string', path: ['argv'] });
+
+export type CommandConfig = z.output<typeof commandConfigSchema>;
+
+export const commandDescriptor: StageDescriptor<CommandConfig> = {
+  kind: 'command',
+  version: '1',
+  description: 'Run an external program; declared inputs are materialised, declared outputs collected.',
+  configSchema: commandConfigSchema,
+  inputs: () => ({ required: 'any' }),
+  outputs: (c) => Object.keys(c.outputs).sort(),
+};
