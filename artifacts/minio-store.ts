@@ -57,9 +57,13 @@ export class MinioStore implements ArtifactStore {
   async put(key: string, body: Body): Promise<ArtifactRef> {
     await this.ensureBucket();
     const h = hashing(body);
+    // A failing source must reject the put (the client does not always listen for it); S3 then
+    // never completes the object, so nothing partial becomes visible.
+    const sourceFailed = new Promise<never>((_, reject) => h.stream.once('error', reject));
     try {
-      await this.client.putObject(this.s.bucket, this.name(key), h.stream);
+      await Promise.race([this.client.putObject(this.s.bucket, this.name(key), h.stream), sourceFailed]);
     } catch (e) {
+      h.stream.destroy();
       throw this.wrap(e, `write '${key}'`);
     }
     return { key, ...h.result() };

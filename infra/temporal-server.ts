@@ -50,7 +50,8 @@ export async function temporalReady(address: string, namespace: string): Promise
   const conn = await Connection.connect({ address, connectTimeout: 1000 });
   try {
     const health = await conn.healthService.check({});
-    if (health.status !== 1 /* SERVING */) return false;
+    // grpc.health.v1 ServingStatus: 1 = SERVING.
+    if (Number(health.status) !== 1) return false;
     await conn.workflowService.describeNamespace({ namespace });
     return true;
   } finally {

@@ -9,6 +9,7 @@ import { defaultStoreUri } from '../state-dir';
 import { openTemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
+import type { roundTripWorkflow } from '../../workflows/roundtrip';
 
 export async function demoCommand(opts: { json?: boolean; address?: string; namespace?: string; store?: string }): Promise<number> {
   const log = (l: string) => (opts.json ? undefined : console.error(l));
@@ -20,7 +21,7 @@ export async function demoCommand(opts: { json?: boolean; address?: string; name
     const client = new Client({ connection: session.client, namespace: session.namespace });
     const id = `demo-${randomUUID()}`;
     const result = await worker.runUntil(
-      client.workflow.execute('roundTripWorkflow', { taskQueue, workflowId: id, args: [{ key: `demo/${id}.txt`, text: `hello from ${id}\n` }] }),
+      client.workflow.execute<typeof roundTripWorkflow>('roundTripWorkflow', { taskQueue, workflowId: id, args: [{ key: `demo/${id}.txt`, text: `hello from ${id}\n` }] }),
     );
     if (opts.json) console.log(JSON.stringify({ workflowId: id, temporal: session.address, ...result }, null, 2));
     else console.log(`workflow ${id}: wrote ${result.ref.key} (${result.ref.bytes} B) to ${result.storeUri}; sha256 ${result.readBackDigest} verified on read-back`);

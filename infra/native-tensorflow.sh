@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# Native TensorFlow backend for tfjs, from package registries only (issue 4, item 1b).
+#
+# @tensorflow/tfjs-node's own install script downloads libtensorflow 2.9.1 from a host that is not a
+# package registry, so on machines that reach only the registries it fails. The PyPI tensorflow-cpu
+# wheel ships the same C and eager C APIs (TF_*, TFE_*) in libtensorflow_cc.so.2 (+ the
+# libtensorflow_framework.so.2 it needs) and their headers under include/tensorflow/c/. This script:
+#
+#   1. downloads the pinned tensorflow-cpu wheel with pip (hash-checked) and unpacks only the two
+#      shared libraries and the handful of C API headers into the cache (~/.cache/robustok/native-tf);
+#   2. installs @tensorflow/tfjs-node@4.22.0 with `npm install --no-save --ignore-scripts`
+#      (package.json and package-lock.json are left alone; its download script never runs);
+#   3. lays out the package's deps/include and deps/lib from the cache (libtensorflow.so ->
+#      libtensorflow_cc.so.2, plus the libtensorflow.so.2.9.1 marker its install.js looks for);
+#   4. compiles the N-API addon (binding/*.cc) with node-gyp against the local Node headers, or, when
+#      none are on the machine, with g++ directly against the node-api-headers npm package;
+#   5. checks that every TF_/TFE_ symbol the addon needs is exported by the wheel's libraries, loads
+#      it, and runs a smoke test (backend 'tensorflow', a matmul, the TF version).
+#
+# Idempotent: a second run with everything in place only re-runs the smoke test (about 2 s).
+#
+#   bash infra/native-tensorflow.sh            # install (or confirm) the native backend
+#   bash infra/native-tensorflow.sh --force    # rebuild the addon even if the stamp matches
+#   bash infra/native-tensorflow.sh check      # exit 0 iff the native backend loads and works
+#   bash infra/native-tensorflow.sh remove     # delete node_modules/@tensorflow/tfjs-node
+#
+# Environment:
+#   ROBUSTOK_NATIVE_TF_CACHE   cache dir (default $ROBUSTOK_CACHE_DIR/native-tf, else
+#                              ${XDG_CACHE_HOME:-~/.cache}/robustok/native-tf)
+#   ROBUSTOK_NATIVE_TF_BUILD   auto (default) | node-gyp | direct
+#   ROBUSTOK_NODEDIR           Node headers dir (one holding include/node/common.gypi)
+#
+# Any `npm install` / `npm ci` afterwards prunes the package (it is not in package.json): run this
+# script again after one. See compute/native-backend.md.
+set -euo pipefail
+
+TF_PIP_PACKAGE=tensorflow-cpu
+TF_VERSION=2.16.2
+# The wheel pip is asked for: CPython 3.11 / manylinux2014 x86_64 (the libraries inside do not depend
+# on the Python version; the tags only pin one exact file so its hash can be pinned too).
+TF_WHEEL=tensorflow_cpu-2.16.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+TF_WHEEL_SHA256=c855cb6bf05d32dd5928086b03a5f6b4189b63c22b95e017703cbee4291023ca
+TFJS_NODE_VERSION=4.22.0
+NODE_API_HEADERS_VERSION=1.9.0
+# The C API symbols the addon cannot work without (the full list is checked after the build).
+REQUIRED_SYMBOLS=(TF_NewStatus TF_Version TF_NewTensor TF_NewSessionOptions TFE_NewContext TFE_NewOp TFE_Execute TFE_TensorHandleResolve)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${ROBUSTOK_NATIVE_TF_CACHE:-${ROBUSTOK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/robustok}/native-tf}"
+TF_DIR="$CACHE/$TF_PIP_PACKAGE-$TF_VERSION"
+PKG_DIR="$ROOT/node_modules/@tensorflow/tfjs-node"
+STAMP="$PKG_DIR/deps/robustok-native-tf.json"
+BUILD_MODE="${ROBUSTOK_NATIVE_TF_BUILD:-auto}"
+
+log() { echo "native-tf: $*" >&2; }
+die() { echo "native-tf: ERROR: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+
+check_platform() {
+  [[ "$(uname -s)" == Linux ]] || die "only Linux is supported (the wheel's libraries are ELF)"
+  [[ "$(uname -m)" == x86_64 ]] || die "only x86_64 is supported (pinned wheel is manylinux2014_x86_64)"
+  grep -qw avx /proc/cpuinfo || die "this CPU has no AVX; the PyPI TensorFlow wheels need it (would die with SIGILL)"
+  command -v python3 >/dev/null || die "python3 (with pip) is needed to download the wheel"
+  command -v g++ >/dev/null || die "g++ is needed to compile the addon"
+  command -v nm >/dev/null || die "nm (binutils) is needed for the symbol check"
+}
+
+# dir/exports.txt: every dynamic symbol the two libraries define, unversioned, sorted (LC_ALL=C).
+list_exports() {
+  { nm -D --defined-only "$1/lib/libtensorflow_cc.so.2"; nm -D --defined-only "$1/lib/libtensorflow_framework.so.2"; } |
+    awk 'NF >= 3 { sub(/@.*/, "", $NF); print $NF }' | LC_ALL=C sort -u >"$1/exports.txt"
+}
+
+# 1. The wheel's libraries and C headers, unpacked once into the cache.
+fetch_tensorflow() {
+  if [[ -f "$TF_DIR/.complete" ]]; then
+    log "libtensorflow $TF_VERSION cached in $TF_DIR"
+    return
+  fi
+  local t0 tmp
+  t0=$(now)
+  tmp="$CACHE/tmp.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  printf '%s==%s --hash=sha256:%s\n' "$TF_PIP_PACKAGE" "$TF_VERSION" "$TF_WHEEL_SHA256" >"$tmp/requirements.txt"
+  log "downloading $TF_WHEEL (~214 MB) with pip"
+  python3 -m pip download --quiet --no-deps --no-cache-dir --require-hashes --only-binary=:all: \
+    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
+    -r "$tmp/requirements.txt" -d "$tmp" ||
+    die "pip could not download $TF_PIP_PACKAGE==$TF_VERSION (is PyPI reachable?)"
+  [[ -f "$tmp/$TF_WHEEL" ]] || die "pip did not produce $TF_WHEEL"
+  log "downloaded in $(since "$t0"); unpacking the libraries and C API headers"
+  python3 - "$tmp/$TF_WHEEL" "$tmp/out" <<'PY'
+import os, re, shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+keep = re.compile(
+    r"^tensorflow/(libtensorflow_cc\.so\.2|libtensorflow_framework\.so\.2"
+    r"|include/LICENSE"
+    r"|include/tensorflow/c/.*\.h"
+    r"|include/tensorflow/core/platform/ctstring.*\.h"
+    r"|include/tsl/c/.*\.h"
+    r"|include/tsl/platform/ctstring.*\.h)$")
+n = 0
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if not keep.match(name):
+            continue
+        rel = name[len("tensorflow/"):]
+        dest = os.path.join(out, "lib" if rel.startswith("libtensorflow") else "", rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with z.open(name) as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        n += 1
+if n < 10:
+    sys.exit(f"only {n} files matched in {wheel}: layout changed?")
+print(f"unpacked {n} files", file=sys.stderr)
+PY
+  [[ -f "$tmp/out/lib/libtensorflow_cc.so.2" && -f "$tmp/out/include/tensorflow/c/eager/c_api.h" ]] ||
+    die "wheel layout unexpected: no lib/libtensorflow_cc.so.2 or include/tensorflow/c/eager/c_api.h"
+  local sym missing=()
+  list_exports "$tmp/out"
+  for sym in "${REQUIRED_SYMBOLS[@]}"; do grep -qx "$sym" "$tmp/out/exports.txt" || missing+=("$sym"); done
+  ((${#missing[@]} == 0)) || die "the wheel's libraries do not export: ${missing[*]}"
+  echo "$TF_PIP_PACKAGE==$TF_VERSION $TF_WHEEL sha256:$TF_WHEEL_SHA256" >"$tmp/out/SOURCE"
+  rm -rf "$TF_DIR"
+  mv "$tmp/out" "$TF_DIR"
+  rm -rf "$tmp"
+  touch "$TF_DIR/.complete"
+  log "libtensorflow $TF_VERSION ready in $TF_DIR ($(du -sh "$TF_DIR" | cut -f1), $(since "$t0") in all)"
+}
+
+# 2. The npm package, without its install script and without touching package.json / the lockfile.
+install_tfjs_node() {
+  local have=""
+  [[ -f "$PKG_DIR/package.json" ]] && have=$(node -p "require('$PKG_DIR/package.json').version")
+  if [[ "$have" == "$TFJS_NODE_VERSION" ]]; then
+    log "@tensorflow/tfjs-node $have already in node_modules"
+  else
+    local t0
+    t0=$(now)
+    log "npm install --no-save --ignore-scripts @tensorflow/tfjs-node@$TFJS_NODE_VERSION"
+    (cd "$ROOT" && npm install --no-save --ignore-scripts --no-audit --no-fund "@tensorflow/tfjs-node@$TFJS_NODE_VERSION" >&2)
+    log "npm install took $(since "$t0")"
+  fi
+  # tfjs-node must share the project's tfjs-core: a nested copy would register the 'tensorflow'
+  # backend in an engine the project never uses.
+  [[ ! -d "$PKG_DIR/node_modules/@tensorflow/tfjs-core" ]] ||
+    die "npm nested a second @tensorflow/tfjs-core under tfjs-node: the project's @tensorflow/tfjs must be $TFJS_NODE_VERSION"
+}
+
+# 3. deps/ as tfjs-node's binding.gyp and loader expect it.
+stage_deps() {
+  local deps="$PKG_DIR/deps" f
+  rm -rf "$deps" && mkdir -p "$deps/lib"
+  cp -r "$TF_DIR/include" "$deps/include"
+  for f in libtensorflow_cc.so.2 libtensorflow_framework.so.2; do
+    # Hard links cost no space and survive the cache being cleared; copy across filesystems.
+    ln "$TF_DIR/lib/$f" "$deps/lib/$f" 2>/dev/null || cp "$TF_DIR/lib/$f" "$deps/lib/$f"
+  done
+  ln -s libtensorflow_cc.so.2 "$deps/lib/libtensorflow.so"           # -ltensorflow
+  ln -s libtensorflow_framework.so.2 "$deps/lib/libtensorflow_framework.so"
+  # tfjs-node's scripts/install.js skips its download when this file exists (`npm rebuild` safety).
+  ln -s libtensorflow_cc.so.2 "$deps/lib/libtensorflow.so.2.9.1"
+}
+
+# Directory holding include/node/common.gypi for the running Node (node-gyp would download it).
+find_nodedir() {
+  local want cand
+  want=$(node -p process.versions.node)
+  for cand in "${ROBUSTOK_NODEDIR:-}" "${npm_config_nodedir:-}" "$(npm config get nodedir 2>/dev/null || true)" \
+    "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")" /usr/local /usr "$HOME/.cache/node-gyp/$want"; do
+    [[ -n "$cand" && "$cand" != undefined && -f "$cand/include/node/common.gypi" && -f "$cand/include/node/node_version.h" ]] || continue
+    local v
+    v=$(awk '/define NODE_(MAJOR|MINOR|PATCH)_VERSION/ { printf "%s%s", sep, $3; sep="." }' "$cand/include/node/node_version.h")
+    if [[ "$v" == "$want" ]]; then echo "$cand"; return 0; fi
+    log "ignoring Node headers $v in $cand (running Node is $want)"
+  done
+  return 1
+}
+
+# 4. The addon, at the path @mapbox/node-pre-gyp's find() will look for it.
+build_addon() {
+  local t0 binding napi module_dir nodedir="" mode="$BUILD_MODE"
+  t0=$(now)
+  binding=$(cd "$PKG_DIR" && node -p "require('@mapbox/node-pre-gyp').find(require('path').resolve('package.json'))")
+  module_dir=$(dirname "$binding")
+  napi=${module_dir##*napi-v}
+  [[ "$napi" =~ ^[0-9]+$ ]] || die "unexpected addon path from node-pre-gyp: $binding"
+  if [[ "$mode" == auto || "$mode" == node-gyp ]]; then
+    if nodedir=$(find_nodedir); then
+      mode=node-gyp
+    elif [[ "$mode" == node-gyp ]]; then
+      die "no Node $(node -p process.versions.node) headers found locally (set ROBUSTOK_NODEDIR, or ROBUSTOK_NATIVE_TF_BUILD=direct)"
+    else
+      log "no local Node headers: compiling directly against node-api-headers@$NODE_API_HEADERS_VERSION"
+      mode=direct
+    fi
+  fi
+  rm -rf "$PKG_DIR/build" "$module_dir"
+  if [[ "$mode" == node-gyp ]]; then
+    local gyp
+    gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+    local -a gypcmd=(node "$gyp")
+    [[ -f "$gyp" ]] || gypcmd=(npm exec --yes --package=node-gyp@12 -- node-gyp)
+    log "node-gyp rebuild (napi v$napi, Node headers from $nodedir)"
+    (cd "$PKG_DIR" && "${gypcmd[@]}" rebuild --nodedir="$nodedir" --jobs="$(nproc)" \
+      --napi_build_version="$napi" --module_name=tfjs_binding --module_path="$module_dir" >"$CACHE/build.log" 2>&1) ||
+      { tail -40 "$CACHE/build.log" >&2; die "node-gyp build failed (full log: $CACHE/build.log)"; }
+  else
+    local hdr="$CACHE/node-api-headers-$NODE_API_HEADERS_VERSION"
+    if [[ ! -f "$hdr/include/node_api.h" ]]; then
+      rm -rf "$hdr.tmp" && mkdir -p "$hdr.tmp"
+      (cd "$hdr.tmp" && npm pack --silent "node-api-headers@$NODE_API_HEADERS_VERSION" >/dev/null && tar xzf node-api-headers-*.tgz)
+      rm -rf "$hdr" && mv "$hdr.tmp/package" "$hdr" && rm -rf "$hdr.tmp"
+    fi
+    mkdir -p "$module_dir"
+    log "g++ (napi v$napi, headers from node-api-headers@$NODE_API_HEADERS_VERSION)"
+    # Same flags as the package's binding.gyp under node-gyp's Release config.
+    (cd "$PKG_DIR" && g++ -shared -fPIC -pthread -O3 -fno-omit-frame-pointer -std=gnu++17 -m64 \
+      -DNAPI_VERSION="$napi" -DNODE_GYP_MODULE_NAME=tfjs_binding -DBUILDING_NODE_EXTENSION \
+      -I"$hdr/include" -I.. -Ideps/include binding/tfjs_backend.cc binding/tfjs_binding.cc \
+      -Ldeps/lib -Wl,-rpath,'$ORIGIN/../../deps/lib' -ltensorflow -ltensorflow_framework \
+      -o "$module_dir/tfjs_binding.node" >"$CACHE/build.log" 2>&1) ||
+      { tail -40 "$CACHE/build.log" >&2; die "g++ build failed (full log: $CACHE/build.log)"; }
+  fi
+  [[ -f "$binding" ]] || die "build finished but $binding is missing"
+  # 5a. Every TF_/TFE_ symbol the addon imports must be exported by the wheel's libraries: the loader
+  # binds functions lazily, so a missing one would otherwise surface only when that op runs.
+  local missing
+  [[ -s "$TF_DIR/exports.txt" ]] || list_exports "$TF_DIR"
+  missing=$(nm -D --undefined-only "$binding" | awk '$NF ~ /^TFE?_/ { sub(/@.*/, "", $NF); print $NF }' | LC_ALL=C sort -u |
+    LC_ALL=C comm -23 - "$TF_DIR/exports.txt")
+  [[ -z "$missing" ]] || die "libtensorflow $TF_VERSION lacks symbols the addon uses: $(echo $missing)"
+  BUILT_WITH=$mode
+  log "built $binding with $mode in $(since "$t0")"
+}
+
+# 5b. Load it from the project root the way the project will, and do a little arithmetic.
+smoke_test() {
+  (cd "$ROOT" && TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
+    const tf = require("@tensorflow/tfjs-node");
+    const core = require("@tensorflow/tfjs");
+    if (tf.getBackend() !== "tensorflow") throw new Error("backend is " + tf.getBackend());
+    if (core.engine() !== tf.engine()) throw new Error("tfjs-node uses a different tfjs-core than the project");
+    const c = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])).arraySync();
+    if (JSON.stringify(c) !== "[[19,22],[43,50]]") throw new Error("matmul gave " + JSON.stringify(c));
+    console.log(JSON.stringify({ tfjsNode: tf.version["tfjs-node"], tensorflow: tf.backend().binding.TF_Version }));
+  ')
+}
+
+write_stamp() {
+  local tfv="$1"
+  node -e '
+    const [file, tfjsNode, wheel, sha, tf, mode] = process.argv.slice(1);
+    require("fs").writeFileSync(file, JSON.stringify({ tfjsNode, wheel, sha256: sha, tensorflow: tf,
+      node: process.version, napi: process.versions.napi, builtWith: mode, builtAt: new Date().toISOString() }, null, 2) + "\n");
+  ' "$STAMP" "$TFJS_NODE_VERSION" "$TF_WHEEL" "$TF_WHEEL_SHA256" "$tfv" "$BUILT_WITH"
+}
+
+stamp_matches() {
+  [[ -f "$STAMP" ]] || return 1
+  node -e '
+    const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const p = require(process.argv[2] + "/package.json");
+    process.exit(s.tfjsNode === p.version && s.tfjsNode === process.argv[3] && s.sha256 === process.argv[4] && s.node === process.version ? 0 : 1);
+  ' "$STAMP" "$PKG_DIR" "$TFJS_NODE_VERSION" "$TF_WHEEL_SHA256" 2>/dev/null
+}
+
+cmd_install() {
+  local force="$1" t0 out
+  t0=$(now)
+  check_platform
+  mkdir -p "$CACHE"
+  if [[ "$force" != 1 && -d "$PKG_DIR" ]] && stamp_matches && out=$(smoke_test 2>/dev/null); then
+    log "already installed: $out"
+    return 0
+  fi
+  fetch_tensorflow
+  install_tfjs_node
+  stage_deps
+  build_addon
+  out=$(smoke_test) || die "the addon was built but does not work (see the error above)"
+  write_stamp "$(node -p "JSON.parse(process.argv[1]).tensorflow" "$out")"
+  log "ready: $out ($(since "$t0") in all)"
+}
+
+case "${1:-install}" in
+  install | --force)
+    force=0
+    for a in "$@"; do [[ "$a" == --force ]] && force=1; done
+    cmd_install "$force"
+    ;;
+  check)
+    if out=$(smoke_test 2>&1); then log "ok: $out"; else echo "$out" | tail -5 >&2; log "native backend not usable"; exit 1; fi
+    ;;
+  remove)
+    rm -rf "$PKG_DIR"
+    log "removed $PKG_DIR (its dependencies stay until the next npm install prunes them)"
+    ;;
+  -h | --help | help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' ;;
+  *) die "unknown command $1 (install | check | remove | --force)" ;;
+esac
