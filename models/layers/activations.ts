@@ -1,0 +1,42 @@
+/**
+ * Activations the reference models use. Exact GELU (erf) is PyTorch's nn.GELU() default (timm Mlp, RAR);
+ * the tanh approximation is nn.GELU(approximate='tanh') (DINO-S discriminator backbone). They differ by
+ * up to ~1e-3, enough to matter when comparing against upstream outputs, so both exist.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type ActivationName = 'gelu' | 'gelu_tanh' | 'silu' | 'relu';
+
+const SQRT1_2 = Math.SQRT1_2;
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** 0.5·x·(1 + erf(x/√2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => x.mul(tf.erf(x.mul(SQRT1_2)).add(1)).mul(0.5));
+}
+
+/** 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export function geluTanh(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const inner = x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI);
+    return x.mul(tf.tanh(inner).add(1)).mul(0.5);
+  });
+}
+
+/** x·sigmoid(x) (nn.SiLU, the adaLN input activation). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => x.mul(tf.sigmoid(x)));
+}
+
+export function activation(name: ActivationName, x: tf.Tensor): tf.Tensor {
+  switch (name) {
+    case 'gelu':
+      return gelu(x);
+    case 'gelu_tanh':
+      return geluTanh(x);
+    case 'silu':
+      return silu(x);
+    case 'relu':
+      return tf.relu(x);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Linear (PyTorch nn.Linear): y = x Wᵀ + b over the last axis. `weight` is kept in the PyTorch layout
+ * [out, in] so checkpoints load without transposes; the matmul transposes on the fly (free in tfjs).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../training/rng';
+import { initTensor, TRUNC_NORMAL_002, type Init } from './init';
+import { Module } from './module';
+import { PipelineError } from '../../core/errors';
+
+export interface LinearOptions {
+  inFeatures: number;
+  outFeatures: number;
+  /** Default true, as in PyTorch. */
+  bias?: boolean;
+  /** Default trunc-normal(0.02): the init RAR and timm ViTs apply to every Linear. */
+  weightInit?: Init;
+  biasInit?: Init;
+  rng: Rng;
+}
+
+export class Linear extends Module {
+  readonly weight: tf.Variable; // [out, in]
+  readonly bias: tf.Variable | undefined; // [out]
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+
+  constructor(o: LinearOptions) {
+    super();
+    this.inFeatures = o.inFeatures;
+    this.outFeatures = o.outFeatures;
+    this.weight = this.param('weight', initTensor([o.outFeatures, o.inFeatures], o.weightInit ?? TRUNC_NORMAL_002, o.rng));
+    this.bias = o.bias === false ? undefined : this.param('bias', initTensor([o.outFeatures], o.biasInit ?? { kind: 'zeros' }, o.rng));
+  }
+
+  /** x: [..., in] → [..., out]. */
+  forward(x: tf.Tensor): tf.Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+/** The functional form, also used by layers that compute their weight (spectral norm). w: [out, in]. */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const [outF, inF] = w.shape as [number, number];
+  const last = x.shape[x.rank - 1];
+  if (last !== inF) throw new PipelineError('TENSOR_SHAPE', `linear: input last dim ${last} does not match weight [${outF}, ${inF}]`);
+  return tf.tidy(() => {
+    const lead = x.shape.slice(0, -1);
+    const x2 = x.reshape([-1, inF]); // [..., in] -> [N, in]
+    let y = tf.matMul(x2, w, false, true); // [N, in] x [out, in]ᵀ -> [N, out]
+    if (b) y = y.add(b);
+    return y.reshape([...lead, outF]); // [N, out] -> [..., out]
+  });
+}
