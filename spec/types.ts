@@ -61,6 +61,30 @@ export interface Spec {
   readonly concurrency: Readonly<Record<string, number>>;
 }
 
+/** Where something is in the spec's source: `file` is the spec file, or '<--set>' for an override. */
+export interface SourcePosition {
+  readonly file: string;
+  /** 1-based; for '<--set>' the 1-based index of the override argument. 0 = unknown. */
+  readonly line: number;
+  /** 1-based; for '<--set>' the column inside that argument. 0 = unknown. */
+  readonly column: number;
+}
+
+/**
+ * Maps a spec path (spec/path.ts syntax, e.g. 'stages.train.inputs.data') to its source position.
+ * Stages are addressed by id whatever the YAML form (map or list); paths that do not exist resolve
+ * to their nearest existing ancestor. part 'key' points at the mapping key instead of the value.
+ */
+export interface SourceMap {
+  locate(path: string, part?: 'key' | 'value'): SourcePosition;
+}
+
+/** A validated spec plus where each part of it came from (for issues found by the planner). */
+export interface LoadedSpec {
+  readonly spec: Spec;
+  readonly sourceMap: SourceMap;
+}
+
 /** One problem with a spec, as data. `path` is the spec path ('stages.train.config.lr'). */
 export interface SpecIssue {
   readonly code: string;

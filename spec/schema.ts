@@ -1,0 +1,103 @@
+/**
+ * zod schemas of the YAML a user writes (before defaults are resolved), and the built-in defaults.
+ * Stage `config` and `sweep` are typed `unknown` here: the loader validates them separately so it
+ * can use the stage kind's own schema and accept both sweep forms. Pure.
+ */
+import { z } from 'zod';
+import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration';
+import { API_VERSION, type RetrySpec, type TimeoutSpec } from './types';
+
+/** Queue a stage runs on when neither it nor `defaults` names one. */
+export const DEFAULT_QUEUE = 'default';
+
+export const BUILTIN_RETRY: RetrySpec = {
+  maximumAttempts: 3, // transient failures (network, preempted worker) deserve a second chance; more hides bugs
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+};
+
+export const BUILTIN_TIMEOUTS: TimeoutSpec = {
+  startToClose: '2h', // long enough for a real training stage; set it per stage for longer ones
+  heartbeat: '2m', // a worker that has not reported for 2 minutes is presumed dead
+};
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+export const identifier = (what: string) => z.string().regex(IDENT, { error: `${what} must start with a letter or _ and use letters, digits, _ and -` });
+
+export const duration = z
+  .string({ error: `expected ${DURATION_HINT}` })
+  .regex(DURATION_PATTERN, { error: (iss) => `"${String(iss.input)}" is not ${DURATION_HINT}`, abort: true })
+  .refine((s) => durationMs(s) !== undefined, { error: 'a duration must be greater than 0' });
+
+export const retrySchema = z.strictObject({
+  maximumAttempts: z.int().min(1).optional(),
+  initialInterval: duration.optional(),
+  backoffCoefficient: z.number().min(1).optional(),
+  maximumInterval: duration.optional(),
+});
+
+export const timeoutsSchema = z.strictObject({
+  startToClose: duration.optional(),
+  heartbeat: duration.optional(),
+});
+
+export const resourcesSchema = z.record(z.string(), z.union([z.number(), z.string()]));
+
+export const defaultsSchema = z.strictObject({
+  queue: identifier('a queue name').optional(),
+  retry: retrySchema.optional(),
+  timeouts: timeoutsSchema.optional(),
+  resources: resourcesSchema.optional(),
+});
+
+export const inputRef = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*$/, {
+  error: (iss) => `"${String(iss.input)}" is not an input reference: use '<stageId>.<outputName>'`,
+});
+
+/** A stage in the map form (`stages: {train: {...}}`); config is checked against its kind's schema. */
+export const stageBodySchema = z.strictObject({
+  kind: z.string(),
+  config: z.unknown().optional(),
+  inputs: z.record(identifier('an input name'), inputRef).optional(),
+  queue: identifier('a queue name').optional(),
+  resources: resourcesSchema.optional(),
+  retry: retrySchema.optional(),
+  timeouts: timeoutsSchema.optional(),
+  checkpointEvery: z.int().min(0).optional(),
+  deterministic: z.boolean().optional(),
+  seed: z.int().optional(),
+});
+
+/** A stage in the list form (`stages: [{id: train, ...}]`). */
+export const stageItemSchema = z.strictObject({ id: identifier('a stage id'), ...stageBodySchema.shape });
+
+export const rangeSchema = z.strictObject({ start: z.number(), stop: z.number(), step: z.number() });
+
+/** `sweep: {mode, axes: [...]}` — the canonical form. */
+export const sweepAxisSchema = z.strictObject({
+  path: z.string(),
+  values: z.array(z.json()).min(1).optional(),
+  range: rangeSchema.optional(),
+});
+export const sweepAxesSchema = z.strictObject({
+  mode: z.enum(['grid', 'zip']).optional(),
+  axes: z.array(sweepAxisSchema).min(1),
+});
+
+/** `sweep: {grid: {path: values | {start, stop, step}}}` (or `zip:`) — the short form. */
+export const sweepMapValueSchema = z.union([z.array(z.json()).min(1), rangeSchema]);
+export const sweepMapSchema = z.strictObject({
+  grid: z.record(z.string(), sweepMapValueSchema).optional(),
+  zip: z.record(z.string(), sweepMapValueSchema).optional(),
+});
+
+export const topLevelSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION, { error: `apiVersion must be "${API_VERSION}"` }),
+  name: identifier('the pipeline name'),
+  defaults: defaultsSchema.optional(),
+  stages: z.unknown(),
+  sweep: z.unknown().optional(),
+  failurePolicy: z.enum(['failFast', 'continue']).optional(),
+  concurrency: z.record(identifier('a queue name'), z.int().min(1)).optional(),
+});
