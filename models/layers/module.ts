@@ -22,7 +22,7 @@ export abstract class Module {
 
   /** Registers a trainable parameter (takes ownership of `initial`). */
   protected param(name: string, initial: tf.Tensor): tf.Variable {
-    this.checkFree(name);
+    this.checkFree(name, initial);
     // No tfjs variable name: tfjs names are process-global and would collide between two models.
     const v = tf.variable(initial, true);
     initial.dispose();
@@ -32,7 +32,7 @@ export abstract class Module {
 
   /** Registers non-trainable persistent state that belongs in the state dict (e.g. spectral-norm u, v). */
   protected buffer(name: string, initial: tf.Tensor): tf.Variable {
-    this.checkFree(name);
+    this.checkFree(name, initial);
     const v = tf.variable(initial, false);
     initial.dispose();
     this.ownBuffers.set(name, v);
@@ -46,13 +46,18 @@ export abstract class Module {
     return m;
   }
 
-  private checkFree(name: string): void {
+  /** Throws INTERNAL on an invalid or duplicate name, freeing `owned` first so a failed build leaks nothing. */
+  private checkFree(name: string, owned?: tf.Tensor): void {
+    const fail = (msg: string) => {
+      owned?.dispose();
+      return new PipelineError('INTERNAL', msg);
+    };
     if (name === '' || name.includes('.') && !/^\d+(\.\d+)*$/.test(name)) {
       // dots belong to the hierarchy; only a child registry may introduce them
-      throw new PipelineError('INTERNAL', `invalid parameter/module name "${name}"`);
+      throw fail(`invalid parameter/module name "${name}"`);
     }
     if (this.ownParams.has(name) || this.ownBuffers.has(name) || this.children.has(name)) {
-      throw new PipelineError('INTERNAL', `duplicate parameter/module name "${name}"`);
+      throw fail(`duplicate parameter/module name "${name}"`);
     }
   }
 

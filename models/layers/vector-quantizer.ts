@@ -47,7 +47,9 @@ export class VectorQuantizer extends Module {
     const K = o.codebookSize;
     this.embedding = this.module('embedding', new Embedding(K, o.dim, { rng: o.rng, init: { kind: 'uniform', low: -1 / K, high: 1 / K } }));
     // Upstream normalises the rows once at init; the forward pass normalises again anyway.
-    this.embedding.weight.assign(tf.tidy(() => l2Normalize(this.embedding.weight)));
+    const unit = l2Normalize(this.embedding.weight);
+    this.embedding.weight.assign(unit);
+    unit.dispose();
   }
 
   /** The unit-norm codebook [K, D]. */
@@ -65,7 +67,10 @@ export class VectorQuantizer extends Module {
       // ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b; on the sphere the norms are 1 but we keep them for robustness to eps.
       const dist = zn.square().sum(1, true).add(cb.square().sum(1).expandDims(0)).sub(tf.matMul(zn, cb, false, true).mul(2)); // [M, K]
       const idx = tf.argMin(dist, 1); // [M] int32
-      const zq = tf.gather(cb, idx); // [M, D]
+      // One-hot matmul instead of gather: tfjs' tape rejects gather whose indices descend from a watched
+      // variable (their int32 zero gradient fails its float32 check), and the matmul backprop runs on every
+      // backend (gather's gradient needs UnsortedSegmentSum, which wasm lacks). Same cost order as `dist`.
+      const zq = tf.matMul(tf.oneHot(idx, cb.shape[0], 1, 0, 'float32'), cb); // [M, K] x [K, D] -> [M, D]
       const codebookLoss = zq.sub(stopGradient(zn)).square().mean<tf.Scalar>();
       const commitLoss = stopGradient(zq).sub(zn).square().mean<tf.Scalar>().mul<tf.Scalar>(this.beta);
       const out = straightThrough(zn, zq).reshape([...lead, this.dim]); // [M, D] -> [..., D]

@@ -104,3 +104,15 @@ export function randVar(shape: number[], seed: number, scale = 1): tf.Variable {
   t.dispose();
   return v;
 }
+
+/** v.assign(t) then frees t (assign copies the reference count, it does not take ownership). */
+export function setVar(v: tf.Variable, t: tf.Tensor | number[]): void {
+  const value = Array.isArray(t) ? tf.tensor(t, v.shape) : t;
+  v.assign(value);
+  value.dispose();
+}
+
+/** Multiplies every parameter by `k` (tests use larger-than-init weights to exercise nonlinearities). */
+export function scaleParams(params: Map<string, tf.Variable>, k: number): void {
+  for (const v of params.values()) setVar(v, tf.tidy(() => v.mul(k)));
+}

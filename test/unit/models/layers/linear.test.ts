@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Linear } from '../../../../models/layers/linear';
 import { Rng } from '../../../../models/training/rng';
 import { expectClose, expectNoTensorLeak } from '../../../helpers/tensors';
-import { gradCheck, randVar, useCpuBackend } from './gradcheck';
+import { gradCheck, randVar, setVar, useCpuBackend } from './gradcheck';
 
 before(useCpuBackend);
 
@@ -12,8 +12,8 @@ test('Linear keeps the PyTorch [out, in] weight layout and computes x Wᵀ + b',
   const lin = new Linear({ inFeatures: 3, outFeatures: 2, rng: Rng.fromSeed(1) });
   assert.deepEqual([...lin.parameters().keys()], ['weight', 'bias']);
   assert.deepEqual(lin.weight.shape, [2, 3]);
-  lin.weight.assign(tf.tensor2d([[1, 2, 3], [4, 5, 6]]));
-  lin.bias?.assign(tf.tensor1d([0.5, -1]));
+  setVar(lin.weight, [1, 2, 3, 4, 5, 6]);
+  setVar(lin.bias!, [0.5, -1]);
   await expectNoTensorLeak(() => {
     const y = tf.tidy(() => lin.forward(tf.tensor3d([[[1, 0, -1], [2, 1, 0]]]))); // [1, 2, 3]
     assert.deepEqual(y.shape, [1, 2, 2]);
