@@ -94,6 +94,17 @@ export class LocalDirStore implements ArtifactStore {
   async delete(key: string): Promise<void> {
     await rm(this.file(key), { force: true });
   }
+
+  async move(fromKey: string, toKey: string): Promise<void> {
+    const target = this.file(toKey);
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await rename(this.file(fromKey), target);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missing(fromKey, this.uri);
+      throw e;
+    }
+  }
 }
 
 function missing(key: string, uri: string): PipelineError {

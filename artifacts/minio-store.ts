@@ -2,7 +2,7 @@
  * ArtifactStore over MinIO (or any S3) through the `minio` client. S3 makes an object
  * visible only when its upload completes, so writes are atomic without a rename.
  */
-import { Client } from 'minio';
+import { Client, CopyConditions } from 'minio';
 import type { Readable } from 'node:stream';
 import { PipelineError, errorMessage } from '../core/errors';
 import { hashing } from './hashing';
@@ -119,6 +119,16 @@ export class MinioStore implements ArtifactStore {
     } catch (e) {
       throw this.wrap(e, `delete '${key}'`);
     }
+  }
+
+  async move(fromKey: string, toKey: string): Promise<void> {
+    await this.ensureBucket();
+    try {
+      await this.client.copyObject(this.s.bucket, this.name(toKey), `/${this.s.bucket}/${this.name(fromKey)}`, new CopyConditions());
+    } catch (e) {
+      throw this.wrap(e, `move '${fromKey}' to '${toKey}'`, fromKey);
+    }
+    await this.delete(fromKey);
   }
 
   private wrap(e: unknown, what: string, key?: string): PipelineError {

@@ -35,6 +35,8 @@ export interface ArtifactStore {
   list(prefix: string): Promise<string[]>;
   /** Removes the object; absent keys are not an error. */
   delete(key: string): Promise<void>;
+  /** Moves an object to another key in the same store (rename on disk, server-side copy on S3). */
+  move(fromKey: string, toKey: string): Promise<void>;
 }
 
 /** Rejects keys that could escape the store root or that S3 would treat differently from a directory. */

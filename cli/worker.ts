@@ -5,6 +5,9 @@
 import path from 'node:path';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createRoundTripActivities } from '../activities/roundtrip-activities';
+import { createStageActivities } from '../activities/stage-activities';
+import type { Json } from '../core/canonical-json';
+import { codeVersion } from './code-version';
 import type { ArtifactStore } from '../artifacts/store';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -24,6 +27,11 @@ export interface WorkerOptions {
   readonly store: ArtifactStore;
   /** How long a shutting-down worker lets running activities finish before cancelling them. */
   readonly shutdownGraceTime?: string;
+  /** Where stage attempts get their workdirs. */
+  readonly workRoot?: string;
+  readonly backend?: () => Json | undefined;
+  /** Stage activities running at once on this worker (default 2: a stage is usually CPU-bound). */
+  readonly maxConcurrentActivities?: number;
 }
 
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
@@ -32,7 +40,11 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: { ...createRoundTripActivities({ store: o.store }) },
+    activities: {
+      ...createRoundTripActivities({ store: o.store }),
+      ...createStageActivities({ store: o.store, codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend }),
+    },
+    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
   });
 }

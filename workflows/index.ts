@@ -1,2 +1,3 @@
 /** The workflowsPath barrel: every workflow the worker hosts is exported here. */
 export { roundTripWorkflow } from './roundtrip';
+export { pipelineWorkflow, progressQuery } from './pipeline';

@@ -47,6 +47,15 @@ export function storeContract(label: string, open: () => Promise<ArtifactStore>)
     assert.equal(ref.bytes, 6);
   });
 
+  test(`${label}: move puts the object under the new key and removes the old one`, async () => {
+    const store = await open();
+    await store.put('tmp/upload-1', 'moved content');
+    await store.move('tmp/upload-1', 'final/place.txt');
+    assert.equal((await store.getBytes('final/place.txt')).toString(), 'moved content');
+    assert.equal(await store.stat('tmp/upload-1'), undefined);
+    await assert.rejects(store.move('tmp/never', 'final/x'), (e: unknown) => isPipelineError(e, 'ARTIFACT_MISSING'));
+  });
+
   test(`${label}: a missing key is ARTIFACT_MISSING naming the key`, async () => {
     const store = await open();
     await assert.rejects(store.getBytes('nope/missing.bin'), (e: unknown) => isPipelineError(e, 'ARTIFACT_MISSING') && /nope\/missing\.bin/.test(e.message));

@@ -62,6 +62,7 @@ test('an object changed behind the store fails the workflow with DIGEST_MISMATCH
     stat: (k) => real.stat(k),
     list: (p) => real.list(p),
     delete: (k) => real.delete(k),
+    move: (a, b) => real.move(a, b),
   };
   await assert.rejects(roundTrip(corrupting, 'original'), (e: unknown) => {
     assert.ok(e instanceof WorkflowFailedError);

@@ -1,0 +1,190 @@
+/**
+ * The generic stage runner, as Temporal activities. createStageActivities(deps) returns:
+ *   lookupStage  — cache key of a run from its inputs' digests; a verified manifest ⇒ hit
+ *   runStage     — lease → materialise inputs → stage.run(ctx) with heartbeats/checkpoints →
+ *                  upload outputs (hash while streaming) → check lease → manifest LAST
+ *   writeRunRecord — the run record of a whole pipeline run
+ * Stage code never sees Temporal: heartbeats, cancellation and failures are mapped here.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CancelledFailure, Context } from '@temporalio/activity';
+import type { Json } from '../core/canonical-json';
+import { PipelineError, errorMessage } from '../core/errors';
+import type { RunRecord } from '../core/run-record';
+import { lookupManifest, writeManifest, MANIFEST_SCHEMA, type OutputEntry } from '../artifacts/manifest';
+import type { ArtifactStore } from '../artifacts/store';
+import { cacheKey } from '../plan/cache-key';
+import type { CacheKeyMaterial } from '../plan/types';
+import { stageImpl } from '../stages/registry';
+import type { StageContext } from '../stages/stage';
+import { checkpointIo, type CheckpointRef } from './checkpoints';
+import { toApplicationFailure } from './failures';
+import { takeLease, assertLease, type Lease } from './lease';
+import { materialise, uploadOutput } from './outputs';
+import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
+
+export interface StageActivityDeps {
+  readonly store: ArtifactStore;
+  /** Where attempts get their workdirs (default: os tmpdir). */
+  readonly workRoot?: string;
+  /** Package version + lockfile digest; recorded in every manifest. */
+  readonly codeVersion: string;
+  /** The compute backend record (compute/), recorded in every manifest. */
+  readonly backend?: () => Json | undefined;
+  /** Identifies this worker in leases and logs. */
+  readonly workerName?: string;
+}
+
+function materialOf(input: LookupInput): CacheKeyMaterial {
+  const run = input.run;
+  return {
+    kind: run.kind,
+    version: run.version,
+    config: run.config,
+    inputDigests: Object.fromEntries(Object.entries(input.inputs).map(([name, ref]) => [name, ref.digest])),
+    seed: run.seed,
+  };
+}
+
+export function createStageActivities(deps: StageActivityDeps) {
+  const workRoot = deps.workRoot ?? path.join(os.tmpdir(), 'robustok-work');
+  const workerName = deps.workerName ?? `${os.hostname()}:${process.pid}`;
+
+  async function lookupStage(input: LookupInput): Promise<LookupResult> {
+    try {
+      const material = materialOf(input);
+      const key = cacheKey(material);
+      if (!input.run.deterministic) return { hit: false, key, material, reason: 'nondeterministic' };
+      const found = await lookupManifest(deps.store, key, { verify: true });
+      switch (found.state) {
+        case 'hit':
+          return { hit: true, key, material, outputs: found.manifest.outputs, metrics: found.manifest.metrics };
+        case 'miss':
+          return { hit: false, key, material, reason: 'absent' };
+        case 'corrupt': {
+          const warning = `cache entry ${key} of stage ${input.run.id} is unusable (${found.reason}); recomputing`;
+          Context.current().log.warn(warning);
+          return { hit: false, key, material, reason: 'corrupt', warning };
+        }
+      }
+    } catch (e) {
+      throw toApplicationFailure(e);
+    }
+  }
+
+  async function runStage(input: RunStageInput): Promise<RunStageResult> {
+    const actx = Context.current();
+    const attempt = actx.info.attempt;
+    const started = Date.now();
+    const workdir = path.join(workRoot, input.key.slice(0, 16), `attempt-${attempt}-${randomUUID().slice(0, 8)}`);
+    const lease: Lease = { attempt, token: randomUUID(), worker: workerName, at: new Date().toISOString() };
+    let lastCheckpoint: CheckpointRef | undefined;
+    let resumedFromStep: number | undefined;
+    const beat = (p: Omit<StageHeartbeat, 'checkpointRef'>) => actx.heartbeat({ ...p, checkpointRef: lastCheckpoint?.key } satisfies StageHeartbeat);
+    try {
+      const impl = stageImpl(input.run.kind);
+      if (impl === undefined) throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);
+      const parsed = impl.descriptor.configSchema.safeParse(input.run.config);
+      if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
+      await takeLease(deps.store, input.key, lease);
+      beat({ step: 0, message: 'materialising inputs' });
+      const inputs: Record<string, string> = {};
+      for (const [name, ref] of Object.entries(input.inputs)) {
+        const target = path.join(workdir, 'inputs', name);
+        await materialise(deps.store, ref, target);
+        inputs[name] = target;
+      }
+      const ckpt = checkpointIo({
+        store: deps.store,
+        key: input.key,
+        lease,
+        workdir,
+        onSaved: (ref) => {
+          lastCheckpoint = ref;
+          beat({ step: ref.step, message: 'checkpoint saved' });
+        },
+      });
+      const ctx: StageContext<unknown> = {
+        config: parsed.data,
+        inputs,
+        workdir,
+        seed: input.run.seed,
+        attempt,
+        checkpointEvery: input.run.checkpointEvery,
+        log: {
+          info: (m) => {
+            actx.log.info(m, { stage: input.run.id });
+          },
+          warn: (m) => {
+            actx.log.warn(m, { stage: input.run.id });
+          },
+        },
+        progress: (p) => beat(p),
+        checkpoints: {
+          latest: async () => {
+            const got = await ckpt.latest();
+            resumedFromStep = got?.step;
+            return got;
+          },
+          save: (dir, step) => ckpt.save(dir, step),
+        },
+        signal: actx.cancellationSignal,
+      };
+      await mkdir(workdir, { recursive: true });
+      const result = await impl.run(ctx);
+      beat({ step: 0, message: 'uploading outputs' });
+      const declared = impl.descriptor.outputs(parsed.data);
+      const outputs: Record<string, OutputEntry> = {};
+      for (const name of declared) {
+        const local = result.outputs[name];
+        if (local === undefined) throw new PipelineError('INTERNAL', `stage ${input.run.kind} did not return its declared output '${name}'`);
+        outputs[name] = await uploadOutput(deps.store, local);
+      }
+      // The commit point: only the attempt holding the lease may write the manifest.
+      await assertLease(deps.store, input.key, lease);
+      const finished = Date.now();
+      await writeManifest(deps.store, {
+        schema: MANIFEST_SCHEMA,
+        key: input.key,
+        stage: { id: input.run.stageId, kind: input.run.kind, version: input.run.version },
+        material: input.material,
+        outputs,
+        metrics: result.metrics ?? {},
+        attempt,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date(finished).toISOString(),
+        durationMs: finished - started,
+        codeVersion: deps.codeVersion,
+        host: workerName,
+        backend: deps.backend?.(),
+      });
+      await rm(workdir, { recursive: true, force: true });
+      return { key: input.key, outputs, metrics: result.metrics ?? {}, attempt, durationMs: finished - started, resumedFromStep };
+    } catch (e) {
+      // Cancellation must reach Temporal as it is.
+      if (e instanceof CancelledFailure) throw e;
+      // The workdir of a failed attempt stays for inspection; the error says where, and which attempt.
+      const pe = e instanceof PipelineError ? e : new PipelineError('INTERNAL', errorMessage(e), { cause: e });
+      const message = pe.message.includes(workdir) ? pe.message : `${pe.message} (workdir kept at ${workdir})`;
+      throw toApplicationFailure(new PipelineError(pe.code, message, { cause: pe.cause, details: { ...pe.details, attempt } }));
+    }
+  }
+
+  async function writeRunRecord(record: RunRecord): Promise<string> {
+    try {
+      const key = `records/${record.runId}.json`;
+      await deps.store.put(key, `${JSON.stringify(record, null, 2)}\n`);
+      await deps.store.put(`records/by-name/${record.name}/latest.json`, JSON.stringify({ runId: record.runId, at: record.finishedAt }));
+      return key;
+    } catch (e) {
+      throw toApplicationFailure(e);
+    }
+  }
+
+  return { lookupStage, runStage, writeRunRecord };
+}
+
+export type StageActivities = ReturnType<typeof createStageActivities>;

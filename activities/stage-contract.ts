@@ -1,0 +1,45 @@
+/**
+ * What crosses Temporal between the pipeline workflow and the stage activities: references and
+ * small JSON only (never tensors or file contents).
+ */
+import type { Json } from '../core/canonical-json';
+import type { OutputEntry } from '../artifacts/manifest';
+import type { CacheKeyMaterial, StageRun } from '../plan/types';
+
+/** An output of a finished run, as the workflow passes it to consumers. */
+export type OutputRef = OutputEntry;
+
+export interface LookupInput {
+  readonly run: StageRun;
+  /** input name → the producer's output (digest known). */
+  readonly inputs: Readonly<Record<string, OutputRef>>;
+}
+
+export type LookupResult =
+  | { readonly hit: true; readonly key: string; readonly material: CacheKeyMaterial; readonly outputs: Readonly<Record<string, OutputRef>>; readonly metrics: Readonly<Record<string, Json>> }
+  | { readonly hit: false; readonly key: string; readonly material: CacheKeyMaterial; readonly reason: 'absent' | 'nondeterministic' | 'corrupt'; readonly warning?: string };
+
+export interface RunStageInput {
+  readonly run: StageRun;
+  readonly key: string;
+  readonly material: CacheKeyMaterial;
+  readonly inputs: Readonly<Record<string, OutputRef>>;
+  readonly runId: string;
+}
+
+export interface RunStageResult {
+  readonly key: string;
+  readonly outputs: Readonly<Record<string, OutputRef>>;
+  readonly metrics: Readonly<Record<string, Json>>;
+  readonly attempt: number;
+  readonly durationMs: number;
+  /** Step of the checkpoint this attempt resumed from, if any. */
+  readonly resumedFromStep?: number;
+}
+
+export interface StageHeartbeat {
+  readonly step: number;
+  readonly total?: number;
+  readonly message?: string;
+  readonly checkpointRef?: string;
+}

@@ -1,0 +1,73 @@
+/**
+ * The manifest of one stage run: what it produced (content digests), how, and when. It is written
+ * LAST, after every output blob is stored, so its presence is the commit point of a cache entry:
+ * a crash before it leaves a miss, never a half entry.
+ *
+ *   runs/<cacheKey>/manifest.json
+ */
+import type { Json } from '../core/canonical-json';
+import { errorMessage } from '../core/errors';
+import type { CacheKeyMaterial } from '../plan/types';
+import { verifyBlob, type BlobRef } from './cas';
+import type { ArtifactStore } from './store';
+
+export const MANIFEST_SCHEMA = 'robustok.dev/manifest/v1';
+
+export interface FileEntry extends BlobRef {
+  readonly path: string;
+}
+
+export type OutputEntry =
+  | { readonly type: 'file'; readonly digest: string; readonly bytes: number }
+  /** A directory: its digest is sha256 of the canonical JSON of its sorted file list. */
+  | { readonly type: 'dir'; readonly digest: string; readonly bytes: number; readonly files: readonly FileEntry[] };
+
+export interface Manifest {
+  readonly schema: typeof MANIFEST_SCHEMA;
+  readonly key: string;
+  readonly stage: { readonly id: string; readonly kind: string; readonly version: string };
+  readonly material: CacheKeyMaterial;
+  readonly outputs: Readonly<Record<string, OutputEntry>>;
+  readonly metrics: Readonly<Record<string, Json>>;
+  readonly attempt: number;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  /** Which program produced it: package version + lockfile digest. */
+  readonly codeVersion: string;
+  readonly host: string;
+  readonly backend?: Json;
+}
+
+export const manifestKey = (key: string) => `runs/${key}/manifest.json`;
+
+export type ManifestLookup =
+  | { readonly state: 'hit'; readonly manifest: Manifest }
+  | { readonly state: 'miss' }
+  /** Present but unusable (unparsable, or an output blob missing/corrupt): treated as a miss. */
+  | { readonly state: 'corrupt'; readonly reason: string };
+
+export async function lookupManifest(store: ArtifactStore, key: string, opts: { verify: boolean }): Promise<ManifestLookup> {
+  if ((await store.stat(manifestKey(key))) === undefined) return { state: 'miss' };
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse((await store.getBytes(manifestKey(key))).toString('utf8')) as Manifest;
+    if (manifest.schema !== MANIFEST_SCHEMA || manifest.key !== key) return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has schema ${String(manifest.schema)} / key ${String(manifest.key)}` };
+  } catch (e) {
+    return { state: 'corrupt', reason: `manifest ${manifestKey(key)} is not valid JSON: ${errorMessage(e)}` };
+  }
+  if (opts.verify) {
+    for (const [name, out] of Object.entries(manifest.outputs)) {
+      const blobs: readonly BlobRef[] = out.type === 'file' ? [out] : out.files;
+      for (const b of blobs) {
+        const problem = await verifyBlob(store, b);
+        if (problem !== undefined) return { state: 'corrupt', reason: `output '${name}': ${problem}` };
+      }
+    }
+  }
+  return { state: 'hit', manifest };
+}
+
+export async function writeManifest(store: ArtifactStore, manifest: Manifest): Promise<void> {
+  await store.put(manifestKey(manifest.key), `${JSON.stringify(manifest, null, 2)}\n`);
+}

@@ -1,0 +1,118 @@
+/**
+ * The `command` stage: runs an external program (argv, no shell unless `shell: true`) in the
+ * attempt's workdir, with declared inputs materialised and declared outputs collected.
+ * A line `::progress STEP[/TOTAL] [message]` on stdout becomes a progress heartbeat.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Json } from '../core/canonical-json';
+import { PipelineError } from '../core/errors';
+import { commandDescriptor, type CommandConfig } from './command-config';
+import type { StageContext, StageImpl, StageResult } from './stage';
+
+const PLACEHOLDER = /\$\{([a-z]+)(?:\.([A-Za-z0-9_-]+))?\}/g;
+
+function paramText(v: Json): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Substitutes placeholders in one argv element; never goes through a shell. */
+export function substitute(arg: string, vars: { inputs: Record<string, string>; outputs: Record<string, string>; params: Record<string, Json>; workdir: string }): string {
+  return arg.replace(PLACEHOLDER, (whole, scope: string, name: string | undefined) => {
+    const fail = (why: string) => {
+      throw new PipelineError('CONFIG_INVALID', `argv placeholder ${whole}: ${why}`);
+    };
+    if (scope === 'workdir' && name === undefined) return vars.workdir;
+    if (name === undefined) return fail('needs a name, e.g. ${inputs.data}');
+    const table = scope === 'inputs' ? vars.inputs : scope === 'outputs' ? vars.outputs : scope === 'params' ? undefined : fail(`unknown scope '${scope}' (use inputs, outputs, params or workdir)`);
+    if (scope === 'params') {
+      const v = vars.params[name];
+      return v === undefined ? fail(`no param '${name}' (declared: ${Object.keys(vars.params).join(', ') || 'none'})`) : paramText(v);
+    }
+    const v = table?.[name];
+    return v === undefined ? fail(`no ${scope.slice(0, -1)} named '${name}' (declared: ${Object.keys(table ?? {}).join(', ') || 'none'})`) : v;
+  });
+}
+
+function envName(prefix: string, name: string): string {
+  return `${prefix}${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
+  const c = ctx.config;
+  const outputs = Object.fromEntries(Object.entries(c.outputs).map(([k, rel]) => [k, path.join(ctx.workdir, rel)]));
+  for (const p of Object.values(outputs)) await mkdir(path.dirname(p), { recursive: true });
+  const vars = { inputs: { ...ctx.inputs }, outputs, params: c.params, workdir: ctx.workdir };
+  const argv = c.shell ? ['/bin/sh', '-c', c.argv[0] ?? ''] : c.argv.map((a) => substitute(a, vars));
+  const env: NodeJS.ProcessEnv = { ...process.env, ...c.env, RT_WORKDIR: ctx.workdir, RT_SEED: String(ctx.seed), RT_ATTEMPT: String(ctx.attempt) };
+  for (const [k, v] of Object.entries(ctx.inputs)) env[envName('RT_INPUT_', k)] = v;
+  for (const [k, v] of Object.entries(outputs)) env[envName('RT_OUTPUT_', k)] = v;
+  for (const [k, v] of Object.entries(c.params)) env[envName('RT_PARAM_', k)] = paramText(v);
+
+  const logDir = path.join(ctx.workdir, '.logs');
+  await mkdir(logDir, { recursive: true });
+  const stderrFile = path.join(logDir, 'stderr.log');
+  const [cmd, ...args] = argv;
+  if (cmd === undefined || cmd === '') throw new PipelineError('CONFIG_INVALID', 'command stage: argv[0] is empty');
+  const started = Date.now();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ctx.workdir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const out = createWriteStream(path.join(logDir, 'stdout.log'));
+    const err = createWriteStream(stderrFile);
+    let pending = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out.write(b);
+      pending += b.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^::progress (\d+)(?:\/(\d+))?\s*(.*)$/.exec(line);
+        if (m) ctx.progress({ step: Number(m[1]), total: m[2] === undefined ? undefined : Number(m[2]), message: m[3] || undefined });
+      }
+    });
+    child.stderr.pipe(err);
+    // Heartbeat even when the program prints nothing, so a live worker is never mistaken for a dead one.
+    const beat = setInterval(() => ctx.progress({ step: Math.round((Date.now() - started) / 1000), message: 'running' }), 2000);
+    const kill = () => {
+      // The child leads its own process group: kill the whole group so grandchildren die too.
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
+      setTimeout(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 5000).unref();
+    };
+    ctx.signal.addEventListener('abort', kill, { once: true });
+    child.on('error', (e) => {
+      clearInterval(beat);
+      reject(new PipelineError('COMMAND_FAILED', `could not start '${cmd}': ${e.message}. Check argv[0] is installed and on PATH of the worker`, { cause: e }));
+    });
+    child.on('close', (exitCode, signal) => {
+      clearInterval(beat);
+      ctx.signal.removeEventListener('abort', kill);
+      out.end();
+      err.end();
+      resolve(signal ? null : exitCode);
+    });
+  });
+  if (ctx.signal.aborted) throw new PipelineError('COMMAND_FAILED', `command '${cmd}' was stopped: the run was cancelled or this attempt lost its lease`);
+  if (code === null || !c.successCodes.includes(code)) {
+    const tail = (await readFile(stderrFile, 'utf8').catch(() => '')).trim().split('\n').slice(-20).join('\n');
+    throw new PipelineError('COMMAND_FAILED', `command '${argv.join(' ')}' exited with ${code === null ? 'a signal' : `code ${code}`}${tail ? `; stderr ends with:\n${tail}` : ' (no stderr)'}`);
+  }
+  for (const [name, p] of Object.entries(outputs)) {
+    const st = await stat(p).catch(() => undefined);
+    if (st === undefined) throw new PipelineError('COMMAND_FAILED', `command finished but did not write its declared output '${name}' at ${path.relative(ctx.workdir, p)}`);
+  }
+  return { outputs };
+}
+
+export const commandStage: StageImpl<CommandConfig> = { descriptor: commandDescriptor, run };

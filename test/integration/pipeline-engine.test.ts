@@ -1,0 +1,114 @@
+/**
+ * The pipeline workflow + generic stage runner on the real Temporal server and both stores:
+ * caching, partial reruns, corrupt entries, failure policies. Plans are written by hand here so
+ * the engine is tested apart from spec parsing and planning.
+ *
+ *   a ──► b ──► d
+ *   └───► c ──┘
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LocalDirStore } from '../../artifacts/local-store';
+import { MinioStore } from '../../artifacts/minio-store';
+import { blobKey } from '../../artifacts/cas';
+import type { ArtifactStore } from '../../artifacts/store';
+import type { RunRecord } from '../../core/run-record';
+import type { Plan } from '../../plan/types';
+import { commandRun, pipelineHarness, planOf, type Harness } from '../helpers/pipeline-harness';
+import { tempDir, testMinio, uniqueBucket } from '../helpers/servers';
+
+const STEP = path.resolve(__dirname, '..', 'fixtures', 'commands', 'step.js');
+
+function diamond(counter: string, texts: { a: string; b: string; c: string; d: string }, env: Record<string, Record<string, string>> = {}): Plan {
+  const step = (label: string, text: string, ins: string[]) => ({
+    argv: ['node', STEP, counter, label, text, '${outputs.out}', ...ins.map((i) => `\${inputs.${i}}`)],
+    outputs: { out: `${label}.txt` },
+    env: env[label] ?? {},
+  });
+  return planOf([
+    commandRun('a', { config: step('a', texts.a, []), outputs: ['out'] }),
+    commandRun('b', { config: step('b', texts.b, ['x']), inputs: { x: { run: 'a', output: 'out' } }, outputs: ['out'] }),
+    commandRun('c', { config: step('c', texts.c, ['x']), inputs: { x: { run: 'a', output: 'out' } }, outputs: ['out'] }),
+    commandRun('d', { config: step('d', texts.d, ['l', 'r']), inputs: { l: { run: 'b', output: 'out' }, r: { run: 'c', output: 'out' } }, outputs: ['out'] }),
+  ]);
+}
+
+const outcomes = (r: RunRecord) => Object.fromEntries(r.stages.map((s) => [s.id, s.outcome]));
+const executions = async (counter: string) => (await readFile(counter, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
+
+for (const kind of ['MinIO', 'local dir'] as const) {
+  let store: ArtifactStore;
+  let harness: Harness;
+  before(async () => {
+    store = kind === 'MinIO' ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('engine'), prefix: 'p' }) : new LocalDirStore(await tempDir('engine-store'));
+    harness = await pipelineHarness(store);
+  });
+  after(() => harness.close());
+
+  test(`${kind}: a second run of an unchanged pipeline executes nothing; a config change reruns exactly that stage and its descendants`, async () => {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    const texts = { a: 'A', b: 'B', c: 'C', d: 'D' };
+    const first = await harness.run(diamond(counter, texts));
+    assert.deepEqual(outcomes(first), { a: 'ran', b: 'ran', c: 'ran', d: 'ran' });
+    assert.equal(first.outcome, 'succeeded');
+    const d = first.stages.find((s) => s.id === 'd');
+    assert.ok(d?.outputs.out);
+    assert.equal(d.outputs.out.bytes, Buffer.byteLength('A\nB\nA\nC\nD\n'));
+
+    const second = await harness.run(diamond(counter, texts));
+    assert.deepEqual(outcomes(second), { a: 'cached', b: 'cached', c: 'cached', d: 'cached' });
+    assert.deepEqual((await executions(counter)).sort(), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(second.stages.map((s) => s.key), first.stages.map((s) => s.key));
+
+    const third = await harness.run(diamond(counter, { ...texts, b: 'B2' }));
+    assert.deepEqual(outcomes(third), { a: 'cached', b: 'ran', c: 'cached', d: 'ran' });
+    assert.deepEqual((await executions(counter)).sort(), ['a', 'b', 'b', 'c', 'd', 'd']);
+  });
+
+  test(`${kind}: a corrupted stored output is detected by digest, warned about and recomputed`, async () => {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    const texts = { a: 'corrupt-me', b: 'B', c: 'C', d: 'D' };
+    const first = await harness.run(diamond(counter, texts));
+    const a = first.stages.find((s) => s.id === 'a');
+    assert.ok(a?.outputs.out);
+    // Flip the stored bytes of a's output behind the store's back.
+    await store.put(blobKey(a.outputs.out.digest), 'garbage of another length');
+    const second = await harness.run(diamond(counter, texts));
+    const a2 = second.stages.find((s) => s.id === 'a');
+    assert.equal(a2?.outcome, 'ran');
+    assert.match(a2?.warnings?.[0] ?? '', /unusable .*output 'out'.*recomputing/);
+    // a rewrote identical bytes, so its consumers' keys are unchanged: they stay cached.
+    assert.deepEqual(outcomes(second), { a: 'ran', b: 'cached', c: 'cached', d: 'cached' });
+    assert.equal((await store.getBytes(blobKey(a.outputs.out.digest))).toString(), 'corrupt-me\n');
+  });
+
+  test(`${kind}: failurePolicy continue runs the independent branch and skips only the dependents of a failure`, async () => {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    const plan = diamond(counter, { a: 'A', b: 'fail', c: 'C', d: 'D' }, { b: { STEP_FAIL: '1' } });
+    const record = await harness.run({ ...plan, failurePolicy: 'continue' });
+    assert.deepEqual(outcomes(record), { a: 'ran', b: 'failed', c: 'ran', d: 'skipped' });
+    const b = record.stages.find((s) => s.id === 'b');
+    assert.equal(b?.error?.code, 'COMMAND_FAILED');
+    assert.match(b?.error?.message ?? '', /exited with code 3; stderr ends with:\nstep b failed on purpose/);
+    assert.equal(b?.attempts, 2, 'COMMAND_FAILED is retryable: both attempts were used');
+    assert.equal(record.outcome, 'failed');
+  });
+}
+
+test('a missing output declaration fails the stage without committing a manifest', async () => {
+  const store = new LocalDirStore(await tempDir('engine-noout'));
+  const harness = await pipelineHarness(store);
+  try {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    const lying = commandRun('liar', { config: { argv: ['node', STEP, counter, 'liar', 'x', path.join(await tempDir('elsewhere'), 'o.txt')], outputs: { out: 'never-written.txt' } }, outputs: ['out'], maximumAttempts: 1 });
+    const record = await harness.run(planOf([lying]));
+    assert.equal(record.stages[0]?.outcome, 'failed');
+    assert.match(record.stages[0]?.error?.message ?? '', /did not write its declared output 'out'/);
+    assert.deepEqual((await store.list('runs/')).filter((k) => k.endsWith('manifest.json')), []);
+    await writeFile(counter, '');
+  } finally {
+    await harness.close();
+  }
+});

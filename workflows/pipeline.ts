@@ -1,0 +1,162 @@
+/**
+ * The pipeline workflow: a deterministic interpreter of a Plan. It starts every stage run whose
+ * producers have finished, within per-queue concurrency limits; each run is a cache lookup on the
+ * control queue, then (on a miss) the stage runner on the run's own queue (cpu, gpu, …).
+ *
+ * Large sweeps: one workflow walks the merged DAG (so runs shared by arms execute once); pending
+ * activities are bounded by the concurrency limits (≤ MAX_IN_FLIGHT overall, far below Temporal's
+ * 2,000), and when Temporal suggests it (history growing toward 51,200 events) the workflow drains
+ * in-flight runs and continues as new, carrying the finished results.
+ */
+import { condition, continueAsNew, proxyActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import type { StageActivities } from '../activities/stage-activities';
+import type { OutputRef } from '../activities/stage-contract';
+import { NON_RETRYABLE_CODES } from '../core/errors';
+import type { ArmSummary, RunRecord, StageRunRecord } from '../core/run-record';
+import type { Json } from '../core/canonical-json';
+import type { Plan, StageRun } from '../plan/types';
+
+export interface PipelineInput {
+  readonly plan: Plan;
+  readonly runId: string;
+  /** Queue of this workflow and of its bookkeeping activities (lookups, records). */
+  readonly controlQueue: string;
+  readonly startedAt: string;
+  /** Results carried over a continue-as-new. */
+  readonly carried?: Readonly<Record<string, StageRunRecord>>;
+  /** Per-queue concurrency used when the plan sets none. */
+  readonly defaultConcurrency?: number;
+}
+
+export const progressQuery = defineQuery<{ runId: string; stages: StageRunRecord[]; running: string[] }>('progress');
+
+const MAX_IN_FLIGHT = 500;
+/** Our own ceiling, below Temporal's 51,200-event limit, in case the server does not suggest it. */
+const HISTORY_SOFT_LIMIT = 20_000;
+
+function bookkeeping(queue: string) {
+  return proxyActivities<StageActivities>({
+    taskQueue: queue,
+    startToCloseTimeout: '10 minutes',
+    retry: { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
+  });
+}
+
+function runner(run: StageRun) {
+  return proxyActivities<StageActivities>({
+    taskQueue: run.queue,
+    startToCloseTimeout: run.timeouts.startToClose,
+    heartbeatTimeout: run.timeouts.heartbeat,
+    retry: { ...run.retry, nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
+  });
+}
+
+function failureOf(e: unknown): { code: string; message: string; attempts?: number } {
+  if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure) {
+    const details = e.cause.details?.[0] as { attempt?: number } | undefined;
+    return { code: e.cause.type ?? 'INTERNAL', message: e.cause.message, attempts: details?.attempt };
+  }
+  if (e instanceof ActivityFailure) return { code: 'ACTIVITY_FAILED', message: e.cause?.message ?? e.message };
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord> {
+  const { plan } = input;
+  const results = new Map<string, StageRunRecord>(Object.entries(input.carried ?? {}));
+  const running = new Set<string>();
+  const byId = new Map(plan.runs.map((r) => [r.id, r]));
+  const control = bookkeeping(input.controlQueue);
+  let failedFast = false;
+
+  setHandler(progressQuery, () => ({ runId: input.runId, stages: [...results.values()], running: [...running] }));
+
+  const limit = (queue: string) => plan.concurrency[queue] ?? input.defaultConcurrency ?? 8;
+  const inFlightOn = (queue: string) => [...running].filter((id) => byId.get(id)?.queue === queue).length;
+
+  const record = (run: StageRun, r: Omit<StageRunRecord, 'id' | 'stageId' | 'arms' | 'kind'>) =>
+    results.set(run.id, { id: run.id, stageId: run.stageId, arms: run.arms, kind: run.kind, ...r });
+
+  async function execute(run: StageRun): Promise<void> {
+    const inputs: Record<string, OutputRef> = {};
+    for (const [name, ref] of Object.entries(run.inputs)) {
+      const out = results.get(ref.run)?.outputs[ref.output];
+      if (out === undefined) throw new Error(`internal: input ${name} of ${run.id} is not available`);
+      inputs[name] = out as OutputRef;
+    }
+    const startedMs = Date.now();
+    let key: string | undefined;
+    let material;
+    try {
+      const lookup = await control.lookupStage({ run, inputs });
+      key = lookup.key;
+      material = lookup.material;
+      if (lookup.hit) {
+        record(run, { key, outcome: 'cached', attempts: 0, durationMs: Date.now() - startedMs, outputs: lookup.outputs, metrics: lookup.metrics, material });
+        return;
+      }
+      const warnings = lookup.warning === undefined ? undefined : [lookup.warning];
+      const r = await runner(run).runStage({ run, key, material, inputs, runId: input.runId });
+      record(run, { key, outcome: 'ran', attempts: r.attempt, durationMs: Date.now() - startedMs, outputs: r.outputs, metrics: r.metrics, material, warnings, resumedFromStep: r.resumedFromStep });
+    } catch (e) {
+      const f = failureOf(e);
+      record(run, { key, outcome: 'failed', attempts: f.attempts ?? 1, durationMs: Date.now() - startedMs, outputs: {}, metrics: {}, material, error: { code: f.code, message: f.message } });
+      if (plan.failurePolicy === 'failFast') failedFast = true;
+    }
+  }
+
+  const state = (run: StageRun): 'done' | 'ready' | 'blocked' | 'skip' => {
+    if (results.has(run.id) || running.has(run.id)) return 'done';
+    const producers = Object.values(run.inputs).map((i) => results.get(i.run));
+    if (producers.some((p) => p !== undefined && (p.outcome === 'failed' || p.outcome === 'skipped'))) return 'skip';
+    return producers.every((p) => p !== undefined) ? 'ready' : 'blocked';
+  };
+
+  for (;;) {
+    const wantsNewRun = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_SOFT_LIMIT;
+    let progressed = false;
+    for (const run of plan.runs) {
+      const s = state(run);
+      if (s === 'skip' || (s !== 'done' && failedFast)) {
+        const why = failedFast ? 'an earlier stage failed and failurePolicy is failFast' : 'an upstream stage failed or was skipped';
+        record(run, { key: undefined, outcome: 'skipped', attempts: 0, durationMs: 0, outputs: {}, metrics: {}, error: { code: 'SKIPPED', message: why } });
+        progressed = true;
+        continue;
+      }
+      if (s !== 'ready' || wantsNewRun) continue;
+      if (running.size >= MAX_IN_FLIGHT || inFlightOn(run.queue) >= limit(run.queue)) continue;
+      running.add(run.id);
+      progressed = true;
+      void execute(run).finally(() => running.delete(run.id));
+    }
+    if (results.size === plan.runs.length) break;
+    if (wantsNewRun && running.size === 0) {
+      await continueAsNew<typeof pipelineWorkflow>({ ...input, carried: Object.fromEntries(results) });
+    }
+    if (running.size === 0) {
+      if (progressed) continue;
+      throw ApplicationFailure.create({ type: 'INTERNAL', nonRetryable: true, message: `plan ${plan.name} cannot progress: no run is ready and none is running` });
+    }
+    const before = results.size;
+    await condition(() => results.size > before);
+  }
+
+  const stages = plan.runs.map((r) => results.get(r.id)).filter((r): r is StageRunRecord => r !== undefined);
+  const arms: ArmSummary[] = plan.arms.map((arm) => {
+    const mine = stages.filter((s) => s.arms.includes(arm.index));
+    const metrics: Record<string, Json> = {};
+    for (const s of mine) for (const [k, v] of Object.entries(s.metrics)) metrics[`${s.stageId}.${k}`] = v;
+    return { index: arm.index, label: arm.label, outcome: mine.every((s) => s.outcome === 'ran' || s.outcome === 'cached') ? 'succeeded' : 'failed', metrics };
+  });
+  const runRecord: RunRecord = {
+    schema: 'robustok.dev/run-record/v1',
+    runId: input.runId,
+    name: plan.name,
+    startedAt: input.startedAt,
+    finishedAt: new Date(Date.now()).toISOString(),
+    outcome: stages.every((s) => s.outcome === 'ran' || s.outcome === 'cached') ? 'succeeded' : 'failed',
+    stages,
+    arms,
+  };
+  await control.writeRunRecord(runRecord);
+  return runRecord;
+}
