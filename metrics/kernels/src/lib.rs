@@ -1,0 +1,613 @@
+//! Float64 kernels for the Fréchet distance, compiled to WebAssembly with SIMD (f64x2).
+//!
+//! What they compute: tr sqrt(S1 S2) for symmetric positive semi-definite S1, S2 without complex
+//! arithmetic. With S1 = L Lᵀ (Cholesky), S1 S2 is similar to the symmetric matrix Lᵀ S2 L, whose
+//! eigenvalues are real and non-negative; the trace of the square root is the sum of their square
+//! roots. Only eigenvalues are needed, so the cost is one Cholesky (n³/3), two triangular products
+//! (5n³/3) and one Householder tridiagonalisation (4n³/3) followed by an O(n²) implicit QL.
+//!
+//! Matrices are row-major n×n f64. Every exported function takes raw pointers into the module's
+//! memory; the TypeScript side (metrics/frechet-wasm.ts) owns allocation and copying.
+#![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
+
+use core::arch::wasm32::*;
+
+#[no_mangle]
+pub extern "C" fn alloc_f64(n: usize) -> *mut f64 {
+    let mut v = vec![0f64; n];
+    let p = v.as_mut_ptr();
+    core::mem::forget(v);
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn free_f64(p: *mut f64, n: usize) {
+    drop(Vec::from_raw_parts(p, n, n));
+}
+
+// ---------------------------------------------------------------------------------------------
+// C += alpha · A Bᵀ ("NT" product: both operands are read along contiguous rows, which is what
+// every product below needs once triangular factors are transposed).
+// ---------------------------------------------------------------------------------------------
+
+#[inline(always)]
+unsafe fn ld(p: *const f64) -> v128 {
+    v128_load(p as *const v128)
+}
+
+// Hot loops live in small non-inlined functions on purpose: V8 first runs WebAssembly in its
+// baseline compiler and swaps in optimised code only on the next call of a function, so a loop that
+// stays inside one long call would never get the optimised code.
+#[inline(never)]
+unsafe fn micro<const MR: usize, const NR: usize>(
+    a: *const f64, lda: usize, b: *const f64, ldb: usize, k: usize, alpha: f64, c: *mut f64, ldc: usize,
+) {
+    let mut acc = [[f64x2_splat(0.0); NR]; MR];
+    let mut m = 0;
+    while m + 2 <= k {
+        let mut bv = [f64x2_splat(0.0); NR];
+        for j in 0..NR {
+            bv[j] = ld(b.add(j * ldb + m));
+        }
+        for i in 0..MR {
+            let av = ld(a.add(i * lda + m));
+            for j in 0..NR {
+                acc[i][j] = f64x2_add(acc[i][j], f64x2_mul(av, bv[j]));
+            }
+        }
+        m += 2;
+    }
+    for i in 0..MR {
+        for j in 0..NR {
+            let mut s = f64x2_extract_lane::<0>(acc[i][j]) + f64x2_extract_lane::<1>(acc[i][j]);
+            if m < k {
+                s += *a.add(i * lda + m) * *b.add(j * ldb + m);
+            }
+            *c.add(i * ldc + j) += alpha * s;
+        }
+    }
+}
+
+/// C[i][j] += alpha · Σ_m A[i][m] · B[j][m] for i < mi, j < nj, m < kk.
+pub unsafe fn gemm_nt(
+    mi: usize, nj: usize, kk: usize, alpha: f64, a: *const f64, lda: usize, b: *const f64, ldb: usize, c: *mut f64, ldc: usize,
+) {
+    // KC×8 bytes per row keeps a 4-row A strip in L1 and a JC-row B block in L2.
+    const KC: usize = 256;
+    const JC: usize = 128;
+    let mut k0 = 0;
+    while k0 < kk {
+        let kb = (kk - k0).min(KC);
+        let mut j0 = 0;
+        while j0 < nj {
+            let jb = (nj - j0).min(JC);
+            let bb = b.add(j0 * ldb + k0);
+            let mut i = 0;
+            while i < mi {
+                let ab = a.add(i * lda + k0);
+                let cb = c.add(i * ldc + j0);
+                let mut j = 0;
+                if i + 4 <= mi {
+                    while j + 2 <= jb {
+                        micro::<4, 2>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                        j += 2;
+                    }
+                    if j < jb {
+                        micro::<4, 1>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                    }
+                    i += 4;
+                } else {
+                    while j + 2 <= jb {
+                        micro::<1, 2>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                        j += 2;
+                    }
+                    if j < jb {
+                        micro::<1, 1>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                    }
+                    i += 1;
+                }
+            }
+            j0 += jb;
+        }
+        k0 += kb;
+    }
+}
+
+/// Exported form with explicit leading dimensions (element strides between rows).
+#[no_mangle]
+pub unsafe extern "C" fn gemm_nt_ld(
+    mi: usize, nj: usize, kk: usize, alpha: f64, a: *const f64, lda: usize, b: *const f64, ldb: usize, c: *mut f64, ldc: usize,
+) {
+    gemm_nt(mi, nj, kk, alpha, a, lda, b, ldb, c, ldc);
+}
+
+#[inline(never)]
+unsafe fn dot(x: *const f64, y: *const f64, n: usize) -> f64 {
+    let mut acc0 = f64x2_splat(0.0);
+    let mut acc1 = f64x2_splat(0.0);
+    let mut m = 0;
+    while m + 4 <= n {
+        acc0 = f64x2_add(acc0, f64x2_mul(ld(x.add(m)), ld(y.add(m))));
+        acc1 = f64x2_add(acc1, f64x2_mul(ld(x.add(m + 2)), ld(y.add(m + 2))));
+        m += 4;
+    }
+    let acc = f64x2_add(acc0, acc1);
+    let mut s = f64x2_extract_lane::<0>(acc) + f64x2_extract_lane::<1>(acc);
+    while m < n {
+        s += *x.add(m) * *y.add(m);
+        m += 1;
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cholesky (blocked, lower, in place). Returns n on success, else the first column whose pivot is
+// not above `tol`: the caller then falls back to the rank-revealing pivoted factorisation.
+// ---------------------------------------------------------------------------------------------
+
+unsafe fn cholesky(a: *mut f64, n: usize, tol: f64) -> usize {
+    const NB: usize = 64;
+    let mut k0 = 0;
+    while k0 < n {
+        let kb = (n - k0).min(NB);
+        for j in k0..k0 + kb {
+            let rj = a.add(j * n);
+            let s = *rj.add(j) - dot(rj.add(k0), rj.add(k0), j - k0);
+            if !(s > tol) {
+                return j;
+            }
+            let ljj = s.sqrt();
+            *rj.add(j) = ljj;
+            for i in j + 1..k0 + kb {
+                let ri = a.add(i * n);
+                *ri.add(j) = (*ri.add(j) - dot(ri.add(k0), rj.add(k0), j - k0)) / ljj;
+            }
+        }
+        // Panel below the diagonal block: solve X · L11ᵀ = A21 row by row.
+        for i in k0 + kb..n {
+            let ri = a.add(i * n);
+            for j in k0..k0 + kb {
+                let rj = a.add(j * n);
+                *ri.add(j) = (*ri.add(j) - dot(ri.add(k0), rj.add(k0), j - k0)) / *rj.add(j);
+            }
+        }
+        // Trailing update of the lower triangle, by row strips (the small upper spill inside each
+        // diagonal strip lands in entries that are never read).
+        let t0 = k0 + kb;
+        const IB: usize = 64;
+        let mut i0 = t0;
+        while i0 < n {
+            let ib = (n - i0).min(IB);
+            gemm_nt(ib, i0 + ib - t0, kb, -1.0, a.add(i0 * n + k0), n, a.add(t0 * n + k0), n, a.add(i0 * n + t0), n);
+            i0 += ib;
+        }
+        k0 += kb;
+    }
+    n
+}
+
+/// Pivoted (rank-revealing) Cholesky of a full symmetric matrix, unblocked: used only when the
+/// plain factorisation fails (singular covariances, e.g. fewer samples than dimensions).
+/// Stops when the largest remaining pivot is ≤ tol; returns the rank r. Afterwards the first r
+/// columns of the lower triangle hold L with P A Pᵀ ≈ L Lᵀ, and `piv[k]` is the row swapped with k.
+unsafe fn pivoted_cholesky(a: *mut f64, n: usize, piv: &mut [usize], tol: f64) -> usize {
+    for k in 0..n {
+        let mut p = k;
+        let mut best = *a.add(k * n + k);
+        for i in k + 1..n {
+            let d = *a.add(i * n + i);
+            if d > best {
+                best = d;
+                p = i;
+            }
+        }
+        piv[k] = p;
+        if !(best > tol) {
+            return k;
+        }
+        if p != k {
+            swap_sym(a, n, k, p);
+        }
+        let lkk = best.sqrt();
+        *a.add(k * n + k) = lkk;
+        for i in k + 1..n {
+            *a.add(i * n + k) /= lkk;
+        }
+        for i in k + 1..n {
+            rank1_row(a, n, k, i);
+        }
+        // Keep the trailing block's upper triangle in step, so later row/column swaps stay valid.
+        for i in k + 1..n {
+            for j in i + 1..n {
+                *a.add(i * n + j) = *a.add(j * n + i);
+            }
+        }
+    }
+    n
+}
+
+#[inline(never)]
+unsafe fn rank1_row(a: *mut f64, n: usize, k: usize, i: usize) {
+    let lik = *a.add(i * n + k);
+    let ri = a.add(i * n);
+    for j in k + 1..=i {
+        *ri.add(j) -= lik * *a.add(j * n + k);
+    }
+}
+
+unsafe fn swap_sym(a: *mut f64, n: usize, k: usize, p: usize) {
+    for j in 0..n {
+        core::ptr::swap(a.add(k * n + j), a.add(p * n + j));
+    }
+    for i in 0..n {
+        core::ptr::swap(a.add(i * n + k), a.add(i * n + p));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symmetric eigenvalues: Householder tridiagonalisation on the upper triangle (row-major, so each
+// reflector is a contiguous row), with the rank-2 update of step k fused with the symmetric
+// matrix-vector product of step k+1 so the trailing matrix is streamed once per step.
+// ---------------------------------------------------------------------------------------------
+
+/// Householder reflector for x (length m ≥ 1): returns (tau, beta) and writes v (v[0] = 1) so that
+/// (I − tau v vᵀ) x = beta e1.
+unsafe fn householder(x: *const f64, m: usize, v: *mut f64) -> (f64, f64) {
+    let x0 = *x;
+    let sigma = if m > 1 { dot(x.add(1), x.add(1), m - 1) } else { 0.0 };
+    *v = 1.0;
+    if sigma == 0.0 {
+        for i in 1..m {
+            *v.add(i) = 0.0;
+        }
+        return (0.0, x0);
+    }
+    let mu = (x0 * x0 + sigma).sqrt();
+    let beta = if x0 <= 0.0 { mu } else { -mu };
+    let inv = 1.0 / (x0 - beta);
+    for i in 1..m {
+        *v.add(i) = *x.add(i) * inv;
+    }
+    ((beta - x0) / beta, beta)
+}
+
+/// y[i] = Σ_j B[i][j] v[j] for the symmetric matrix whose upper triangle is rows/cols lo..n of a.
+unsafe fn symv_upper(a: *const f64, n: usize, lo: usize, v: *const f64, y: *mut f64) {
+    for i in lo..n {
+        *y.add(i) = 0.0;
+    }
+    for i in lo..n {
+        let ri = a.add(i * n);
+        let vi = *v.add(i);
+        let mut acc = *ri.add(i) * vi;
+        for j in i + 1..n {
+            let aij = *ri.add(j);
+            acc += aij * *v.add(j);
+            *y.add(j) += aij * vi;
+        }
+        *y.add(i) += acc;
+    }
+}
+
+/// Rows i..i+R of the fused step: applies the rank-2 update (v, w) to those upper-triangle rows and
+/// accumulates their contribution to y = B' vn (y[i+r] directly and, by symmetry, y[j] for j > i+r).
+/// Several rows share each load of v, w, vn and y, which is what bounds this loop.
+#[inline(never)]
+unsafe fn fused_rows<const R: usize>(a: *mut f64, i: usize, n: usize, v: *const f64, w: *const f64, vn: *const f64, y: *mut f64) {
+    let mut acc = [0f64; R];
+    // Small triangle inside the block, scalar.
+    for r in 0..R {
+        let ri = a.add((i + r) * n);
+        let (vi, wi, vni) = (*v.add(i + r), *w.add(i + r), *vn.add(i + r));
+        let aii = *ri.add(i + r) - 2.0 * vi * wi;
+        *ri.add(i + r) = aii;
+        acc[r] += aii * vni;
+        for j in i + r + 1..i + R {
+            let x = *ri.add(j) - vi * *w.add(j) - wi * *v.add(j);
+            *ri.add(j) = x;
+            acc[r] += x * *vn.add(j);
+            *y.add(j) += x * vni;
+        }
+    }
+    let mut rows = [a; R];
+    let mut sv = [f64x2_splat(0.0); R];
+    let mut sw = [f64x2_splat(0.0); R];
+    let mut svn = [f64x2_splat(0.0); R];
+    let mut acc2 = [f64x2_splat(0.0); R];
+    for r in 0..R {
+        rows[r] = a.add((i + r) * n);
+        sv[r] = f64x2_splat(*v.add(i + r));
+        sw[r] = f64x2_splat(*w.add(i + r));
+        svn[r] = f64x2_splat(*vn.add(i + r));
+    }
+    let mut j = i + R;
+    while j + 2 <= n {
+        let (wj, vj, vnj) = (ld(w.add(j)), ld(v.add(j)), ld(vn.add(j)));
+        let mut yj = ld(y.add(j));
+        for r in 0..R {
+            let p = rows[r].add(j);
+            let x = f64x2_sub(f64x2_sub(ld(p), f64x2_mul(sv[r], wj)), f64x2_mul(sw[r], vj));
+            v128_store(p as *mut v128, x);
+            acc2[r] = f64x2_add(acc2[r], f64x2_mul(x, vnj));
+            yj = f64x2_add(yj, f64x2_mul(x, svn[r]));
+        }
+        v128_store(y.add(j) as *mut v128, yj);
+        j += 2;
+    }
+    for r in 0..R {
+        let mut t = acc[r] + f64x2_extract_lane::<0>(acc2[r]) + f64x2_extract_lane::<1>(acc2[r]);
+        if j < n {
+            let ri = rows[r];
+            let (vi, wi, vni) = (*v.add(i + r), *w.add(i + r), *vn.add(i + r));
+            let x = *ri.add(j) - vi * *w.add(j) - wi * *v.add(j);
+            *ri.add(j) = x;
+            t += x * *vn.add(j);
+            *y.add(j) += x * vni;
+        }
+        *y.add(i + r) += t;
+    }
+}
+
+/// Reduces the symmetric matrix (upper triangle of a, destroyed) to tridiagonal form: diagonal d,
+/// off-diagonal e (e[k] couples k and k+1).
+unsafe fn tridiagonalize(a: *mut f64, n: usize, d: *mut f64, e: *mut f64) {
+    if n == 0 {
+        return;
+    }
+    if n == 1 {
+        *d = *a;
+        return;
+    }
+    // Global-index vectors (entries below the active range are unused).
+    let mut v = vec![0f64; n];
+    let mut w = vec![0f64; n];
+    let mut vn = vec![0f64; n];
+    let mut y = vec![0f64; n];
+    let (v, w, vn, y) = (v.as_mut_ptr(), w.as_mut_ptr(), vn.as_mut_ptr(), y.as_mut_ptr());
+
+    *d = *a;
+    let (mut tau, beta) = householder(a.add(1), n - 1, v.add(1));
+    *e = beta;
+    // p = tau · B v, kept in w until turned into w below.
+    symv_upper(a, n, 1, v, w);
+    for k in 0..n - 1 {
+        let lo = k + 1; // trailing block is lo..n
+        for i in lo..n {
+            *w.add(i) *= tau;
+        }
+        let kk = 0.5 * tau * dot(w.add(lo), v.add(lo), n - lo);
+        for i in lo..n {
+            *w.add(i) -= kk * *v.add(i);
+        }
+        // Row lo first: its updated tail is the next reflector's input.
+        let rl = a.add(lo * n);
+        let (vl, wl) = (*v.add(lo), *w.add(lo));
+        for j in lo..n {
+            *rl.add(j) -= vl * *w.add(j) + wl * *v.add(j);
+        }
+        *d.add(lo) = *rl.add(lo);
+        if lo == n - 1 {
+            break;
+        }
+        let (tau_n, beta_n) = householder(rl.add(lo + 1), n - lo - 1, vn.add(lo + 1));
+        *e.add(lo) = beta_n;
+        let lo2 = lo + 1;
+        for i in lo2..n {
+            *y.add(i) = 0.0;
+        }
+        let mut i = lo2;
+        while i + 4 <= n {
+            fused_rows::<4>(a, i, n, v, w, vn, y);
+            i += 4;
+        }
+        while i < n {
+            fused_rows::<1>(a, i, n, v, w, vn, y);
+            i += 1;
+        }
+        // Next step: v ← vn, w ← y (= B' vn, scaled by tau at the top of the loop).
+        core::ptr::copy_nonoverlapping(vn.add(lo2), v.add(lo2), n - lo2);
+        core::ptr::copy_nonoverlapping(y.add(lo2), w.add(lo2), n - lo2);
+        tau = tau_n;
+    }
+}
+
+/// Eigenvalues of the symmetric tridiagonal (d, e) by implicit QL with Wilkinson-type shifts;
+/// d receives the eigenvalues (unordered). Returns false if an eigenvalue fails to converge.
+unsafe fn tridiagonal_eigenvalues(d: *mut f64, e: *mut f64, n: usize) -> bool {
+    if n == 0 {
+        return true;
+    }
+    *e.add(n - 1) = 0.0;
+    for l in 0..n {
+        let mut iter = 0;
+        loop {
+            let mut m = l;
+            while m + 1 < n {
+                let dd = (*d.add(m)).abs() + (*d.add(m + 1)).abs();
+                if (*e.add(m)).abs() <= f64::EPSILON * dd {
+                    break;
+                }
+                m += 1;
+            }
+            if m == l {
+                break;
+            }
+            iter += 1;
+            if iter > 60 {
+                return false;
+            }
+            let mut g = (*d.add(l + 1) - *d.add(l)) / (2.0 * *e.add(l));
+            let mut r = g.hypot(1.0);
+            g = *d.add(m) - *d.add(l) + *e.add(l) / (g + if g >= 0.0 { r } else { -r });
+            let (mut s, mut c, mut p) = (1.0f64, 1.0f64, 0.0f64);
+            let mut underflow = false;
+            let mut i = m;
+            while i > l {
+                i -= 1;
+                let f = s * *e.add(i);
+                let b = c * *e.add(i);
+                r = f.hypot(g);
+                *e.add(i + 1) = r;
+                if r == 0.0 {
+                    *d.add(i + 1) -= p;
+                    *e.add(m) = 0.0;
+                    underflow = true;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                g = *d.add(i + 1) - p;
+                r = (*d.add(i) - g) * s + 2.0 * c * b;
+                p = s * r;
+                *d.add(i + 1) = g + p;
+                g = c * r - b;
+            }
+            if underflow {
+                continue;
+            }
+            *d.add(l) -= p;
+            *e.add(l) = g;
+            *e.add(m) = 0.0;
+        }
+    }
+    true
+}
+
+/// Eigenvalues of a symmetric matrix (upper triangle of `a` is read and destroyed) into `out`.
+#[no_mangle]
+pub unsafe extern "C" fn symmetric_eigenvalues(a: *mut f64, n: usize, out: *mut f64) -> i32 {
+    let mut e = vec![0f64; n.max(1)];
+    tridiagonalize(a, n, out, e.as_mut_ptr());
+    if tridiagonal_eigenvalues(out, e.as_mut_ptr(), n) { 0 } else { 1 }
+}
+
+/// M = Fᵀ S F for the pivoted factor of `a` (rank r, rows permuted back by undoing the swaps on a
+/// copy of S instead). Returns (M r×r, r).
+/// Also returns the most negative diagonal entry left in the Schur complement, relative to the
+/// largest diagonal entry of `a`: clearly negative means `a` is not positive semi-definite.
+unsafe fn pivoted_product(a: *const f64, s: *const f64, n: usize) -> (Vec<f64>, usize, f64) {
+    let nn = n * n;
+    let mut l = vec![0f64; nn];
+    core::ptr::copy_nonoverlapping(a, l.as_mut_ptr(), nn);
+    let mut piv = vec![0usize; n];
+    let tol = (n as f64) * f64::EPSILON * max_diag(a, n);
+    let r = pivoted_cholesky(l.as_mut_ptr(), n, &mut piv, tol);
+    let scale = max_diag(a, n);
+    let residual = (r..n).map(|i| l[i * n + i]).fold(0.0f64, f64::min) / if scale > 0.0 { scale } else { 1.0 };
+    let mut sp = vec![0f64; nn];
+    core::ptr::copy_nonoverlapping(s, sp.as_mut_ptr(), nn);
+    for k in 0..r {
+        if piv[k] != k {
+            swap_sym(sp.as_mut_ptr(), n, k, piv[k]);
+        }
+    }
+    let mut lt = vec![0f64; (r * n).max(1)];
+    for i in 0..n {
+        for j in 0..r.min(i + 1) {
+            lt[j * n + i] = l[i * n + j];
+        }
+    }
+    drop(l);
+    let mut t = vec![0f64; (r * n).max(1)];
+    gemm_nt(r, n, n, 1.0, lt.as_ptr(), n, sp.as_ptr(), n, t.as_mut_ptr(), n);
+    let mut m = vec![0f64; (r * r).max(1)];
+    gemm_nt(r, r, n, 1.0, t.as_ptr(), n, lt.as_ptr(), n, m.as_mut_ptr(), r);
+    (m, r, residual)
+}
+
+unsafe fn max_diag(s: *const f64, n: usize) -> f64 {
+    (0..n).map(|i| *s.add(i * n + i)).fold(0.0f64, f64::max)
+}
+
+/// Plain Cholesky of a copy of `s`; None when the matrix is numerically singular.
+unsafe fn try_cholesky(s: *const f64, n: usize) -> Option<Vec<f64>> {
+    let nn = n * n;
+    let mut l = vec![0f64; nn.max(1)];
+    core::ptr::copy_nonoverlapping(s, l.as_mut_ptr(), nn);
+    let tol = (n as f64) * f64::EPSILON * max_diag(s, n);
+    if cholesky(l.as_mut_ptr(), n, tol) == n { Some(l) } else { None }
+}
+
+/// tr sqrt(S1 S2) and diagnostics. S1, S2: full symmetric n×n (not modified).
+/// eig(S1 S2) = eig(S2 S1) = eig(Fᵀ S F) for either factorisation S1 = F Fᵀ or S2 = F Fᵀ. When a
+/// covariance is singular (fewer samples than dimensions) it is the one factored, with the
+/// rank-revealing pivoted Cholesky: its null space is then dropped exactly instead of leaving
+/// near-zero eigenvalues whose square roots (~1e-8 each) would add up to visible noise.
+/// out[0] = Σ sqrt(max(λ, 0)), out[1] = min λ, out[2] = max λ, out[3] = method (0: Cholesky of S1,
+/// 1: pivoted Cholesky of S1, 2: pivoted Cholesky of S2), out[4] = rank of the factor used,
+/// out[5] = most negative relative diagonal left by a pivoted factorisation (0 if none).
+/// Returns 0, or 1 if the QL iteration did not converge.
+#[no_mangle]
+pub unsafe extern "C" fn trace_sqrt_product(s1: *const f64, s2: *const f64, n: usize, out: *mut f64) -> i32 {
+    let nn = n * n;
+    let l1 = try_cholesky(s1, n);
+    // Only a singularity test: its factor is not needed when S1 is regular.
+    let s2_regular = try_cholesky(s2, n).is_some();
+    let mut residual = 0.0;
+    let (mut m, rank, method) = match (l1, s2_regular) {
+        (Some(l), true) => {
+            // U = Lᵀ (row i is nonzero from column i on).
+            let mut u = vec![0f64; nn];
+            for i in 0..n {
+                for j in 0..=i {
+                    u[j * n + i] = l[i * n + j];
+                }
+            }
+            drop(l);
+            // T = U · S2 (row strip i0.. only needs columns m ≥ i0 of U).
+            let mut t = vec![0f64; nn];
+            const IB: usize = 64;
+            let (up, tp) = (u.as_ptr(), t.as_mut_ptr());
+            let mut i0 = 0;
+            while i0 < n {
+                let ib = (n - i0).min(IB);
+                gemm_nt(ib, n, n - i0, 1.0, up.add(i0 * n + i0), n, s2.add(i0), n, tp.add(i0 * n), n);
+                i0 += ib;
+            }
+            // M = T · Uᵀ, upper triangle only (row strip i0, columns j ≥ i0, inner index m ≥ i0).
+            let mut m = vec![0f64; nn];
+            let mp = m.as_mut_ptr();
+            let mut i0 = 0;
+            while i0 < n {
+                let ib = (n - i0).min(IB);
+                gemm_nt(ib, n - i0, n - i0, 1.0, tp.add(i0 * n + i0), n, up.add(i0 * n + i0), n, mp.add(i0 * n + i0), n);
+                i0 += ib;
+            }
+            (m, n, 0.0)
+        }
+        (Some(_), false) => {
+            let (m, r, res) = pivoted_product(s2, s1, n);
+            residual = res;
+            (m, r, 2.0)
+        }
+        (None, true) => {
+            let (m, r, res) = pivoted_product(s1, s2, n);
+            residual = res;
+            (m, r, 1.0)
+        }
+        (None, false) => {
+            // Both singular: the product's rank is at most the smaller one; factor that matrix.
+            let (ma, ra, resa) = pivoted_product(s1, s2, n);
+            let (mb, rb, resb) = pivoted_product(s2, s1, n);
+            residual = resa.min(resb);
+            if ra <= rb { (ma, ra, 1.0) } else { (mb, rb, 2.0) }
+        }
+    };
+    let mut ev = vec![0f64; rank.max(1)];
+    let status = symmetric_eigenvalues(m.as_mut_ptr(), rank, ev.as_mut_ptr());
+    let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &x in &ev[..rank] {
+        if x > 0.0 {
+            sum += x.sqrt();
+        }
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    *out = sum;
+    *out.add(1) = if rank == 0 { 0.0 } else { lo };
+    *out.add(2) = if rank == 0 { 0.0 } else { hi };
+    *out.add(3) = method;
+    *out.add(4) = rank as f64;
+    *out.add(5) = residual;
+    status
+}
