@@ -66,12 +66,13 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
 
 /**
  * Chooses, initialises and records the tfjs backend. Idempotent: a second call with the same request
- * returns the first result; a call asking for a different backend than the one in use switches to it.
+ * returns the first result (stages may call it freely after the worker did); a different request
+ * selects again.
  */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
   const requested = parseBackendChoice(opts.backend ?? process.env.ROBUSTOK_BACKEND);
   if (pending) await pending.catch(() => undefined);
-  if (current && (requested === 'auto' || requested === current.backend) && tf.getBackend() === current.backend) {
+  if (current && requested === current.requested && tf.getBackend() === current.backend) {
     return current;
   }
   pending = select(requested, opts);
