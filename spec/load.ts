@@ -132,7 +132,8 @@ function checkStages(rawStages: unknown, catalog: StageCatalog, sm: YamlSourceMa
   const at = (code: SpecIssueCode, path: readonly PathSegment[], message: string, part: 'key' | 'value' = 'value') =>
     issues.push(issueAt(sm, code, path, message, part));
   const entries: { base: PathSegment[]; id: string | undefined; raw: unknown; listForm: boolean }[] = [];
-  if (rawStages === undefined || rawStages === null) {
+  if (rawStages === undefined) return []; // the top-level schema reports the missing key
+  if (rawStages === null) {
     at('MISSING_KEY', ['stages'], 'a spec needs `stages`: a map of stage id → stage, or a list of stages with `id`');
     return [];
   }
