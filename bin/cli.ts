@@ -1,24 +1,61 @@
 /**
  * robustok — the command line. Each command lives in cli/commands/; this file only wires them.
  *   npx tsx bin/cli.ts --help
+ * Exit codes: 0 success, 1 failure (a run failed, a server unreachable), 2 invalid spec or usage.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { PipelineError } from '../core/errors';
 import { demoCommand } from '../cli/commands/demo';
+import { explainCommand } from '../cli/commands/explain';
+import { planCommand } from '../cli/commands/plan';
+import { runCommand } from '../cli/commands/run';
+import { cancelCommand, resumeCommand, statusCommand } from '../cli/commands/runs';
 import { provisionCommand, serverStartCommand } from '../cli/commands/server';
+import { schemaCommand, validateCommand } from '../cli/commands/validate';
+import { workerCommand } from '../cli/commands/worker';
 
-const program = new Command('robustok').description('Declarative, resumable, sweepable RobusTok pipelines on Temporal + MinIO');
+const program = new Command('robustok')
+  .description('Declarative, resumable, sweepable RobusTok pipelines on Temporal + MinIO')
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
 
-const exit = (p: Promise<number>) => p.then((code) => process.exit(code));
+const exit = (p: Promise<number> | number) => Promise.resolve(p).then((code) => process.exit(code));
+const collect = (v: string, prev: string[]) => [...prev, v];
 
+const json = new Option('--json', 'print results as JSON');
+const address = new Option('--address <host:port>', 'Temporal frontend (default $TEMPORAL_ADDRESS; none ⇒ start a local dev server)');
+const namespace = new Option('--namespace <ns>', 'Temporal namespace (default $TEMPORAL_NAMESPACE or "default")');
+const store = new Option('--store <uri>', 'artifact store: file:///dir or s3://bucket/prefix (default $ROBUSTOK_STORE or ./.robustok/store)');
+const set = new Option('--set <path=value>', 'override a spec value, e.g. --set stages.train.config.lr=0.001 (repeatable)').argParser(collect).default([]);
+const prefix = new Option('--queue-prefix <p>', 'prefix of every task queue name (default $ROBUSTOK_QUEUE_PREFIX)');
+
+program.command('validate <spec>').description('check a spec; exit 2 with file:line:column issues if invalid').addOption(set).addOption(json).action((spec: string, o: { set: string[]; json?: boolean }) => exit(validateCommand(spec, o)));
+program.command('schema').description('print the JSON Schema of pipeline specs (for editors)').action(() => exit(schemaCommand()));
+program.command('plan <spec>').description('every stage run with cached | will run and its cache key').addOption(set).addOption(json).addOption(store).action((spec: string, o: { set: string[]; json?: boolean; store?: string }) => exit(planCommand(spec, o)));
 program
-  .command('demo')
-  .description('round-trip an artifact through a Temporal workflow and the artifact store')
-  .option('--json', 'print the result as JSON')
-  .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS, else start a local dev server)')
-  .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE or "default")')
-  .option('--store <uri>', 'artifact store: file:///dir or s3://bucket/prefix (default: $ROBUSTOK_STORE or ./.robustok/store)')
-  .action((o: { json?: boolean; address?: string; namespace?: string; store?: string }) => exit(demoCommand(o)));
+  .command('run <spec>')
+  .description('run a pipeline (starts a local Temporal dev server and workers when no address is set)')
+  .addOption(set).addOption(json).addOption(store).addOption(address).addOption(namespace).addOption(prefix)
+  .option('--worker', 'also run workers in this process when connecting to a server')
+  .option('--no-worker', 'never run workers in this process')
+  .action((spec: string, o: Parameters<typeof runCommand>[1]) => exit(runCommand(spec, o)));
+program.command('status <run>').description('progress or result of a run').option('--watch', 'follow until it finishes').addOption(json).addOption(address).addOption(namespace).action((run: string, o: Parameters<typeof statusCommand>[1]) => exit(statusCommand(run, o)));
+program
+  .command('resume <run>')
+  .description('a new run of the same plan: finished stages are cache hits, failed ones rerun (training resumes from its last checkpoint)')
+  .addOption(json).addOption(address).addOption(namespace).addOption(store).addOption(prefix)
+  .option('--worker', 'also run workers in this process').option('--no-worker', 'never run workers in this process')
+  .action((run: string, o: Parameters<typeof resumeCommand>[1]) => exit(resumeCommand(run, o)));
+program.command('explain <stage> <spec>').description("why a stage's cache key changed since the last run").addOption(set).addOption(json).addOption(store).action((stage: string, spec: string, o: Parameters<typeof explainCommand>[2]) => exit(explainCommand(stage, spec, o)));
+program.command('cancel <run>').description('cancel a run').addOption(json).addOption(address).addOption(namespace).action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(cancelCommand(run, o)));
+program
+  .command('worker')
+  .description('a worker process: hosts the control queue and stage queues')
+  .option('--queue <name>', 'task queue to poll (repeatable; default: robustok and cpu)', collect, [])
+  .option('--concurrency <n>', 'stage activities at once per queue')
+  .option('--grace <duration>', 'shutdown grace time for running stages', '60s')
+  .addOption(address).addOption(namespace).addOption(store).addOption(prefix)
+  .action((o: Parameters<typeof workerCommand>[0]) => exit(workerCommand(o)));
+program.command('demo').description('round-trip an artifact through a Temporal workflow and the artifact store').addOption(json).addOption(address).addOption(namespace).addOption(store).action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));
 
 const server = program.command('server').description('local Temporal dev server and MinIO');
 server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));

@@ -2,28 +2,88 @@
  * Builds a Temporal worker hosting our workflows and activities on one task queue.
  * The workflow bundle is built once per process (webpack takes seconds) and reused.
  */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { cacheDir } from '../infra/cache-dir';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createRoundTripActivities } from '../activities/roundtrip-activities';
 import { createStageActivities } from '../activities/stage-activities';
 import type { Json } from '../core/canonical-json';
 import { codeVersion } from './code-version';
+import { openStore } from '../artifacts/open-store';
 import type { ArtifactStore } from '../artifacts/store';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
+/** Folders whose sources can end up in the workflow bundle (workflows import plan/ and core/). */
+const BUNDLED_DIRS = ['workflows', 'plan', 'core', 'activities', 'spec', 'stages'];
+
+function sourcesDigest(root: string): string {
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) h.update(p.slice(root.length)).update(readFileSync(p));
+    }
+  };
+  for (const d of BUNDLED_DIRS) walk(path.join(root, d));
+  h.update(readFileSync(path.join(root, 'package-lock.json')));
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * The workflow bundle, built once per source version and kept on disk: webpack takes seconds,
+ * and a no-op re-run of a finished pipeline should not pay for it.
+ */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'),
-    logger: { trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log() {} },
-  });
+  bundle ??= (async () => {
+    const root = path.join(__dirname, '..');
+    const file = path.join(cacheDir(), 'workflow-bundles', `${sourcesDigest(root)}.json`);
+    try {
+      return JSON.parse(await readFile(file, 'utf8')) as WorkflowBundleWithSourceMap;
+    } catch {
+      // not built yet for these sources
+    }
+    const built = await bundleWorkflowCode({
+      workflowsPath: path.join(root, 'workflows', 'index.ts'),
+      logger: { trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log() {} },
+    });
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(built));
+    await rename(tmp, file);
+    return built;
+  })();
   return bundle;
+}
+
+/** Opens stores by URI once per process; the worker's own store is reused for its URI. */
+function storeOpener(known: ArtifactStore): (uri: string) => ArtifactStore {
+  const stores = new Map<string, ArtifactStore>([[known.uri, known]]);
+  return (uri) => {
+    let s = stores.get(uri);
+    if (s === undefined) {
+      s = openStore(uri);
+      stores.set(uri, s);
+    }
+    return s;
+  };
 }
 
 export interface WorkerOptions {
   readonly connection: NativeConnection;
   readonly namespace: string;
   readonly taskQueue: string;
+  /** The store of the demo workflow; pipeline runs name their own store by URI. */
   readonly store: ArtifactStore;
   /** How long a shutting-down worker lets running activities finish before cancelling them. */
   readonly shutdownGraceTime?: string;
@@ -42,7 +102,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     workflowBundle: await workflowBundle(),
     activities: {
       ...createRoundTripActivities({ store: o.store }),
-      ...createStageActivities({ store: o.store, codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend }),
+      ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend }),
     },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',

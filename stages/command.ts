@@ -12,7 +12,9 @@ import { PipelineError } from '../core/errors';
 import { commandDescriptor, type CommandConfig } from './command-config';
 import type { StageContext, StageImpl, StageResult } from './stage';
 
-const PLACEHOLDER = /\$\{([a-z]+)(?:\.([A-Za-z0-9_-]+))?\}/g;
+// Only our scopes are placeholders: any other ${…} (e.g. a JS template literal in a `node -e`
+// script) passes through untouched.
+const PLACEHOLDER = /\$\{(inputs|outputs|params|workdir)(?:\.([A-Za-z0-9_-]+))?\}/g;
 
 function paramText(v: Json): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
@@ -26,7 +28,8 @@ export function substitute(arg: string, vars: { inputs: Record<string, string>; 
     };
     if (scope === 'workdir' && name === undefined) return vars.workdir;
     if (name === undefined) return fail('needs a name, e.g. ${inputs.data}');
-    const table = scope === 'inputs' ? vars.inputs : scope === 'outputs' ? vars.outputs : scope === 'params' ? undefined : fail(`unknown scope '${scope}' (use inputs, outputs, params or workdir)`);
+    if (scope === 'workdir') return fail('takes no name: write ${workdir}');
+    const table = scope === 'inputs' ? vars.inputs : scope === 'outputs' ? vars.outputs : undefined;
     if (scope === 'params') {
       const v = vars.params[name];
       return v === undefined ? fail(`no param '${name}' (declared: ${Object.keys(vars.params).join(', ') || 'none'})`) : paramText(v);

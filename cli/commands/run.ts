@@ -1,0 +1,102 @@
+/**
+ * `robustok run <spec>`: validate, plan, start the pipeline workflow and stream its progress.
+ * With no Temporal address configured it starts the local dev server and in-process workers
+ * (the embedded default); against a cluster it only submits, and workers elsewhere do the work.
+ * Exit codes: 0 succeeded, 1 failed, 2 invalid spec.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { openStore } from '../../artifacts/open-store';
+import type { RunRecord, StageRunRecord } from '../../core/run-record';
+import type { Plan } from '../../plan/types';
+import { progressQuery, type pipelineWorkflow } from '../../workflows/pipeline';
+import { loadPlan, reportIssues } from '../load-plan';
+import { CONTROL_QUEUE, planQueues, queuePrefix, withQueuePrefix } from '../queues';
+import { defaultStoreUri } from '../state-dir';
+import { printRecord, recordJson, stageLine } from '../summary';
+import { openTemporalSession, type TemporalSession } from '../temporal-session';
+import { temporalSettingsFromEnv } from '../temporal-settings';
+import { createWorker } from '../worker';
+
+export interface RunOptions {
+  readonly set: string[];
+  readonly json?: boolean;
+  readonly store?: string;
+  readonly address?: string;
+  readonly namespace?: string;
+  readonly queuePrefix?: string;
+  /** Run workers in this process (default: only when this command started the dev server). */
+  readonly worker?: boolean;
+}
+
+export async function runCommand(file: string, o: RunOptions): Promise<number> {
+  const planned = await loadPlan(file, o.set);
+  if (!planned.ok) return reportIssues(planned.issues, o.json === true);
+  const prefix = queuePrefix(o.queuePrefix);
+  const plan = withQueuePrefix(planned.plan, prefix);
+  const log = (l: string) => (o.json ? undefined : console.error(l));
+  const session = await openTemporalSession(temporalSettingsFromEnv(process.env, o), log);
+  try {
+    return await submitAndFollow(plan, { ...o, prefix, session, log });
+  } finally {
+    await session.close();
+  }
+}
+
+export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: string; session: TemporalSession; log: (l: string) => void }): Promise<number> {
+  const storeUri = o.store ?? defaultStoreUri();
+  const store = openStore(storeUri);
+  const controlQueue = o.prefix + CONTROL_QUEUE;
+  const inProcess = o.worker ?? o.session.devServer !== undefined;
+  const workers: Worker[] = [];
+  if (inProcess) {
+    for (const taskQueue of [controlQueue, ...planQueues(plan).filter((q) => q !== controlQueue)]) {
+      workers.push(await createWorker({ connection: o.session.worker, namespace: o.session.namespace, taskQueue, store, shutdownGraceTime: '10s', maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
+    }
+  }
+  const running = workers.map((w) => w.run());
+  const client = new Client({ connection: o.session.client, namespace: o.session.namespace });
+  const runId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 6)}`;
+  try {
+    const handle = await client.workflow.start<typeof pipelineWorkflow>('pipelineWorkflow', {
+      taskQueue: controlQueue,
+      workflowId: `run-${runId}`,
+      args: [{ plan, runId, storeUri: store.uri, controlQueue, startedAt: new Date().toISOString() }],
+    });
+    o.log(`run ${runId}: ${plan.runs.length} stage runs, ${plan.arms.length} arm(s), store ${store.uri}${inProcess ? '' : ` — waiting for workers on ${planQueues(plan).join(', ')}`}`);
+    const record = await follow(handle, o.json === true, running);
+    if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
+    else printRecord(record, true);
+    return record.outcome === 'succeeded' ? 0 : 1;
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.allSettled(running);
+  }
+}
+
+/** Prints each stage run as it finishes (from the workflow's progress query) until the result. */
+export async function follow(handle: WorkflowHandle<typeof pipelineWorkflow>, quiet: boolean, workers: Promise<void>[] = []): Promise<RunRecord> {
+  const printed = new Set<string>();
+  let done = false;
+  const result = handle.result().finally(() => (done = true));
+  // A crashed in-process worker must not leave us waiting forever.
+  const workerDied = workers.map((w) => w.then(() => (done ? undefined : Promise.reject(new Error('in-process worker stopped unexpectedly')))));
+  const poll = (async () => {
+    while (!done) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (done || quiet) continue;
+      const p = await handle.query(progressQuery).catch(() => undefined);
+      for (const s of p?.stages ?? []) {
+        if (printed.has(s.id)) continue;
+        printed.add(s.id);
+        console.error(stageLine(s));
+      }
+    }
+  })();
+  const record = await Promise.race([result, ...workerDied]);
+  await poll;
+  if (record === undefined) throw new Error('unreachable: worker promise resolved with a result');
+  if (!quiet) for (const s of record.stages) if (!printed.has(s.id)) console.error(stageLine(s));
+  return record;
+}

@@ -1,0 +1,97 @@
+/**
+ * Commands about existing runs: `status <run> [--watch]`, `resume <run>`, `cancel <run>`.
+ * A run is the workflow `run-<runId>`; `resume` starts a new run of the same plan (read back from
+ * the first run's history), so every finished stage is a cache hit and failed ones run again.
+ */
+import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { PipelineError } from '../../core/errors';
+import type { RunRecord, StageRunRecord } from '../../core/run-record';
+import { progressQuery, type PipelineInput, type pipelineWorkflow } from '../../workflows/pipeline';
+import { queuePrefix } from '../queues';
+import { printRecord, recordJson, stageLine } from '../summary';
+import { openTemporalSession, type TemporalSession } from '../temporal-session';
+import { temporalSettingsFromEnv } from '../temporal-settings';
+import { follow, submitAndFollow } from './run';
+
+interface ConnOptions {
+  readonly json?: boolean;
+  readonly address?: string;
+  readonly namespace?: string;
+}
+
+async function withRun<T>(runId: string, o: ConnOptions, fn: (h: WorkflowHandle<typeof pipelineWorkflow>, s: TemporalSession) => Promise<T>): Promise<T> {
+  const session = await openTemporalSession(temporalSettingsFromEnv(process.env, o), (l) => (o.json ? undefined : console.error(l)));
+  try {
+    const client = new Client({ connection: session.client, namespace: session.namespace });
+    const handle = client.workflow.getHandle<typeof pipelineWorkflow>(runId.startsWith('run-') ? runId : `run-${runId}`);
+    try {
+      await handle.describe();
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) throw new PipelineError('INPUT_MISSING', `no run '${runId}' in namespace ${session.namespace} at ${session.address}; list runs with the Temporal UI or check the run id printed by 'robustok run'`);
+      throw e;
+    }
+    return await fn(handle, session);
+  } finally {
+    await session.close();
+  }
+}
+
+export function statusCommand(runId: string, o: ConnOptions & { watch?: boolean }): Promise<number> {
+  return withRun(runId, o, async (handle) => {
+    const desc = await handle.describe();
+    if (desc.status.name === 'RUNNING' && o.watch) {
+      const record = await follow(handle, o.json === true);
+      if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
+      else printRecord(record, true);
+      return record.outcome === 'succeeded' ? 0 : 1;
+    }
+    if (desc.status.name === 'RUNNING') {
+      const p = await handle.query(progressQuery);
+      if (o.json) {
+        console.log(JSON.stringify({ runId, status: 'running', running: p.running, stages: p.stages }, null, 2));
+      } else {
+        console.log(`run ${runId}: running (${p.stages.length} stage runs finished, ${p.running.length} in flight: ${p.running.join(', ') || '—'})`);
+        for (const s of p.stages) console.log(stageLine(s));
+      }
+      return 0;
+    }
+    if (desc.status.name === 'COMPLETED') {
+      const record: RunRecord = await handle.result();
+      if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
+      else printRecord(record);
+      return record.outcome === 'succeeded' ? 0 : 1;
+    }
+    const status = desc.status.name.toLowerCase();
+    if (o.json) console.log(JSON.stringify({ runId, status }, null, 2));
+    else console.log(`run ${runId}: ${status}`);
+    return 1;
+  });
+}
+
+export function cancelCommand(runId: string, o: ConnOptions): Promise<number> {
+  return withRun(runId, o, async (handle) => {
+    await handle.cancel();
+    if (o.json) console.log(JSON.stringify({ runId, cancelled: true }));
+    else console.log(`run ${runId}: cancellation requested (running stages are stopped at their next heartbeat)`);
+    return 0;
+  });
+}
+
+/** The plan a run was started with: the input of the first event of its history. */
+async function originalInput(handle: WorkflowHandle<typeof pipelineWorkflow>): Promise<PipelineInput> {
+  const history = await handle.fetchHistory();
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const payload = started?.input?.payloads?.[0];
+  if (payload === undefined || payload === null) throw new PipelineError('INPUT_MISSING', `run ${handle.workflowId} has no recorded input to resume from`);
+  return defaultPayloadConverter.fromPayload<PipelineInput>(payload);
+}
+
+export function resumeCommand(runId: string, o: ConnOptions & { store?: string; worker?: boolean; queuePrefix?: string }): Promise<number> {
+  return withRun(runId, o, async (handle, session) => {
+    const input = await originalInput(handle);
+    const log = (l: string) => (o.json ? undefined : console.error(l));
+    log(`resuming ${input.plan.name} from run ${input.runId}: finished stages are cache hits, the rest run now`);
+    return submitAndFollow(input.plan, { set: [], json: o.json, store: o.store ?? input.storeUri, worker: o.worker, prefix: queuePrefix(o.queuePrefix), session, log });
+  });
+}

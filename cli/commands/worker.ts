@@ -1,0 +1,41 @@
+/**
+ * `robustok worker --queue cpu [--queue robustok]`: a long-lived worker process (any number, any
+ * host). It hosts the pipeline workflow on the control queue and stage activities on the others;
+ * on SIGINT/SIGTERM it stops polling and gives running stages the grace time to finish.
+ */
+import { openStore } from '../../artifacts/open-store';
+import { CONTROL_QUEUE, queuePrefix } from '../queues';
+import { defaultStoreUri } from '../state-dir';
+import { openTemporalSession } from '../temporal-session';
+import { temporalSettingsFromEnv } from '../temporal-settings';
+import { createWorker } from '../worker';
+
+export async function workerCommand(o: { queue: string[]; address?: string; namespace?: string; store?: string; queuePrefix?: string; concurrency?: string; grace?: string }): Promise<number> {
+  const settings = temporalSettingsFromEnv(process.env, o);
+  if (settings.address === undefined) {
+    console.error('robustok worker needs a Temporal server: set TEMPORAL_ADDRESS or --address (robustok server start runs a local one)');
+    return 2;
+  }
+  const prefix = queuePrefix(o.queuePrefix);
+  const queues = (o.queue.length > 0 ? o.queue : [CONTROL_QUEUE, 'cpu']).map((q) => prefix + q);
+  const session = await openTemporalSession(settings, (l) => console.error(l));
+  const store = openStore(o.store ?? defaultStoreUri());
+  const workers = await Promise.all(
+    queues.map((taskQueue) =>
+      createWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: o.grace ?? '60s', maxConcurrentActivities: o.concurrency === undefined ? undefined : Number(o.concurrency) }),
+    ),
+  );
+  console.error(`worker ${process.pid} polling ${queues.join(', ')} on ${session.address} (namespace ${session.namespace})`);
+  const stop = () => {
+    console.error(`worker ${process.pid}: shutting down (running stages get ${o.grace ?? '60s'} to finish)`);
+    for (const w of workers) w.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await session.close();
+  }
+  return 0;
+}

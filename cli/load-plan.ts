@@ -1,0 +1,25 @@
+/**
+ * Spec file → validated spec → plan, or the issues printed as file:line:column (exit code 2).
+ * Nothing is started before this succeeds.
+ */
+import { formatIssues, loadSpecFile, type LoadedSpec, type SpecIssue } from '../spec';
+import { buildPlan } from '../plan';
+import type { Plan } from '../plan/types';
+import { stageCatalog } from '../stages/catalog';
+
+export type Planned = { ok: true; loaded: LoadedSpec; plan: Plan } | { ok: false; issues: SpecIssue[] };
+
+export async function loadPlan(file: string, sets: readonly string[]): Promise<Planned> {
+  const loaded = await loadSpecFile(file, stageCatalog, sets);
+  if (!loaded.ok) return { ok: false, issues: loaded.error };
+  const plan = buildPlan(loaded.value.spec, stageCatalog, loaded.value.sourceMap);
+  if (!plan.ok) return { ok: false, issues: plan.error };
+  return { ok: true, loaded: loaded.value, plan: plan.value };
+}
+
+/** Prints issues (as JSON with --json) and returns the exit code for an invalid spec. */
+export function reportIssues(issues: readonly SpecIssue[], json: boolean): number {
+  if (json) console.log(JSON.stringify({ ok: false, issues }, null, 2));
+  else console.error(formatIssues(issues));
+  return 2;
+}
