@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { openStore } from '../../artifacts/open-store';
-import type { RunRecord, StageRunRecord } from '../../core/run-record';
+import type { RunRecord } from '../../core/run-record';
 import type { Plan } from '../../plan/types';
 import { progressQuery, type pipelineWorkflow } from '../../workflows/pipeline';
 import { loadPlan, reportIssues } from '../load-plan';

@@ -6,7 +6,7 @@
 import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { PipelineError } from '../../core/errors';
-import type { RunRecord, StageRunRecord } from '../../core/run-record';
+import type { RunRecord } from '../../core/run-record';
 import { progressQuery, type PipelineInput, type pipelineWorkflow } from '../../workflows/pipeline';
 import { queuePrefix } from '../queues';
 import { printRecord, recordJson, stageLine } from '../summary';
