@@ -7,6 +7,14 @@
  *
  * Stages may be a map keyed by id or a list of objects with `id`; issue paths address stages by
  * id in both forms ('stages.train.config.lr').
+ *
+ * Sweeps come in two equivalent forms; a range is {start, stop, step} with stop included:
+ *   sweep:                                      sweep:
+ *     grid:            # or zip:                  mode: grid          # or zip (default grid)
+ *       stages.a.config.sigma: [0.1, 0.2]         axes:
+ *       stages.b.seed: {start: 1, stop: 3, step: 1} - {path: stages.a.config.sigma, values: [0.1, 0.2]}
+ *                                                   - {path: stages.b.seed, range: {start: 1, stop: 3, step: 1}}
+ * A sweep path is stages.<id>.config.<path in the kind's config> or stages.<id>.seed.
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { Json } from '../core/canonical-json';
