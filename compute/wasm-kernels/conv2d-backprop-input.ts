@@ -7,13 +7,15 @@
  *   dx = conv_valid( pad(dilate(dy, stride), KH−1−pt, …), W' )   with W'[kh,kw,co,ci] = W[KH−1−kh, KW−1−kw, ci, co]
  *
  * dilate() puts stride−1 zeros between dy's pixels; the pads line the windows up with x's pixels.
- * For stride 1 this is exactly the forward conv's cost; for stride s it multiplies in s² zeros, still
- * far ahead of the scalar loop. Built from the backend's C kernels (Reverse, Transpose, PadV2, Slice, Conv2D).
+ * For stride 1 this is exactly the forward conv's cost. For stride s it would multiply s² zeros (256×
+ * for a 16×16 patch embedding), so strided convs take the other route: one GEMM for the patch-space
+ * gradient, cols = dY·Wᵀ ([rows, CO] × [CO, KH·KW·CI]), then col2im adds each patch row back into
+ * dx (a memory pass, the adjoint of im2col; no overlap at all when stride = kernel).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { geometry } from './conv2d-backprop-filter';
+import { geometry, type ConvGeometry } from './conv2d-backprop-filter';
 import { transposeWasm } from './transpose';
-import { dispose, reshape, run, wasmOf, type TensorInfo, type Wasm } from './wasm-ops';
+import { alloc, dispose, heapOffset, reshape, run, size, wasmOf, type TensorInfo, type Wasm } from './wasm-ops';
 
 /** Pads (or, for negative amounts, crops) axis 1 and 2 of an NHWC tensor. */
 function padOrCrop(w: Wasm, x: TensorInfo, top: number, bottom: number, left: number, right: number): TensorInfo {
@@ -32,6 +34,49 @@ function padOrCrop(w: Wasm, x: TensorInfo, top: number, bottom: number, left: nu
   return out;
 }
 
+/** Adds patch rows [rows, KH·KW·CI] back into NHWC dx (zeroed by the caller); the adjoint of im2colRows. */
+export function col2imRows(heap: Float32Array, colsOff: number, dxOff: number, g: ConvGeometry): void {
+  const dxBase = dxOff >> 2;
+  const kwci = g.kw * g.ci;
+  let src = colsOff >> 2;
+  const rows = g.n * g.oh * g.ow;
+  for (let r = 0; r < rows; r++) {
+    const ow = r % g.ow;
+    const t = (r - ow) / g.ow;
+    const oh = t % g.oh;
+    const n = (t - oh) / g.oh;
+    const iw0 = ow * g.sw - g.pl;
+    const kwLo = Math.max(0, -iw0);
+    const kwHi = Math.min(g.kw, g.w - iw0);
+    for (let kh = 0; kh < g.kh; kh++) {
+      const ih = oh * g.sh + kh - g.pt;
+      if (ih < 0 || ih >= g.h || kwHi <= kwLo) continue;
+      const s0 = src + kh * kwci + kwLo * g.ci;
+      const d0 = dxBase + ((n * g.h + ih) * g.w + iw0 + kwLo) * g.ci;
+      const len = (kwHi - kwLo) * g.ci;
+      for (let i = 0; i < len; i++) heap[d0 + i] = (heap[d0 + i] as number) + (heap[s0 + i] as number);
+    }
+    src += g.kh * kwci;
+  }
+}
+
+/** Strided convs: dx = col2im(dY·Wᵀ). dy is NHWC [N,OH,OW,CO]; returns NHWC [N,H,W,CI]. */
+function backpropInputGemm(w: Wasm, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo {
+  const rows = g.n * g.oh * g.ow;
+  const cols = g.kh * g.kw * g.ci;
+  const w2 = reshape(w, filter, [cols, g.co]); // [KH·KW·CI, CO]
+  const wT = transposeWasm(w, w2, [1, 0]); // [CO, KH·KW·CI]
+  const dy2 = reshape(w, dy, [rows, g.co]); // [N·OH·OW, CO]
+  const patches = run(w, 'BatchMatMul', { a: dy2, b: wT }, { transposeA: false, transposeB: false }); // [rows, cols]
+  dispose(w, w2, wT, dy2);
+  const dx = alloc(w, [g.n, g.h, g.w, g.ci]);
+  const heap = w.module.HEAPF32; // taken after the last allocation
+  heap.fill(0, heapOffset(w, dx) >> 2, (heapOffset(w, dx) >> 2) + size(dx.shape));
+  col2imRows(heap, heapOffset(w, patches), heapOffset(w, dx), g);
+  dispose(w, patches);
+  return dx;
+}
+
 export function conv2dBackpropInputKernel(args: {
   inputs: { dy: TensorInfo; filter: TensorInfo };
   backend: unknown;
@@ -46,6 +91,13 @@ export function conv2dBackpropInputKernel(args: {
   const g = geometry(inputShape, filter.shape, strides, pad, dimRoundingMode);
   const tmp: TensorInfo[] = nchw ? [dy] : [];
   try {
+    if (g.sh > 1 || g.sw > 1) {
+      const dxS = backpropInputGemm(w, dy, filter, g);
+      if (!nchw) return dxS;
+      const outS = transposeWasm(w, dxS, [0, 3, 1, 2]); // NHWC → NCHW
+      dispose(w, dxS);
+      return outS;
+    }
     // W' = spatially flipped filter with in/out channels swapped: [KH, KW, CO, CI].
     const flipped = run(w, 'Reverse', { x: filter }, { dims: [0, 1] });
     tmp.push(flipped);

@@ -1,0 +1,134 @@
+/**
+ * The bench command (`npm run bench -- [--json] [--backend auto|tensorflow|wasm|cpu] [--suite a,b]
+ * [--quick] [--reps N] [--install-torch]`).
+ *
+ * Suites are discovered, not listed: every `bench/<name>.suite.ts` exporting `suite: BenchSuite` is a
+ * suite, so adding one (fid, artifacts, …) never touches this file. Each case is timed on our chosen
+ * backend and, where the suite has one, on the PyTorch reference in the same run; `ratio` is
+ * ours_ms / torch_ms and `peak_gflops` a measured ceiling of this machine (PyTorch's large matmul on
+ * all cores). Timings are medians: the machine is shared and noisy.
+ *
+ * Output: a table on stderr, and with --json one JSON document on stdout:
+ *   {backend, backendInfo, torch, peak_gflops, cases: [{suite, name, ours_ms, torch_ms, ratio, gflops, peak_gflops}]}
+ */
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { initBackend, type BackendInfo } from '../compute/backend';
+import { findTorch, type TorchRef } from './torch';
+
+export interface BenchCase {
+  suite: string;
+  name: string;
+  ours_ms: number;
+  /** null when there is no PyTorch counterpart or no PyTorch on this machine. */
+  torch_ms: number | null;
+  ratio: number | null;
+  /** Achieved GFLOP/s of our run (null for cases that are not FLOP-bound). */
+  gflops: number | null;
+  peak_gflops: number | null;
+  note?: string;
+}
+
+export interface BenchContext {
+  backend: BackendInfo;
+  torch: TorchRef | null;
+  quick: boolean;
+  reps: number;
+  log: (line: string) => void;
+  /** Filled by suites that measure it (the compute suite does); others may read it. */
+  peakGflops: number | null;
+}
+
+export interface BenchSuite {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<BenchCase[]>;
+}
+
+/** Median wall time of `fn` in ms over `reps` runs after `warmup` runs. `fn` must wait for its result. */
+export async function medianMs(fn: () => unknown, reps: number, warmup = 1): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] as number;
+}
+
+export async function discoverSuites(dir = __dirname): Promise<BenchSuite[]> {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.suite.ts')).sort();
+  const suites: BenchSuite[] = [];
+  for (const f of files) {
+    const mod = (await import(path.join(dir, f))) as { suite?: BenchSuite };
+    if (!mod.suite) throw new Error(`${f} does not export \`suite\``);
+    suites.push(mod.suite);
+  }
+  return suites;
+}
+
+interface Args {
+  json: boolean;
+  backend?: string;
+  suites?: string[];
+  quick: boolean;
+  reps?: number;
+  installTorch: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { json: false, quick: false, installTorch: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--json') args.json = true;
+    else if (a === '--quick') args.quick = true;
+    else if (a === '--install-torch') args.installTorch = true;
+    else if (a === '--backend') args.backend = next();
+    else if (a === '--suite') args.suites = next().split(',');
+    else if (a === '--reps') args.reps = Number(next());
+    else if (a !== '--') throw new Error(`unknown argument ${a}`);
+  }
+  return args;
+}
+
+function fmt(x: number | null, digits = 1): string {
+  return x === null ? '—' : x.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (l: string) => console.error(l);
+  const backend = await initBackend({ backend: args.backend, log });
+  const found = findTorch({ install: args.installTorch, log });
+  const torch = 'error' in found ? null : found;
+  log(torch ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source})` : `pytorch reference: none (${'error' in found ? found.error : ''})`);
+  const ctx: BenchContext = { backend, torch, quick: args.quick, reps: args.reps ?? (args.quick ? 3 : 5), log, peakGflops: null };
+  const suites = (await discoverSuites()).filter((s) => !args.suites || args.suites.includes(s.name));
+  const cases: BenchCase[] = [];
+  for (const s of suites) {
+    log(`suite ${s.name}: ${s.description}`);
+    cases.push(...(await s.run(ctx)));
+  }
+  log(`\n${'case'.padEnd(44)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`);
+  for (const c of cases) {
+    log(`${`${c.suite}/${c.name}`.padEnd(44)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}`);
+  }
+  if (args.json) {
+    const torchInfo = torch ? { version: torch.version, python: torch.python, source: torch.source } : null;
+    console.log(JSON.stringify({ backend: backend.backend, backendInfo: backend, torch: torchInfo, peak_gflops: ctx.peakGflops, cases }, null, 2));
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * Finds (or installs) the PyTorch reference for the bench, and runs bench/torch_bench.py with it.
+ *
+ * Order: $ROBUSTOK_TORCH_PYTHON, then `python3` on PATH, then Debian's /usr/bin/python3. If none has
+ * torch and we are root with apt-get, install Debian's `python3-torch` (CPU, OpenBLAS; the PyPI wheel
+ * would pull CUDA libraries). The result says which interpreter and torch version were used, or why
+ * none was, so a bench report never hides a missing reference.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+export interface TorchRef {
+  python: string;
+  version: string;
+  /** How it was obtained: found on this machine, or installed now from Debian. */
+  source: 'found' | 'installed (apt-get python3-torch)';
+}
+
+function torchVersion(python: string): string | undefined {
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 120_000 });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+export function findTorch(opts: { install: boolean; log: (l: string) => void }): TorchRef | { error: string } {
+  const candidates = [process.env.ROBUSTOK_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
+  for (const python of candidates) {
+    const version = torchVersion(python);
+    if (version) return { python, version, source: 'found' };
+  }
+  if (!opts.install) return { error: `no python with torch among ${candidates.join(', ')} (run with --install-torch, or set ROBUSTOK_TORCH_PYTHON)` };
+  if (process.getuid?.() !== 0) return { error: 'torch not found and not root: apt-get install python3-torch, or set ROBUSTOK_TORCH_PYTHON' };
+  opts.log('torch not found: installing Debian python3-torch (apt-get)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', 'python3-torch'], { stdio: 'ignore', env });
+  const version = r.status === 0 ? torchVersion('/usr/bin/python3') : undefined;
+  if (!version) return { error: `apt-get install python3-torch failed (exit ${r.status ?? 'signal'})` };
+  return { python: '/usr/bin/python3', version, source: 'installed (apt-get python3-torch)' };
+}
+
+export interface TorchRun {
+  torch: string;
+  threads: number;
+  results: Record<string, number>;
+}
+
+/** Runs the torch side of `cases` (see torch_bench.py for the kinds) and returns median ms per case name. */
+export function runTorch(ref: TorchRef, cases: object[], threads: number, reps: number): TorchRun {
+  const script = path.join(__dirname, 'torch_bench.py');
+  const r = spawnSync(ref.python, [script], {
+    input: JSON.stringify({ cases, threads, reps }),
+    encoding: 'utf8',
+    timeout: 30 * 60_000,
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+  });
+  if (r.status !== 0) throw new Error(`torch bench failed (exit ${r.status ?? 'signal'}): ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as TorchRun;
+}
