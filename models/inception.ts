@@ -283,7 +283,7 @@ export class FidInception {
       h = this.blockE('Mixed_7b', h, false);
       h = this.blockE('Mixed_7c', h, true);
       const pool = tf.reshape<tf.Rank.R2>(tf.mean(h, [1, 2]), [n, POOL_DIM]);
-      const logits = tf.matMul<tf.Rank.R2>(pool, this.fcT);
+      const logits = tf.matMul<tf.Tensor2D>(pool, this.fcT);
       return { pool, spatial, logits };
     });
   }
