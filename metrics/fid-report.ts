@@ -60,8 +60,10 @@ export function fidReport(a: EvalSide, b: EvalSide, opts: { splitSize?: number; 
   if (b.logits && b.n !== undefined) {
     report.is = inceptionScore(softmaxRows(b.logits.data, b.n, b.logits.classes), b.n, b.logits.classes, opts.splitSize ?? 5000, `logits of ${b.path}`).score;
   }
-  if (a.pool && b.pool) {
-    const pr = precisionRecall(a.pool, b.pool, opts.k ?? 3, labels);
+  const k = opts.k ?? 3;
+  // Radii need k other points per set; with fewer, precision/recall is left out rather than failing FID.
+  if (a.pool && b.pool && a.pool.n > k && b.pool.n > k) {
+    const pr = precisionRecall(a.pool, b.pool, k, labels);
     report.precision = pr.precision;
     report.recall = pr.recall;
   }
