@@ -27,7 +27,8 @@ import { materialise, uploadOutput } from './outputs';
 import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
 
 export interface StageActivityDeps {
-  readonly store: ArtifactStore;
+  /** Opens the store a run names (cached per URI by the caller). */
+  readonly openStore: (uri: string) => ArtifactStore;
   /** Where attempts get their workdirs (default: os tmpdir). */
   readonly workRoot?: string;
   /** Package version + lockfile digest; recorded in every manifest. */
@@ -58,7 +59,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       const material = materialOf(input);
       const key = cacheKey(material);
       if (!input.run.deterministic) return { hit: false, key, material, reason: 'nondeterministic' };
-      const found = await lookupManifest(deps.store, key, { verify: true });
+      const found = await lookupManifest(deps.openStore(input.storeUri), key, { verify: true });
       switch (found.state) {
         case 'hit':
           return { hit: true, key, material, outputs: found.manifest.outputs, metrics: found.manifest.metrics };
@@ -80,7 +81,9 @@ export function createStageActivities(deps: StageActivityDeps) {
     const attempt = actx.info.attempt;
     const started = Date.now();
     const workdir = path.join(workRoot, input.key.slice(0, 16), `attempt-${attempt}-${randomUUID().slice(0, 8)}`);
-    const lease: Lease = { attempt, token: randomUUID(), worker: workerName, at: new Date().toISOString() };
+    const wf = actx.info.workflowExecution;
+    const lease: Lease = { execution: `${wf?.workflowId ?? '?'}/${wf?.runId ?? '?'}/${actx.info.activityId}`, attempt, token: randomUUID(), worker: workerName, at: new Date().toISOString() };
+    const store = deps.openStore(input.storeUri);
     let lastCheckpoint: CheckpointRef | undefined;
     let resumedFromStep: number | undefined;
     const beat = (p: Omit<StageHeartbeat, 'checkpointRef'>) => actx.heartbeat({ ...p, checkpointRef: lastCheckpoint?.key } satisfies StageHeartbeat);
@@ -89,16 +92,16 @@ export function createStageActivities(deps: StageActivityDeps) {
       if (impl === undefined) throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);
       const parsed = impl.descriptor.configSchema.safeParse(input.run.config);
       if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
-      await takeLease(deps.store, input.key, lease);
+      await takeLease(store, input.key, lease);
       beat({ step: 0, message: 'materialising inputs' });
       const inputs: Record<string, string> = {};
       for (const [name, ref] of Object.entries(input.inputs)) {
         const target = path.join(workdir, 'inputs', name);
-        await materialise(deps.store, ref, target);
+        await materialise(store, ref, target);
         inputs[name] = target;
       }
       const ckpt = checkpointIo({
-        store: deps.store,
+        store: store,
         key: input.key,
         lease,
         workdir,
@@ -141,12 +144,12 @@ export function createStageActivities(deps: StageActivityDeps) {
       for (const name of declared) {
         const local = result.outputs[name];
         if (local === undefined) throw new PipelineError('INTERNAL', `stage ${input.run.kind} did not return its declared output '${name}'`);
-        outputs[name] = await uploadOutput(deps.store, local);
+        outputs[name] = await uploadOutput(store, local);
       }
       // The commit point: only the attempt holding the lease may write the manifest.
-      await assertLease(deps.store, input.key, lease);
+      await assertLease(store, input.key, lease);
       const finished = Date.now();
-      await writeManifest(deps.store, {
+      await writeManifest(store, {
         schema: MANIFEST_SCHEMA,
         key: input.key,
         stage: { id: input.run.stageId, kind: input.run.kind, version: input.run.version },
@@ -173,11 +176,13 @@ export function createStageActivities(deps: StageActivityDeps) {
     }
   }
 
-  async function writeRunRecord(record: RunRecord): Promise<string> {
+  async function writeRunRecord(input: { storeUri: string; record: RunRecord }): Promise<string> {
+    const { record } = input;
+    const store = deps.openStore(input.storeUri);
     try {
       const key = `records/${record.runId}.json`;
-      await deps.store.put(key, `${JSON.stringify(record, null, 2)}\n`);
-      await deps.store.put(`records/by-name/${record.name}/latest.json`, JSON.stringify({ runId: record.runId, at: record.finishedAt }));
+      await store.put(key, `${JSON.stringify(record, null, 2)}\n`);
+      await store.put(`records/by-name/${record.name}/latest.json`, JSON.stringify({ runId: record.runId, at: record.finishedAt }));
       return key;
     } catch (e) {
       throw toApplicationFailure(e);

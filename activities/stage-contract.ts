@@ -10,6 +10,8 @@ import type { CacheKeyMaterial, StageRun } from '../plan/types';
 export type OutputRef = OutputEntry;
 
 export interface LookupInput {
+  /** The run's artifact store (s3://… or file://…); every worker opens it with its own credentials. */
+  readonly storeUri: string;
   readonly run: StageRun;
   /** input name → the producer's output (digest known). */
   readonly inputs: Readonly<Record<string, OutputRef>>;
@@ -20,6 +22,7 @@ export type LookupResult =
   | { readonly hit: false; readonly key: string; readonly material: CacheKeyMaterial; readonly reason: 'absent' | 'nondeterministic' | 'corrupt'; readonly warning?: string };
 
 export interface RunStageInput {
+  readonly storeUri: string;
   readonly run: StageRun;
   readonly key: string;
   readonly material: CacheKeyMaterial;

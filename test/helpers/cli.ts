@@ -1,0 +1,54 @@
+/** Runs the real `robustok` CLI as a child process against the test servers. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { testMinio, testTemporal, tempDir, uniqueBucket } from './servers';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'cli.ts');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/** An isolated environment: its own MinIO bucket, queue prefix and state folder on the shared servers. */
+export async function cliEnv(name: string): Promise<NodeJS.ProcessEnv> {
+  const t = await testTemporal();
+  const m = await testMinio();
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: t.address,
+    TEMPORAL_NAMESPACE: t.namespace,
+    ROBUSTOK_S3_ENDPOINT: m.endpoint,
+    ROBUSTOK_S3_ACCESS_KEY: m.accessKey,
+    ROBUSTOK_S3_SECRET_KEY: m.secretKey,
+    ROBUSTOK_STORE: `s3://${uniqueBucket(name)}/runs`,
+    ROBUSTOK_QUEUE_PREFIX: `${name}-${randomUUID().slice(0, 6)}-`,
+    ROBUSTOK_HOME: await tempDir(`${name}-home`),
+  };
+}
+
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const started = Date.now();
+  const child = startCli(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
+}
+
+export function parseJson<T>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`CLI printed no JSON (exit ${String(r.code)}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
