@@ -23,6 +23,8 @@ export const commandConfigSchema = z
     params: z.record(z.string(), z.json()).default({}),
     /** output name → path relative to the workdir (a file or a directory). */
     outputs: z.record(name, relPath).default({}),
+    /** A JSON object file (relative to the workdir) the program writes; its numbers become the stage's metrics. */
+    metricsFile: relPath.optional(),
     /** Exit codes that count as success. */
     successCodes: z.array(z.number().int()).default([0]),
   })

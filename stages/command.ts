@@ -49,7 +49,7 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   for (const p of Object.values(outputs)) await mkdir(path.dirname(p), { recursive: true });
   const vars = { inputs: { ...ctx.inputs }, outputs, params: c.params, workdir: ctx.workdir };
   const argv = c.shell ? ['/bin/sh', '-c', c.argv[0] ?? ''] : c.argv.map((a) => substitute(a, vars));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...c.env, RT_WORKDIR: ctx.workdir, RT_SEED: String(ctx.seed), RT_ATTEMPT: String(ctx.attempt) };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...c.env, ...(c.metricsFile === undefined ? {} : { RT_METRICS: path.join(ctx.workdir, c.metricsFile) }), RT_WORKDIR: ctx.workdir, RT_SEED: String(ctx.seed), RT_ATTEMPT: String(ctx.attempt) };
   for (const [k, v] of Object.entries(ctx.inputs)) env[envName('RT_INPUT_', k)] = v;
   for (const [k, v] of Object.entries(outputs)) env[envName('RT_OUTPUT_', k)] = v;
   for (const [k, v] of Object.entries(c.params)) env[envName('RT_PARAM_', k)] = paramText(v);
@@ -115,7 +115,23 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
     const st = await stat(p).catch(() => undefined);
     if (st === undefined) throw new PipelineError('COMMAND_FAILED', `command finished but did not write its declared output '${name}' at ${path.relative(ctx.workdir, p)}`);
   }
-  return { outputs };
+  return { outputs, metrics: c.metricsFile === undefined ? undefined : await readMetrics(path.join(ctx.workdir, c.metricsFile)) };
+}
+
+async function readMetrics(file: string): Promise<Record<string, Json>> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new PipelineError('COMMAND_FAILED', `command finished but did not write its metricsFile ${path.basename(file)}`);
+  });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new PipelineError('COMMAND_FAILED', `metricsFile ${path.basename(file)} is not valid JSON: ${String(e)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new PipelineError('COMMAND_FAILED', `metricsFile ${path.basename(file)} must hold a JSON object of metric → value`);
+  }
+  return parsed as Record<string, Json>;
 }
 
 export const commandStage: StageImpl<CommandConfig> = { descriptor: commandDescriptor, run };
