@@ -25,7 +25,7 @@ function cases(quick: boolean): CaseSpec[] {
     { kind: 'matmul', name: 'matmul 2048x128x512', m: 2048, k: 128, n: 512 },
     { kind: 'matmul_grad', name: 'matmul grad 2048x128x512', m: 2048, k: 128, n: 512 },
     { kind: 'batched_matmul', name: 'q.kT [16,4,128,32]', a: [16, 4, 128, 32], b: [16, 4, 128, 32], transposeB: true },
-    ...conv([16, 32, 32, 64], [3, 3, 64, 64], 1, 1, '16x32x32x64 3x3'),
+    ...conv([16, 32, 32, 64], [3, 3, 64, 64], 1, 1, '16x32x32x64 3x3'), // pad 1 = 'same' at stride 1
     ...conv([16, 64, 64, 3], [16, 16, 3, 128], 16, 0, 'patch16 16x64x64x3->128'),
   ];
   const widths = quick ? [64, 128] : [64, 128, 256];
@@ -110,7 +110,8 @@ function ours(c: CaseSpec): { run: () => void; dispose: () => void } {
       const [n, h, w, ci] = c.x;
       const [kh, kw, , co] = c.f;
       const x = rnd(c.x) as tf.Tensor4D, f = rnd(c.f) as tf.Tensor4D;
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]];
+      // Named paddings, not explicit ones: tfjs-node's backprop kernels accept only 'same' and 'valid'.
+      const pad = c.pad === 0 ? 'valid' : 'same';
       const oh = Math.floor((h + 2 * c.pad - kh) / c.stride) + 1;
       const ow = Math.floor((w + 2 * c.pad - kw) / c.stride) + 1;
       const dy = rnd([n, oh, ow, co]) as tf.Tensor4D;
