@@ -29,7 +29,9 @@ function bad(file: string, problem: string): PipelineError {
 }
 
 function toF32(dtype: string, bytes: Uint8Array, count: number, file: string, name: string): Float32Array {
-  const copy = bytes.slice();
+  // A real copy (Buffer#slice would be a view), aligned for the typed-array views below.
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
   switch (dtype) {
     case 'F32':
       return new Float32Array(copy.buffer, 0, count);
