@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration';
 import { API_VERSION, type RetrySpec, type TimeoutSpec } from './types';
 
-/** Queue a stage runs on when neither it nor `defaults` names one. */
-export const DEFAULT_QUEUE = 'default';
+/** Stages run on the CPU workers' queue unless they say otherwise (GPU stages set queue: gpu). */
+export const DEFAULT_QUEUE = 'cpu';
 
 export const BUILTIN_RETRY: RetrySpec = {
   maximumAttempts: 3, // transient failures (network, preempted worker) deserve a second chance; more hides bugs

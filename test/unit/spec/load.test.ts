@@ -50,7 +50,7 @@ test('map form: stages in file order, every default resolved', () => {
     // The kind's schema filled its own defaults in.
     config: { argv: ['train'], shell: false, env: {}, params: {}, outputs: {}, successCodes: [0] },
     inputs: { data: 'make.data' },
-    queue: 'default',
+    queue: 'cpu',
     resources: {},
     retry: { maximumAttempts: 5, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     timeouts: { startToClose: '2h', heartbeat: '2m' },
