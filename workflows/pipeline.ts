@@ -19,6 +19,8 @@ import type { Plan, StageRun } from '../plan/types';
 export interface PipelineInput {
   readonly plan: Plan;
   readonly runId: string;
+  /** Artifact store of the run; workers open it with their own credentials. */
+  readonly storeUri: string;
   /** Queue of this workflow and of its bookkeeping activities (lookups, records). */
   readonly controlQueue: string;
   readonly startedAt: string;
@@ -87,7 +89,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
     let key: string | undefined;
     let material;
     try {
-      const lookup = await control.lookupStage({ run, inputs });
+      const lookup = await control.lookupStage({ storeUri: input.storeUri, run, inputs });
       key = lookup.key;
       material = lookup.material;
       if (lookup.hit) {
@@ -95,7 +97,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
         return;
       }
       const warnings = lookup.warning === undefined ? undefined : [lookup.warning];
-      const r = await runner(run).runStage({ run, key, material, inputs, runId: input.runId });
+      const r = await runner(run).runStage({ storeUri: input.storeUri, run, key, material, inputs, runId: input.runId });
       record(run, { key, outcome: 'ran', attempts: r.attempt, durationMs: Date.now() - startedMs, outputs: r.outputs, metrics: r.metrics, material, warnings, resumedFromStep: r.resumedFromStep });
     } catch (e) {
       const f = failureOf(e);
@@ -157,6 +159,6 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
     stages,
     arms,
   };
-  await control.writeRunRecord(runRecord);
+  await control.writeRunRecord({ storeUri: input.storeUri, record: runRecord });
   return runRecord;
 }

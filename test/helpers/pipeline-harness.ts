@@ -67,7 +67,7 @@ export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
       return client.workflow.execute<typeof pipelineWorkflow>('pipelineWorkflow', {
         taskQueue: controlQueue,
         workflowId: `test-run-${randomUUID()}`,
-        args: [{ plan: renamed, runId: randomUUID(), controlQueue, startedAt: new Date().toISOString() }],
+        args: [{ plan: renamed, runId: randomUUID(), storeUri: store.uri, controlQueue, startedAt: new Date().toISOString() }],
       });
     },
     async close() {
