@@ -100,9 +100,10 @@ export function f32ToF16(x: Float32Array): Uint16Array {
 
 /** Raw little-endian bytes of one tensor → float32 (F64, F32, F16, BF16) or int32 (integer types). */
 export function decodeElements(dtype: SafetensorsDtype, bytes: Uint8Array, name: string): Float32Array | Int32Array {
-  // Copy into an aligned buffer when the view is not aligned for the element size.
+  // Copy into an aligned buffer when the view is not aligned for the element size (new Uint8Array(x)
+  // always copies; Buffer#slice would not).
   const size = DTYPE_BYTES[dtype];
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes);
   const { buffer, byteOffset, byteLength } = aligned;
   const n = byteLength / size;
   switch (dtype) {

@@ -102,7 +102,9 @@ function corrupt(msg: string): PipelineError {
 }
 
 async function readExactly(fh: FileHandle, position: number, length: number, where: string): Promise<Uint8Array> {
-  const buf = Buffer.allocUnsafe(length);
+  // allocUnsafeSlow: never a slice of Node's shared 8 KiB pool, so the typed arrays we hand to tfjs
+  // own their memory and start aligned.
+  const buf = Buffer.allocUnsafeSlow(length);
   let done = 0;
   while (done < length) {
     // one read is capped at 2 GiB by the OS; loop until the tensor is complete
