@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsReader, tensorEntries, writeSafetensors } from '../../../compute/safetensors';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../../compute/safetensors-dtypes';
+import { bf16ToF32, decodeElements, f16ToF32, f32ToBf16, f32ToF16 } from '../../../compute/safetensors-dtypes';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../helpers/tensors';
 
 let dir = '';
@@ -156,4 +156,11 @@ test('writing checks sizes and leaves no partial file behind', async () => {
   );
   await assert.rejects(readFile(file), { code: 'ENOENT' });
   await assert.rejects(writeSafetensors(file, [{ name: '__metadata__', shape: [], dtype: 'F32', data: () => new Float32Array(1) }]), /reserved/);
+});
+
+test('decoding copies unaligned views (e.g. a Buffer slice at an odd offset) instead of failing', () => {
+  const buf = Buffer.alloc(9);
+  buf.writeFloatLE(2.5, 1);
+  buf.writeFloatLE(-1, 5);
+  assert.deepEqual(Array.from(decodeElements('F32', buf.subarray(1), 'x')), [2.5, -1]);
 });
