@@ -33,7 +33,7 @@ export function recordJson(r: RunRecord) {
     runId: r.runId,
     name: r.name,
     outcome: r.outcome,
-    stages: r.stages.map((s) => ({ id: s.id, stage: s.stageId, arms: s.arms, kind: s.kind, key: s.key ?? null, outcome: s.outcome, attempts: s.attempts, durationMs: s.durationMs, outputs: s.outputs, metrics: s.metrics, error: s.error ?? null, warnings: s.warnings ?? [] })),
+    stages: r.stages.map((s) => ({ id: s.id, stage: s.stageId, arms: s.arms, kind: s.kind, key: s.key ?? null, outcome: s.outcome, attempts: s.attempts, durationMs: s.durationMs, outputs: s.outputs, metrics: s.metrics, error: s.error ?? null, warnings: s.warnings ?? [], resumedFromStep: s.resumedFromStep ?? null })),
     arms: r.arms,
   };
 }

@@ -2,10 +2,15 @@
  * The `command` stage: runs an external program (argv, no shell unless `shell: true`) in the
  * attempt's workdir, with declared inputs materialised and declared outputs collected.
  * A line `::progress STEP[/TOTAL] [message]` on stdout becomes a progress heartbeat.
+ *
+ * Mid-stage checkpoints (so a retried or resumed attempt continues instead of restarting):
+ * the program writes its state into $RT_CHECKPOINT_DIR and prints `::checkpoint STEP`; the runner
+ * uploads that directory as the checkpoint at STEP. A later attempt finds the newest checkpoint
+ * materialised at $RT_RESUME_DIR with its step in $RT_RESUME_STEP (both unset on a fresh start).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { cpSync, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Json } from '../core/canonical-json';
 import { PipelineError } from '../core/errors';
@@ -54,6 +59,35 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   for (const [k, v] of Object.entries(outputs)) env[envName('RT_OUTPUT_', k)] = v;
   for (const [k, v] of Object.entries(c.params)) env[envName('RT_PARAM_', k)] = paramText(v);
 
+  const checkpointDir = path.join(ctx.workdir, '.checkpoint');
+  await mkdir(checkpointDir, { recursive: true });
+  env.RT_CHECKPOINT_DIR = checkpointDir;
+  const resume = await ctx.checkpoints.latest();
+  if (resume !== undefined) {
+    env.RT_RESUME_DIR = resume.dir;
+    env.RT_RESUME_STEP = String(resume.step);
+    ctx.log.info(`resuming from the checkpoint at step ${resume.step}`);
+  }
+  // Checkpoint uploads run one after another, in the order the program announced them.
+  let saving: Promise<void> = Promise.resolve();
+  let saveError: unknown;
+  const saveCheckpoint = (step: number) => {
+    // Snapshot at once: the program goes on writing its next checkpoint while this one uploads.
+    const snapshot = path.join(ctx.workdir, '.checkpoint-snapshots', `step-${step}`);
+    try {
+      cpSync(checkpointDir, snapshot, { recursive: true });
+    } catch (e) {
+      saveError ??= e;
+      return;
+    }
+    saving = saving
+      .then(() => ctx.checkpoints.save(snapshot, step))
+      .then(() => rm(snapshot, { recursive: true, force: true }))
+      .catch((e: unknown) => {
+        saveError ??= e;
+      });
+  };
+
   const logDir = path.join(ctx.workdir, '.logs');
   await mkdir(logDir, { recursive: true });
   const stderrFile = path.join(logDir, 'stderr.log');
@@ -73,6 +107,8 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
       for (const line of lines) {
         const m = /^::progress (\d+)(?:\/(\d+))?\s*(.*)$/.exec(line);
         if (m) ctx.progress({ step: Number(m[1]), total: m[2] === undefined ? undefined : Number(m[2]), message: m[3] || undefined });
+        const c = /^::checkpoint (\d+)\s*$/.exec(line);
+        if (c) saveCheckpoint(Number(c[1]));
       }
     });
     child.stderr.pipe(err);
@@ -106,6 +142,8 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
       resolve(signal ? null : exitCode);
     });
   });
+  await saving;
+  if (saveError !== undefined) throw saveError instanceof Error ? saveError : new PipelineError('INTERNAL', 'checkpoint upload failed');
   if (ctx.signal.aborted) throw new PipelineError('COMMAND_FAILED', `command '${cmd}' was stopped: the run was cancelled or this attempt lost its lease`);
   if (code === null || !c.successCodes.includes(code)) {
     const tail = (await readFile(stderrFile, 'utf8').catch(() => '')).trim().split('\n').slice(-20).join('\n');
