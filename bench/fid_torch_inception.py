@@ -7,6 +7,7 @@ and a parity check of pool_3 features against the tfjs model.
 IMAGES.npy: uint8 N×299×299×3 (no resize on either side, so only the network is compared).
 Requires torch (e.g. Debian's python3-torch) and numpy."""
 import json
+import os
 import struct
 import sys
 import time
@@ -161,6 +162,8 @@ class FIDInception(nn.Module):
 def main():
     weights, images, out = sys.argv[1:4]
     opts = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+    # All cores unless told otherwise (some torch builds default to 1 thread), as tfjs-node uses them.
+    torch.set_num_threads(int(os.environ.get("FID_BENCH_TORCH_THREADS", os.cpu_count() or 1)))
     net = FIDInception().eval()
     state = load_safetensors(weights)
     missing = net.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=False)
