@@ -63,30 +63,44 @@ function forEachDistance(a: Resident, b: Resident, visit: (rowStart: number, row
 }
 
 function radii(x: Resident, k: number): Float64Array {
-  const n = x.x.n;
+  const { n, d } = x.x;
   if (n <= k) throw new PipelineError('TENSOR_SHAPE', `precision/recall with k = ${k} needs more than ${k} points per set, got ${n}`);
-  const out = new Float64Array(n);
-  const best = new Float64Array(k + 1);
-  forEachDistance(x, x, (r0, rows, dist) => {
-    for (let i = 0; i < rows; i++) {
-      // The k+1 smallest values of the row, kept sorted by insertion.
-      best.fill(Infinity);
-      const o = i * n;
-      for (let j = 0; j < n; j++) {
-        const v = dist[o + j]!;
-        if (v < best[k]!) {
-          let p = k;
-          while (p > 0 && best[p - 1]! > v) {
-            best[p] = best[p - 1]!;
-            p--;
-          }
-          best[p] = v;
+  // The k+1 smallest distances of every row (self included), kept sorted by insertion. The
+  // distance matrix is symmetric, so each block row r0.. is computed only against columns ≥ r0 and
+  // a value off the diagonal block updates both its row and its column.
+  const kk = k + 1;
+  const best = new Float64Array(n * kk).fill(Infinity);
+  const insert = (row: number, v: number) => {
+    const o = row * kk;
+    if (!(v < best[o + k]!)) return;
+    let p = k;
+    while (p > 0 && best[o + p - 1]! > v) {
+      best[o + p] = best[o + p - 1]!;
+      p--;
+    }
+    best[o + p] = v;
+  };
+  const g = new WasmF64(BLOCK * n);
+  try {
+    for (let r0 = 0; r0 < n; r0 += BLOCK) {
+      const rows = Math.min(BLOCK, n - r0);
+      const cols = n - r0;
+      g.view().fill(0, 0, rows * cols);
+      gemmNTInto({ buf: g, ld: cols }, { buf: x.buf, offset: r0 * d, ld: d }, { buf: x.buf, offset: r0 * d, ld: d }, rows, cols, d);
+      const v = g.view();
+      for (let i = 0; i < rows; i++) {
+        const ni = x.norms[r0 + i]!;
+        for (let jj = 0; jj < cols; jj++) {
+          const dist = Math.max(ni - 2 * v[i * cols + jj]! + x.norms[r0 + jj]!, 0);
+          insert(r0 + i, dist);
+          if (jj >= rows) insert(r0 + jj, dist);
         }
       }
-      out[r0 + i] = best[k]!;
     }
-  });
-  return out;
+  } finally {
+    g.free();
+  }
+  return Float64Array.from({ length: n }, (_, i) => best[i * kk + k]!);
 }
 
 /** Fraction of points of `probe` that lie within some ball (centre in `centres`, radius r). */
