@@ -7,6 +7,9 @@ import { Command, Option } from 'commander';
 import { PipelineError } from '../core/errors';
 import { demoCommand } from '../cli/commands/demo';
 import { explainCommand } from '../cli/commands/explain';
+// fid and model forward load tfjs: imported lazily so other commands start fast.
+import type { FidCommandOptions } from '../cli/commands/fid';
+import type { ModelForwardOptions } from '../cli/commands/model-forward';
 import { planCommand } from '../cli/commands/plan';
 import { runCommand } from '../cli/commands/run';
 import { cancelCommand, resumeCommand, statusCommand } from '../cli/commands/runs';
@@ -16,7 +19,12 @@ import { workerCommand } from '../cli/commands/worker';
 
 const program = new Command('robustok')
   .description('Declarative, resumable, sweepable RobusTok pipelines on Temporal + MinIO')
-  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
+  .option('--backend <name>', 'tensor backend: auto | tensorflow | wasm | cpu (default $ROBUSTOK_BACKEND or auto)')
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+  .hook('preAction', (cmd) => {
+    const backend = cmd.opts<{ backend?: string }>().backend;
+    if (backend !== undefined) process.env.ROBUSTOK_BACKEND = backend;
+  });
 
 const exit = (p: Promise<number> | number) => Promise.resolve(p).then((code) => process.exit(code));
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -56,6 +64,32 @@ program
   .addOption(address).addOption(namespace).addOption(store).addOption(prefix)
   .action((o: Parameters<typeof workerCommand>[0]) => exit(workerCommand(o)));
 program.command('demo').description('round-trip an artifact through a Temporal workflow and the artifact store').addOption(json).addOption(address).addOption(namespace).addOption(store).action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));
+
+const model = program.command('model').description('registered model architectures');
+model
+  .command('forward')
+  .description('run --arch on .npy inputs and write its outputs as .npy (to check a converted checkpoint against PyTorch)')
+  .requiredOption('--arch <name>', 'registered architecture: mlp | transformer-block | vit-encoder | inception')
+  .option('--config <file|json>', 'model config: JSON/YAML file or inline JSON')
+  .option('--weights <file>', 'safetensors weights under the upstream PyTorch names')
+  .option('--prefix <p>', 'key prefix inside the weights file (ema. or model. for training checkpoints)')
+  .option('--no-strict', 'load matching tensors and warn about missing/unexpected/mismatched ones')
+  .requiredOption('--input <file...>', ".npy inputs in the arch's input order")
+  .requiredOption('--out <dir>', 'output directory (one <name>.npy per output)')
+  .option('--seed <n>', 'init seed when no --weights are given', '0')
+  .addOption(json)
+  .action((o: ModelForwardOptions) => exit(import('../cli/commands/model-forward').then((m) => m.modelForwardCommand({ ...o, backend: process.env.ROBUSTOK_BACKEND }))));
+
+program
+  .command('fid <a> <b>')
+  .description('FID (+ sFID, IS, precision/recall when available) of B against A; each an image folder, .npz samples, .npz statistics or .npy features')
+  .option('--weights <file>', 'FID Inception-v3 weights (safetensors, converted from pt_inception-2015-12-05)')
+  .option('--random-weights <seed>', 'use a randomly initialised network (smoke tests only: numbers are not comparable with any paper)', (v) => Number(v))
+  .option('--batch-size <n>', 'images per feature-extraction batch', (v) => Number(v))
+  .option('--pr', "also compute precision/recall (runs the network on the reference batch's images)")
+  .addOption(store)
+  .addOption(json)
+  .action((a: string, b: string, o: FidCommandOptions) => exit(import('../cli/commands/fid').then((m) => m.fidCommand(a, b, o))));
 
 const server = program.command('server').description('local Temporal dev server and MinIO');
 server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));

@@ -12,6 +12,7 @@ import { createRoundTripActivities } from '../activities/roundtrip-activities';
 import { createStageActivities } from '../activities/stage-activities';
 import type { Json } from '../core/canonical-json';
 import { codeVersion } from './code-version';
+import { backendInfo, isBackendInitialised } from '../compute/backend';
 import { openStore } from '../artifacts/open-store';
 import type { ArtifactStore } from '../artifacts/store';
 
@@ -66,6 +67,11 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
+/** The compute backend record for manifests, once a stage (or the worker) has initialised one. */
+function initialisedBackend(): Json | undefined {
+  return isBackendInitialised() ? (backendInfo() as unknown as Json) : undefined;
+}
+
 /** Opens stores by URI once per process; the worker's own store is reused for its URI. */
 function storeOpener(known: ArtifactStore): (uri: string) => ArtifactStore {
   const stores = new Map<string, ArtifactStore>([[known.uri, known]]);
@@ -102,7 +108,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     workflowBundle: await workflowBundle(),
     activities: {
       ...createRoundTripActivities({ store: o.store }),
-      ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend }),
+      ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend ?? initialisedBackend }),
     },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',

@@ -86,6 +86,11 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   return current;
 }
 
+/** Whether initBackend() has completed in this process (manifests record a backend only then). */
+export function isBackendInitialised(): boolean {
+  return current !== undefined;
+}
+
 /** The record of the backend in use; throws if `initBackend` has not run (a bug in the caller). */
 export function backendInfo(): BackendInfo {
   if (!current) {

@@ -4,6 +4,7 @@
  * on SIGINT/SIGTERM it stops polling and gives running stages the grace time to finish.
  */
 import { openStore } from '../../artifacts/open-store';
+import { initBackend } from '../../compute/backend';
 import { CONTROL_QUEUE, queuePrefix } from '../queues';
 import { defaultStoreUri } from '../state-dir';
 import { openTemporalSession } from '../temporal-session';
@@ -18,6 +19,8 @@ export async function workerCommand(o: { queue: string[]; address?: string; name
   }
   const prefix = queuePrefix(o.queuePrefix);
   const queues = (o.queue.length > 0 ? o.queue : [CONTROL_QUEUE, 'cpu']).map((q) => prefix + q);
+  // Logged at start and recorded in every manifest this worker writes.
+  await initBackend({ log: (l) => console.error(l) });
   const session = await openTemporalSession(settings, (l) => console.error(l));
   const store = openStore(o.store ?? defaultStoreUri());
   const workers = await Promise.all(
