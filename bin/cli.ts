@@ -78,7 +78,7 @@ model
   .requiredOption('--out <dir>', 'output directory (one <name>.npy per output)')
   .option('--seed <n>', 'init seed when no --weights are given', '0')
   .addOption(json)
-  .action((o: ModelForwardOptions) => exit(import('../cli/commands/model-forward').then((m) => m.modelForwardCommand({ ...o, backend: process.env.ROBUSTOK_BACKEND }))));
+  .action((o: ModelForwardOptions) => exit(import('../cli/commands/model-forward.js').then((m) => m.modelForwardCommand({ ...o, backend: process.env.ROBUSTOK_BACKEND }))));
 
 program
   .command('fid <a> <b>')
@@ -89,7 +89,7 @@ program
   .option('--pr', "also compute precision/recall (runs the network on the reference batch's images)")
   .addOption(store)
   .addOption(json)
-  .action((a: string, b: string, o: FidCommandOptions) => exit(import('../cli/commands/fid').then((m) => m.fidCommand(a, b, o))));
+  .action((a: string, b: string, o: FidCommandOptions) => exit(import('../cli/commands/fid.js').then((m) => m.fidCommand(a, b, o))));
 
 const server = program.command('server').description('local Temporal dev server and MinIO');
 server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));
