@@ -49,7 +49,11 @@ export interface InitBackendOptions {
   log?: ((line: string) => void) | null;
   /** Directory holding the tfjs-backend-wasm .wasm files; default: the installed package's dist/. */
   wasmDir?: string;
+  /** Native packages tried, in order, by auto/tensorflow; tests pass absent names to exercise the fallback. */
+  nativePackages?: readonly string[];
 }
+
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
 let current: BackendInfo | undefined;
 let pending: Promise<BackendInfo> | undefined;
@@ -139,7 +143,7 @@ function baseInfo(backend: BackendInfo['backend'], requested: BackendChoice, pkg
 async function select(requested: BackendChoice, opts: InitBackendOptions): Promise<BackendInfo> {
   const skipped: string[] = [];
   if (requested === 'auto' || requested === 'tensorflow') {
-    for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    for (const pkg of opts.nativePackages ?? NATIVE_PACKAGES) {
       const r = await tryNative(pkg, requested);
       if ('info' in r) return { ...r.info, skipped };
       skipped.push(`${pkg}: ${r.reason}`);

@@ -50,17 +50,21 @@ test('ROBUSTOK_BACKEND is read when no option is given', async () => {
   }
 });
 
-test('auto without native packages falls through to wasm and says why', { skip: nativeInstalled() && 'a native tfjs package is installed' }, async () => {
+// Absent packages are simulated by name, so these run whether or not tfjs-node is installed here.
+const ABSENT = ['@robustok/absent-native-gpu', '@robustok/absent-native'];
+
+test('auto without native packages falls through to wasm and says why', async () => {
   await initBackend({ backend: 'cpu', log: null }); // force a real switch
-  const info = await initBackend({ backend: 'auto', log: null });
+  const info = await initBackend({ backend: 'auto', log: null, nativePackages: ABSENT });
   assert.equal(info.backend, 'wasm');
   assert.equal(info.requested, 'auto');
-  assert.deepEqual(info.skipped, ['@tensorflow/tfjs-node-gpu: not installed', '@tensorflow/tfjs-node: not installed']);
-  assert.match(describeBackend(info), /skipped: @tensorflow\/tfjs-node-gpu: not installed/);
+  assert.deepEqual(info.skipped, ['@robustok/absent-native-gpu: not installed', '@robustok/absent-native: not installed']);
+  assert.match(describeBackend(info), /skipped: @robustok\/absent-native-gpu: not installed/);
 });
 
-test('asking for tensorflow where it is absent fails with BACKEND_UNAVAILABLE', { skip: nativeInstalled() && 'a native tfjs package is installed' }, async () => {
-  await assert.rejects(initBackend({ backend: 'tensorflow', log: null }), (e) => isPipelineError(e, 'BACKEND_UNAVAILABLE') && /--backend wasm/.test(e.message));
+test('asking for tensorflow where it is absent fails with BACKEND_UNAVAILABLE', async () => {
+  await initBackend({ backend: 'cpu', log: null });
+  await assert.rejects(initBackend({ backend: 'tensorflow', log: null, nativePackages: ABSENT }), (e) => isPipelineError(e, 'BACKEND_UNAVAILABLE') && /--backend wasm/.test(e.message));
 });
 
 test('auto prefers an installed native package over wasm', { skip: !nativeInstalled() && 'no native tfjs package installed' }, async () => {
