@@ -153,7 +153,8 @@ export class FidInception {
       }
       return t.data;
     };
-    const convs = new Map<string, FoldedConv>();
+    // Validate and fold everything first, so a bad file fails before any tensor is allocated.
+    const folded: { spec: ConvSpec; filter: Float32Array; bias: Float32Array }[] = [];
     for (const spec of inceptionConvSpecs()) {
       const { cin, cout, kh, kw } = spec;
       const wt = get(`${spec.name}.conv.weight`, [cout, cin, kh, kw]);
@@ -173,9 +174,14 @@ export class FidInception {
           }
         }
       }
-      convs.set(spec.name, { filter: tf.tensor4d(filter, [kh, kw, cin, cout]), bias: tf.tensor1d(bias), spec });
+      folded.push({ spec, filter, bias });
     }
     const fc = get('fc.weight', [LOGIT_CLASSES, POOL_DIM]);
+    const convs = new Map<string, FoldedConv>();
+    for (const f of folded) {
+      const { kh, kw, cin, cout } = f.spec;
+      convs.set(f.spec.name, { filter: tf.tensor4d(f.filter, [kh, kw, cin, cout]), bias: tf.tensor1d(f.bias), spec: f.spec });
+    }
     const fcT = tf.tidy(() => tf.transpose<tf.Tensor2D>(tf.tensor2d(fc, [LOGIT_CLASSES, POOL_DIM])));
     return new FidInception(convs, fcT, w.digest, w.source);
   }
