@@ -7,7 +7,8 @@
  *      PyTorch CPU on the same weights (bench/fid_torch_inception.py), plus pool_3 parity.
  * Both wall and CPU seconds are reported: the machine is shared, and CPU time is what the code costs.
  *
- *   npx tsx bench/fid.ts [--weights pt_inception.safetensors] [--skip-features]
+ *   npx tsx bench/fid.ts [--weights fid-inception.safetensors] [--skip-features] [--skip-frechet]
+ * The tfjs backend follows compute/backend.ts (ROBUSTOK_BACKEND=wasm|cpu|tensorflow to force one).
  * Env: FID_BENCH_PYTHON (numpy+scipy, default python3), FID_BENCH_TORCH_PYTHON (torch; default the
  * first of python3, /usr/bin/python3 that imports torch).
  */
@@ -135,7 +136,7 @@ async function main() {
   const weights = wi >= 0 ? args[wi + 1] : undefined;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fid-bench-'));
   const result: Record<string, unknown> = { machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg() } };
-  result.frechet = await benchFrechet(dir);
+  if (!args.includes('--skip-frechet')) result.frechet = await benchFrechet(dir);
   if (!args.includes('--skip-features')) result.features = await benchFeatures(dir, weights);
   result.loadavg_after = os.loadavg();
   console.log(JSON.stringify(result, null, 2));
