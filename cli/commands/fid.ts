@@ -13,7 +13,7 @@ import { defaultStoreUri } from '../state-dir';
 
 export interface FidCommandOptions {
   json?: boolean;
-  /** Converted FID Inception weights (safetensors). */
+  /** Converted FID Inception weights (safetensors); default $ROBUSTOK_FID_WEIGHTS. */
   weights?: string;
   /** Seed of a randomly initialised network: explicit opt-in for smoke runs only. */
   randomWeights?: number;
@@ -32,7 +32,8 @@ export async function fidCommand(a: string, b: string, opts: FidCommandOptions =
   const log = opts.log ?? ((l: string) => console.error(l));
   const print = opts.print ?? ((t: string) => console.log(t));
   const store = opts.store === 'none' ? undefined : openStore(opts.store ?? defaultStoreUri());
-  const network = networkFactory({ weightsPath: opts.weights, randomWeightsSeed: opts.randomWeights }, log);
+  const weightsPath = opts.weights ?? (process.env.ROBUSTOK_FID_WEIGHTS || undefined);
+  const network = networkFactory({ weightsPath, randomWeightsSeed: opts.randomWeights }, log);
   let last = 0;
   const progress = (done: number, total: number) => {
     if (opts.json) return;
