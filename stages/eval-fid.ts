@@ -51,7 +51,7 @@ export function networkFactory(cfg: { weightsPath?: string; randomWeightsSeed?: 
       }
       throw new PipelineError(
         'CONFIG_INVALID',
-        'Inception weights are required to compute features of images: pass the converted pt_inception-2015-12-05 safetensors file (see README, "FID Inception weights"), or explicitly opt into a randomly initialised network for a smoke run',
+        'Inception weights are required to compute features of images: pass the converted pt_inception-2015-12-05 safetensors file (CLI: --weights FILE or ROBUSTOK_FID_WEIGHTS; eval.fid: weightsPath; conversion: README "FID Inception weights"), or explicitly opt into a randomly initialised network for a smoke run (--random-weights SEED / randomWeightsSeed)',
       );
     })();
     return net;
