@@ -86,7 +86,12 @@ export function createStageActivities(deps: StageActivityDeps) {
     const store = deps.openStore(input.storeUri);
     let lastCheckpoint: CheckpointRef | undefined;
     let resumedFromStep: number | undefined;
-    const beat = (p: Omit<StageHeartbeat, 'checkpointRef'>) => actx.heartbeat({ ...p, checkpointRef: lastCheckpoint?.key } satisfies StageHeartbeat);
+    // A heartbeat states the whole picture: fields a report leaves out (e.g. total) keep their last value.
+    let last: Omit<StageHeartbeat, 'checkpointRef' | 'stage'> = { step: 0 };
+    const beat = (p: Partial<Omit<StageHeartbeat, 'checkpointRef' | 'stage'>>) => {
+      last = { ...last, ...Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) };
+      actx.heartbeat({ ...last, stage: input.run.id, checkpointRef: lastCheckpoint?.key } satisfies StageHeartbeat);
+    };
     try {
       const impl = stageImpl(input.run.kind);
       if (impl === undefined) throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);

@@ -41,6 +41,8 @@ export interface RunStageResult {
 }
 
 export interface StageHeartbeat {
+  /** StageRun.id, so `robustok run` can show progress per stage from the workflow's pending activities. */
+  readonly stage: string;
   readonly step: number;
   readonly total?: number;
   readonly message?: string;

@@ -111,6 +111,10 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
       ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend ?? initialisedBackend }),
     },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
+    // Heartbeats carry stage progress for `robustok run`/`status`: send them every few seconds
+    // rather than the SDK's default of up to a minute apart.
+    maxHeartbeatThrottleInterval: '3s',
+    defaultHeartbeatThrottleInterval: '3s',
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
   });
 }

@@ -93,7 +93,6 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   const stderrFile = path.join(logDir, 'stderr.log');
   const [cmd, ...args] = argv;
   if (cmd === undefined || cmd === '') throw new PipelineError('CONFIG_INVALID', 'command stage: argv[0] is empty');
-  const started = Date.now();
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: ctx.workdir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out = createWriteStream(path.join(logDir, 'stdout.log'));
@@ -113,7 +112,7 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
     });
     child.stderr.pipe(err);
     // Heartbeat even when the program prints nothing, so a live worker is never mistaken for a dead one.
-    const beat = setInterval(() => ctx.progress({ step: Math.round((Date.now() - started) / 1000), message: 'running' }), 2000);
+    const beat = setInterval(() => ctx.progress({}), 2000);
     const kill = () => {
       // The child leads its own process group: kill the whole group so grandchildren die too.
       try {

@@ -11,7 +11,8 @@ export interface StageLogger {
 }
 
 export interface StageProgress {
-  readonly step: number;
+  /** Omitted ⇒ a keep-alive: the last reported step stands. */
+  readonly step?: number;
   readonly total?: number;
   readonly message?: string;
 }

@@ -18,6 +18,7 @@ import { printRecord, recordJson, stageLine } from '../summary';
 import { openTemporalSession, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
+import { StageProgressBars } from '../progress-bars';
 
 export interface RunOptions {
   readonly set: string[];
@@ -82,6 +83,9 @@ export async function follow(handle: WorkflowHandle<typeof pipelineWorkflow>, qu
   const result = handle.result().finally(() => (done = true));
   // A crashed in-process worker must not leave us waiting forever.
   const workerDied = workers.map((w) => w.then(() => (done ? undefined : Promise.reject(new Error('in-process worker stopped unexpectedly')))));
+  // Bars only on a terminal; piped output gets plain lines.
+  const bars = !quiet && process.stderr.isTTY ? new StageProgressBars() : undefined;
+  const print = (line: string) => (bars ? bars.log(line) : console.error(line));
   const poll = (async () => {
     while (!done) {
       await new Promise((r) => setTimeout(r, 500));
@@ -90,9 +94,11 @@ export async function follow(handle: WorkflowHandle<typeof pipelineWorkflow>, qu
       for (const s of p?.stages ?? []) {
         if (printed.has(s.id)) continue;
         printed.add(s.id);
-        console.error(stageLine(s));
+        print(stageLine(s));
       }
+      await bars?.update(handle).catch(() => undefined);
     }
+    bars?.stop();
   })();
   const record = await Promise.race([result, ...workerDied]);
   await poll;
