@@ -528,6 +528,39 @@ unsafe fn try_cholesky(s: *const f64, n: usize) -> Option<Vec<f64>> {
     if cholesky(l.as_mut_ptr(), n, tol) == n { Some(l) } else { None }
 }
 
+/// M = Lᵀ S2 L (upper triangle) for the Cholesky factor L of S1.
+unsafe fn product_ut_s_u(l: Vec<f64>, s2: *const f64, n: usize) -> Vec<f64> {
+    let nn = n * n;
+    // U = Lᵀ (row i is nonzero from column i on).
+    let mut u = vec![0f64; nn];
+    for i in 0..n {
+        for j in 0..=i {
+            u[j * n + i] = l[i * n + j];
+        }
+    }
+    drop(l);
+    // T = U · S2 (row strip i0.. only needs columns m ≥ i0 of U).
+    let mut t = vec![0f64; nn];
+    const IB: usize = 64;
+    let (up, tp) = (u.as_ptr(), t.as_mut_ptr());
+    let mut i0 = 0;
+    while i0 < n {
+        let ib = (n - i0).min(IB);
+        gemm_nt(ib, n, n - i0, 1.0, up.add(i0 * n + i0), n, s2.add(i0), n, tp.add(i0 * n), n);
+        i0 += ib;
+    }
+    // M = T · Uᵀ, upper triangle only (row strip i0, columns j ≥ i0, inner index m ≥ i0).
+    let mut m = vec![0f64; nn.max(1)];
+    let mp = m.as_mut_ptr();
+    let mut i0 = 0;
+    while i0 < n {
+        let ib = (n - i0).min(IB);
+        gemm_nt(ib, n - i0, n - i0, 1.0, tp.add(i0 * n + i0), n, up.add(i0 * n + i0), n, mp.add(i0 * n + i0), n);
+        i0 += ib;
+    }
+    m
+}
+
 /// tr sqrt(S1 S2) and diagnostics. S1, S2: full symmetric n×n (not modified).
 /// eig(S1 S2) = eig(S2 S1) = eig(Fᵀ S F) for either factorisation S1 = F Fᵀ or S2 = F Fᵀ. When a
 /// covariance is singular (fewer samples than dimensions) it is the one factored, with the
@@ -539,64 +572,54 @@ unsafe fn try_cholesky(s: *const f64, n: usize) -> Option<Vec<f64>> {
 /// Returns 0, or 1 if the QL iteration did not converge.
 #[no_mangle]
 pub unsafe extern "C" fn trace_sqrt_product(s1: *const f64, s2: *const f64, n: usize, out: *mut f64) -> i32 {
-    let nn = n * n;
     let l1 = try_cholesky(s1, n);
-    // Only a singularity test: its factor is not needed when S1 is regular.
-    let s2_regular = try_cholesky(s2, n).is_some();
     let mut residual = 0.0;
-    let (mut m, rank, method) = match (l1, s2_regular) {
-        (Some(l), true) => {
-            // U = Lᵀ (row i is nonzero from column i on).
-            let mut u = vec![0f64; nn];
-            for i in 0..n {
-                for j in 0..=i {
-                    u[j * n + i] = l[i * n + j];
-                }
-            }
-            drop(l);
-            // T = U · S2 (row strip i0.. only needs columns m ≥ i0 of U).
-            let mut t = vec![0f64; nn];
-            const IB: usize = 64;
-            let (up, tp) = (u.as_ptr(), t.as_mut_ptr());
-            let mut i0 = 0;
-            while i0 < n {
-                let ib = (n - i0).min(IB);
-                gemm_nt(ib, n, n - i0, 1.0, up.add(i0 * n + i0), n, s2.add(i0), n, tp.add(i0 * n), n);
-                i0 += ib;
-            }
-            // M = T · Uᵀ, upper triangle only (row strip i0, columns j ≥ i0, inner index m ≥ i0).
-            let mut m = vec![0f64; nn];
-            let mp = m.as_mut_ptr();
-            let mut i0 = 0;
-            while i0 < n {
-                let ib = (n - i0).min(IB);
-                gemm_nt(ib, n - i0, n - i0, 1.0, tp.add(i0 * n + i0), n, up.add(i0 * n + i0), n, mp.add(i0 * n + i0), n);
-                i0 += ib;
-            }
+    let (mut m, rank, method) = match l1 {
+        Some(l) => {
+            let m = product_ut_s_u(l, s2, n);
             (m, n, 0.0)
         }
-        (Some(_), false) => {
-            let (m, r, res) = pivoted_product(s2, s1, n);
-            residual = res;
-            (m, r, 2.0)
-        }
-        (None, true) => {
-            let (m, r, res) = pivoted_product(s1, s2, n);
-            residual = res;
-            (m, r, 1.0)
-        }
-        (None, false) => {
-            // Both singular: the product's rank is at most the smaller one; factor that matrix.
-            let (ma, ra, resa) = pivoted_product(s1, s2, n);
-            let (mb, rb, resb) = pivoted_product(s2, s1, n);
-            residual = resa.min(resb);
-            if ra <= rb { (ma, ra, 1.0) } else { (mb, rb, 2.0) }
+        None => {
+            if try_cholesky(s2, n).is_some() {
+                let (m, r, res) = pivoted_product(s1, s2, n);
+                residual = res;
+                (m, r, 1.0)
+            } else {
+                // Both singular: the product's rank is at most the smaller one; factor that matrix.
+                let (ma, ra, resa) = pivoted_product(s1, s2, n);
+                let (mb, rb, resb) = pivoted_product(s2, s1, n);
+                residual = resa.min(resb);
+                if ra <= rb { (ma, ra, 1.0) } else { (mb, rb, 2.0) }
+            }
         }
     };
     let mut ev = vec![0f64; rank.max(1)];
-    let status = symmetric_eigenvalues(m.as_mut_ptr(), rank, ev.as_mut_ptr());
+    let mut status = symmetric_eigenvalues(m.as_mut_ptr(), rank, ev.as_mut_ptr());
+    if method == 0.0 {
+        // A singular S2 would leave eigenvalues of Lᵀ S2 L that are pure rounding noise, bounded by
+        // about n·eps·‖L‖²_F·‖S2‖_F (‖L‖²_F = tr S1). If the smallest eigenvalue is well above that,
+        // S2 is regular and the result stands; otherwise test S2 and, if it is singular, factor it
+        // with the rank-revealing Cholesky instead (its null space then drops out exactly).
+        let tr1: f64 = (0..n).map(|i| *s1.add(i * n + i)).sum();
+        let fro2: f64 = (0..n * n).map(|i| *s2.add(i) * *s2.add(i)).sum::<f64>().sqrt();
+        let noise = (n as f64) * f64::EPSILON * tr1 * fro2;
+        let lo = ev[..rank].iter().cloned().fold(f64::INFINITY, f64::min);
+        if !(lo > 1000.0 * noise) && try_cholesky(s2, n).is_none() {
+            let (m2, r2, res) = pivoted_product(s2, s1, n);
+            m = m2;
+            residual = res;
+            ev = vec![0f64; r2.max(1)];
+            status = symmetric_eigenvalues(m.as_mut_ptr(), r2, ev.as_mut_ptr());
+            return finish(&ev[..r2], r2, 2.0, residual, status, out);
+        }
+    }
+    finish(&ev[..rank], rank, method, residual, status, out)
+}
+
+/// Writes the sums and diagnostics described at trace_sqrt_product.
+unsafe fn finish(ev: &[f64], rank: usize, method: f64, residual: f64, status: i32, out: *mut f64) -> i32 {
     let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
-    for &x in &ev[..rank] {
+    for &x in ev {
         if x > 0.0 {
             sum += x.sqrt();
         }

@@ -72,7 +72,7 @@ void test('random feature sets agree with the reference formula (sqrtm of Σ1Σ2
 });
 
 void test('n < d (singular covariances): tr sqrt(Σ1Σ2) agrees with the exact low-rank value to 1e-9 relative', () => {
-  for (const [n1, n2, d, seed] of [[20, 30, 64, 7], [40, 40, 96, 8], [64, 100, 80, 9]] as const) {
+  for (const [n1, n2, d, seed] of [[20, 30, 64, 7], [40, 40, 96, 8], [64, 100, 80, 9], [100, 64, 80, 10], [300, 50, 48, 11]] as const) {
     const x1 = correlatedFeatures(n1, d, seed);
     const x2 = correlatedFeatures(n2, d, seed + 50, 0.1, 0.8);
     const a = stats(x1, n1, d);

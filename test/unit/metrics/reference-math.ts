@@ -198,13 +198,16 @@ export function exactTraceSqrtLowRank(x1: Float64Array, n1: number, x2: Float64A
     for (let k = 0; k < d; k++) s += y1[i * d + k]! * y2[j * d + k]!;
     c[i * m2 + j] = s;
   }
-  const g = new Float64Array(m1 * m1);
-  for (let i = 0; i < m1; i++) for (let j = 0; j < m1; j++) {
+  // Gram matrix of the smaller side, so it has full rank (no zero eigenvalue to round into noise).
+  const small = Math.min(m1, m2);
+  const g = new Float64Array(small * small);
+  for (let i = 0; i < small; i++) for (let j = 0; j < small; j++) {
     let s = 0;
-    for (let k = 0; k < m2; k++) s += c[i * m2 + k]! * c[j * m2 + k]!;
-    g[i * m1 + j] = s;
+    if (m1 <= m2) for (let k = 0; k < m2; k++) s += c[i * m2 + k]! * c[j * m2 + k]!;
+    else for (let k = 0; k < m1; k++) s += c[k * m2 + i]! * c[k * m2 + j]!;
+    g[i * small + j] = s;
   }
   let sum = 0;
-  for (const ev of jacobiEigenvalues(g, m1)) sum += Math.sqrt(Math.max(ev, 0));
+  for (const ev of jacobiEigenvalues(g, small)) sum += Math.sqrt(Math.max(ev, 0));
   return sum / Math.sqrt(m1 * m2);
 }
