@@ -96,6 +96,8 @@ export interface WorkerOptions {
   /** Where stage attempts get their workdirs. */
   readonly workRoot?: string;
   readonly backend?: () => Json | undefined;
+  /** Host workflows too (the control queue); stage queues host activities only, which starts faster. */
+  readonly workflows?: boolean;
   /** Stage activities running at once on this worker (default 2: a stage is usually CPU-bound). */
   readonly maxConcurrentActivities?: number;
 }
@@ -105,7 +107,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: o.workflows === false ? undefined : await workflowBundle(),
     activities: {
       ...createRoundTripActivities({ store: o.store }),
       ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend ?? initialisedBackend }),

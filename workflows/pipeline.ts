@@ -8,7 +8,7 @@
  * 2,000), and when Temporal suggests it (history growing toward 51,200 events) the workflow drains
  * in-flight runs and continues as new, carrying the finished results.
  */
-import { condition, continueAsNew, proxyActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/stage-activities';
 import type { OutputRef } from '../activities/stage-contract';
 import { NON_RETRYABLE_CODES } from '../core/errors';
@@ -36,9 +36,12 @@ const MAX_IN_FLIGHT = 500;
 /** Our own ceiling, below Temporal's 51,200-event limit, in case the server does not suggest it. */
 const HISTORY_SOFT_LIMIT = 20_000;
 
-function bookkeeping(queue: string) {
-  return proxyActivities<StageActivities>({
-    taskQueue: queue,
+/**
+ * Cache lookups and run records are local activities: they run in this workflow's worker without a
+ * server round trip per call, which is most of the time of a no-op re-run of a finished pipeline.
+ */
+function bookkeeping() {
+  return proxyLocalActivities<StageActivities>({
     startToCloseTimeout: '10 minutes',
     retry: { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
   });
@@ -67,7 +70,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
   const results = new Map<string, StageRunRecord>(Object.entries(input.carried ?? {}));
   const running = new Set<string>();
   const byId = new Map(plan.runs.map((r) => [r.id, r]));
-  const control = bookkeeping(input.controlQueue);
+  const control = bookkeeping();
   let failedFast = false;
 
   setHandler(progressQuery, () => ({ runId: input.runId, stages: [...results.values()], running: [...running] }));

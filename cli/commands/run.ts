@@ -53,7 +53,7 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   const workers: Worker[] = [];
   if (inProcess) {
     for (const taskQueue of [controlQueue, ...planQueues(plan).filter((q) => q !== controlQueue)]) {
-      workers.push(await createWorker({ connection: o.session.worker, namespace: o.session.namespace, taskQueue, store, shutdownGraceTime: '10s', maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
+      workers.push(await createWorker({ connection: o.session.worker, namespace: o.session.namespace, taskQueue, store, shutdownGraceTime: '10s', workflows: taskQueue === controlQueue, maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
     }
   }
   const running = workers.map((w) => w.run());
@@ -88,7 +88,8 @@ export async function follow(handle: WorkflowHandle<typeof pipelineWorkflow>, qu
   const print = (line: string) => (bars ? bars.log(line) : console.error(line));
   const poll = (async () => {
     while (!done) {
-      await new Promise((r) => setTimeout(r, 500));
+      // Wake at the next tick or as soon as the run ends, whichever is first.
+      await Promise.race([new Promise((r) => setTimeout(r, 500)), result.catch(() => undefined)]);
       if (done || quiet) continue;
       const p = await handle.query(progressQuery).catch(() => undefined);
       for (const s of p?.stages ?? []) {

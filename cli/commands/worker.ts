@@ -25,7 +25,7 @@ export async function workerCommand(o: { queue: string[]; address?: string; name
   const store = openStore(o.store ?? defaultStoreUri());
   const workers = await Promise.all(
     queues.map((taskQueue) =>
-      createWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: o.grace ?? '60s', maxConcurrentActivities: o.concurrency === undefined ? undefined : Number(o.concurrency) }),
+      createWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: o.grace ?? '60s', workflows: taskQueue === prefix + CONTROL_QUEUE, maxConcurrentActivities: o.concurrency === undefined ? undefined : Number(o.concurrency) }),
     ),
   );
   console.error(`worker ${process.pid} polling ${queues.join(', ')} on ${session.address} (namespace ${session.namespace})`);
