@@ -83,7 +83,7 @@ model
 program
   .command('fid <a> <b>')
   .description('FID (+ sFID, IS, precision/recall when available) of B against A; each an image folder, .npz samples, .npz statistics or .npy features')
-  .option('--weights <file>', 'FID Inception-v3 weights (safetensors, converted from pt_inception-2015-12-05)')
+  .option('--weights <file>', 'FID Inception-v3 weights (safetensors, converted from pt_inception-2015-12-05; default $ROBUSTOK_FID_WEIGHTS)')
   .option('--random-weights <seed>', 'use a randomly initialised network (smoke tests only: numbers are not comparable with any paper)', (v) => Number(v))
   .option('--batch-size <n>', 'images per feature-extraction batch', (v) => Number(v))
   .option('--pr', "also compute precision/recall (runs the network on the reference batch's images)")
