@@ -28,6 +28,8 @@ export interface PipelineInput {
   readonly carried?: Readonly<Record<string, StageRunRecord>>;
   /** Per-queue concurrency used when the plan sets none. */
   readonly defaultConcurrency?: number;
+  /** History length at which to continue as new (default HISTORY_SOFT_LIMIT; tests lower it). */
+  readonly historySoftLimit?: number;
 }
 
 export const progressQuery = defineQuery<{ runId: string; stages: StageRunRecord[]; running: string[] }>('progress');
@@ -117,7 +119,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
   };
 
   for (;;) {
-    const wantsNewRun = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_SOFT_LIMIT;
+    const wantsNewRun = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historySoftLimit ?? HISTORY_SOFT_LIMIT);
     let progressed = false;
     for (const run of plan.runs) {
       const s = state(run);

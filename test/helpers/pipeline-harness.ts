@@ -12,7 +12,7 @@ import type { RunRecord } from '../../core/run-record';
 import type { Plan, StageRun } from '../../plan/types';
 import { connectClient, connectWorker } from '../../cli/temporal-settings';
 import { createWorker } from '../../cli/worker';
-import type { pipelineWorkflow } from '../../workflows/pipeline';
+import type { PipelineInput, pipelineWorkflow } from '../../workflows/pipeline';
 import { testTemporal, tempDir } from './servers';
 
 export function commandRun(id: string, o: { config: Json; inputs?: Record<string, { run: string; output: string }>; outputs: string[]; arms?: number[]; deterministic?: boolean; maximumAttempts?: number; heartbeat?: string }): StageRun {
@@ -41,7 +41,9 @@ export function planOf(runs: StageRun[], o: Partial<Plan> = {}): Plan {
 }
 
 export interface Harness {
-  run(plan: Plan): Promise<RunRecord>;
+  run(plan: Plan, extra?: Partial<PipelineInput>): Promise<RunRecord>;
+  /** Status of the first execution of the last run ('CONTINUED_AS_NEW' when it handed over). */
+  firstExecutionStatus(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -61,14 +63,21 @@ export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
   ];
   const running = workers.map((w) => w.run());
   const client = new Client({ connection: clientConn, namespace: t.namespace });
+  let last: { workflowId: string; runId: string } | undefined;
   return {
-    async run(plan) {
+    async run(plan, extra = {}) {
       const renamed: Plan = { ...plan, runs: plan.runs.map((r) => ({ ...r, queue: r.queue === 'cpu' ? cpuQueue : r.queue })) };
-      return client.workflow.execute<typeof pipelineWorkflow>('pipelineWorkflow', {
+      const handle = await client.workflow.start<typeof pipelineWorkflow>('pipelineWorkflow', {
         taskQueue: controlQueue,
         workflowId: `test-run-${randomUUID()}`,
-        args: [{ plan: renamed, runId: randomUUID(), storeUri: store.uri, controlQueue, startedAt: new Date().toISOString() }],
+        args: [{ plan: renamed, runId: randomUUID(), storeUri: store.uri, controlQueue, startedAt: new Date().toISOString(), ...extra }],
       });
+      last = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+      return handle.result();
+    },
+    async firstExecutionStatus() {
+      if (last === undefined) throw new Error('no run yet');
+      return (await client.workflow.getHandle(last.workflowId, last.runId).describe()).status.name;
     },
     async close() {
       for (const w of workers) w.shutdown();

@@ -112,3 +112,29 @@ test('a missing output declaration fails the stage without committing a manifest
     await harness.close();
   }
 });
+
+test('a long run continues as new when its history grows, carrying every finished result', async () => {
+  const store = new LocalDirStore(await tempDir('engine-can'));
+  const harness = await pipelineHarness(store);
+  try {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    // A chain of 8 stages: each needs the previous one, so the workflow must carry results across runs.
+    const runs = Array.from({ length: 8 }, (_, i) =>
+      commandRun(`s${i}`, {
+        config: { argv: ['node', STEP, counter, `s${i}`, `t${i}`, '${outputs.out}', ...(i > 0 ? ['${inputs.prev}'] : [])], outputs: { out: 'o.txt' } },
+        inputs: i > 0 ? { prev: { run: `s${i - 1}`, output: 'out' } } : {},
+        outputs: ['out'],
+      }),
+    );
+    // A tiny history budget forces a continue-as-new after nearly every stage.
+    const record = await harness.run(planOf(runs), { historySoftLimit: 20 });
+    assert.equal(record.outcome, 'succeeded');
+    assert.equal(await harness.firstExecutionStatus(), 'CONTINUED_AS_NEW');
+    assert.deepEqual(record.stages.map((s) => `${s.id}:${s.outcome}`), runs.map((r) => `${r.id}:ran`));
+    const last = record.stages.find((s) => s.id === 's7');
+    assert.equal(last?.outputs.out?.bytes, Array.from({ length: 8 }, (_, i) => `t${i}\n`).join('').length);
+    assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 8, 'no stage ran twice across the continue-as-new boundaries');
+  } finally {
+    await harness.close();
+  }
+});
