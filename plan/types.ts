@@ -3,7 +3,7 @@
  * topologically ordered. Pure data: it crosses into the Temporal workflow as its input.
  */
 import type { Json } from '../core/canonical-json';
-import type { FailurePolicy, RetrySpec, TimeoutSpec } from '../spec/types';
+import type { FailurePolicy, StageSpec } from '../spec/types';
 
 export interface PlanArm {
   readonly index: number;
@@ -19,7 +19,10 @@ export interface PlannedInput {
   readonly output: string;
 }
 
-export interface StageRun {
+/** How a run executes, exactly as its stage spec resolved it (queue, retry, timeouts, …). */
+export type StageExecution = Pick<StageSpec, 'queue' | 'resources' | 'retry' | 'timeouts' | 'checkpointEvery' | 'deterministic' | 'seed'>;
+
+export interface StageRun extends StageExecution {
   /** Unique within the plan: the stage id, suffixed '#<8 hex>' when arms split it into several runs. */
   readonly id: string;
   readonly stageId: string;
@@ -37,13 +40,6 @@ export interface StageRun {
    * the content digests of their outputs and is computed when those are known (cacheKey()).
    */
   readonly structuralKey: string;
-  readonly queue: string;
-  readonly resources: Readonly<Record<string, number | string>>;
-  readonly retry: RetrySpec;
-  readonly timeouts: TimeoutSpec;
-  readonly checkpointEvery: number;
-  readonly deterministic: boolean;
-  readonly seed: number;
 }
 
 export interface Plan {

@@ -1,6 +1,7 @@
 /** Runs the real `robustok` CLI as a child process against the test servers. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { testMinio, testTemporal, tempDir, uniqueBucket } from './servers';
 
@@ -51,4 +52,18 @@ export function parseJson<T>(r: CliResult): T {
   } catch {
     throw new Error(`CLI printed no JSON (exit ${String(r.code)}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   }
+}
+
+/** Polls `pred` every 100 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, pred: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The non-empty lines of a text file, or [] while it does not exist. */
+export async function fileLines(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
 }

@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, cliEnv, parseJson, runCli, startCli } from '../helpers/cli';
+import { ROOT, cliEnv, fileLines, parseJson, runCli, startCli, waitFor } from '../helpers/cli';
 import { tempDir } from '../helpers/servers';
 
 const TRAIN = path.join(ROOT, 'test', 'fixtures', 'commands', 'train-steps.js');
@@ -37,12 +37,8 @@ stages:
   let workerB: ReturnType<typeof startCli> | undefined;
   const runP = runCli(['run', spec, '--no-worker', '--json'], env);
   try {
-    const journalLines = async () => (await readFile(journal, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
-    const deadline = Date.now() + 60_000;
-    while (!(await journalLines()).includes('step 6')) {
-      if (Date.now() > deadline) throw new Error('the stage never reached step 6');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const journalLines = () => fileLines(journal);
+    await waitFor('the stage to reach step 6', async () => (await journalLines()).includes('step 6'));
     workerA.kill('SIGKILL');
     workerB = startCli(['worker'], env);
     const run = await runP;

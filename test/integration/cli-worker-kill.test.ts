@@ -5,20 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, cliEnv, parseJson, runCli, startCli } from '../helpers/cli';
+import { ROOT, cliEnv, fileLines, parseJson, runCli, startCli, waitFor } from '../helpers/cli';
 import { tempDir } from '../helpers/servers';
 
 const STEP = path.join(ROOT, 'test', 'fixtures', 'commands', 'step.js');
-
-async function waitFor(what: string, pred: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('killing the worker during a stage: retried on another worker, run completes, no partial hit', async () => {
   const dir = await tempDir('kill');
@@ -53,7 +45,7 @@ stages:
   let workerB: ReturnType<typeof startCli> | undefined;
   const runP = runCli(['run', spec, '--no-worker', '--json'], env);
   try {
-    const lines = async () => (await readFile(counter, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
+    const lines = () => fileLines(counter);
     await waitFor('the slow stage to start on worker A', async () => (await lines()).includes('slow'));
     workerA.kill('SIGKILL');
     // The killed attempt committed nothing: plan still says the stage will run.
