@@ -18,13 +18,14 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend } from '../compute/backend';
+import { writeSafetensors } from '../compute/safetensors';
 import { encodeNpy, decodeNpy } from '../data/npy';
 import { encodeNpz } from '../data/npz';
 import type { GaussianStats } from '../metrics/activation-stats';
 import { frechetDistance } from '../metrics/frechet';
 import { gemmNT } from '../metrics/frechet-wasm';
 import { FidInception, randomInceptionTensors } from '../models/inception';
-import { encodeSafetensors, loadInceptionWeights } from '../models/inception-weights';
+import { loadInceptionWeights, weightEntries } from '../models/inception-weights';
 
 function timed<T>(fn: () => T): { value: T; wall_s: number; cpu_s: number } {
   const c = process.cpuUsage();
@@ -84,7 +85,7 @@ async function benchFrechet(dir: string) {
 async function benchFeatures(dir: string, weightsPath: string | undefined) {
   await initBackend({ log: null });
   const weightsFile = weightsPath ?? path.join(dir, 'random-inception.safetensors');
-  if (!weightsPath) await writeFile(weightsFile, encodeSafetensors(randomInceptionTensors(1)));
+  if (!weightsPath) await writeSafetensors(weightsFile, weightEntries(randomInceptionTensors(1)));
   const net = FidInception.fromWeights(await loadInceptionWeights(weightsFile));
   const batch = 16;
   const size = 256;

@@ -152,7 +152,13 @@ function parseHeader(bytes: Uint8Array, bufferBytes: number, where: string): { t
     if (t.dataOffsets[0] !== cursor) throw corrupt(`${where}: tensor ${name} starts at ${t.dataOffsets[0]}, expected ${cursor} (overlap or hole in the byte buffer)`);
     cursor = t.dataOffsets[1];
   }
-  if (cursor !== bufferBytes) throw corrupt(`${where}: tensors cover ${cursor} bytes but the byte buffer has ${bufferBytes} (truncated or trailing data)`);
+  if (cursor > bufferBytes) {
+    // name the first tensor that does not fit: the one a truncated download or copy lost
+    const lost = entries.find(([, e]) => e.dataOffsets[1] > bufferBytes);
+    const which = lost ? `: tensor ${lost[0]} (${lost[1].dtype} [${lost[1].shape.join(', ')}]) is truncated` : ' (truncated)';
+    throw corrupt(`${where}: tensors cover ${cursor} bytes but the byte buffer has ${bufferBytes}${which}`);
+  }
+  if (cursor < bufferBytes) throw corrupt(`${where}: tensors cover ${cursor} bytes but the byte buffer has ${bufferBytes} (trailing data)`);
   return { tensors: new Map(entries), metadata };
 }
 

@@ -127,6 +127,7 @@ test('corrupt files are DATA_CORRUPT with a message naming the problem', async (
     ['huge header', (() => { const b = Buffer.alloc(16); b.writeBigUInt64LE(1n << 40n); return b; })(), /header length/],
     ['bad json', (() => { const j = Buffer.from('{nope'); const l = Buffer.alloc(8); l.writeBigUInt64LE(BigInt(j.length)); return Buffer.concat([l, j]); })(), /not valid UTF-8 JSON/],
     ['truncated data', handBuilt(ok, Buffer.alloc(4)), /cover 8 bytes but the byte buffer has 4/],
+    ['truncated tensor named', handBuilt(ok, Buffer.alloc(4)), /tensor a \(F32 \[2\]\) is truncated/],
     ['trailing data', handBuilt(ok, Buffer.alloc(12)), /trailing/],
     ['wrong byte count', handBuilt({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)), /needs 12 bytes/],
     ['hole', handBuilt({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /hole/],

@@ -1,9 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../compute/backend';
 import { FidInception, inceptionConvSpecs, INPUT_SIZE, LOGIT_CLASSES, POOL_DIM, randomInceptionTensors, SPATIAL_DIM, BN_EPS } from '../../../models/inception';
-import { encodeSafetensors, parseSafetensors, type WeightTensor } from '../../../models/inception-weights';
+import { loadInceptionWeights, weightEntries, type WeightTensor } from '../../../models/inception-weights';
+import { writeSafetensors } from '../../../compute/safetensors';
 import { isPipelineError } from '../../../core/errors';
 
 const ready = initBackend({ log: null });
@@ -17,22 +22,41 @@ void test('the conv list matches the FID Inception-v3 layout (94 BN convs; chann
   assert.deepEqual(specs.find((s) => s.name === 'Mixed_6d.branch1x1'), { name: 'Mixed_6d.branch1x1', cin: 768, cout: 192, kh: 1, kw: 1 });
 });
 
-void test('safetensors: round trip, F16/BF16 decoding, truncation is reported', () => {
-  const t = new Map<string, WeightTensor>([['a.weight', { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, 0, 1e-3, -7]) }]]);
-  const buf = encodeSafetensors(t);
-  const back = parseSafetensors(buf, 'w.safetensors');
-  assert.deepEqual(Array.from(back.get('a.weight')!.data), Array.from(t.get('a.weight')!.data));
-  assert.deepEqual(back.get('a.weight')!.shape, [2, 3]);
-  // Hand-made half-precision tensors: 1.0 = 0x3c00 (F16) = 0x3f80 (BF16), −2 = 0xc000 / 0xc000.
-  const header = JSON.stringify({ h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, b: { dtype: 'BF16', shape: [2], data_offsets: [4, 8] } });
-  const raw = Buffer.alloc(8 + header.length + 8);
-  raw.writeBigUInt64LE(BigInt(header.length));
-  raw.write(header, 8);
-  [0x3c00, 0xc000, 0x3f80, 0xc000].forEach((v, i) => raw.writeUInt16LE(v, 8 + header.length + 2 * i));
-  const half = parseSafetensors(raw, 'h.safetensors');
-  assert.deepEqual(Array.from(half.get('h')!.data), [1, -2]);
-  assert.deepEqual(Array.from(half.get('b')!.data), [1, -2]);
-  assert.throws(() => parseSafetensors(buf.subarray(0, buf.length - 4), 'cut.safetensors'), (e) => isPipelineError(e, 'DATA_CORRUPT') && /cut\.safetensors: tensor 'a\.weight'.*truncated/.test(e.message));
+void test('safetensors (via compute/safetensors.ts): round trip, F16/BF16 decoding, digest, truncation is reported', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'inception-weights-'));
+  try {
+    const t = new Map<string, WeightTensor>([['a.weight', { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, 0, 1e-3, -7]) }]]);
+    const file = path.join(dir, 'w.safetensors');
+    await writeSafetensors(file, weightEntries(t));
+    const w = await loadInceptionWeights(file);
+    const back = w.tensors;
+    assert.deepEqual(Array.from(back.get('a.weight')!.data), Array.from(t.get('a.weight')!.data));
+    assert.deepEqual(back.get('a.weight')!.shape, [2, 3]);
+    const buf = await readFile(file);
+    assert.equal(w.digest, `sha256:${createHash('sha256').update(buf).digest('hex')}`);
+    assert.equal(w.source, file);
+    // Hand-made half-precision tensors: 1.0 = 0x3c00 (F16) = 0x3f80 (BF16), −2 = 0xc000 / 0xc000.
+    const header = JSON.stringify({ h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, b: { dtype: 'BF16', shape: [2], data_offsets: [4, 8] } });
+    const raw = Buffer.alloc(8 + header.length + 8);
+    raw.writeBigUInt64LE(BigInt(header.length));
+    raw.write(header, 8);
+    [0x3c00, 0xc000, 0x3f80, 0xc000].forEach((v, i) => raw.writeUInt16LE(v, 8 + header.length + 2 * i));
+    await writeFile(path.join(dir, 'h.safetensors'), raw);
+    const half = (await loadInceptionWeights(path.join(dir, 'h.safetensors'))).tensors;
+    assert.deepEqual(Array.from(half.get('h')!.data), [1, -2]);
+    assert.deepEqual(Array.from(half.get('b')!.data), [1, -2]);
+    await writeFile(path.join(dir, 'cut.safetensors'), buf.subarray(0, buf.length - 4));
+    await assert.rejects(loadInceptionWeights(path.join(dir, 'cut.safetensors')), (e) => isPipelineError(e, 'DATA_CORRUPT') && /cut\.safetensors: .*tensor a\.weight.*truncated.*bench\/fid_convert_inception\.py/.test(e.message));
+    const ints = JSON.stringify({ n: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } });
+    const intFile = Buffer.alloc(8 + ints.length + 4);
+    intFile.writeBigUInt64LE(BigInt(ints.length));
+    intFile.write(ints, 8);
+    await writeFile(path.join(dir, 'i.safetensors'), intFile);
+    await assert.rejects(loadInceptionWeights(path.join(dir, 'i.safetensors')), (e) => isPipelineError(e, 'DATA_CORRUPT') && /i\.safetensors: tensor 'n' has dtype I32, expected F32\/F16\/BF16\/F64.*fid_convert_inception/.test(e.message));
+    await assert.rejects(loadInceptionWeights(path.join(dir, 'absent.safetensors')), (e) => isPipelineError(e, 'INPUT_MISSING') && /absent\.safetensors: cannot read the Inception weights/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 void test('missing or mis-shaped tensors are refused with the tensor name', () => {
