@@ -98,6 +98,13 @@ export interface WorkerOptions {
   readonly backend?: () => Json | undefined;
   /** Host workflows too (the control queue); stage queues host activities only, which starts faster. */
   readonly workflows?: boolean;
+  /**
+   * Run workflow code on the main thread instead of a worker thread. The CLI's short-lived in-process
+   * worker uses it: a workflow thread loads the SDK's protobuf code a second time (~1 s of CPU here),
+   * more than a no-op re-run of a pipeline takes otherwise. Long-lived `robustok worker` processes keep
+   * the thread (and its deadlock detection).
+   */
+  readonly mainThreadWorkflows?: boolean;
   /** Stage activities running at once on this worker (default 2: a stage is usually CPU-bound). */
   readonly maxConcurrentActivities?: number;
 }
@@ -108,6 +115,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: o.workflows === false ? undefined : await workflowBundle(),
+    debugMode: o.mainThreadWorkflows === true,
     activities: {
       ...createRoundTripActivities({ store: o.store }),
       ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend ?? initialisedBackend }),

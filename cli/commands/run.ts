@@ -53,7 +53,7 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   const workers: Worker[] = [];
   if (inProcess) {
     for (const taskQueue of [controlQueue, ...planQueues(plan).filter((q) => q !== controlQueue)]) {
-      workers.push(await createWorker({ connection: o.session.worker, namespace: o.session.namespace, taskQueue, store, shutdownGraceTime: '10s', workflows: taskQueue === controlQueue, maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
+      workers.push(await createWorker({ connection: o.session.worker, namespace: o.session.namespace, taskQueue, store, shutdownGraceTime: '10s', workflows: taskQueue === controlQueue, mainThreadWorkflows: true, maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
     }
   }
   const running = workers.map((w) => w.run());
