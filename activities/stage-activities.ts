@@ -23,6 +23,7 @@ import type { StageContext } from '../stages/stage';
 import { checkpointIo, type CheckpointRef } from './checkpoints';
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
+import { keepAlive } from './liveness';
 import { materialise, uploadOutput } from './outputs';
 import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
 
@@ -84,6 +85,7 @@ export function createStageActivities(deps: StageActivityDeps) {
     const wf = actx.info.workflowExecution;
     const lease: Lease = { execution: `${wf?.workflowId ?? '?'}/${wf?.runId ?? '?'}/${actx.info.activityId}`, attempt, token: randomUUID(), worker: workerName, at: new Date().toISOString() };
     const store = deps.openStore(input.storeUri);
+    let stopAlive: (() => Promise<void>) | undefined;
     let lastCheckpoint: CheckpointRef | undefined;
     let resumedFromStep: number | undefined;
     // A heartbeat states the whole picture: fields a report leaves out (e.g. total) keep their last value.
@@ -98,6 +100,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       const parsed = impl.descriptor.configSchema.safeParse(input.run.config);
       if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
       await takeLease(store, input.key, lease);
+      stopAlive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName });
       beat({ step: 0, message: 'materialising inputs' });
       const inputs: Record<string, string> = {};
       for (const [name, ref] of Object.entries(input.inputs)) {
@@ -178,6 +181,8 @@ export function createStageActivities(deps: StageActivityDeps) {
       const pe = e instanceof PipelineError ? e : new PipelineError('INTERNAL', errorMessage(e), { cause: e });
       const message = pe.message.includes(workdir) ? pe.message : `${pe.message} (workdir kept at ${workdir})`;
       throw toApplicationFailure(new PipelineError(pe.code, message, { cause: pe.cause, details: { ...pe.details, attempt } }));
+    } finally {
+      await stopAlive?.();
     }
   }
 

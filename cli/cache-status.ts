@@ -1,15 +1,19 @@
 /**
  * What `plan` and `explain` show: for each stage run, in plan order, its cache key (when its
- * inputs' digests are known from cached producers) and whether the store already holds it.
+ * inputs' digests are known from cached producers) and whether the store already holds it
+ * (`cached`), an attempt is working on it (`running`), or it `will run`.
  * Entries are checked by manifest only (no re-hash); `run` verifies digests before trusting one.
  */
 import { lookupManifest, type OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
 import { cacheKey } from '../plan';
+import { liveAttempts } from '../activities/liveness';
 import type { CacheKeyMaterial, Plan, StageRun } from '../plan/types';
 
 export type RunStatus =
   | { readonly state: 'cached'; readonly key: string; readonly material: CacheKeyMaterial }
+  /** An attempt is working on this key right now (a fresh liveness marker). */
+  | { readonly state: 'running'; readonly key: string; readonly material: CacheKeyMaterial; readonly why: string }
   | { readonly state: 'will run'; readonly key: string; readonly material: CacheKeyMaterial; readonly why: string }
   /** An input is produced by a run that has not happened yet, so the key is not known. */
   | { readonly state: 'will run'; readonly key: undefined; readonly material: undefined; readonly why: string };
@@ -35,6 +39,10 @@ async function statusOf(run: StageRun, outputs: Map<string, Readonly<Record<stri
   if (found.state === 'hit') {
     outputs.set(run.id, found.manifest.outputs);
     return { state: 'cached', key, material };
+  }
+  const live = await liveAttempts(store, key);
+  if (live.length > 0) {
+    return { state: 'running', key, material, why: live.map((m) => `attempt ${m.attempt} on ${m.worker}`).join(', ') };
   }
   return { state: 'will run', key, material, why: found.state === 'corrupt' ? `cache entry unusable: ${found.reason}` : 'no cache entry with this key' };
 }

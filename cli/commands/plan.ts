@@ -19,7 +19,7 @@ export async function planCommand(file: string, o: { set: string[]; json?: boole
       shared: r.arms.length > 1,
       status: s?.state ?? 'will run',
       key: s?.key,
-      why: s?.state === 'will run' ? s.why : undefined,
+      why: s?.state === 'will run' || s?.state === 'running' ? s.why : undefined,
       queue: r.queue,
     };
   });
@@ -30,9 +30,11 @@ export async function planCommand(file: string, o: { set: string[]; json?: boole
   console.log(`pipeline '${plan.name}': ${plan.runs.length} stage runs, ${plan.arms.length} arm(s)`);
   for (const r of rows) {
     const armText = plan.arms.length <= 1 ? '' : r.shared ? `  [shared by ${r.arms.length} arms]` : `  [${r.arms.join(' | ')}]`;
-    console.log(`  ${r.status === 'cached' ? '●' : '○'} ${r.id.padEnd(24)} ${r.status.padEnd(9)} ${r.key ? r.key.slice(0, 16) : '(key after upstream)'.padEnd(16)}  ${r.queue}${armText}`);
+    const icon = r.status === 'cached' ? '●' : r.status === 'running' ? '◐' : '○';
+    const detail = r.status === 'running' ? `  (${r.why ?? ''})` : '';
+    console.log(`  ${icon} ${r.id.padEnd(24)} ${r.status.padEnd(9)} ${r.key ? r.key.slice(0, 16) : '(key after upstream)'.padEnd(16)}  ${r.queue}${armText}${detail}`);
   }
-  const willRun = rows.filter((r) => r.status === 'will run').length;
-  console.log(`${rows.length - willRun} cached, ${willRun} will run`);
+  const count = (st: string) => rows.filter((r) => r.status === st).length;
+  console.log(`${count('cached')} cached, ${count('running')} running, ${count('will run')} will run`);
   return 0;
 }

@@ -38,6 +38,11 @@ stages:
   const runP = runCli(['run', spec, '--no-worker', '--json'], env);
   try {
     const journalLines = () => fileLines(journal);
+    await waitFor('the stage to reach step 3', async () => (await journalLines()).includes('step 3'));
+    // While it works, `plan` says so (from the attempt's liveness marker).
+    const during = parseJson<{ runs: { id: string; status: string; why?: string }[] }>(await runCli(['plan', spec, '--json'], env));
+    assert.equal(during.runs[0]?.status, 'running');
+    assert.match(during.runs[0]?.why ?? '', /attempt 1 on /);
     await waitFor('the stage to reach step 6', async () => (await journalLines()).includes('step 6'));
     workerA.kill('SIGKILL');
     workerB = startCli(['worker'], env);

@@ -48,9 +48,12 @@ stages:
     const lines = () => fileLines(counter);
     await waitFor('the slow stage to start on worker A', async () => (await lines()).includes('slow'));
     workerA.kill('SIGKILL');
-    // The killed attempt committed nothing: plan still says the stage will run.
+    // The killed attempt committed nothing: the stage is no cache hit (its liveness marker may still
+    // read `running` for a few seconds, until it goes stale).
     const plan = parseJson<{ runs: { id: string; status: string }[] }>(await runCli(['plan', spec, '--json'], env));
-    assert.deepEqual(Object.fromEntries(plan.runs.map((r) => [r.id, r.status])), { first: 'cached', slow: 'will run' });
+    const status = Object.fromEntries(plan.runs.map((r) => [r.id, r.status]));
+    assert.equal(status.first, 'cached');
+    assert.ok(status.slow === 'running' || status.slow === 'will run', `slow is ${status.slow}`);
     workerB = startCli(['worker'], env);
     const run = await runP;
     assert.equal(run.code, 0, run.stderr);

@@ -1,0 +1,45 @@
+/**
+ * "Running" markers: while an attempt works on a stage run it refreshes
+ * runs/<key>/alive/<token>.json every few seconds, so `robustok plan` can say `running` instead
+ * of `will run`. Separate from the lease on purpose: a marker never decides who may commit.
+ */
+import type { ArtifactStore } from '../artifacts/store';
+
+export const ALIVE_REFRESH_MS = 5_000;
+/** A marker older than this belongs to a dead attempt. */
+export const ALIVE_FRESH_MS = 15_000;
+
+export interface AliveMarker {
+  readonly attempt: number;
+  readonly worker: string;
+  readonly at: string;
+}
+
+const prefix = (key: string) => `runs/${key}/alive/`;
+
+/** Starts refreshing the marker; the returned function stops and removes it. */
+export function keepAlive(store: ArtifactStore, key: string, token: string, marker: Omit<AliveMarker, 'at'>): () => Promise<void> {
+  const file = `${prefix(key)}${token}.json`;
+  const write = () => store.put(file, JSON.stringify({ ...marker, at: new Date().toISOString() } satisfies AliveMarker)).catch(() => undefined);
+  void write();
+  const timer = setInterval(() => void write(), ALIVE_REFRESH_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await store.delete(file).catch(() => undefined);
+  };
+}
+
+/** Markers of attempts seen alive within ALIVE_FRESH_MS. */
+export async function liveAttempts(store: ArtifactStore, key: string, now = Date.now()): Promise<AliveMarker[]> {
+  const out: AliveMarker[] = [];
+  for (const k of await store.list(prefix(key))) {
+    try {
+      const m = JSON.parse((await store.getBytes(k)).toString('utf8')) as AliveMarker;
+      if (now - Date.parse(m.at) < ALIVE_FRESH_MS) out.push(m);
+    } catch {
+      // a marker removed or half-read meanwhile: not alive
+    }
+  }
+  return out;
+}
