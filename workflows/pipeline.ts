@@ -8,7 +8,7 @@
  * 2,000), and when Temporal suggests it (history growing toward 51,200 events) the workflow drains
  * in-flight runs and continues as new, carrying the finished results.
  */
-import { condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/stage-activities';
 import type { OutputRef } from '../activities/stage-contract';
 import { NON_RETRYABLE_CODES } from '../core/errors';
@@ -74,6 +74,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
   const byId = new Map(plan.runs.map((r) => [r.id, r]));
   const control = bookkeeping();
   let failedFast = false;
+  const scopes = new Map<string, CancellationScope>();
 
   setHandler(progressQuery, () => ({ runId: input.runId, stages: [...results.values()], running: [...running] }));
 
@@ -102,12 +103,24 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
         return;
       }
       const warnings = lookup.warning === undefined ? undefined : [lookup.warning];
-      const r = await runner(run).runStage({ storeUri: input.storeUri, run, key, material, inputs, runId: input.runId });
+      // Each stage attempt runs in its own scope, so failFast can stop the others mid-stage.
+      const scope = new CancellationScope();
+      scopes.set(run.id, scope);
+      const stageInput = { storeUri: input.storeUri, run, key, material, inputs, runId: input.runId };
+      const r = await scope.run(() => runner(run).runStage(stageInput)).finally(() => scopes.delete(run.id));
       record(run, { key, outcome: 'ran', attempts: r.attempt, durationMs: Date.now() - startedMs, outputs: r.outputs, metrics: r.metrics, material, warnings, resumedFromStep: r.resumedFromStep });
     } catch (e) {
+      if (isCancellation(e) && failedFast) {
+        record(run, { key, outcome: 'skipped', attempts: 0, durationMs: Date.now() - startedMs, outputs: {}, metrics: {}, material, error: { code: 'SKIPPED', message: 'stopped: another stage failed and failurePolicy is failFast' } });
+        return;
+      }
       const f = failureOf(e);
       record(run, { key, outcome: 'failed', attempts: f.attempts ?? 1, durationMs: Date.now() - startedMs, outputs: {}, metrics: {}, material, error: { code: f.code, message: f.message } });
-      if (plan.failurePolicy === 'failFast') failedFast = true;
+      if (plan.failurePolicy === 'failFast' && !failedFast) {
+        failedFast = true;
+        // Stop the stages still running: their results would be thrown away anyway.
+        for (const other of scopes.values()) other.cancel();
+      }
     }
   }
 

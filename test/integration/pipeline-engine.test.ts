@@ -138,3 +138,25 @@ test('a long run continues as new when its history grows, carrying every finishe
     await harness.close();
   }
 });
+
+test('failFast stops stages still running when another fails', async () => {
+  const store = new LocalDirStore(await tempDir('engine-failfast'));
+  const harness = await pipelineHarness(store);
+  try {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    const step = (label: string, env: Record<string, string>) => ({ argv: ['node', STEP, counter, label, label, '${outputs.out}'], outputs: { out: 'o.txt' }, env });
+    const plan = planOf([
+      commandRun('slow', { config: step('slow', { STEP_SLEEP_MS: '60000' }), outputs: ['out'], maximumAttempts: 1, heartbeat: '10s' }),
+      commandRun('broken', { config: step('broken', { STEP_SLEEP_MS: '1500', STEP_FAIL: '1' }), outputs: ['out'], maximumAttempts: 1 }),
+    ]);
+    const started = Date.now();
+    const record = await harness.run(plan);
+    const elapsed = Date.now() - started;
+    assert.deepEqual(Object.fromEntries(record.stages.map((s) => [s.id, s.outcome])), { slow: 'skipped', broken: 'failed' });
+    assert.match(record.stages.find((s) => s.id === 'slow')?.error?.message ?? '', /stopped: another stage failed/);
+    // The 60 s stage did not run to its end (generous bound: the point is it was stopped, not timing).
+    assert.ok(elapsed < 45_000, `run took ${elapsed} ms`);
+  } finally {
+    await harness.close();
+  }
+});
