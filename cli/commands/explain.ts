@@ -48,7 +48,9 @@ function explainRun(run: StageRun, plan: Plan, status: Map<string, RunStatus>, r
   out.push(`${pad}${run.id}: will run — its key depends on upstream outputs that will be recomputed:`);
   for (const ref of Object.values(run.inputs)) {
     const producer = plan.runs.find((r) => r.id === ref.run);
-    if (producer && status.get(producer.id)?.state !== 'cached') explainRun(producer, plan, status, record, depth + 1, out, seen);
+    if (producer === undefined || status.get(producer.id)?.state === 'cached') continue;
+    if (seen.has(producer.id)) out.push(`${pad}  ${producer.id}: (explained above)`);
+    else explainRun(producer, plan, status, record, depth + 1, out, seen);
   }
 }
 
