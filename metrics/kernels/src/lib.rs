@@ -3,8 +3,8 @@
 //! What they compute: tr sqrt(S1 S2) for symmetric positive semi-definite S1, S2 without complex
 //! arithmetic. With S1 = L Lᵀ (Cholesky), S1 S2 is similar to the symmetric matrix Lᵀ S2 L, whose
 //! eigenvalues are real and non-negative; the trace of the square root is the sum of their square
-//! roots. Only eigenvalues are needed, so the cost is one Cholesky (n³/3), two triangular products
-//! (5n³/3) and one Householder tridiagonalisation (4n³/3) followed by an O(n²) implicit QL.
+//! roots. Only eigenvalues are needed, so the cost is one Cholesky (n³/3), the product Lᵀ S2 L (n³,
+//! see product_ut_s_u) and one Householder tridiagonalisation (4n³/3) followed by an O(n²) implicit QL.
 //!
 //! Matrices are row-major n×n f64. Every exported function takes raw pointers into the module's
 //! memory; the TypeScript side (metrics/frechet-wasm.ts) owns allocation and copying.
@@ -396,9 +396,10 @@ unsafe fn tridiagonalize(a: *mut f64, n: usize, d: *mut f64, e: *mut f64) {
             *y.add(i) = 0.0;
         }
         let mut i = lo2;
-        while i + 4 <= n {
-            fused_rows::<4>(a, i, n, v, w, vn, y);
-            i += 4;
+        // Three rows per call measured fastest (d = 2048): more rows run out of SIMD registers.
+        while i + 3 <= n {
+            fused_rows::<3>(a, i, n, v, w, vn, y);
+            i += 3;
         }
         while i < n {
             fused_rows::<1>(a, i, n, v, w, vn, y);
@@ -528,7 +529,10 @@ unsafe fn try_cholesky(s: *const f64, n: usize) -> Option<Vec<f64>> {
     if cholesky(l.as_mut_ptr(), n, tol) == n { Some(l) } else { None }
 }
 
-/// M = Lᵀ S2 L (upper triangle) for the Cholesky factor L of S1.
+/// M = Lᵀ S2 L (upper triangle) for the Cholesky factor L of S1, in n³ flops instead of the 5n³/3
+/// of two plain triangular products (the DSYGST idea): split S2 = A + Aᵀ with A its lower triangle
+/// and half its diagonal, so Lᵀ S2 L = Lᵀ A L + (Lᵀ A L)ᵀ. Y = (A L)ᵀ is triangular (n³/3) and the
+/// symmetric sum is a rank-2k-style update of the upper triangle only (2n³/3).
 unsafe fn product_ut_s_u(l: Vec<f64>, s2: *const f64, n: usize) -> Vec<f64> {
     let nn = n * n;
     // U = Lᵀ (row i is nonzero from column i on).
@@ -539,23 +543,59 @@ unsafe fn product_ut_s_u(l: Vec<f64>, s2: *const f64, n: usize) -> Vec<f64> {
         }
     }
     drop(l);
-    // T = U · S2 (row strip i0.. only needs columns m ≥ i0 of U).
-    let mut t = vec![0f64; nn];
-    const IB: usize = 64;
-    let (up, tp) = (u.as_ptr(), t.as_mut_ptr());
-    let mut i0 = 0;
-    while i0 < n {
-        let ib = (n - i0).min(IB);
-        gemm_nt(ib, n, n - i0, 1.0, up.add(i0 * n + i0), n, s2.add(i0), n, tp.add(i0 * n), n);
-        i0 += ib;
+    let a = half_lower(s2, n);
+    let y = upper_times_lower_t(&u, &a, n);
+    drop(a);
+    sym_rank2k_upper(&u, &y, n)
+}
+
+/// Lower triangle of the symmetric s with its diagonal halved, zeros above: s = A + Aᵀ.
+unsafe fn half_lower(s: *const f64, n: usize) -> Vec<f64> {
+    let mut a = vec![0f64; n * n];
+    for i in 0..n {
+        core::ptr::copy_nonoverlapping(s.add(i * n), a.as_mut_ptr().add(i * n), i);
+        a[i * n + i] = 0.5 * *s.add(i * n + i);
     }
-    // M = T · Uᵀ, upper triangle only (row strip i0, columns j ≥ i0, inner index m ≥ i0).
-    let mut m = vec![0f64; nn.max(1)];
-    let mp = m.as_mut_ptr();
+    a
+}
+
+const PB: usize = 128;
+
+/// Y = U Aᵀ for upper-triangular U and lower-triangular A: Y[j][i] = Σ_{j ≤ m ≤ i} U[j][m] A[i][m],
+/// upper triangular. Each block only runs over the inner indices where both factors can be nonzero.
+unsafe fn upper_times_lower_t(u: &[f64], a: &[f64], n: usize) -> Vec<f64> {
+    let mut y = vec![0f64; n * n];
+    let (up, ap, yp) = (u.as_ptr(), a.as_ptr(), y.as_mut_ptr());
+    let mut j0 = 0;
+    while j0 < n {
+        let jb = (n - j0).min(PB);
+        let mut i0 = j0;
+        while i0 < n {
+            let ib = (n - i0).min(PB);
+            gemm_nt(jb, ib, i0 + ib - j0, 1.0, up.add(j0 * n + j0), n, ap.add(i0 * n + j0), n, yp.add(j0 * n + i0), n);
+            i0 += ib;
+        }
+        j0 += jb;
+    }
+    y
+}
+
+/// Upper triangle of U Yᵀ + Y Uᵀ for upper-triangular U and Y (= Lᵀ A L + its transpose). Block
+/// (I, J ≥ I) needs inner indices m ≥ j0 only: below that row j of U and of Y is zero.
+unsafe fn sym_rank2k_upper(u: &[f64], y: &[f64], n: usize) -> Vec<f64> {
+    let mut m = vec![0f64; (n * n).max(1)];
+    let (up, yp, mp) = (u.as_ptr(), y.as_ptr(), m.as_mut_ptr());
     let mut i0 = 0;
     while i0 < n {
-        let ib = (n - i0).min(IB);
-        gemm_nt(ib, n - i0, n - i0, 1.0, tp.add(i0 * n + i0), n, up.add(i0 * n + i0), n, mp.add(i0 * n + i0), n);
+        let ib = (n - i0).min(PB);
+        let mut j0 = i0;
+        while j0 < n {
+            let jb = (n - j0).min(PB);
+            let (c, kk) = (mp.add(i0 * n + j0), n - j0);
+            gemm_nt(ib, jb, kk, 1.0, up.add(i0 * n + j0), n, yp.add(j0 * n + j0), n, c, n);
+            gemm_nt(ib, jb, kk, 1.0, yp.add(i0 * n + j0), n, up.add(j0 * n + j0), n, c, n);
+            j0 += jb;
+        }
         i0 += ib;
     }
     m
