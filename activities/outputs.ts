@@ -27,7 +27,7 @@ export async function uploadOutput(store: ArtifactStore, localPath: string): Pro
   const st = await stat(localPath);
   if (st.isFile()) {
     const blob = await putBlob(store, createReadStream(localPath));
-    return { type: 'file', digest: blob.digest, bytes: blob.bytes };
+    return { type: 'file', digest: blob.digest, bytes: blob.bytes, fileName: path.basename(localPath) };
   }
   const files: FileEntry[] = [];
   for (const rel of await listFiles(localPath)) {
@@ -36,6 +36,11 @@ export async function uploadOutput(store: ArtifactStore, localPath: string): Pro
   }
   // A directory's identity is its file list: paths and contents, nothing else (no mtimes).
   return { type: 'dir', digest: digestJson(files), bytes: files.reduce((n, f) => n + f.bytes, 0), files };
+}
+
+/** Where an input is placed: `<dir>/<name>`, plus the producer's file extension for a file. */
+export function inputPath(dir: string, name: string, entry: OutputEntry): string {
+  return path.join(dir, entry.type === 'file' ? `${name}${path.extname(entry.fileName ?? '')}` : name);
 }
 
 export async function materialise(store: ArtifactStore, entry: OutputEntry, target: string): Promise<void> {

@@ -24,7 +24,7 @@ import { checkpointIo, type CheckpointRef } from './checkpoints';
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
-import { materialise, uploadOutput } from './outputs';
+import { inputPath, materialise, uploadOutput } from './outputs';
 import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
 
 export interface StageActivityDeps {
@@ -95,7 +95,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       actx.heartbeat({ ...last, stage: input.run.id, checkpointRef: lastCheckpoint?.key } satisfies StageHeartbeat);
     };
     try {
-      const impl = stageImpl(input.run.kind);
+      const impl = await stageImpl(input.run.kind);
       if (impl === undefined) throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);
       const parsed = impl.descriptor.configSchema.safeParse(input.run.config);
       if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
@@ -104,7 +104,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       beat({ step: 0, message: 'materialising inputs' });
       const inputs: Record<string, string> = {};
       for (const [name, ref] of Object.entries(input.inputs)) {
-        const target = path.join(workdir, 'inputs', name);
+        const target = inputPath(path.join(workdir, 'inputs'), name, ref);
         await materialise(store, ref, target);
         inputs[name] = target;
       }

@@ -18,7 +18,8 @@ export interface FileEntry extends BlobRef {
 }
 
 export type OutputEntry =
-  | { readonly type: 'file'; readonly digest: string; readonly bytes: number }
+  /** `fileName`: the producer's file name; consumers get the same extension (readers sniff by it). */
+  | { readonly type: 'file'; readonly digest: string; readonly bytes: number; readonly fileName?: string }
   /** A directory: its digest is sha256 of the canonical JSON of its sorted file list. */
   | { readonly type: 'dir'; readonly digest: string; readonly bytes: number; readonly files: readonly FileEntry[] };
 

@@ -1,12 +1,19 @@
-/** The only place that maps a stage kind to its implementation. */
+/**
+ * The only place that maps a stage kind to its implementation. Kinds that load tfjs are imported
+ * on first use, so a CLI run whose stages are all cached never pays for loading TensorFlow.
+ */
 import { commandStage } from './command';
 import type { StageImpl } from './stage';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const stages: readonly StageImpl<any>[] = [commandStage];
+type AnyStage = StageImpl<any>;
 
-const byKind = new Map(stages.map((s) => [s.descriptor.kind, s]));
+const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
+  command: () => Promise.resolve(commandStage),
+  'eval.fid': () => import('./eval-fid-stage.js').then((m) => m.evalFidStage),
+};
 
-export function stageImpl(kind: string): StageImpl<unknown> | undefined {
-  return byKind.get(kind) as StageImpl<unknown> | undefined;
+export async function stageImpl(kind: string): Promise<StageImpl<unknown> | undefined> {
+  const load = loaders[kind];
+  return load === undefined ? undefined : ((await load()) as StageImpl<unknown>);
 }

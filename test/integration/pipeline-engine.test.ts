@@ -15,7 +15,7 @@ import { MinioStore } from '../../artifacts/minio-store';
 import { blobKey } from '../../artifacts/cas';
 import type { ArtifactStore } from '../../artifacts/store';
 import type { RunRecord } from '../../core/run-record';
-import type { Plan } from '../../plan/types';
+import type { Plan, StageRun } from '../../plan/types';
 import { commandRun, pipelineHarness, planOf, type Harness } from '../helpers/pipeline-harness';
 import { tempDir, testMinio, uniqueBucket } from '../helpers/servers';
 
@@ -156,6 +156,39 @@ test('failFast stops stages still running when another fails', async () => {
     assert.match(record.stages.find((s) => s.id === 'slow')?.error?.message ?? '', /stopped: another stage failed/);
     // The 60 s stage did not run to its end (generous bound: the point is it was stopped, not timing).
     assert.ok(elapsed < 45_000, `run took ${elapsed} ms`);
+  } finally {
+    await harness.close();
+  }
+});
+
+test('eval.fid as a stage: features from upstream stages in, FID in the manifest metrics', async () => {
+  const store = new LocalDirStore(await tempDir('engine-fid'));
+  const harness = await pipelineHarness(store);
+  try {
+    const FEATURES = path.resolve(__dirname, '..', 'fixtures', 'commands', 'features.js');
+    const feats = (seed: number, shift: number) => ({ argv: ['node', FEATURES, '${outputs.out}', '64', '8', String(seed), String(shift)], outputs: { out: 'f.npy' } });
+    const fid = (samples: string) =>
+      ({
+        ...commandRun(`fid-${samples}`, { config: { batchSize: 50 }, inputs: { samples: { run: samples, output: 'out' }, reference: { run: 'ref', output: 'out' } }, outputs: ['metrics'] }),
+        kind: 'eval.fid',
+      }) satisfies StageRun;
+    const plan = planOf([
+      commandRun('ref', { config: feats(1, 0), outputs: ['out'] }),
+      commandRun('same', { config: feats(1, 0), outputs: ['out'] }),
+      commandRun('shifted', { config: feats(2, 0.5), outputs: ['out'] }),
+      fid('same'),
+      fid('shifted'),
+    ]);
+    const record = await harness.run(plan);
+    assert.equal(record.outcome, 'succeeded', JSON.stringify(record.stages.map((s) => s.error)));
+    const metric = (id: string) => record.stages.find((s) => s.id === id)?.metrics;
+    // Identical feature sets: FID 0; a mean shift of 0.5 in 8 dimensions: FID ≈ 8 × 0.25 = 2 (+ sampling noise).
+    assert.ok(Math.abs(Number(metric('fid-same')?.fid)) < 1e-6, `fid-same ${JSON.stringify(metric('fid-same'))}`);
+    const shifted = Number(metric('fid-shifted')?.fid);
+    assert.ok(shifted > 1.5 && shifted < 3, `fid-shifted ${shifted}`);
+    assert.equal(metric('fid-shifted')?.n_b, 64);
+    // The features were given, so no network ran and none is claimed.
+    assert.equal(metric('fid-shifted')?.weightsDigest, null);
   } finally {
     await harness.close();
   }

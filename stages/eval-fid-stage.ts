@@ -1,0 +1,35 @@
+/**
+ * The `eval.fid` stage kind: wraps evalFid (stages/eval-fid.ts) for the stage runner. The full
+ * report (with the feature network's provenance) is the `metrics` output; its numbers also become
+ * the stage's metrics, so sweep summaries show FID per arm.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Json } from '../core/canonical-json';
+import { evalFidDescriptor, type EvalFidStageConfig } from './eval-fid-config';
+import { evalFid } from './eval-fid';
+import type { StageContext, StageImpl, StageResult } from './stage';
+
+async function run(ctx: StageContext<EvalFidStageConfig>): Promise<StageResult> {
+  const report = await evalFid(
+    {
+      samplesPath: ctx.inputs.samples ?? '',
+      referencePath: ctx.inputs.reference ?? '',
+      weightsPath: ctx.inputs.weights,
+      randomWeightsSeed: ctx.config.randomWeightsSeed,
+      batchSize: ctx.config.batchSize,
+      precisionRecall: ctx.config.precisionRecall,
+    },
+    { progress: (done, total) => ctx.progress({ step: done, total, message: 'inception features' }), signal: ctx.signal, log: (l) => ctx.log.info(l) },
+  );
+  const file = path.join(ctx.workdir, 'metrics.json');
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  const metrics: Record<string, Json> = { fid: report.fid, n_a: report.n_a, n_b: report.n_b, weightsDigest: report.features.weightsDigest };
+  for (const k of ['sfid', 'is', 'precision', 'recall'] as const) {
+    const v = report[k];
+    if (v !== undefined) metrics[k] = v;
+  }
+  return { outputs: { metrics: file }, metrics };
+}
+
+export const evalFidStage: StageImpl<EvalFidStageConfig> = { descriptor: evalFidDescriptor, run };
