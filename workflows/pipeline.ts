@@ -10,7 +10,7 @@
  */
 import { CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/stage-activities';
-import type { OutputRef } from '../activities/stage-contract';
+import type { OutputRef, RunStageResult } from '../activities/stage-contract';
 import { NON_RETRYABLE_CODES } from '../core/errors';
 import type { ArmSummary, RunRecord, StageRunRecord } from '../core/run-record';
 import type { Json } from '../core/canonical-json';
@@ -75,6 +75,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
   const control = bookkeeping();
   let failedFast = false;
   const scopes = new Map<string, CancellationScope>();
+  const inFlightByKey = new Map<string, Promise<RunStageResult>>();
 
   setHandler(progressQuery, () => ({ runId: input.runId, stages: [...results.values()], running: [...running] }));
 
@@ -103,11 +104,24 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord>
         return;
       }
       const warnings = lookup.warning === undefined ? undefined : [lookup.warning];
+      // Single flight: another stage run of this workflow already computing the same key (identical
+      // work) is joined instead of duplicated; its result counts as a cache hit here.
+      const twin = run.deterministic ? inFlightByKey.get(key) : undefined;
+      if (twin !== undefined) {
+        const shared = await twin;
+        record(run, { key, outcome: 'cached', attempts: 0, durationMs: Date.now() - startedMs, outputs: shared.outputs, metrics: shared.metrics, material });
+        return;
+      }
       // Each stage attempt runs in its own scope, so failFast can stop the others mid-stage.
       const scope = new CancellationScope();
       scopes.set(run.id, scope);
       const stageInput = { storeUri: input.storeUri, run, key, material, inputs, runId: input.runId };
-      const r = await scope.run(() => runner(run).runStage(stageInput)).finally(() => scopes.delete(run.id));
+      const pending = scope.run(() => runner(run).runStage(stageInput));
+      if (run.deterministic) inFlightByKey.set(key, pending);
+      const r = await pending.finally(() => {
+        scopes.delete(run.id);
+        if (key !== undefined) inFlightByKey.delete(key);
+      });
       record(run, { key, outcome: 'ran', attempts: r.attempt, durationMs: Date.now() - startedMs, outputs: r.outputs, metrics: r.metrics, material, warnings, resumedFromStep: r.resumedFromStep });
     } catch (e) {
       if (isCancellation(e) && failedFast) {

@@ -193,3 +193,19 @@ test('eval.fid as a stage: features from upstream stages in, FID in the manifest
     await harness.close();
   }
 });
+
+test('two stage runs with identical work in one run execute once (single flight)', async () => {
+  const store = new LocalDirStore(await tempDir('engine-twins'));
+  const harness = await pipelineHarness(store);
+  try {
+    const counter = path.join(await tempDir('counter'), 'count.txt');
+    const same = { argv: ['node', STEP, counter, 'twin', 'same', '${outputs.out}'], outputs: { out: 'o.txt' }, env: { STEP_SLEEP_MS: '1000' } };
+    const record = await harness.run(planOf([commandRun('x', { config: same, outputs: ['out'] }), commandRun('y', { config: same, outputs: ['out'] })]));
+    assert.equal(record.outcome, 'succeeded');
+    assert.deepEqual(record.stages.map((s) => s.outcome).sort(), ['cached', 'ran']);
+    assert.equal(record.stages[0]?.outputs.out?.digest, record.stages[1]?.outputs.out?.digest);
+    assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 1, 'the work ran once');
+  } finally {
+    await harness.close();
+  }
+});
