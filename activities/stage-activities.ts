@@ -14,10 +14,10 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Json } from '../core/canonical-json';
 import { PipelineError, errorMessage } from '../core/errors';
 import type { RunRecord } from '../core/run-record';
+import { writeRunRecordTo } from '../artifacts/run-records';
 import { lookupManifest, writeManifest, MANIFEST_SCHEMA, type OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
-import { cacheKey } from '../plan/cache-key';
-import type { CacheKeyMaterial } from '../plan/types';
+import { cacheKey, keyMaterial } from '../plan/cache-key';
 import { stageImpl } from '../stages/registry';
 import type { StageContext } from '../stages/stage';
 import { checkpointIo, type CheckpointRef } from './checkpoints';
@@ -40,24 +40,13 @@ export interface StageActivityDeps {
   readonly workerName?: string;
 }
 
-function materialOf(input: LookupInput): CacheKeyMaterial {
-  const run = input.run;
-  return {
-    kind: run.kind,
-    version: run.version,
-    config: run.config,
-    inputDigests: Object.fromEntries(Object.entries(input.inputs).map(([name, ref]) => [name, ref.digest])),
-    seed: run.seed,
-  };
-}
-
 export function createStageActivities(deps: StageActivityDeps) {
   const workRoot = deps.workRoot ?? path.join(os.tmpdir(), 'robustok-work');
   const workerName = deps.workerName ?? `${os.hostname()}:${process.pid}`;
 
   async function lookupStage(input: LookupInput): Promise<LookupResult> {
     try {
-      const material = materialOf(input);
+      const material = keyMaterial(input.run, Object.fromEntries(Object.entries(input.inputs).map(([name, ref]) => [name, ref.digest])));
       const key = cacheKey(material);
       if (!input.run.deterministic) return { hit: false, key, material, reason: 'nondeterministic' };
       const found = await lookupManifest(deps.openStore(input.storeUri), key, { verify: true });
@@ -190,10 +179,7 @@ export function createStageActivities(deps: StageActivityDeps) {
     const { record } = input;
     const store = deps.openStore(input.storeUri);
     try {
-      const key = `records/${record.runId}.json`;
-      await store.put(key, `${JSON.stringify(record, null, 2)}\n`);
-      await store.put(`records/by-name/${record.name}/latest.json`, JSON.stringify({ runId: record.runId, at: record.finishedAt }));
-      return key;
+      return await writeRunRecordTo(store, record);
     } catch (e) {
       throw toApplicationFailure(e);
     }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { PipelineError } from '../core/errors';
 import type { Sha256Hex } from '../core/digest';
-import { hashing } from './hashing';
+import { hashing, sha256OfStream } from './hashing';
 import type { ArtifactStore, Body } from './store';
 
 export interface Blob {
@@ -52,11 +52,7 @@ export async function verifyBlob(store: ArtifactStore, blob: BlobRef): Promise<s
   const st = await store.stat(blobKey(blob.digest));
   if (st === undefined) return `blob ${blob.digest} is missing`;
   if (st.bytes !== blob.bytes) return `blob ${blob.digest} has ${st.bytes} B, expected ${blob.bytes} B`;
-  const h = hashing(await store.get(blobKey(blob.digest)));
-  for await (const _ of h.stream) {
-    // drain: hashing happens in the stream
-  }
-  const got = h.result();
+  const got = await sha256OfStream(await store.get(blobKey(blob.digest)));
   return got.digest === blob.digest ? undefined : `blob ${blob.digest} now hashes to ${got.digest}`;
 }
 

@@ -6,7 +6,7 @@
  */
 import { lookupManifest, type OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
-import { cacheKey } from '../plan';
+import { cacheKey, keyMaterial } from '../plan';
 import { liveAttempts } from '../activities/liveness';
 import type { CacheKeyMaterial, Plan, StageRun } from '../plan/types';
 
@@ -32,7 +32,7 @@ async function statusOf(run: StageRun, outputs: Map<string, Readonly<Record<stri
     if (digest === undefined) return { state: 'will run', key: undefined, material: undefined, why: `input '${name}' comes from ${ref.run}, which will run first` };
     inputDigests[name] = digest;
   }
-  const material: CacheKeyMaterial = { kind: run.kind, version: run.version, config: run.config, inputDigests, seed: run.seed };
+  const material = keyMaterial(run, inputDigests);
   const key = cacheKey(material);
   if (!run.deterministic) return { state: 'will run', key, material, why: 'deterministic: false (never served from cache)' };
   const found = await lookupManifest(store, key, { verify: false });

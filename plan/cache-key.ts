@@ -5,7 +5,12 @@
  */
 import { canonicalJson, type Json } from '../core/canonical-json';
 import { sha256Hex } from '../core/digest';
-import type { CacheKeyMaterial } from './types';
+import type { CacheKeyMaterial, StageRun } from './types';
+
+/** The key material of a planned run once its inputs' content digests are known. */
+export function keyMaterial(run: Pick<StageRun, 'kind' | 'version' | 'config' | 'seed'>, inputDigests: Readonly<Record<string, string>>): CacheKeyMaterial {
+  return { kind: run.kind, version: run.version, config: run.config, inputDigests, seed: run.seed };
+}
 
 export function cacheKey(material: CacheKeyMaterial): string {
   return sha256Hex(

@@ -4,7 +4,7 @@
  * When the key is not known yet because an upstream stage will rerun, the upstream is explained.
  */
 import { openStore } from '../../artifacts/open-store';
-import type { ArtifactStore } from '../../artifacts/store';
+import { latestRunRecord } from '../../artifacts/run-records';
 import { PipelineError } from '../../core/errors';
 import type { RunRecord, StageRunRecord } from '../../core/run-record';
 import { explainKeyChange } from '../../plan';
@@ -12,13 +12,6 @@ import type { Plan, StageRun } from '../../plan/types';
 import { cacheStatus, type RunStatus } from '../cache-status';
 import { loadPlan, reportIssues } from '../load-plan';
 import { defaultStoreUri } from '../state-dir';
-
-async function lastRecord(store: ArtifactStore, name: string): Promise<RunRecord | undefined> {
-  const pointer = `records/by-name/${name}/latest.json`;
-  if ((await store.stat(pointer)) === undefined) return undefined;
-  const { runId } = JSON.parse((await store.getBytes(pointer)).toString('utf8')) as { runId: string };
-  return JSON.parse((await store.getBytes(`records/${runId}.json`)).toString('utf8')) as RunRecord;
-}
 
 function previousOf(run: StageRun, record: RunRecord | undefined): StageRunRecord | undefined {
   const same = record?.stages.filter((s) => s.stageId === run.stageId) ?? [];
@@ -62,7 +55,7 @@ export async function explainCommand(stage: string, file: string, o: { set: stri
   if (runs.length === 0) throw new PipelineError('CONFIG_INVALID', `no stage '${stage}' in ${file}; stages: ${[...new Set(plan.runs.map((r) => r.stageId))].join(', ')}`);
   const store = openStore(o.store ?? defaultStoreUri());
   const status = await cacheStatus(plan, store);
-  const record = await lastRecord(store, plan.name);
+  const record = await latestRunRecord(store, plan.name);
   const out: string[] = [];
   for (const run of runs) explainRun(run, plan, status, record, 0, out, new Set());
   if (o.json) console.log(JSON.stringify({ stage, previousRun: record?.runId ?? null, explanation: out }, null, 2));

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
+import { LocalDirStore } from '../../artifacts/local-store';
 import type { ArtifactStore } from '../../artifacts/store';
 import type { Json } from '../../core/canonical-json';
 import { digestJson } from '../../core/digest';
@@ -86,4 +87,15 @@ export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
       await clientConn.close();
     },
   };
+}
+
+/** Runs `fn` with a harness over a fresh local-directory store, and closes it afterwards. */
+export async function withLocalHarness(name: string, fn: (h: Harness, store: LocalDirStore) => Promise<void>): Promise<void> {
+  const store = new LocalDirStore(await tempDir(name));
+  const harness = await pipelineHarness(store);
+  try {
+    await fn(harness, store);
+  } finally {
+    await harness.close();
+  }
 }

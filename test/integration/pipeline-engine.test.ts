@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalDirStore } from '../../artifacts/local-store';
 import { MinioStore } from '../../artifacts/minio-store';
@@ -16,7 +16,7 @@ import { blobKey } from '../../artifacts/cas';
 import type { ArtifactStore } from '../../artifacts/store';
 import type { RunRecord } from '../../core/run-record';
 import type { Plan, StageRun } from '../../plan/types';
-import { commandRun, pipelineHarness, planOf, type Harness } from '../helpers/pipeline-harness';
+import { commandRun, pipelineHarness, planOf, withLocalHarness, type Harness } from '../helpers/pipeline-harness';
 import { tempDir, testMinio, uniqueBucket } from '../helpers/servers';
 
 const STEP = path.resolve(__dirname, '..', 'fixtures', 'commands', 'step.js');
@@ -97,26 +97,18 @@ for (const kind of ['MinIO', 'local dir'] as const) {
   });
 }
 
-test('a missing output declaration fails the stage without committing a manifest', async () => {
-  const store = new LocalDirStore(await tempDir('engine-noout'));
-  const harness = await pipelineHarness(store);
-  try {
+test('a missing output declaration fails the stage without committing a manifest', () =>
+  withLocalHarness('engine-noout', async (harness, store) => {
     const counter = path.join(await tempDir('counter'), 'count.txt');
     const lying = commandRun('liar', { config: { argv: ['node', STEP, counter, 'liar', 'x', path.join(await tempDir('elsewhere'), 'o.txt')], outputs: { out: 'never-written.txt' } }, outputs: ['out'], maximumAttempts: 1 });
     const record = await harness.run(planOf([lying]));
     assert.equal(record.stages[0]?.outcome, 'failed');
     assert.match(record.stages[0]?.error?.message ?? '', /did not write its declared output 'out'/);
     assert.deepEqual((await store.list('runs/')).filter((k) => k.endsWith('manifest.json')), []);
-    await writeFile(counter, '');
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-test('a long run continues as new when its history grows, carrying every finished result', async () => {
-  const store = new LocalDirStore(await tempDir('engine-can'));
-  const harness = await pipelineHarness(store);
-  try {
+test('a long run continues as new when its history grows, carrying every finished result', () =>
+  withLocalHarness('engine-can', async (harness) => {
     const counter = path.join(await tempDir('counter'), 'count.txt');
     // A chain of 8 stages: each needs the previous one, so the workflow must carry results across runs.
     const runs = Array.from({ length: 8 }, (_, i) =>
@@ -134,15 +126,10 @@ test('a long run continues as new when its history grows, carrying every finishe
     const last = record.stages.find((s) => s.id === 's7');
     assert.equal(last?.outputs.out?.bytes, Array.from({ length: 8 }, (_, i) => `t${i}\n`).join('').length);
     assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 8, 'no stage ran twice across the continue-as-new boundaries');
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-test('failFast stops stages still running when another fails', async () => {
-  const store = new LocalDirStore(await tempDir('engine-failfast'));
-  const harness = await pipelineHarness(store);
-  try {
+test('failFast stops stages still running when another fails', () =>
+  withLocalHarness('engine-failfast', async (harness) => {
     const counter = path.join(await tempDir('counter'), 'count.txt');
     const step = (label: string, env: Record<string, string>) => ({ argv: ['node', STEP, counter, label, label, '${outputs.out}'], outputs: { out: 'o.txt' }, env });
     const plan = planOf([
@@ -156,15 +143,10 @@ test('failFast stops stages still running when another fails', async () => {
     assert.match(record.stages.find((s) => s.id === 'slow')?.error?.message ?? '', /stopped: another stage failed/);
     // The 60 s stage did not run to its end (generous bound: the point is it was stopped, not timing).
     assert.ok(elapsed < 45_000, `run took ${elapsed} ms`);
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-test('eval.fid as a stage: features from upstream stages in, FID in the manifest metrics', async () => {
-  const store = new LocalDirStore(await tempDir('engine-fid'));
-  const harness = await pipelineHarness(store);
-  try {
+test('eval.fid as a stage: features from upstream stages in, FID in the manifest metrics', () =>
+  withLocalHarness('engine-fid', async (harness) => {
     const FEATURES = path.resolve(__dirname, '..', 'fixtures', 'commands', 'features.js');
     const feats = (seed: number, shift: number) => ({ argv: ['node', FEATURES, '${outputs.out}', '64', '8', String(seed), String(shift)], outputs: { out: 'f.npy' } });
     const fid = (samples: string) =>
@@ -189,15 +171,10 @@ test('eval.fid as a stage: features from upstream stages in, FID in the manifest
     assert.equal(metric('fid-shifted')?.n_b, 64);
     // The features were given, so no network ran and none is claimed.
     assert.equal(metric('fid-shifted')?.weightsDigest, null);
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-test('two stage runs with identical work in one run execute once (single flight)', async () => {
-  const store = new LocalDirStore(await tempDir('engine-twins'));
-  const harness = await pipelineHarness(store);
-  try {
+test('two stage runs with identical work in one run execute once (single flight)', () =>
+  withLocalHarness('engine-twins', async (harness) => {
     const counter = path.join(await tempDir('counter'), 'count.txt');
     const same = { argv: ['node', STEP, counter, 'twin', 'same', '${outputs.out}'], outputs: { out: 'o.txt' }, env: { STEP_SLEEP_MS: '1000' } };
     const record = await harness.run(planOf([commandRun('x', { config: same, outputs: ['out'] }), commandRun('y', { config: same, outputs: ['out'] })]));
@@ -205,7 +182,4 @@ test('two stage runs with identical work in one run execute once (single flight)
     assert.deepEqual(record.stages.map((s) => s.outcome).sort(), ['cached', 'ran']);
     assert.equal(record.stages[0]?.outputs.out?.digest, record.stages[1]?.outputs.out?.digest);
     assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 1, 'the work ran once');
-  } finally {
-    await harness.close();
-  }
-});
+  }));
