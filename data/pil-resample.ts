@@ -1,0 +1,111 @@
+/**
+ * Pillow's separable resampling (`Image.resize`, 8-bit path) re-done in plain JS, bit-exact: the
+ * same support scaling when downsizing, the same fixed-point weights (22 fraction bits), horizontal
+ * pass then vertical, each rounded and clipped to uint8. The ADM crops need Pillow's BOX filter for
+ * their power-of-two halving (sharp has no box kernel, and an odd side makes the box wider than
+ * 2 pixels with fractional edge weights); BICUBIC is here too so tests can compare sharp's cubic
+ * resize against the exact Pillow result without Python.
+ */
+import type { RgbImage } from './images';
+
+export type PilFilter = 'box' | 'bicubic';
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 2 ** PRECISION_BITS;
+
+const FILTERS: Readonly<Record<PilFilter, { support: number; fn: (x: number) => number }>> = {
+  box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
+  bicubic: {
+    support: 2,
+    fn: (x) => {
+      // Keys cubic with a = -0.5 (Pillow's BICUBIC).
+      const a = -0.5;
+      const t = Math.abs(x);
+      if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+      if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
+      return 0;
+    },
+  },
+};
+
+interface Coeffs {
+  readonly bounds: Int32Array; // per output index: [xmin, count]
+  readonly weights: Float64Array; // per output index: ksize fixed-point weights (integers)
+  readonly ksize: number;
+}
+
+function precompute(inSize: number, outSize: number, filter: PilFilter): Coeffs {
+  const { support: baseSupport, fn } = FILTERS[filter];
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = baseSupport * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const weights = new Float64Array(outSize * ksize);
+  const k = new Float64Array(ksize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterscale;
+    // C's (int) cast truncates toward zero.
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      const w = fn((x + xmin - center + 0.5) * ss);
+      k[x] = w;
+      ww += w;
+    }
+    for (let x = 0; x < xmax; x++) {
+      const w = ww !== 0 ? (k[x] as number) / ww : (k[x] as number);
+      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { bounds, weights, ksize };
+}
+
+function clip8(v: number): number {
+  if (v >= ONE * 256) return 255;
+  if (v <= 0) return 0;
+  return Math.floor(v / ONE);
+}
+
+/** One pass along x (`horizontal`) or y; sums stay below 2^53, so doubles are exact. */
+function pass(src: RgbImage, outW: number, outH: number, c: Coeffs, horizontal: boolean): RgbImage {
+  const out = new Uint8Array(outW * outH * 3);
+  const { bounds, weights, ksize } = c;
+  const inW = src.width;
+  const s = src.data;
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const o = horizontal ? x : y;
+      const min = bounds[o * 2] as number;
+      const n = bounds[o * 2 + 1] as number;
+      let r = ONE / 2;
+      let g = ONE / 2;
+      let b = ONE / 2;
+      for (let i = 0; i < n; i++) {
+        const w = weights[o * ksize + i] as number;
+        const p = horizontal ? (y * inW + min + i) * 3 : ((min + i) * inW + x) * 3;
+        r += (s[p] as number) * w;
+        g += (s[p + 1] as number) * w;
+        b += (s[p + 2] as number) * w;
+      }
+      const q = (y * outW + x) * 3;
+      out[q] = clip8(r);
+      out[q + 1] = clip8(g);
+      out[q + 2] = clip8(b);
+    }
+  }
+  return { data: out, width: outW, height: outH };
+}
+
+/** `img.resize((width, height), filter)` as Pillow computes it for an RGB image. */
+export function pilResize(img: RgbImage, width: number, height: number, filter: PilFilter): RgbImage {
+  if (width === img.width && height === img.height) return { data: img.data.slice(), width, height };
+  let cur = img;
+  if (width !== img.width) cur = pass(cur, width, cur.height, precompute(img.width, width, filter), true);
+  if (height !== img.height) cur = pass(cur, width, height, precompute(img.height, height, filter), false);
+  return cur;
+}
