@@ -12,6 +12,7 @@ export type PilFilter = 'box' | 'bicubic';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
+const HALF = ONE / 2;
 
 const FILTERS: Readonly<Record<PilFilter, { support: number; fn: (x: number) => number }>> = {
   box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
@@ -71,41 +72,62 @@ function clip8(v: number): number {
   return Math.floor(v / ONE);
 }
 
-/** One pass along x (`horizontal`) or y; sums stay below 2^53, so doubles are exact. */
-function pass(src: RgbImage, outW: number, outH: number, c: Coeffs, horizontal: boolean): RgbImage {
-  const out = new Uint8Array(outW * outH * 3);
+/** Resamples along x: every row of `src` → `outW` columns. Sums stay below 2^53, so doubles are exact. */
+function horizontalPass(src: RgbImage, outW: number, c: Coeffs): RgbImage {
   const { bounds, weights, ksize } = c;
-  const inW = src.width;
-  const s = src.data;
-  for (let y = 0; y < outH; y++) {
+  const { width: inW, height: h, data: s } = src;
+  const out = new Uint8Array(outW * h * 3);
+  for (let y = 0; y < h; y++) {
+    const row = y * inW * 3;
+    let q = y * outW * 3;
     for (let x = 0; x < outW; x++) {
-      const o = horizontal ? x : y;
-      const min = bounds[o * 2] as number;
-      const n = bounds[o * 2 + 1] as number;
-      let r = ONE / 2;
-      let g = ONE / 2;
-      let b = ONE / 2;
-      for (let i = 0; i < n; i++) {
-        const w = weights[o * ksize + i] as number;
-        const p = horizontal ? (y * inW + min + i) * 3 : ((min + i) * inW + x) * 3;
+      const n = bounds[x * 2 + 1] as number;
+      let p = row + (bounds[x * 2] as number) * 3;
+      let k = x * ksize;
+      let r = HALF;
+      let g = HALF;
+      let b = HALF;
+      for (let i = 0; i < n; i++, p += 3, k++) {
+        const w = weights[k] as number;
         r += (s[p] as number) * w;
         g += (s[p + 1] as number) * w;
         b += (s[p + 2] as number) * w;
       }
-      const q = (y * outW + x) * 3;
-      out[q] = clip8(r);
-      out[q + 1] = clip8(g);
-      out[q + 2] = clip8(b);
+      out[q++] = clip8(r);
+      out[q++] = clip8(g);
+      out[q++] = clip8(b);
     }
   }
-  return { data: out, width: outW, height: outH };
+  return { data: out, width: outW, height: h };
+}
+
+/** Resamples along y: `outH` rows, each a weighted sum of whole input rows. */
+function verticalPass(src: RgbImage, outH: number, c: Coeffs): RgbImage {
+  const { bounds, weights, ksize } = c;
+  const { width: w, data: s } = src;
+  const stride = w * 3;
+  const out = new Uint8Array(outH * stride);
+  const acc = new Float64Array(stride);
+  for (let y = 0; y < outH; y++) {
+    acc.fill(HALF);
+    const min = bounds[y * 2] as number;
+    const n = bounds[y * 2 + 1] as number;
+    for (let i = 0; i < n; i++) {
+      const wt = weights[y * ksize + i] as number;
+      const row = (min + i) * stride;
+      for (let j = 0; j < stride; j++) acc[j] = (acc[j] as number) + (s[row + j] as number) * wt;
+    }
+    const q = y * stride;
+    for (let j = 0; j < stride; j++) out[q + j] = clip8(acc[j] as number);
+  }
+  return { data: out, width: w, height: outH };
 }
 
 /** `img.resize((width, height), filter)` as Pillow computes it for an RGB image. */
 export function pilResize(img: RgbImage, width: number, height: number, filter: PilFilter): RgbImage {
   if (width === img.width && height === img.height) return { data: img.data.slice(), width, height };
   let cur = img;
-  if (width !== img.width) cur = pass(cur, width, cur.height, precompute(img.width, width, filter), true);
-  if (height !== img.height) cur = pass(cur, width, height, precompute(img.height, height, filter), false);
+  if (width !== img.width) cur = horizontalPass(cur, width, precompute(img.width, width, filter));
+  if (height !== img.height) cur = verticalPass(cur, height, precompute(img.height, height, filter));
   return cur;
 }
