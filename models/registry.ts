@@ -13,8 +13,10 @@ import { z } from 'zod';
 import { PipelineError } from '../core/errors';
 import type { Module } from './layers/module';
 import { Mlp } from './layers/mlp';
+import { rarArch } from './rar-arch';
 import { VitBlock } from './layers/vit-block';
 import { VitEncoder } from './layers/vit-encoder';
+import { robustokTokenizerArch } from './robustok-tokenizer-arch';
 import { Rng } from './training/rng';
 
 export interface InputSpec {
@@ -22,11 +24,17 @@ export interface InputSpec {
   dtype: 'float32' | 'int32';
   /** Expected layout, for messages and --help (null = any size). */
   shape: readonly (number | string | null)[];
+  /** May be left off the end of the input list (the model then gets undefined for it). */
+  optional?: boolean;
+  /** Another input this slot accepts instead, told apart by the .npy dtype (integer ids vs floats). */
+  or?: InputSpec;
 }
 
 export interface BuiltModel {
   readonly module: Module;
   readonly inputs: readonly InputSpec[];
+  /** Weight-file keys to skip when loading (e.g. upstream buffers the model does not keep). */
+  readonly ignoreWeight?: (name: string) => boolean;
   /** Runs the model on tensors in `inputs` order; returns named outputs (caller disposes). */
   forward(inputs: readonly tf.Tensor[]): Record<string, tf.Tensor>;
 }
@@ -104,6 +112,8 @@ export const ARCHS = {
       return { module: v, inputs: [{ name: 'images', dtype: 'float32', shape }], forward: (xs) => ({ tokens: v.forward(one(xs), dataFormat) }) };
     },
   },
+  rar: rarArch,
+  'robustok-tokenizer': robustokTokenizerArch,
 } satisfies Record<string, ArchEntry>;
 
 export type ArchName = keyof typeof ARCHS;

@@ -50,15 +50,17 @@ export async function modelForwardCommand(o: ModelForwardOptions): Promise<numbe
   let outputs: Record<string, tf.Tensor> = {};
   try {
     if (o.weights) {
-      const report = await loadStateDictFile(model.module.stateDict(), o.weights, { strict: o.strict ?? true, prefix: o.prefix ?? '', onWarning: o.json ? undefined : log });
+      const report = await loadStateDictFile(model.module.stateDict(), o.weights, { strict: o.strict ?? true, prefix: o.prefix ?? '', ignore: model.ignoreWeight, onWarning: o.json ? undefined : log });
       if (!o.json) log(`loaded ${report.loaded.length} tensors from ${o.weights}`);
     } else if (!o.json) {
       log(`no --weights: parameters initialised from seed ${seed}`);
     }
-    if (o.input.length !== model.inputs.length) {
-      throw new PipelineError('TENSOR_SHAPE', `arch ${o.arch} takes ${model.inputs.length} input(s) (${model.inputs.map(describeInput).join('; ')}), got ${o.input.length} --input file(s)`);
+    const required = model.inputs.filter((s) => !s.optional).length;
+    if (o.input.length < required || o.input.length > model.inputs.length) {
+      const count = required === model.inputs.length ? `${required}` : `${required} to ${model.inputs.length}`;
+      throw new PipelineError('TENSOR_SHAPE', `arch ${o.arch} takes ${count} input(s) (${model.inputs.map(describeInput).join('; ')}), got ${o.input.length} --input file(s)`);
     }
-    for (const [i, spec] of model.inputs.entries()) tensors.push(toTensor(await readNpyFile(o.input[i] as string), spec, o.input[i] as string));
+    for (const [i, spec] of model.inputs.slice(0, o.input.length).entries()) tensors.push(toTensor(await readNpyFile(o.input[i] as string), spec, o.input[i] as string));
     outputs = tf.tidy(() => model.forward(tensors));
     await mkdir(o.out, { recursive: true });
     const written: { name: string; shape: number[]; file: string }[] = [];
@@ -90,11 +92,15 @@ async function readConfig(spec: string | undefined): Promise<unknown> {
 }
 
 function describeInput(s: InputSpec): string {
-  return `${s.name} ${s.dtype} [${s.shape.map((d) => d ?? '*').join(', ')}]`;
+  const own = `${s.name} ${s.dtype} [${s.shape.map((d) => d ?? '*').join(', ')}]${s.optional ? ' (optional)' : ''}`;
+  return s.or ? `${own} or ${describeInput(s.or)}` : own;
 }
 
 /** An .npy array as the tensor the model expects: floats → float32, integer ids → int32 (checked). */
-function toTensor(a: NpyArray, spec: InputSpec, file: string): tf.Tensor {
+function toTensor(a: NpyArray, slot: InputSpec, file: string): tf.Tensor {
+  // a slot with an alternative picks it by the file's dtype: integer arrays are ids, anything else floats
+  const isInt = /^[iub]/.test(a.dtype);
+  const spec = slot.or && (slot.or.dtype === 'int32') === isInt && (slot.dtype === 'int32') !== isInt ? slot.or : slot;
   const rank = spec.shape[0] === '...' ? undefined : spec.shape.length;
   if (rank !== undefined && a.shape.length !== rank) {
     throw new PipelineError('TENSOR_SHAPE', `${file}: input ${spec.name} must have shape ${describeInput(spec)}, got (${a.shape.join(', ')})`);

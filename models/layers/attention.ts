@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
+import { dropout } from './dropout';
 import type { KVCache } from './kv-cache';
 import { LayerNorm } from './layer-norm';
 import { Linear } from './linear';
@@ -31,6 +32,8 @@ export interface AttentionCall {
   causal?: boolean;
   /** Keys/values of earlier positions; the new ones are appended to it. */
   cache?: KVCache;
+  /** Training only: dropout on the attention probabilities and on the projected output (SDPA dropout_p, proj_drop). */
+  dropout?: { attn: number; proj: number; rng: Rng };
 }
 
 /** Large negative instead of −∞ so a fully masked row cannot produce NaN through (−∞) − (−∞). */
@@ -79,12 +82,14 @@ export class Attention extends Module {
       const Tk = past + T;
       let scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(hs)); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
       if (call.causal) scores = scores.add(causalBias(T, Tk, past));
-      const att = tf.softmax(scores, -1);
+      let att = tf.softmax(scores, -1);
+      if (call.dropout) att = dropout(att, call.dropout.attn, call.dropout.rng);
       const y = tf
         .matMul(att, v) // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
         .transpose([0, 2, 1, 3]) // -> [B, T, nh, hs]
         .reshape([B, T, this.dim]); // -> [B, T, C]
-      return this.proj.forward(y);
+      const out = this.proj.forward(y);
+      return call.dropout ? dropout(out, call.dropout.proj, call.dropout.rng) : out;
     });
   }
 }

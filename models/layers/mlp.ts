@@ -1,10 +1,11 @@
 /**
  * timm Mlp: fc1 → activation → fc2 (names `fc1.*`, `fc2.*`, matching ViT and RAR state dicts).
- * Dropout is omitted: the smoke configs train without it and inference never uses it.
+ * Training may pass dropout: timm applies the same p after the activation and after fc2.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../training/rng';
 import { activation, type ActivationName } from './activations';
+import { dropout } from './dropout';
 import { Linear } from './linear';
 import { Module } from './module';
 
@@ -31,8 +32,13 @@ export class Mlp extends Module {
     this.fc2 = this.module('fc2', new Linear({ inFeatures: o.hidden, outFeatures: o.outDim ?? o.dim, bias: o.bias, rng: o.rng }));
   }
 
-  /** x: [..., dim] → [..., outDim]. */
-  forward(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => this.fc2.forward(activation(this.act, this.fc1.forward(x))));
+  /** x: [..., dim] → [..., outDim]. `drop` (training only): dropout p after the activation and after fc2. */
+  forward(x: tf.Tensor, drop?: { p: number; rng: Rng }): tf.Tensor {
+    return tf.tidy(() => {
+      let h = activation(this.act, this.fc1.forward(x));
+      if (drop) h = dropout(h, drop.p, drop.rng);
+      const y = this.fc2.forward(h);
+      return drop ? dropout(y, drop.p, drop.rng) : y;
+    });
   }
 }

@@ -1,0 +1,131 @@
+/**
+ * RAR sampling (§6), with the teacher-forcing hook of the σ-paired post-training data (§7).
+ *
+ *   - Raster order, one token per step, L steps; by default each step computes only the new position
+ *     against per-block KV caches (`kvCache: false` recomputes the whole prefix, for checking).
+ *   - Classifier-free guidance when guidanceScale ≠ 0 (upstream's test): the batch runs as [class; null]
+ *     with the same prefix and logits = uncond + (cond − uncond)·cfg(s), with the power-cosine schedule
+ *     cfg(s) = (g − 1)·(1 − cos(π·(s/L)^p))/2 + 1.
+ *   - logits / T, softmax, one multinomial draw: no top-k/top-p, no temperature annealing.
+ *   - Teacher forcing (optional): where keep[b, s] is set, the drawn token is replaced by tokens[b, s];
+ *     the model still runs every step and later steps see the mixed prefix. The draw is made either way,
+ *     so an all-false mask reproduces free sampling with the same seed.
+ *   - Every sample draws from its own Philox stream keyed by (seed, its global index), and the draw is a
+ *     host-side inverse-CDF over that sample's row only, so a sample's tokens do not depend on batch
+ *     size, shard or worker layout.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { PipelineError } from '../core/errors';
+import type { Rar } from './rar';
+import type { Rng} from './training/rng';
+import { RngStreams } from './training/rng';
+
+export interface RarSamplingOptions {
+  guidanceScale: number;
+  guidanceScalePow: number;
+  /** Constant softmax temperature (upstream's `randomize_temperature`). */
+  randomizeTemperature: number;
+  seed: number;
+  /** Global index of each sample (default 0..B−1): sample i draws from the stream (seed, indices[i]). */
+  sampleIndices?: readonly number[];
+  /** Default true. */
+  kvCache?: boolean;
+  /** σ-paired data: ground-truth ids [B·L] (raster) and the positions that keep them [B·L]. */
+  teacherForcing?: { tokens: ArrayLike<number>; keep: ArrayLike<boolean | number> };
+  /** Called after every step (progress heartbeats). */
+  onStep?: (step: number, total: number) => void;
+}
+
+/** Guidance weight of step s of L (MDT power-cosine schedule): 1 at s = 0, rising towards g. */
+export function cfgScale(step: number, total: number, guidanceScale: number, guidanceScalePow: number): number {
+  const scaleStep = (1 - Math.cos(Math.pow(step / total, guidanceScalePow) * Math.PI)) / 2;
+  return (guidanceScale - 1) * scaleStep + 1;
+}
+
+/** uncond + (cond − uncond)·scale. */
+export function cfgMix(cond: tf.Tensor, uncond: tf.Tensor, scale: number): tf.Tensor {
+  return tf.tidy(() => uncond.add(cond.sub(uncond).mul(scale)));
+}
+
+/** The random stream of sample `index` under `seed`. */
+export function sampleRng(seed: number, index: number): Rng {
+  return new RngStreams(seed).stream(`rar-sample/${index}`);
+}
+
+/**
+ * One categorical draw from softmax(row / T) by inverse CDF with a single uniform. Computed in float64 on
+ * the host; `row` is one sample's logits.
+ */
+export function drawToken(row: ArrayLike<number>, temperature: number, rng: Rng): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, (row[i] as number) / temperature);
+  if (!Number.isFinite(max)) throw new PipelineError('NAN_LOSS', `RAR sampling: non-finite logits (max ${max})`);
+  const w = new Float64Array(row.length);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += w[i] = Math.exp((row[i] as number) / temperature - max);
+  const u = rng.uniform() * sum;
+  let acc = 0;
+  for (let i = 0; i < w.length; i++) {
+    acc += w[i] as number;
+    if (u < acc) return i;
+  }
+  return w.length - 1; // u within rounding of the total
+}
+
+/** Samples [B·L] raster token ids for raw class labels `classes` (length B). */
+export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSamplingOptions): Promise<Int32Array> {
+  const B = classes.length;
+  const L = model.config.imageSeqLen;
+  const K = model.config.codebookSize;
+  if (!(o.randomizeTemperature > 0)) throw new PipelineError('CONFIG_INVALID', `randomizeTemperature must be > 0, got ${o.randomizeTemperature}`);
+  const indices = o.sampleIndices ?? Array.from({ length: B }, (_, i) => i);
+  if (indices.length !== B) throw new PipelineError('CONFIG_INVALID', `sampleIndices has ${indices.length} entries for ${B} samples`);
+  const tfc = o.teacherForcing;
+  if (tfc && (tfc.tokens.length !== B * L || tfc.keep.length !== B * L)) {
+    throw new PipelineError('TENSOR_SHAPE', `teacher forcing needs ${B}×${L} tokens and mask entries, got ${tfc.tokens.length} and ${tfc.keep.length}`);
+  }
+  const rngs = indices.map((i) => sampleRng(o.seed, i));
+  const guided = o.guidanceScale !== 0;
+  const R = guided ? 2 * B : B; // rows through the model: [class; null]
+  const condIds = model.conditionIds(classes);
+  const condAll = guided ? Int32Array.from([...condIds, ...new Array<number>(B).fill(model.tokens.nullClassId)]) : condIds;
+  const condition = tf.tensor1d(condAll, 'int32');
+  const caches = o.kvCache === false ? undefined : model.newCaches();
+  const out = new Int32Array(B * L);
+  let prefix: tf.Tensor = tf.zeros([R, 0], 'int32');
+  try {
+    for (let s = 0; s < L; s++) {
+      const logits = tf.tidy(() => {
+        const all = caches ? model.forwardCached(prefix, condition, caches) : model.forward(prefix, condition); // [R, t, K]
+        const last = all.slice([0, all.shape[1]! - 1, 0], [R, 1, K]).reshape([R, K]); // [R, 1, K] -> [R, K]
+        return guided ? cfgMix(last.slice([0, 0], [B, K]), last.slice([B, 0], [B, K]), cfgScale(s, L, o.guidanceScale, o.guidanceScalePow)) : last;
+      });
+      const rows = await logits.data();
+      logits.dispose();
+      const step = new Int32Array(R);
+      for (let b = 0; b < B; b++) {
+        let t = drawToken(rows.subarray(b * K, (b + 1) * K), o.randomizeTemperature, rngs[b] as Rng);
+        if (tfc?.keep[b * L + s]) t = tfc.tokens[b * L + s] as number;
+        out[b * L + s] = t;
+        step[b] = t;
+        if (guided) step[B + b] = t;
+      }
+      const next = tf.tidy(() => tf.concat([prefix, tf.tensor2d(step, [R, 1], 'int32')], 1)); // [R, s] -> [R, s + 1]
+      prefix.dispose();
+      prefix = next;
+      o.onStep?.(s + 1, L);
+    }
+  } finally {
+    prefix.dispose();
+    condition.dispose();
+    caches?.forEach((c) => c.dispose());
+  }
+  return out;
+}
+
+/** Per-position keep mask with P(keep) = σ (§7), drawn from its own stream so it never shifts the sampling draws. */
+export function keepMask(seed: number, index: number, length: number, sigma: number): Uint8Array {
+  if (!(sigma >= 0 && sigma <= 1)) throw new PipelineError('CONFIG_INVALID', `σ must be in [0, 1], got ${sigma}`);
+  const rng = new RngStreams(seed).stream(`rar-keep/${index}`);
+  return Uint8Array.from({ length }, () => (rng.uniform() < sigma ? 1 : 0));
+}
