@@ -1,12 +1,13 @@
 /**
  * Pre-norm transformer block (timm ViT `Block`): x += ls1(attn(norm1(x))); x += ls2(mlp(norm2(x))).
  * Names: norm1, attn.{qkv,proj}, ls1.gamma (when layerScale is set), norm2, mlp.{fc1,fc2}, ls2.gamma.
- * Drop-path is omitted (identity at inference; training configs that need it add it here).
+ * Drop-path (stochastic depth) applies to both residual branches when the call passes it (training only).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../training/rng';
 import type { ActivationName } from './activations';
 import { Attention, type AttentionCall } from './attention';
+import { dropPath } from './drop-path';
 import { LayerNorm } from './layer-norm';
 import { LayerScale } from './layer-scale';
 import { Mlp } from './mlp';
@@ -25,6 +26,11 @@ export interface VitBlockOptions {
   layerScale?: number;
   act?: ActivationName;
   rng: Rng;
+}
+
+export interface VitBlockCall extends AttentionCall {
+  /** Training only: drop each sample's attention and MLP branch with probability `rate` (timm DropPath). */
+  dropPath?: { rate: number; rng: Rng };
 }
 
 export class VitBlock extends Module {
@@ -47,13 +53,16 @@ export class VitBlock extends Module {
   }
 
   /** x: [B, T, C] → [B, T, C]. */
-  forward(x: tf.Tensor, call: AttentionCall = {}): tf.Tensor {
+  forward(x: tf.Tensor, call: VitBlockCall = {}): tf.Tensor {
+    const dp = call.dropPath && call.dropPath.rate > 0 ? call.dropPath : undefined;
     return tf.tidy(() => {
       let a = this.attn.forward(this.norm1.forward(x), call);
       if (this.ls1) a = this.ls1.forward(a);
+      if (dp) a = dropPath(a, dp.rate, dp.rng);
       const h = x.add(a);
       let m = this.mlp.forward(this.norm2.forward(h));
       if (this.ls2) m = this.ls2.forward(m);
+      if (dp) m = dropPath(m, dp.rate, dp.rng);
       return h.add(m);
     });
   }
