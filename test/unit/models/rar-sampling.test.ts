@@ -1,0 +1,97 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { Rar } from '../../../models/rar';
+import { RarConfig } from '../../../models/rar-config';
+import { cfgScale, drawToken, keepMask, sampleRar, sampleRng, type RarSamplingOptions } from '../../../models/rar-sampling';
+import { Rng } from '../../../models/training/rng';
+import { expectNoTensorLeak } from '../../helpers/tensors';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+const tiny = RarConfig.parse({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, imageSeqLen: 8, codebookSize: 12, numClasses: 4 });
+
+function build(): Rar {
+  const m = new Rar(tiny, Rng.fromSeed(5));
+  const rng = Rng.fromSeed(55);
+  for (const v of m.parameters().values()) v.assign(tf.tensor(rng.fillNormal(new Float32Array(v.size), 0, 0.3), v.shape));
+  return m;
+}
+
+const opts: RarSamplingOptions = { guidanceScale: 3, guidanceScalePow: 1.15, randomizeTemperature: 1.02, seed: 42 };
+const classes = [0, 3, 1, 2];
+
+test('power-cosine guidance schedule (§6)', () => {
+  assert.equal(cfgScale(0, 256, 6, 1.15), 1);
+  assert.ok(Math.abs(cfgScale(128, 256, 6, 1) - 3.5) < 1e-12); // (1 − cos(π/2))/2 = 1/2
+  assert.ok(Math.abs(cfgScale(255, 256, 6, 1.15) - 6) < 1e-3);
+  const s = 100 / 256;
+  assert.ok(Math.abs(cfgScale(100, 256, 6.75, 1.01) - (5.75 * (1 - Math.cos(Math.PI * s ** 1.01)) / 2 + 1)) < 1e-12);
+  for (let i = 1; i < 256; i++) assert.ok(cfgScale(i, 256, 6, 2.75) >= cfgScale(i - 1, 256, 6, 2.75), 'non-decreasing');
+});
+
+test('drawToken follows softmax(logits / T)', () => {
+  const logits = [2, 0, -1, 1];
+  const T = 0.8;
+  const p = logits.map((l) => Math.exp(l / T));
+  const z = p.reduce((a, b) => a + b);
+  const counts = [0, 0, 0, 0];
+  const rng = Rng.fromSeed(3);
+  const N = 20000;
+  for (let i = 0; i < N; i++) counts[drawToken(logits, T, rng)]! += 1;
+  counts.forEach((c, i) => assert.ok(Math.abs(c / N - p[i]! / z) < 0.015, `token ${i}: ${c / N} vs ${p[i]! / z}`));
+  assert.throws(() => drawToken([Number.NaN, 1], 1, rng), { code: 'NAN_LOSS' });
+});
+
+test('a sample does not depend on the batch it runs in; KV cache = full recomputation', async () => {
+  const m = build();
+  await expectNoTensorLeak(async () => {
+    const all = await sampleRar(m, classes, opts);
+    const a = await sampleRar(m, classes.slice(0, 2), { ...opts, sampleIndices: [0, 1] });
+    const b = await sampleRar(m, classes.slice(2), { ...opts, sampleIndices: [2, 3] });
+    assert.deepEqual(Array.from(all), [...a, ...b]);
+    const full = await sampleRar(m, classes, { ...opts, kvCache: false });
+    assert.deepEqual(Array.from(full), Array.from(all));
+    assert.ok(all.every((t) => t >= 0 && t < tiny.codebookSize));
+    const other = await sampleRar(m, classes, { ...opts, seed: 43 });
+    assert.notDeepEqual(Array.from(other), Array.from(all));
+    // guidance 0: no CFG batch (upstream's test), a different distribution than guided sampling
+    const unguided = await sampleRar(m, classes, { ...opts, guidanceScale: 0 });
+    assert.equal(unguided.length, all.length);
+  });
+  m.dispose();
+});
+
+test('teacher forcing: σ = 1 returns the ground truth, σ = 0 equals free sampling, mixed prefixes condition later steps', async () => {
+  const m = build();
+  const L = tiny.imageSeqLen;
+  const gt = Int32Array.from({ length: classes.length * L }, (_, i) => (i * 7) % tiny.codebookSize);
+  const free = await sampleRar(m, classes, opts);
+  const mask = (sigma: number) => Uint8Array.from(classes.flatMap((_, b) => Array.from(keepMask(7, b, L, sigma))));
+  assert.deepEqual(Array.from(await sampleRar(m, classes, { ...opts, teacherForcing: { tokens: gt, keep: mask(1) } })), Array.from(gt));
+  assert.deepEqual(Array.from(await sampleRar(m, classes, { ...opts, teacherForcing: { tokens: gt, keep: mask(0) } })), Array.from(free));
+  const keep = mask(0.5);
+  const mixed = await sampleRar(m, classes, { ...opts, teacherForcing: { tokens: gt, keep } });
+  for (let i = 0; i < gt.length; i++) if (keep[i]) assert.equal(mixed[i], gt[i]);
+  // forcing a prefix: later steps condition on it (tails move away from free sampling) and not on
+  // ground-truth ids that were not kept
+  const prefixKeep = Uint8Array.from(gt, (_, i) => (i % L < 3 ? 1 : 0));
+  const forced = await sampleRar(m, classes, { ...opts, teacherForcing: { tokens: gt, keep: prefixKeep } });
+  const gt2 = Int32Array.from(gt, (v, i) => (i % L < 3 ? v : (v + 5) % tiny.codebookSize));
+  assert.deepEqual(Array.from(await sampleRar(m, classes, { ...opts, teacherForcing: { tokens: gt2, keep: prefixKeep } })), Array.from(forced));
+  const tails = (a: Int32Array) => Array.from(a).filter((_, i) => i % L >= 3);
+  assert.notDeepEqual(tails(forced), tails(free));
+  const k = keepMask(7, 0, 10000, 0.7);
+  assert.ok(Math.abs(k.reduce((a, v) => a + v, 0) / 10000 - 0.7) < 0.02);
+  assert.throws(() => keepMask(1, 0, 4, 1.5), { code: 'CONFIG_INVALID' });
+  await assert.rejects(sampleRar(m, classes, { ...opts, teacherForcing: { tokens: gt.slice(1), keep } }), { code: 'TENSOR_SHAPE' });
+  m.dispose();
+});
+
+test('per-sample streams are keyed by (seed, index)', () => {
+  assert.equal(sampleRng(1, 5).nextUint32(), sampleRng(1, 5).nextUint32());
+  assert.notEqual(sampleRng(1, 5).nextUint32(), sampleRng(1, 6).nextUint32());
+  assert.notEqual(sampleRng(1, 5).nextUint32(), sampleRng(2, 5).nextUint32());
+});
