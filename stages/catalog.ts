@@ -1,6 +1,7 @@
 /** The catalog of stage kinds known to spec validation and planning (descriptors only, no stage code). */
 import { commandDescriptor } from './command-config';
+import { datasetSyntheticDescriptor } from './dataset-synthetic-config';
 import { catalogOf, type StageCatalog } from './descriptor';
 import { evalFidDescriptor } from './eval-fid-config';
 
-export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor]);
+export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor]);

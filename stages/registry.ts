@@ -11,6 +11,7 @@ type AnyStage = StageImpl<any>;
 const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
   command: () => Promise.resolve(commandStage),
   'eval.fid': () => import('./eval-fid-stage.js').then((m) => m.evalFidStage),
+  'dataset.synthetic': () => import('./dataset-synthetic.js').then((m) => m.datasetSyntheticStage),
 };
 
 export async function stageImpl(kind: string): Promise<StageImpl<unknown> | undefined> {
