@@ -57,17 +57,22 @@ export function checkPerturbation(p: PerturbationParams, codebookSize: number): 
   if (p.delta > codebookSize) throw bad(`delta ${p.delta} exceeds codebook_size ${codebookSize}; scale delta with the codebook (the paper uses ~2.4% of it)`);
 }
 
+/** The δ nearest codes of every unit-norm token zn [M, D] in the unit-norm codebook [K, D] → int32 [M, δ], nearest first. */
+export function nearestCodes(zn: tf.Tensor, codebook: tf.Tensor, delta: number): tf.Tensor {
+  return tf.tidy(() => {
+    // the quantizer's squared distance, so rank 0 is the quantizer's nearest code
+    const dist = zn.square().sum(1, true).add(codebook.square().sum(1).expandDims(0)).sub(tf.matMul(zn, codebook, false, true).mul(2)); // [M, K]
+    return tf.topk(dist.neg(), delta, true).indices; // [M, δ] ascending distance
+  });
+}
+
 /**
  * For unit-norm tokens zn [M, D] and the unit-norm codebook [K, D]: the perturbed code id of every token
  * (a uniform rank in [0, δ) with probability α, else rank 0). Returns JS ids; draws 2 numbers per token.
  */
 export function samplePerturbedCodes(zn: tf.Tensor, codebook: tf.Tensor, p: { alpha: number; delta: number }, rng: Rng): Int32Array {
   const M = zn.shape[0];
-  const top = tf.tidy(() => {
-    // same squared distance as the quantizer, so rank 0 is the quantizer's nearest code
-    const dist = zn.square().sum(1, true).add(codebook.square().sum(1).expandDims(0)).sub(tf.matMul(zn, codebook, false, true).mul(2)); // [M, K]
-    return tf.topk(dist.neg(), p.delta, true).indices; // [M, δ] ascending distance
-  });
+  const top = nearestCodes(zn, codebook, p.delta);
   const ranks = top.dataSync() as Int32Array;
   top.dispose();
   const out = new Int32Array(M);
