@@ -9,7 +9,7 @@
  * all cores). Timings are medians: the machine is shared and noisy.
  *
  * Output: a table on stderr, and with --json one JSON document on stdout:
- *   {backend, backendInfo, torch, peak_gflops, cases: [{suite, name, ours_ms, torch_ms, ratio, gflops, peak_gflops}]}
+ *   {backend, backendInfo, torch, peak_gflops, cases: [{suite, name, threads?, ours_ms, torch_ms, ratio, gflops, peak_gflops, …}]}
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +26,15 @@ export interface BenchCase {
   /** Achieved GFLOP/s of our run (null for cases that are not FLOP-bound). */
   gflops: number | null;
   peak_gflops: number | null;
+  /** Threads both sides used (issue 12); absent where a suite does not set them yet. */
+  threads?: number;
+  /** Model cases: throughput, average cores busy (CPU time / wall), fastest and slowest timed rep. */
+  ours_images_per_s?: number;
+  torch_images_per_s?: number | null;
+  ours_cores?: number;
+  torch_cores?: number | null;
+  ours_range_ms?: [number, number];
+  torch_range_ms?: [number, number] | null;
   note?: string;
 }
 
@@ -116,9 +125,9 @@ async function main(): Promise<void> {
     log(`suite ${s.name}: ${s.description}`);
     cases.push(...(await s.run(ctx)));
   }
-  log(`\n${'case'.padEnd(44)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`);
+  log(`\n${'case'.padEnd(52)} ${'thr'.padStart(3)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`);
   for (const c of cases) {
-    log(`${`${c.suite}/${c.name}`.padEnd(44)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}`);
+    log(`${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}`);
   }
   if (args.json) {
     const torchInfo = torch ? { version: torch.version, python: torch.python, source: torch.source } : null;
