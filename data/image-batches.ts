@@ -60,7 +60,7 @@ export function subStream(base: Rng, purpose: number, a: number, b = 0): Rng {
 }
 
 /** Runs `fn` over `items` with at most `limit` calls pending; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
