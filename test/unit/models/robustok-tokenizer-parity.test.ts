@@ -95,7 +95,7 @@ for (const c of CASES) {
     const vars = fx.grad_params.map((n) => sd.get(n) as tf.Variable);
     const { value, grads } = tf.variableGrads(() => {
       const out = model.forward(images);
-      return out.recon.square().mean().add(out.codebookLoss).add(out.commitLoss) as tf.Scalar;
+      return out.recon.square().mean().add(out.codebookLoss).add<tf.Scalar>(out.commitLoss);
     }, vars);
     const losses = await npy(c, 'losses');
     assert.ok(Math.abs((value.dataSync()[0] as number) - (losses.data[2] as number)) < 1e-5 * Math.abs(losses.data[2] as number), 'loss');
