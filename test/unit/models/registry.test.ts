@@ -13,6 +13,7 @@ test('every registered arch builds from a small config and runs without leaking'
     mlp: [{ dim: 4, hidden: 8 }, [2, 3, 4]],
     'transformer-block': [{ dim: 8, numHeads: 2, qkNorm: true, causal: true }, [2, 5, 8]],
     'vit-encoder': [{ imgSize: 8, patchSize: 4, embedDim: 8, depth: 2, numHeads: 2 }, [1, 3, 8, 8]],
+    'robustok-tokenizer': [{ image_size: 8, patch_size: 4, width: 8, depth: 1, num_heads: 2, codebook_size: 8, codebook_embed_dim: 4, num_latent_tokens: 4 }, [2, 3, 8, 8]],
   };
   // rar takes integer ids and has its own tests (rar.test.ts, rar-parity.test.ts)
   assert.deepEqual(archNames().filter((a) => a !== 'rar').sort(), Object.keys(configs).sort());
