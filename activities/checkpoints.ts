@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
 import type { CheckpointIo } from '../stages/stage';
+import { PipelineError } from '../core/errors';
 import { assertLease, type Lease } from './lease';
 import { materialise, uploadOutput } from './outputs';
 
@@ -42,9 +43,15 @@ export function checkpointIo(o: {
     async latest() {
       const ref = await newestCheckpoint(o.store, o.key);
       if (ref === undefined) return undefined;
-      const entry = JSON.parse((await o.store.getBytes(ref.key)).toString('utf8')) as OutputEntry;
+      let entry: OutputEntry;
+      try {
+        entry = JSON.parse((await o.store.getBytes(ref.key)).toString('utf8')) as OutputEntry;
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        throw new PipelineError('ENTRY_CORRUPT', `checkpoint entry ${ref.key} in ${o.store.uri} is not valid JSON (${e.message}); delete it`);
+      }
       const dir = path.join(o.workdir, '.resume', `step-${ref.step}`);
-      await materialise(o.store, entry, dir);
+      await materialise(o.store, entry, dir, `checkpoint entry ${ref.key} in ${o.store.uri}`);
       return { dir, step: ref.step };
     },
     async save(dir, step) {

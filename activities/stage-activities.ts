@@ -94,7 +94,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       const inputs: Record<string, string> = {};
       for (const [name, ref] of Object.entries(input.inputs)) {
         const target = inputPath(path.join(workdir, 'inputs'), name, ref);
-        await materialise(store, ref, target);
+        await materialise(store, ref, target, `input '${name}' of stage ${input.run.id} (entry ${String(ref.digest).slice(0, 12)}…)`);
         inputs[name] = target;
       }
       const ckpt = checkpointIo({

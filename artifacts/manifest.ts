@@ -9,6 +9,7 @@ import type { Json } from '../core/canonical-json';
 import { errorMessage } from '../core/errors';
 import type { CacheKeyMaterial } from '../plan/types';
 import { verifyBlob, type BlobRef } from './cas';
+import { entryProblem } from './entry-check';
 import type { ArtifactStore } from './store';
 
 export const MANIFEST_SCHEMA = 'robustok.dev/manifest/v1';
@@ -54,6 +55,12 @@ export async function lookupManifest(store: ArtifactStore, key: string, opts: { 
   try {
     manifest = JSON.parse((await store.getBytes(manifestKey(key))).toString('utf8')) as Manifest;
     if (manifest.schema !== MANIFEST_SCHEMA || manifest.key !== key) return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has schema ${String(manifest.schema)} / key ${String(manifest.key)}` };
+    if (typeof manifest.outputs !== 'object' || manifest.outputs === null) return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has no outputs object` };
+    // Checked on every lookup (cheap, no store reads): an unsafe entry must never be served, verified or not.
+    for (const [name, out] of Object.entries(manifest.outputs)) {
+      const problem = entryProblem(out);
+      if (problem !== undefined) return { state: 'corrupt', reason: `manifest ${manifestKey(key)}, output '${name}': ${problem}` };
+    }
   } catch (e) {
     return { state: 'corrupt', reason: `manifest ${manifestKey(key)} is not valid JSON: ${errorMessage(e)}` };
   }

@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   INPUT_MISSING: { retryable: false },
   ARTIFACT_MISSING: { retryable: true },
   DIGEST_MISMATCH: { retryable: true },
+  /** An entry read from the store (manifest, checkpoint) is malformed or names a path outside its directory. */
+  ENTRY_CORRUPT: { retryable: false },
   TENSOR_SHAPE: { retryable: false },
   NAN_LOSS: { retryable: false },
   CHECKPOINT_MISMATCH: { retryable: false },
