@@ -166,11 +166,12 @@ export class Rar extends Module {
     const t0 = Math.max(p0, PREFIX); // first token position in range
     if (p1 > t0) content.push(this.embeddings.forward(ids.slice([0, t0 - PREFIX], [B, p1 - t0]))); // [B, t] -> [B, t, D]
 
-    // pos_embed: prefix rows as they are, token rows at 2 + o_j
+    // pos_embed: prefix rows as they are, token rows at 2 + o_j (gathered from the L-row slice: the
+    // gather's gradient then scatters over L rows, not the whole 1024-row-padded table)
     const pos: tf.Tensor[] = [];
     if (p0 < PREFIX) pos.push(tile(rows(this.posEmbed, p0, Math.min(p1, PREFIX) - p0)));
     if (p1 > t0) {
-      pos.push(orders ? gatherPositions(this.posEmbed, orders.slice([0, t0 - PREFIX], [B, p1 - t0]).add(tf.scalar(PREFIX, 'int32'))) : tile(rows(this.posEmbed, t0, p1 - t0)));
+      pos.push(orders ? gatherPositions(rows(this.posEmbed, PREFIX, L), orders.slice([0, t0 - PREFIX], [B, p1 - t0])) : tile(rows(this.posEmbed, t0, p1 - t0)));
     }
 
     // target-aware: position p (1 ≤ p ≤ L) carries row 2 + o_{p−1}; positions 0 and L + 1 carry zeros
@@ -179,7 +180,7 @@ export class Rar extends Module {
     const q0 = Math.max(p0, 1);
     const q1 = Math.min(p1, L + 1);
     if (q1 > q0) {
-      target.push(orders ? gatherPositions(this.targetAwarePosEmbed, orders.slice([0, q0 - 1], [B, q1 - q0]).add(tf.scalar(PREFIX, 'int32'))) : tile(rows(this.targetAwarePosEmbed, q0 + 1, q1 - q0)));
+      target.push(orders ? gatherPositions(rows(this.targetAwarePosEmbed, PREFIX, L), orders.slice([0, q0 - 1], [B, q1 - q0])) : tile(rows(this.targetAwarePosEmbed, q0 + 1, q1 - q0)));
     }
     if (p1 === L + PREFIX) target.push(tf.zeros([B, 1, D]));
 

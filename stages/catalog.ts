@@ -3,6 +3,7 @@ import { commandDescriptor } from './command-config';
 import { datasetSyntheticDescriptor } from './dataset-synthetic-config';
 import { catalogOf, type StageCatalog } from './descriptor';
 import { evalFidDescriptor } from './eval-fid-config';
+import { generatorTrainDescriptor } from './generator-train-config';
 import { tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor } from './tokenizer-pretokenize-config';
 
-export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor]);
+export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, generatorTrainDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor]);

@@ -12,6 +12,7 @@ const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
   command: () => Promise.resolve(commandStage),
   'eval.fid': () => import('./eval-fid-stage.js').then((m) => m.evalFidStage),
   'dataset.synthetic': () => import('./dataset-synthetic.js').then((m) => m.datasetSyntheticStage),
+  'generator.train': () => import('./generator-train.js').then((m) => m.generatorTrainStage),
   'tokenizer.pretokenize': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeStage),
   'tokenizer.pretokenize-merge': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeMergeStage),
 };
