@@ -18,7 +18,7 @@ import type { Rng } from './training/rng';
 import { Conv1x1 } from './layers/conv1x1';
 import { assertShape, Module } from './layers/module';
 import { straightThrough } from './layers/stop-gradient';
-import { l2Normalize, VectorQuantizer } from './layers/vector-quantizer';
+import { l2Normalize, oneHotF32, VectorQuantizer } from './layers/vector-quantizer';
 import { checkPerturbation, perturbedCount, samplePerturbedCodes, type PerturbationParams } from './latent-perturbation';
 import { RobustokDecoder } from './robustok-decoder';
 import { RobustokEncoder } from './robustok-encoder';
@@ -110,7 +110,7 @@ export class RobustokTokenizer extends Module {
         const clean = codes.slice([0, 0], [nPert, L]).dataSync();
         for (let i = 0; i < ids.length; i++) if (ids[i] !== clean[i]) replaced++;
         // one-hot matmul rather than gather: its backward runs on every backend (see vector-quantizer.ts)
-        const pert = tf.matMul(tf.oneHot(tf.tensor1d(ids, 'int32'), this.config.codebook_size, 1, 0, 'float32'), cb); // [n·L, K] x [K, D] -> [n·L, D]
+        const pert = tf.matMul(oneHotF32(tf.tensor1d(ids, 'int32'), this.config.codebook_size), cb); // [n·L, K] x [K, D] -> [n·L, D]
         const pertSt = straightThrough(zn, pert).reshape([nPert, g, g, D]); // [n·L, D] -> [n, g, g, D]
         zq = nPert === B ? pertSt : tf.concat([pertSt, zq.slice([nPert, 0, 0, 0], [B - nPert, g, g, D])], 0); // [B, g, g, D]
       }
@@ -144,7 +144,7 @@ export class RobustokTokenizer extends Module {
       const bad = tf.logicalOr(flat.less(0), flat.greaterEqual(K)).any().dataSync()[0];
       if (bad) throw new PipelineError('TENSOR_SHAPE', `RobustokTokenizer codes must be ids in [0, ${K}) (codebook_size)`);
       // one-hot matmul: the same arithmetic as the quantizer's zq, so decodeCodes(codes) reproduces forward's recon bit for bit
-      const v = tf.matMul(tf.oneHot(flat, K, 1, 0, 'float32'), this.quantize.normalizedCodebook()); // [B·L, K] x [K, D] -> [B·L, D]
+      const v = tf.matMul(oneHotF32(flat, K), this.quantize.normalizedCodebook()); // [B·L, K] x [K, D] -> [B·L, D]
       return v.reshape([codes.shape[0], g, g, this.config.codebook_embed_dim]).transpose([0, 3, 1, 2]); // -> [B, g, g, D] -> [B, D, g, g]
     });
   }

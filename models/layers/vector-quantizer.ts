@@ -70,7 +70,7 @@ export class VectorQuantizer extends Module {
       // One-hot matmul instead of gather: tfjs' tape rejects gather whose indices descend from a watched
       // variable (their int32 zero gradient fails its float32 check), and the matmul backprop runs on every
       // backend (gather's gradient needs UnsortedSegmentSum, which wasm lacks). Same cost order as `dist`.
-      const zq = tf.matMul(tf.oneHot(idx, cb.shape[0], 1, 0, 'float32'), cb); // [M, K] x [K, D] -> [M, D]
+      const zq = tf.matMul(oneHotF32(idx, cb.shape[0]), cb); // [M, K] x [K, D] -> [M, D]
       const codebookLoss = zq.sub(stopGradient(zn)).square().mean<tf.Scalar>();
       const commitLoss = stopGradient(zq).sub(zn).square().mean<tf.Scalar>().mul<tf.Scalar>(this.beta);
       const out = straightThrough(zn, zq).reshape([...lead, this.dim]); // [M, D] -> [..., D]
@@ -85,6 +85,15 @@ export class VectorQuantizer extends Module {
       return tf.gather(cb, ids);
     });
   }
+}
+
+/**
+ * float32 one-hot rows [..., depth]. Built as int32 then cast: tfjs-backend-wasm 4.22's OneHot writes the
+ * int32 bit pattern into a float32 output (1 reads as 1.4e-45), which silently zeroed every quantised
+ * vector on wasm.
+ */
+export function oneHotF32(ids: tf.Tensor, depth: number): tf.Tensor {
+  return tf.tidy(() => tf.oneHot(ids, depth).cast('float32'));
 }
 
 /** x / max(‖x‖₂, eps) over the last axis (F.normalize). */

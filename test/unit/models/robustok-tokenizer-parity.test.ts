@@ -14,6 +14,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { stringify as toYaml } from 'yaml';
 import { modelForwardCommand } from '../../../cli/commands/model-forward';
+import { initBackend } from '../../../compute/backend';
 import { readNpyFile, type NpyArray } from '../../../data/npy';
 import { nearestCodes } from '../../../models/latent-perturbation';
 import { l2Normalize } from '../../../models/layers/vector-quantizer';
@@ -145,4 +146,23 @@ test('model forward CLI: images.npy → codes/latents/recon.npy; codes.npy → t
   const decoded = await readNpyFile(path.join(out2, 'recon.npy'));
   assert.deepEqual(decoded.shape, recon.shape);
   assert.equal(maxAbs(decoded.data, recon.data), 0, 'ids → image reproduces the forward reconstruction exactly');
+});
+
+test('wasm backend: p4-16 forward equals upstream too (tfjs-wasm OneHot float32 regression)', async () => {
+  await initBackend({ backend: 'wasm', log: null });
+  try {
+    const c = 'p4-16';
+    const { model } = await load(c);
+    const images = floats(await npy(c, 'images'));
+    const out = model.forward(images);
+    assert.ok(relativeError(out.quant.dataSync(), (await npy(c, 'quant')).data) < TOL, 'quant');
+    assert.ok(relativeError(out.recon.dataSync(), (await npy(c, 'recon')).data) < TOL, 'recon');
+    assert.deepEqual(Array.from(out.codes.dataSync()), Array.from((await npy(c, 'codes')).data as ArrayLike<number>));
+    const again = model.decodeCodes(out.codes);
+    assert.equal(maxAbs(again.dataSync(), out.recon.dataSync()), 0);
+    tf.dispose([out.recon, out.codes, out.latents, out.quant, out.codebookLoss, out.commitLoss, again, images]);
+    model.dispose();
+  } finally {
+    await tf.setBackend('cpu');
+  }
 });
