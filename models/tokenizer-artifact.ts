@@ -31,7 +31,8 @@ export const EMA_WEIGHTS = 'ema.safetensors';
 
 /** Upstream state-dict entries the model does not hold (see the header). */
 export function isUpstreamOnlyKey(name: string): boolean {
-  return name === 'encoder.lvl1LC' || name === 'decoder.lvl1LC' || name === 'quantize.ema_vocab_hit_SV' || name.startsWith('semantic_model.');
+  const teacher = name.startsWith('semantic_model.') || name.startsWith('detail_model.'); // detail_model: the CLIP guide, off in RobusTok's configs
+  return teacher || name === 'encoder.lvl1LC' || name === 'decoder.lvl1LC' || name === 'quantize.ema_vocab_hit_SV';
 }
 
 export interface LoadWeightsOptions {
