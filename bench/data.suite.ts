@@ -4,6 +4,8 @@
  * (500×375 JPEGs, ImageNet-like: BOX halving is skipped, bicubic downsizing to ~256-320). The
  * reference is the same work in Pillow + numpy in one Python process (one upstream DataLoader
  * worker), run by the python that has torch. `ours_ms` / `torch_ms` are per epoch of the N files.
+ * Every case decodes every epoch except the `decode-cached` ones (the loader's default for small
+ * datasets: epochs after the first reuse the decoded images).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -45,21 +47,22 @@ export const suite: BenchSuite = {
       await writeSyntheticDataset(small, { imageSize: 32, numClasses: 4, trainPerClass: ctx.quick ? 64 : 256, valPerClass: 0, seed: 0 });
       const large = path.join(root, 'large');
       await jpegFolder(large, ctx.quick ? 32 : 96);
-      const cases: { name: string; root: string; size: number; augment: Augment; resampler: Resampler }[] = [];
+      const cases: { name: string; root: string; size: number; augment: Augment; resampler: Resampler; cache: boolean }[] = [];
       for (const augment of ['random-crop-flip', 'center-crop'] as const) {
-        cases.push({ name: `loader 32px ${augment}`, root: path.join(small, 'train'), size: 32, augment, resampler: 'sharp' });
-        cases.push({ name: `loader 256px ${augment}`, root: large, size: 256, augment, resampler: 'sharp' });
-        cases.push({ name: `loader 256px ${augment} pil-exact`, root: large, size: 256, augment, resampler: 'pil' });
+        cases.push({ name: `loader 32px ${augment}`, root: path.join(small, 'train'), size: 32, augment, resampler: 'sharp', cache: false });
+        cases.push({ name: `loader 32px ${augment} decode-cached`, root: path.join(small, 'train'), size: 32, augment, resampler: 'sharp', cache: true });
+        cases.push({ name: `loader 256px ${augment}`, root: large, size: 256, augment, resampler: 'sharp', cache: false });
+        cases.push({ name: `loader 256px ${augment} pil-exact`, root: large, size: 256, augment, resampler: 'pil', cache: false });
       }
       const out: BenchCase[] = [];
       for (const c of cases) {
-        const loader = await ImageBatchLoader.open({ root: c.root, imageSize: c.size, batchSize: 32, augment: c.augment, shuffle: true, dropLast: false, resampler: c.resampler });
+        const loader = await ImageBatchLoader.open({ root: c.root, imageSize: c.size, batchSize: 32, augment: c.augment, shuffle: true, dropLast: false, resampler: c.resampler, decodeCacheBytes: c.cache ? undefined : 0 });
         let epoch = 0;
         const ours = await medianMs(async () => {
           for await (const b of loader.epoch(epoch++, Rng.fromSeed(1))) void b;
         }, Math.max(1, Math.min(ctx.reps, 3)));
         const files = await listImages(c.root);
-        const torch = ctx.torch && c.resampler === 'sharp' ? pilMs(ctx.torch.python, c.augment, c.size, Math.max(1, Math.min(ctx.reps, 3)), files) : null;
+        const torch = ctx.torch && c.resampler === 'sharp' && !c.cache ? pilMs(ctx.torch.python, c.augment, c.size, Math.max(1, Math.min(ctx.reps, 3)), files) : null;
         const n = loader.numImages;
         ctx.log(`${c.name}: ${((n * 1000) / ours).toFixed(0)} images/s${torch ? `, Pillow ${((n * 1000) / torch).toFixed(0)} images/s` : ''}`);
         out.push({

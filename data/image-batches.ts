@@ -12,11 +12,13 @@
  *
  * While the caller works on batch s, batch s+1 is decoded (a one-batch prefetch); within a batch at
  * most `concurrency` images are in flight (sharp decodes and resizes on libuv worker threads).
+ * Decoded images are kept up to a byte budget, so small datasets are decoded once per run.
  */
 import { PipelineError } from '../core/errors';
 import { philox4x32, Rng } from '../models/training/rng';
 import { centerCropArr, randomCropArr, writeChwSigned, type Resampler } from './adm-crop';
 import { decodeSample, openImageFolder, type ImageFolder } from './image-folder';
+import type { RgbImage } from './images';
 
 export type Augment = 'random-crop-flip' | 'center-crop';
 
@@ -36,6 +38,11 @@ export interface ImageBatchLoaderOptions {
   readonly concurrency?: number;
   /** Bicubic resize implementation (data/adm-crop.ts); default sharp. */
   readonly resampler?: Resampler;
+  /**
+   * Keep decoded images in memory up to this many bytes (default 256 MiB), so later epochs of a small
+   * dataset (the smoke runs: 32 px, a few thousand images) skip decoding. 0 disables the cache.
+   */
+  readonly decodeCacheBytes?: number;
 }
 
 export interface ImageBatch {
@@ -51,6 +58,7 @@ export interface ImageBatch {
 const ORDER = 0x6f726472; // 'ordr'
 const CROP = 0x63726f70; // 'crop'
 const TWO32 = 4294967296;
+const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
 /** An independent stream keyed by (base key, purpose, a, b); the base stream is not advanced. */
 export function subStream(base: Rng, purpose: number, a: number, b = 0): Rng {
@@ -77,6 +85,8 @@ export class ImageBatchLoader {
   readonly numImages: number;
   readonly numClasses: number;
   readonly classNames: readonly string[];
+  private readonly decoded = new Map<number, RgbImage>();
+  private cachedBytes = 0;
 
   constructor(
     readonly opts: ImageBatchLoaderOptions,
@@ -127,13 +137,25 @@ export class ImageBatchLoader {
     }
   }
 
+  private async decode(index: number, file: string): Promise<RgbImage | undefined> {
+    const hit = this.decoded.get(index);
+    if (hit) return hit;
+    const img = await decodeSample(file, { skipCorrupt: this.opts.skipCorrupt, log: this.opts.log });
+    // Crops never write into their source, so a cached image can be shared across epochs.
+    if (img && this.cachedBytes + img.data.byteLength <= (this.opts.decodeCacheBytes ?? DEFAULT_CACHE_BYTES)) {
+      this.decoded.set(index, img);
+      this.cachedBytes += img.data.byteLength;
+    }
+    return img;
+  }
+
   private async batch(order: Int32Array, step: number, epoch: number, rng: Rng): Promise<ImageBatch> {
-    const { batchSize, imageSize: size, augment, skipCorrupt, log, resampler } = this.opts;
+    const { batchSize, imageSize: size, augment, resampler } = this.opts;
     const picks = Array.from(order.subarray(step * batchSize, Math.min((step + 1) * batchSize, order.length)));
     const crops = await mapLimit(picks, this.opts.concurrency ?? 8, async (index) => {
       const sample = this.folder.samples[index];
       if (sample === undefined) throw new PipelineError('INTERNAL', `sample ${index} out of range`);
-      const img = await decodeSample(sample.path, { skipCorrupt, log });
+      const img = await this.decode(index, sample.path);
       if (img === undefined) return undefined;
       const crop = augment === 'center-crop' ? await centerCropArr(img, size, { resampler }) : await randomCropArr(img, size, subStream(rng, CROP, epoch, index), { resampler });
       return { crop, sample };

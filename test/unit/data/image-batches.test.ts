@@ -137,6 +137,16 @@ test('resume: epoch(e, rng, s) yields exactly the batches s.. of an uninterrupte
   await assert.rejects(collect(loader.epoch(1, rng, 4)), (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH'));
 });
 
+test('the decode cache changes nothing but speed', async () => {
+  const root = await makeFolder(['a', 'b'], 4);
+  const cached = await ImageBatchLoader.open(base(root));
+  const uncached = await ImageBatchLoader.open({ ...base(root), decodeCacheBytes: 0 });
+  for (const epoch of [0, 1, 2]) {
+    const [x, y] = [await collect(cached.epoch(epoch, Rng.fromSeed(3))), await collect(uncached.epoch(epoch, Rng.fromSeed(3)))];
+    assert.deepEqual(x.map((b) => b.images), y.map((b) => b.images), `epoch ${epoch}`);
+  }
+});
+
 test('a consumer that stops early leaves no unhandled rejection from the prefetch', async () => {
   const root = await makeFolder(['a'], 4);
   await writeFile(path.join(root, 'a', '03.png'), 'broken');
