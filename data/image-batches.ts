@@ -31,7 +31,7 @@ export interface ImageBatchLoaderOptions {
   readonly shuffle: boolean;
   /** Drop the last incomplete batch (training); keep it (validation). */
   readonly dropLast: boolean;
-  /** Skip undecodable images with a warning instead of failing; the batch holding one is then smaller. */
+  /** Skip undecodable images with a warning instead of failing; the batch holding one is then smaller (empty, B = 0, if all were). */
   readonly skipCorrupt?: boolean;
   readonly log?: (m: string) => void;
   /** Images decoded at once within a batch (default 8). */
