@@ -66,7 +66,7 @@ test('decodeCodes(ids) equals the forward reconstruction exactly; encodeCodes eq
 });
 
 test('perturbation: replacement rate ≈ α(1 − 1/δ) per perturbed token (fixed seed)', () => {
-  const M = 6000;
+  const M = 3000;
   const zn = tf.tidy(() => l2Normalize(tf.tensor(randomValues(M * 8, 11), [M, 8])));
   const cb = tf.tidy(() => l2Normalize(tf.tensor(randomValues(64 * 8, 12), [64, 8])));
   const clean = tf.tidy(() => nearestCodes(zn, cb, 1).reshape([M]));
@@ -112,6 +112,33 @@ test('perturbation in forward: only the first ⌊β·B⌋ samples change, clean 
   });
   assert.throws(() => m.forward(x, { perturbation: { alpha: 1, beta: 0.5, delta: 33 }, rng: Rng.fromSeed(1) }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /exceeds codebook_size 32/.test(e.message));
   x.dispose();
+  m.dispose();
+});
+
+test('perturbation in forward: replacement rate ≈ α(1 − 1/δ) on the β subset, 0 elsewhere (fixed seed, repeated batches)', async () => {
+  const m = build(8, { width: 16, depth: 1 });
+  const B = 8;
+  const p = { alpha: 0.6, beta: 0.5, delta: 4 };
+  const rng = Rng.fromSeed(2024);
+  let replaced = 0;
+  let tokens = 0;
+  await expectNoTensorLeak(() => {
+    for (let run = 0; run < 6; run++) {
+      const x = images(B, 100 + run);
+      const pert = m.forward(x, { perturbation: p, rng });
+      const clean = m.codebookEntry(pert.codes); // the clean quantised latents
+      const per = tf.tidy(() => pert.quant.sub(clean).abs().max(1).greater(0).sum([1, 2]).dataSync());
+      assert.deepEqual(Array.from(per.slice(4)), [0, 0, 0, 0], `run ${run}: samples past ⌊β·B⌋ = 4 are untouched`);
+      replaced += pert.replaced;
+      tokens += 4 * m.numTokens;
+      disposeOut(pert);
+      tf.dispose([clean, x]);
+    }
+  });
+  const rate = replaced / tokens;
+  const want = p.alpha * (1 - 1 / p.delta);
+  const sd = Math.sqrt((want * (1 - want)) / tokens);
+  assert.ok(Math.abs(rate - want) < 4 * sd, `rate ${rate.toFixed(3)} vs ${want} ± ${(4 * sd).toFixed(3)} over ${tokens} tokens`);
   m.dispose();
 });
 
