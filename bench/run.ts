@@ -31,10 +31,15 @@ export interface BenchCase {
   /** Model cases: throughput, average cores busy (CPU time / wall), fastest and slowest timed rep. */
   ours_images_per_s?: number;
   torch_images_per_s?: number | null;
+  /** Token models (RAR): ids trained on or generated per second. */
+  ours_tokens_per_s?: number;
+  torch_tokens_per_s?: number | null;
   ours_cores?: number;
   torch_cores?: number | null;
   ours_range_ms?: [number, number];
   torch_range_ms?: [number, number] | null;
+  /** 1-minute load average when the case started: the machine is shared, this says how quiet it was. */
+  load1?: number;
   note?: string;
 }
 

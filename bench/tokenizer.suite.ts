@@ -9,6 +9,7 @@
  * first, so a load change on the shared machine hits both alike as far as possible. `ours_cores` /
  * `torch_cores` (CPU time / wall time) show what each side actually used.
  */
+import os from 'node:os';
 import type { StepTiming } from './threads';
 import { runOursInChild, runTorchAtThreads } from './threads';
 import type { OursResult } from './tokenizer-ours';
@@ -37,6 +38,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   for (const threads of settings) {
     for (const c of tokenizerCases()) {
       const input = { cases: [c], reps, warmup };
+      const load1 = os.loadavg()[0] as number;
       const oursSide = () => runOursInChild<OursOutput>('tokenizer-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursResult;
       const torchSide = () => (ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/tokenizer_bench.py', input, threads).results[c.name] ?? null) : null);
       let ours: OursResult;
@@ -65,10 +67,11 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
         torch_cores: torch?.cores ?? null,
         ours_range_ms: [ours.min_ms, ours.max_ms],
         torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
+        load1,
         ...(ours.leaked !== 0 ? { note: `our step leaves ${ours.leaked} tensors per ${reps} steps` } : {}),
       });
       ctx.log(
-        `  ${c.name} @${threads}t: ours ${ours.median_ms.toFixed(1)} ms (${ours.cores.toFixed(2)} cores)` +
+        `  ${c.name} @${threads}t (load ${load1.toFixed(1)}): ours ${ours.median_ms.toFixed(1)} ms (${ours.cores.toFixed(2)} cores)` +
           (torch ? `, torch ${torch.median_ms.toFixed(1)} ms (${torch.cores.toFixed(2)} cores), ×${(ours.median_ms / torch.median_ms).toFixed(2)}` : ''),
       );
     }
