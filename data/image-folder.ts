@@ -30,7 +30,10 @@ export async function openImageFolder(root: string): Promise<ImageFolder> {
     throw new PipelineError('INPUT_MISSING', `dataset directory ${root} does not exist or is not a directory: point the stage's dataset input at an ImageFolder root (one subfolder per class)`);
   }
   const entries = await readdir(root, { withFileTypes: true });
-  const classNames = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodeUnit);
+  // Class folders may be symbolic links (followed, as torchvision does).
+  const isDir = async (e: (typeof entries)[number]) => e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, e.name)).catch(() => undefined))?.isDirectory() === true);
+  const dirs = await Promise.all(entries.map(async (e) => ((await isDir(e)) && !e.name.startsWith('.') ? e.name : undefined)));
+  const classNames = dirs.filter((n): n is string => n !== undefined).sort(byCodeUnit);
   if (classNames.length === 0) {
     throw new PipelineError('INPUT_MISSING', `dataset directory ${root} has no class subfolders: an ImageFolder root holds one subfolder per class (${root}/<class>/<image>.png)`);
   }

@@ -3,20 +3,29 @@
  * 8-bit RGB (NHWC bytes) with sharp. Alpha is dropped and grayscale/CMYK are converted to sRGB,
  * so every image yields H×W×3 values, as the ADM sample batches hold.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PipelineError } from '../core/errors';
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif']);
 
+/**
+ * Symbolic links are followed, as torchvision's ImageFolder does (ImageNet trees are often links into
+ * shared storage); a directory reached twice through links (a cycle) is walked once.
+ */
 export async function listImages(dir: string): Promise<string[]> {
   const out: string[] = [];
+  const seen = new Set<string>();
   const walk = async (d: string) => {
+    const real = await realpath(d);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const ent of await readdir(d, { withFileTypes: true })) {
       const p = path.join(d, ent.name);
-      if (ent.isDirectory()) await walk(p);
-      else if (ent.isFile() && IMAGE_EXTENSIONS.has(path.extname(ent.name).toLowerCase())) out.push(p);
+      const st = ent.isSymbolicLink() ? await stat(p).catch(() => undefined) : ent; // a dangling link is skipped
+      if (st?.isDirectory()) await walk(p);
+      else if (st?.isFile() && IMAGE_EXTENSIONS.has(path.extname(ent.name).toLowerCase())) out.push(p);
     }
   };
   await walk(dir);

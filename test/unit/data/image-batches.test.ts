@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -45,6 +45,19 @@ test('ImageFolder: sorted class folders → 0..C-1, files sorted, hidden folders
   assert.deepEqual(f.samples.map((s) => [path.relative(root, s.path), s.label]), [
     ['Moth/00.png', 0], ['Moth/01.png', 0], ['ant/00.png', 1], ['ant/01.png', 1], ['ant/nested/a.JPG', 1], ['zebra/00.png', 2], ['zebra/01.png', 2],
   ]);
+});
+
+test('symbolic links to class folders and image files are followed; a link cycle is walked once', async () => {
+  const store = await makeFolder(['real'], 2);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgfolder-links-'));
+  await symlink(path.join(store, 'real'), path.join(root, 'linked'));
+  await mkdir(path.join(root, 'plain'));
+  await symlink(path.join(store, 'real', '00.png'), path.join(root, 'plain', 'x.png'));
+  await symlink(path.join(root, 'plain'), path.join(root, 'plain', 'loop'));
+  await symlink(path.join(root, 'absent.png'), path.join(root, 'plain', 'dangling.png'));
+  const f = await openImageFolder(root);
+  assert.deepEqual(f.classNames, ['linked', 'plain']);
+  assert.deepEqual(f.samples.map((s) => [path.relative(root, s.path), s.label]), [['linked/00.png', 0], ['linked/01.png', 0], ['plain/x.png', 1]]);
 });
 
 test('missing or empty dataset directories are INPUT_MISSING naming the path and the layout', async () => {
