@@ -20,9 +20,10 @@ import { initTensor } from './layers/init';
 import { linear } from './layers/linear';
 import { assertShape, Module } from './layers/module';
 import { patchify } from './layers/patch-embed';
+import { placeholderRng } from './layers/placeholder-rng';
 import { stopGradient } from './layers/stop-gradient';
 import { VitEncoder } from './layers/vit-encoder';
-import { Rng } from './training/rng';
+import type { Rng } from './training/rng';
 
 export interface SemanticTeacher {
   readonly width: number;
@@ -61,8 +62,7 @@ export class Dinov2Teacher extends VitEncoder implements SemanticTeacher {
   constructor(o: Dinov2TeacherOptions = {}) {
     const imageSize = o.imageSize ?? 256;
     const width = o.width ?? 768;
-    // the seed only fills the shapes: the weights always come from a file
-    super({ imgSize: imageSize, patchSize: o.patchSize ?? 16, inChans: 3, embedDim: width, depth: o.depth ?? 12, numHeads: o.numHeads ?? 12, mlpRatio: 4, qkvBias: true, eps: 1e-6, layerScale: 1e-5, rng: Rng.fromSeed(0) });
+    super({ imgSize: imageSize, patchSize: o.patchSize ?? 16, inChans: 3, embedDim: width, depth: o.depth ?? 12, numHeads: o.numHeads ?? 12, mlpRatio: 4, qkvBias: true, eps: 1e-6, layerScale: 1e-5, rng: placeholderRng() });
     this.imageSize = imageSize;
     this.width = width;
     this.setTrainable(false);
