@@ -8,6 +8,7 @@ Pillow and the upstream ADM crops (RobusTok's dataset/augmentation.py) make of i
     center-32.npy    center_crop_arr(img, 32)
     center-64.npy    center_crop_arr(img, 64)             (bicubic up)
     tencrop-16.npy   TenCrop(16)(center_crop_arr(img, 17)) stacked: [10, 16, 16, 3]
+    random-16.npy    random_crop_arr(img, 16) with its three draws fixed: short side 20, crop y 3, x 7
 
     mkdir -p /tmp/upstream/robustok
     git -C /work/.mirror/qiuk2+RobusTok/repo archive HEAD dataset | tar -x -C /tmp/upstream/robustok
@@ -67,6 +68,9 @@ def main():
     }
     for name, im in arrays.items():
         np.save(os.path.join(OUT, name + ".npy"), np.asarray(im, dtype=np.uint8))
+    draws = iter([20, 3, 7])
+    aug.random.randrange = lambda *args: next(draws)
+    np.save(os.path.join(OUT, "random-16.npy"), np.asarray(aug.random_crop_arr(img, 16), dtype=np.uint8))
     crops = T.TenCrop(16)(aug.center_crop_arr(img, int(16 * 1.1)))
     np.save(os.path.join(OUT, "tencrop-16.npy"), np.stack([np.asarray(c, dtype=np.uint8) for c in crops]))
 

@@ -85,6 +85,16 @@ test('random_crop_arr: the short side is drawn from [s, ceil(s/0.8)], same Rng s
   assert.deepEqual(c.data, cropRgb(img, 0, left.int(75 - 53 + 1), 53, 53).data);
 });
 
+test('random_crop_arr equals upstream for the same draws (short side 20, crop y 3, x 7, no flip)', async () => {
+  const img = await source();
+  const ints = [20 - 16, 3, 7];
+  // Only the draws matter here: a stand-in stream that replays upstream's fixed choices.
+  const replay = { int: (n: number) => { const v = ints.shift() as number; assert.ok(v < n); return v; }, uniform: () => 0.9 } as unknown as Rng;
+  const got = await randomCropArr(img, 16, replay, { resampler: 'pil' });
+  assert.deepEqual(diff(got, await ref('random-16')), { max: 0, mean: 0 });
+  assert.equal(ints.length, 0);
+});
+
 test('flip, crop, round-half-even and the [-1, 1] CHW layout', () => {
   const img: RgbImage = { data: Uint8Array.from([0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32, 40, 41, 42, 255, 254, 253]), width: 3, height: 2 };
   assert.deepEqual(Array.from(flipHorizontal(img).data), [20, 21, 22, 10, 11, 12, 0, 1, 2, 255, 254, 253, 40, 41, 42, 30, 31, 32]);
