@@ -1,6 +1,9 @@
 /**
  * The bench command (`npm run bench -- [--json] [--backend auto|tensorflow|wasm|cpu] [--suite a,b]
- * [--quick] [--reps N] [--install-torch]`).
+ * [--quick] [--reps N] [--install-torch] [--profile]`).
+ *
+ * --profile: suites that support it also print, per case, where one of our steps spends its time (tfjs
+ * kernel type, count, total ms; tf.profile times each kernel to completion, so the sum exceeds a step).
  *
  * Suites are discovered, not listed: every `bench/<name>.suite.ts` exporting `suite: BenchSuite` is a
  * suite, so adding one (fid, artifacts, …) never touches this file. Each case is timed on our chosen
@@ -48,6 +51,8 @@ export interface BenchContext {
   torch: TorchRef | null;
   quick: boolean;
   reps: number;
+  /** --profile: log a per-kernel-type breakdown of one of our steps per case (where supported). */
+  profile: boolean;
   log: (line: string) => void;
   /** Filled by suites that measure it (the compute suite does); others may read it. */
   peakGflops: number | null;
@@ -90,10 +95,11 @@ interface Args {
   quick: boolean;
   reps?: number;
   installTorch: boolean;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { json: false, quick: false, installTorch: false };
+  const args: Args = { json: false, quick: false, installTorch: false, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -103,6 +109,7 @@ function parseArgs(argv: string[]): Args {
     };
     if (a === '--json') args.json = true;
     else if (a === '--quick') args.quick = true;
+    else if (a === '--profile') args.profile = true;
     else if (a === '--install-torch') args.installTorch = true;
     else if (a === '--backend') args.backend = next();
     else if (a === '--suite') args.suites = next().split(',');
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
   const found = findTorch({ install: args.installTorch, log });
   const torch = 'error' in found ? null : found;
   log(torch ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source})` : `pytorch reference: none (${'error' in found ? found.error : ''})`);
-  const ctx: BenchContext = { backend, torch, quick: args.quick, reps: args.reps ?? (args.quick ? 3 : 5), log, peakGflops: null };
+  const ctx: BenchContext = { backend, torch, quick: args.quick, reps: args.reps ?? (args.quick ? 3 : 5), profile: args.profile, log, peakGflops: null };
   const suites = (await discoverSuites()).filter((s) => !args.suites || args.suites.includes(s.name));
   const cases: BenchCase[] = [];
   for (const s of suites) {

@@ -11,6 +11,7 @@
  */
 import os from 'node:os';
 import type { StepTiming } from './threads';
+import { formatProfile } from './profile';
 import { runOursInChild, runTorchAtThreads } from './threads';
 import type { OursResult } from './tokenizer-ours';
 import { tokenizerCases } from './tokenizer-cases';
@@ -37,7 +38,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   let order = 0;
   for (const threads of settings) {
     for (const c of tokenizerCases()) {
-      const input = { cases: [c], reps, warmup };
+      const input = { cases: [c], reps, warmup, profile: ctx.profile };
       const load1 = os.loadavg()[0] as number;
       const oursSide = () => runOursInChild<OursOutput>('tokenizer-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursResult;
       const torchSide = () => (ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/tokenizer_bench.py', input, threads).results[c.name] ?? null) : null);
@@ -74,6 +75,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
         `  ${c.name} @${threads}t (load ${load1.toFixed(1)}): ours ${ours.median_ms.toFixed(1)} ms (${ours.cores.toFixed(2)} cores)` +
           (torch ? `, torch ${torch.median_ms.toFixed(1)} ms (${torch.cores.toFixed(2)} cores), ×${(ours.median_ms / torch.median_ms).toFixed(2)}` : ''),
       );
+      if (ours.profile) for (const line of formatProfile(ours.profile)) ctx.log(line);
     }
   }
   return Promise.resolve(out);
