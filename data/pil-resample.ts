@@ -31,8 +31,23 @@ const FILTERS: Readonly<Record<PilFilter, { support: number; fn: (x: number) => 
 
 interface Coeffs {
   readonly bounds: Int32Array; // per output index: [xmin, count]
-  readonly weights: Float64Array; // per output index: ksize fixed-point weights (integers)
+  readonly weights: Int32Array; // per output index: ksize fixed-point weights
   readonly ksize: number;
+}
+
+/** Coefficients by (filter, in, out): a dataset of same-sized images reuses them for every image. */
+const COEFF_CACHE = new Map<string, Coeffs>();
+const COEFF_CACHE_LIMIT = 256;
+
+function coefficients(inSize: number, outSize: number, filter: PilFilter): Coeffs {
+  const key = `${filter}:${inSize}:${outSize}`;
+  let c = COEFF_CACHE.get(key);
+  if (c === undefined) {
+    c = precompute(inSize, outSize, filter);
+    if (COEFF_CACHE.size >= COEFF_CACHE_LIMIT) COEFF_CACHE.delete(COEFF_CACHE.keys().next().value as string);
+    COEFF_CACHE.set(key, c);
+  }
+  return c;
 }
 
 function precompute(inSize: number, outSize: number, filter: PilFilter): Coeffs {
@@ -42,7 +57,7 @@ function precompute(inSize: number, outSize: number, filter: PilFilter): Coeffs 
   const support = baseSupport * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const bounds = new Int32Array(outSize * 2);
-  const weights = new Float64Array(outSize * ksize);
+  const weights = new Int32Array(outSize * ksize);
   const k = new Float64Array(ksize);
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
@@ -127,7 +142,7 @@ function verticalPass(src: RgbImage, outH: number, c: Coeffs): RgbImage {
 export function pilResize(img: RgbImage, width: number, height: number, filter: PilFilter): RgbImage {
   if (width === img.width && height === img.height) return { data: img.data.slice(), width, height };
   let cur = img;
-  if (width !== img.width) cur = horizontalPass(cur, width, precompute(img.width, width, filter));
-  if (height !== img.height) cur = verticalPass(cur, height, precompute(img.height, height, filter));
+  if (width !== img.width) cur = horizontalPass(cur, width, coefficients(img.width, width, filter));
+  if (height !== img.height) cur = verticalPass(cur, height, coefficients(img.height, height, filter));
   return cur;
 }
