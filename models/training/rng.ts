@@ -190,6 +190,16 @@ export class RngStreams {
     return { seed: this.seed, streams };
   }
 
+  /**
+   * Replaces every stream's state with the saved one, in place, so objects holding this RngStreams
+   * (a trainer, a loader) continue from the checkpoint. Streams not in `state` start afresh.
+   */
+  restore(state: { seed: number; streams: Record<string, RngState> }): void {
+    if (state.seed !== this.seed) throw new PipelineError('CHECKPOINT_MISMATCH', `the checkpoint's RNG seed is ${state.seed}, this run's is ${this.seed}: resume with the same seed`);
+    this.streams.clear();
+    for (const [name, s] of Object.entries(state.streams)) this.streams.set(name, new Rng(s));
+  }
+
   static fromState(state: { seed: number; streams: Record<string, RngState> }): RngStreams {
     const out = new RngStreams(state.seed);
     for (const [name, s] of Object.entries(state.streams)) out.streams.set(name, new Rng(s));
