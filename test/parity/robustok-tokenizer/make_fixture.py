@@ -1,7 +1,9 @@
 """Writes test/fixtures/parity/robustok-tokenizer/<case>/: the upstream RobusTok tokenizer (`VQModel` of
 tokenizer/tokenizer_image/xqgan_model.py with its DINOv2Encoder/DINOv2Decoder) at a tiny size with seeded
 random weights, run on random images: latents, codes, quantised latents, reconstruction, the VQ losses,
-the δ nearest codes of every token, and gradients of a loss through the straight-through estimator.
+the δ nearest codes of every token, and gradients of a loss through the straight-through estimator. Also
+the names/shapes of the paper-size state dict (paper-state-dict.json), so the released checkpoints' layout
+is checked without downloading them.
 
     mkdir -p /tmp/upstream/robustok
     git -C /work/.mirror/qiuk2+RobusTok/repo archive HEAD tokenizer datasets | tar -x -C /tmp/upstream/robustok
@@ -183,6 +185,33 @@ def run_case(xq, name, case):
           f"decode_tokens vs forward recon max diff {float((recon - recon_codes).abs().max()):.2e}")
 
 
+def paper_state_dict_layout(xq):
+    """Names, dtypes and shapes of the paper-size VQModel state dict (ViT-B/16 at 256 px, codebook 4096×64,
+    DINOv2 semantic teacher), i.e. what a converted main-train.pt / post-train.pt entry holds. Built with
+    pretrained=False (the layout is the same; timm takes num_classes=0 from the lvd142m config either way)."""
+    dinov2 = sys.modules["tokenizer.tokenizer_image.dino_enc.dinov2"]
+
+    def no_download(cls):
+        def build(**kw):
+            kw["pretrained"] = False
+            return cls(**kw)
+        return build
+    xq.DINOv2Encoder = no_download(dinov2.DINOv2Encoder)
+    xq.DINOv2Decoder = no_download(dinov2.DINOv2Decoder)
+    create = xq.create_model
+    xq.create_model = lambda *a, **kw: create(*a, **dict(kw, pretrained=False))
+    args = xq.ModelArgs(codebook_size=4096, codebook_embed_dim=64, v_patch_nums=[16], enc_type="dinov2",
+                        dec_type="dinov2", semantic_guide="dinov2", detail_guide="none", num_latent_tokens=256,
+                        encoder_model="vit_base_patch14_dinov2.lvd142m", decoder_model="vit_base_patch14_dinov2.lvd142m",
+                        abs_pos_embed=True, product_quant=1)
+    with torch.no_grad():
+        model = xq.VQModel(args)
+    layout = {k: [str(v.dtype).replace("torch.", ""), list(v.shape)] for k, v in model.state_dict().items()}
+    with open(os.path.join(OUT, "paper-state-dict.json"), "w") as f:
+        json.dump(layout, f, indent=0, separators=(",", ":"))
+    print(f"wrote paper-state-dict.json: {len(layout)} entries")
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("ROBUSTOK_UPSTREAM_DIR")
     if not root:
@@ -192,6 +221,7 @@ def main():
     xq = upstream_modules(root)
     for name, case in CASES.items():
         run_case(xq, name, case)
+    paper_state_dict_layout(xq)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import { readNpyFile, type NpyArray } from '../../../data/npy';
 import { nearestCodes } from '../../../models/latent-perturbation';
 import { l2Normalize } from '../../../models/layers/vector-quantizer';
 import { RobustokTokenizer } from '../../../models/robustok-tokenizer';
-import { loadTokenizerWeights } from '../../../models/tokenizer-artifact';
+import { isUpstreamOnlyKey, loadTokenizerWeights } from '../../../models/tokenizer-artifact';
 import { parseTokenizerConfig } from '../../../models/tokenizer-config';
 import { Rng } from '../../../models/training/rng';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
@@ -165,4 +165,47 @@ test('wasm backend: p4-16 forward equals upstream too (tfjs-wasm OneHot float32 
   } finally {
     await tf.setBackend('cpu');
   }
+});
+
+/** Skips the (slow, pure-JS) random init: only names and shapes matter here. */
+class ZeroInitRng extends Rng {
+  constructor() {
+    super(Rng.fromSeed(0).getState());
+  }
+  override fillNormal(out: Float32Array): Float32Array {
+    return out;
+  }
+  override fillTruncNormal(out: Float32Array): Float32Array {
+    return out;
+  }
+  override fillUniform(out: Float32Array): Float32Array {
+    return out;
+  }
+}
+
+test('paper size: our state dict has exactly the names and shapes of upstream main-train.pt (minus skipped buffers and teacher)', async () => {
+  // upstream's layout at ViT-B/16, 256 px, codebook 4096×64 (written by make_fixture.py without weights);
+  // our model is built with depth 1 to stay cheap, and blocks.i of upstream is compared with our blocks.0
+  const layout = JSON.parse(await readFile(path.join(ROOT, 'paper-state-dict.json'), 'utf8')) as Record<string, [string, number[]]>;
+  const m = new RobustokTokenizer(parseTokenizerConfig({ depth: 1 }), new ZeroInitRng());
+  const ours = new Map([...m.stateDict()].map(([k, v]) => [k, v.shape]));
+  const seen = new Set<string>();
+  const skipped: string[] = [];
+  for (const [name, [dtype, shape]] of Object.entries(layout)) {
+    if (isUpstreamOnlyKey(name)) {
+      skipped.push(name);
+      continue;
+    }
+    const block = name.match(/^(encoder|decoder)\.model\.blocks\.(\d+)\.(.*)$/);
+    const mine = block ? `${block[1]}.model.blocks.0.${block[3]}` : name;
+    assert.ok(Number(block?.[2] ?? 0) < 12, name);
+    assert.equal(dtype, 'float32', name);
+    assert.deepEqual(ours.get(mine), shape, `${name}: upstream [${shape.join(', ')}], ours ${JSON.stringify(ours.get(mine))}`);
+    seen.add(mine);
+  }
+  assert.deepEqual([...ours.keys()].filter((k) => !seen.has(k)), [], 'every model tensor exists upstream');
+  assert.ok(skipped.includes('encoder.lvl1LC') && skipped.includes('decoder.lvl1LC') && skipped.includes('quantize.ema_vocab_hit_SV'));
+  assert.ok(skipped.filter((k) => k.startsWith('semantic_model.')).length > 100, 'the DINOv2 teacher is skipped');
+  assert.deepEqual(layout['encoder.lvl1LC'], ['int64', [1, 16 * 16 + 1 + 256]]);
+  m.dispose();
 });
