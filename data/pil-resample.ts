@@ -84,7 +84,7 @@ function precompute(inSize: number, outSize: number, filter: PilFilter): Coeffs 
 function clip8(v: number): number {
   if (v >= ONE * 256) return 255;
   if (v <= 0) return 0;
-  return Math.floor(v / ONE);
+  return (v / ONE) | 0; // v in (0, 2^30): truncation = floor
 }
 
 /** Resamples along x: every row of `src` → `outW` columns. Sums stay below 2^53, so doubles are exact. */
@@ -116,24 +116,22 @@ function horizontalPass(src: RgbImage, outW: number, c: Coeffs): RgbImage {
   return { data: out, width: outW, height: h };
 }
 
-/** Resamples along y: `outH` rows, each a weighted sum of whole input rows. */
+/** Resamples along y: `outH` rows, each value a weighted sum down its column (taps few, so rows stay in cache). */
 function verticalPass(src: RgbImage, outH: number, c: Coeffs): RgbImage {
   const { bounds, weights, ksize } = c;
   const { width: w, data: s } = src;
   const stride = w * 3;
   const out = new Uint8Array(outH * stride);
-  const acc = new Float64Array(stride);
   for (let y = 0; y < outH; y++) {
-    acc.fill(HALF);
-    const min = bounds[y * 2] as number;
+    const base = (bounds[y * 2] as number) * stride;
     const n = bounds[y * 2 + 1] as number;
-    for (let i = 0; i < n; i++) {
-      const wt = weights[y * ksize + i] as number;
-      const row = (min + i) * stride;
-      for (let j = 0; j < stride; j++) acc[j] = (acc[j] as number) + (s[row + j] as number) * wt;
-    }
+    const k0 = y * ksize;
     const q = y * stride;
-    for (let j = 0; j < stride; j++) out[q + j] = clip8(acc[j] as number);
+    for (let j = 0; j < stride; j++) {
+      let acc = HALF;
+      for (let i = 0, p = base + j; i < n; i++, p += stride) acc += (s[p] as number) * (weights[k0 + i] as number);
+      out[q + j] = clip8(acc);
+    }
   }
   return { data: out, width: w, height: outH };
 }
