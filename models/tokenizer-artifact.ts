@@ -109,7 +109,8 @@ export interface LoadedTokenizer {
 }
 
 /** Reads a tokenizer artifact directory written by saveTokenizerArtifact. */
-export async function loadTokenizerArtifact(dir: string, o: LoadArtifactOptions = {}): Promise<LoadedTokenizer> {
+/** The config of a tokenizer artifact directory (its tokenizer.json), validated. */
+export async function readTokenizerArtifactConfig(dir: string): Promise<TokenizerConfig> {
   const jsonPath = path.join(dir, TOKENIZER_JSON);
   let meta: { arch?: unknown; config?: unknown };
   try {
@@ -118,7 +119,11 @@ export async function loadTokenizerArtifact(dir: string, o: LoadArtifactOptions 
     throw new PipelineError('INPUT_MISSING', `${dir} is not a tokenizer artifact: cannot read ${TOKENIZER_JSON} (${errorMessage(e)})`, { cause: e });
   }
   if (meta.arch !== TOKENIZER_ARCH) throw new PipelineError('CHECKPOINT_MISMATCH', `${jsonPath}: arch ${JSON.stringify(meta.arch)}, expected "${TOKENIZER_ARCH}"`);
-  const config = parseTokenizerConfig(meta.config, `config in ${jsonPath}`);
+  return parseTokenizerConfig(meta.config, `config in ${jsonPath}`);
+}
+
+export async function loadTokenizerArtifact(dir: string, o: LoadArtifactOptions = {}): Promise<LoadedTokenizer> {
+  const config = await readTokenizerArtifactConfig(dir);
   const want = o.weights ?? 'auto';
   const hasEma = await exists(path.join(dir, EMA_WEIGHTS));
   if (want === 'ema' && !hasEma) throw new PipelineError('INPUT_MISSING', `${dir} has no ${EMA_WEIGHTS}; load weights: 'model'`);

@@ -4,6 +4,8 @@ import { datasetSyntheticDescriptor } from './dataset-synthetic-config';
 import { catalogOf, type StageCatalog } from './descriptor';
 import { evalFidDescriptor } from './eval-fid-config';
 import { generatorTrainDescriptor } from './generator-train-config';
+import { tokenizerPosttrainDescriptor } from './tokenizer-posttrain-config';
+import { tokenizerTrainDescriptor } from './tokenizer-train-config';
 import { tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor } from './tokenizer-pretokenize-config';
 
-export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, generatorTrainDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor]);
+export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, generatorTrainDescriptor, tokenizerTrainDescriptor, tokenizerPosttrainDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor]);

@@ -13,6 +13,8 @@ const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
   'eval.fid': () => import('./eval-fid-stage.js').then((m) => m.evalFidStage),
   'dataset.synthetic': () => import('./dataset-synthetic.js').then((m) => m.datasetSyntheticStage),
   'generator.train': () => import('./generator-train.js').then((m) => m.generatorTrainStage),
+  'tokenizer.train': () => import('./tokenizer-train.js').then((m) => m.tokenizerTrainStage),
+  'tokenizer.posttrain': () => import('./tokenizer-posttrain.js').then((m) => m.tokenizerPosttrainStage),
   'tokenizer.pretokenize': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeStage),
   'tokenizer.pretokenize-merge': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeMergeStage),
 };

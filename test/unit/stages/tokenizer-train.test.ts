@@ -27,7 +27,7 @@ function config(over: Record<string, unknown> = {}): TokenizerTrainConfig {
     optimizer: { lr: 2e-3, scaleLrByBatch: false, minLr: 2e-4, warmupEpochs: 0 },
     ema: { decay: 0.9 },
     losses: { perceptualWeight: 0, semanticWeight: 0.1 },
-    semanticTeacher: 'none',
+    semanticTeacher: 'small',
     discriminator: { kind: 'conv', startEpoch: 2, scaleLrByBatch: false, lr: 1e-3, warmupEpochs: 0 },
     perturbation: { delta: 4, annealStart: 1, annealEnd: 3 },
     validation: { every: 0, batchSize: 16 },

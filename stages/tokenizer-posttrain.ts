@@ -1,0 +1,115 @@
+/**
+ * The `tokenizer.posttrain` stage kind: decoder post-training on σ-paired data (dossier §8). The
+ * main-train tokenizer re-encodes each generated image (its encoder backbone frozen) and learns to
+ * reconstruct the real image the generation was teacher-forced from; no latent perturbation; a fresh
+ * discriminator is on from the first step; the EMA continues from the main-train EMA. Everything else
+ * — losses, loop, checkpoints and exact resume, validation, outputs — is main training's.
+ */
+import path from 'node:path';
+import { initBackend } from '../compute/backend';
+import { loadStateDictFile } from '../compute/checkpoint';
+import { PipelineError } from '../core/errors';
+import { PairBatchLoader } from '../data/pair-batches';
+import { RobustokTokenizer } from '../models/robustok-tokenizer';
+import { EMA_WEIGHTS, loadTokenizerWeights, MODEL_WEIGHTS, readTokenizerArtifactConfig } from '../models/tokenizer-artifact';
+import { RngStreams } from '../models/training/rng';
+import { buildLossNetworks } from '../models/training/tokenizer-loss-networks';
+import { TokenizerTrainer } from '../models/training/tokenizer-trainer';
+import type { StageContext, StageImpl, StageResult } from './stage';
+import { tokenizerPosttrainDescriptor, type TokenizerPosttrainConfig } from './tokenizer-posttrain-config';
+import { splitRoot, tokenizerSchedules } from './tokenizer-train';
+import { runTokenizerTraining } from './tokenizer-training-loop';
+import { existsSync } from 'node:fs';
+
+/** Parameter names frozen for each `trainable` setting (see the config's header). */
+export function frozenParameters(model: RobustokTokenizer, trainable: TokenizerPosttrainConfig['trainable']): Set<string> {
+  if (trainable === 'upstream') return new Set(model.encoderBackboneParameterNames());
+  const encoderSide = ['encoder.', 'quant_conv.', 'quantize.'];
+  return new Set([...model.parameters().keys()].filter((n) => encoderSide.some((p) => n.startsWith(p))));
+}
+
+function need(ctx: StageContext<unknown>, name: string, what: string): string {
+  const p = ctx.inputs[name];
+  if (p === undefined) throw new PipelineError('INPUT_MISSING', `tokenizer.posttrain needs the \`${name}\` input (${what})`);
+  return p;
+}
+
+async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageResult> {
+  const c = ctx.config;
+  await initBackend({ log: (l) => ctx.log.info(l) });
+  const artifact = need(ctx, 'tokenizer', 'the main-train tokenizer artifact');
+  const pairsRoot = need(ctx, 'pairs', 'the generated images of posttrain.pairs');
+  const datasetRoot = need(ctx, 'dataset', 'the real images the pairs were generated from');
+  const modelConfig = await readTokenizerArtifactConfig(artifact);
+  const loader = await PairBatchLoader.open(pairsRoot, splitRoot(datasetRoot, c.pairSplit), { imageSize: modelConfig.image_size, batchSize: c.batchSize, skipCorrupt: c.skipCorrupt, log: (m) => ctx.log.warn(m) });
+  const stepsPerEpoch = loader.stepsPerEpoch();
+  if (stepsPerEpoch === 0) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.pairs.length} pairs: lower batchSize or generate more pairs`);
+  const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, c.epochs * stepsPerEpoch) : c.epochs * stepsPerEpoch;
+
+  const rng = new RngStreams(ctx.seed);
+  const model = new RobustokTokenizer(modelConfig, rng.stream('init'));
+  const emaFile = path.join(artifact, EMA_WEIGHTS);
+  const hasEma = existsSync(emaFile);
+  if (c.init === 'ema' && !hasEma) throw new PipelineError('INPUT_MISSING', `${artifact} has no ${EMA_WEIGHTS}: set init: model`);
+  await loadTokenizerWeights(model, path.join(artifact, c.init === 'ema' ? EMA_WEIGHTS : MODEL_WEIGHTS));
+  const frozen = frozenParameters(model, c.trainable);
+  const nets = await buildLossNetworks(c, ctx.inputs, model, rng);
+  const trainer = new TokenizerTrainer({
+    model,
+    disc: nets.disc,
+    teacher: nets.teacher,
+    lpips: nets.lpips,
+    weights: {
+      reconstruction: c.losses.reconstructionWeight,
+      perceptual: nets.lpips ? c.losses.perceptualWeight : 0,
+      semantic: nets.teacher ? c.losses.semanticWeight : 0,
+      disc: c.discriminator.kind === 'none' ? 0 : c.discriminator.weight,
+      lecam: c.discriminator.lecamWeight,
+      adaptive: c.discriminator.adaptiveWeight,
+      diffAug: c.discriminator.diffAug,
+    },
+    genOptimizer: { beta1: c.optimizer.beta1, beta2: c.optimizer.beta2, weightDecay: c.optimizer.weightDecay },
+    discOptimizer: { beta1: c.optimizer.beta1, beta2: c.optimizer.beta2, weightDecay: c.discriminator.weightDecay },
+    emaDecay: c.ema.decay,
+    maxGradNorm: c.maxGradNorm,
+    rng,
+    frozen,
+  });
+  // The EMA continues from the main-train EMA (upstream loads `ema` into its EMA copy).
+  if (hasEma) {
+    const ema = trainer.ema.tensors();
+    await loadStateDictFile(ema, emaFile, { ignore: (n) => !ema.has(n) });
+  }
+  let frozenCount = 0;
+  for (const n of frozen) frozenCount += model.parameters().get(n)?.size ?? 0;
+  ctx.log.info(`post-training ${c.trainable === 'upstream' ? 'everything but the encoder backbone (upstream)' : 'the decoder side only'}: ${frozenCount} of ${model.numParameters()} parameters frozen`);
+  const valRoot = splitRoot(datasetRoot, c.valSplit);
+  try {
+    return await runTokenizerTraining(ctx, {
+      stage: 'tokenizer.posttrain',
+      model,
+      trainer,
+      nets,
+      rng,
+      source: {
+        stepsPerEpoch: () => loader.stepsPerEpoch(),
+        epoch: (e, r, s) => loader.epoch(e, r, s),
+      },
+      totalSteps,
+      schedules: tokenizerSchedules(c, stepsPerEpoch),
+      // β = 0 in the post-train config: no latent perturbation
+      perturbation: () => undefined,
+      valRoot: valRoot !== splitRoot(datasetRoot, c.pairSplit) ? valRoot : undefined,
+      validation: c.validation,
+      skipCorrupt: c.skipCorrupt,
+      logEvery: c.logEvery,
+      info: { pairs: loader.pairs.length, frozenParameters: frozenCount, trainable: c.trainable },
+    });
+  } finally {
+    trainer.dispose();
+    nets.dispose();
+    model.dispose();
+  }
+}
+
+export const tokenizerPosttrainStage: StageImpl<TokenizerPosttrainConfig> = { descriptor: tokenizerPosttrainDescriptor, run };
