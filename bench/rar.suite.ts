@@ -1,0 +1,81 @@
+/**
+ * RAR suite (issue 9 acceptance): the generator's training step and sampling throughput with and
+ * without the KV cache, ours against a PyTorch port of the same model (bench/torch/rar_port.py, checked
+ * against the upstream parity fixture by running it directly), at all cores and at one thread.
+ *
+ * As in the tokenizer suite, each side runs in its own child process per case and thread count
+ * (bench/threads.ts), the two sides of a case back to back with alternating order. Throughput is
+ * reported per token (train: target ids per second; sampling: generated ids per second) and, for
+ * sampling, per image.
+ */
+import type { OursRarResult } from './rar-ours';
+import { rarCases, tokensPerRun } from './rar-cases';
+import type { BenchCase, BenchContext, BenchSuite } from './run';
+import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
+
+interface OursOutput {
+  backend: string;
+  results: Record<string, OursRarResult>;
+}
+
+interface TorchOutput {
+  torch: string;
+  threads: number;
+  results: Record<string, StepTiming>;
+}
+
+function run(ctx: BenchContext): Promise<BenchCase[]> {
+  const cores = ctx.backend.cpu.cores;
+  const settings = ctx.backend.backend === 'tensorflow' && cores > 1 ? [cores, 1] : [1];
+  const out: BenchCase[] = [];
+  let order = 0;
+  for (const threads of settings) {
+    for (const c of rarCases(ctx.quick)) {
+      const reps = c.kind === 'train' ? ctx.reps : Math.min(ctx.reps, 3);
+      const input = { cases: [c], reps, warmup: 1 };
+      const oursSide = () => runOursInChild<OursOutput>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
+      const torchSide = () => (ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/rar_bench.py', input, threads).results[c.name] ?? null) : null);
+      let ours: OursRarResult;
+      let torch: StepTiming | null;
+      if (order++ % 2 === 0) {
+        ours = oursSide();
+        torch = torchSide();
+      } else {
+        torch = torchSide();
+        ours = oursSide();
+      }
+      const tokPerS = (ms: number) => (tokensPerRun(c) * 1000) / ms;
+      const t = torch?.median_ms ?? null;
+      const sampling = c.kind !== 'train';
+      out.push({
+        suite: 'rar',
+        name: c.name,
+        threads,
+        ours_ms: ours.median_ms,
+        torch_ms: t,
+        ratio: t ? ours.median_ms / t : null,
+        gflops: null,
+        peak_gflops: ctx.peakGflops,
+        ...(sampling ? { ours_images_per_s: (c.size.batch * 1000) / ours.median_ms, torch_images_per_s: t ? (c.size.batch * 1000) / t : null } : {}),
+        ours_tokens_per_s: tokPerS(ours.median_ms),
+        torch_tokens_per_s: t ? tokPerS(t) : null,
+        ours_cores: ours.cores,
+        torch_cores: torch?.cores ?? null,
+        ours_range_ms: [ours.min_ms, ours.max_ms],
+        torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
+        ...(ours.leaked !== 0 ? { note: `our run leaves ${ours.leaked} tensors per ${reps} runs` } : {}),
+      });
+      ctx.log(
+        `  ${c.name} @${threads}t: ours ${ours.median_ms.toFixed(1)} ms (${Math.round(tokPerS(ours.median_ms))} tok/s, ${ours.cores.toFixed(2)} cores)` +
+          (torch ? `, torch ${torch.median_ms.toFixed(1)} ms (${Math.round(tokPerS(torch.median_ms))} tok/s, ${torch.cores.toFixed(2)} cores), ×${(ours.median_ms / torch.median_ms).toFixed(2)}` : ''),
+      );
+    }
+  }
+  return Promise.resolve(out);
+}
+
+export const suite: BenchSuite = {
+  name: 'rar',
+  description: 'RAR generator train step and CFG sampling with/without KV cache vs a PyTorch port, all cores and 1 thread',
+  run,
+};
