@@ -15,6 +15,7 @@ import { isPipelineError } from '../../../core/errors';
 import { centerCropArr, flipHorizontal, tenCrop, writeChwSigned } from '../../../data/adm-crop';
 import { openImageFolder } from '../../../data/image-folder';
 import { decodeRgb, type RgbImage } from '../../../data/images';
+import { readTokenDataset } from '../../../data/token-dataset';
 import { readTokenEntries, readTokenManifest, type TokenManifest } from '../../../data/token-shards';
 import { writeSyntheticDataset } from '../../../data/synthetic-images';
 import { RobustokTokenizer } from '../../../models/robustok-tokenizer';
@@ -94,6 +95,11 @@ test('flip mode: manifest, shards, EMA ids in image order then [original, mirror
 
   const got = await entries(dir);
   assert.deepEqual(got.map((e) => e.class_id), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+  // generator.train's reader takes this output as it is.
+  const ds = await readTokenDataset(dir);
+  assert.deepEqual([ds.count, ds.seqLen, ds.codebookSize, ds.numClasses], [18, 16, 64, 3]);
+  assert.deepEqual(Array.from(ds.tokens.subarray(16, 32)), got[1]?.tokens);
+  assert.deepEqual(Array.from(ds.classes), got.map((e) => e.class_id));
   const folder = await openImageFolder(path.join(f.dataset, 'train'));
   const views: RgbImage[] = [];
   for (const s of folder.samples) {
