@@ -1,0 +1,36 @@
+/**
+ * Config and I/O of the `generator.sample` stage kind (pure: the catalog imports it without tfjs).
+ * Inputs: `generator` (a generator.train artifact directory) and `tokenizer` (a tokenizer artifact).
+ * Outputs: `samples`, an ADM-style .npz (arr_0 uint8 [N, H, W, 3] + labels int32 [N]) that eval.fid
+ * takes as is, and with `writePngs` also `images`, a folder of {idx:06d}.png.
+ */
+import { z } from 'zod';
+import type { StageDescriptor } from './descriptor';
+import { samplingFields } from './sampling-config';
+
+export const generatorSampleConfigSchema = z
+  .strictObject({
+    /** Classes to sample (0..numClasses−1); default all of the generator's. */
+    numClasses: z.number().int().min(1).optional(),
+    /** Samples per class; labels are [0, 1, …, C−1] repeated perClass times (upstream's list(range(C)) * 50). */
+    perClass: z.number().int().min(1).default(50),
+    ...samplingFields,
+    /** Samples per generator call (upstream's per-process batch: 50). Does not change the images. */
+    batchSize: z.number().int().min(1).default(50),
+    /** This stage samples the index·N/count … (index+1)·N/count − 1 slice of the global sample indices. */
+    shard: z.strictObject({ index: z.number().int().min(0), count: z.number().int().min(1) }).default({ index: 0, count: 1 }),
+    /** Also write every sample as {global index:06d}.png into the `images` output. */
+    writePngs: z.boolean().default(false),
+  })
+  .refine((c) => c.shard.index < c.shard.count, { message: 'shard.index must be < shard.count', path: ['shard', 'index'] });
+
+export type GeneratorSampleConfig = z.output<typeof generatorSampleConfigSchema>;
+
+export const generatorSampleDescriptor: StageDescriptor<GeneratorSampleConfig> = {
+  kind: 'generator.sample',
+  version: '1',
+  description: 'Class-conditional RAR sampling (raster order, KV cache, power-cosine CFG, constant temperature), decoded with the tokenizer into an ADM .npz (dossier §6).',
+  configSchema: generatorSampleConfigSchema,
+  inputs: () => ({ required: ['generator', 'tokenizer'] }),
+  outputs: (c) => (c.writePngs ? ['samples', 'images'] : ['samples']),
+};

@@ -1,0 +1,154 @@
+/**
+ * The `generator.sample` stage kind (dossier §6): class-conditional RAR sampling with the KV cache,
+ * power-cosine CFG and a constant temperature, decoded by the tokenizer (EMA weights by default) and
+ * converted to uint8 with the +128 convention, packed as an ADM .npz (`arr_0` uint8 [N, H, W, 3],
+ * `labels` int32 [N]).
+ *
+ * Layout: N = C·perClass samples, global index g has label g mod C (upstream's list(range(C)) * perClass).
+ * Sample g draws only from the random stream (stage seed, g), so an image depends on (seed, g) alone:
+ * not on the batch size, the shard count or the worker. A shard samples its contiguous slice of g.
+ *
+ * Long runs: every finished batch is kept as a small .npy chunk; with checkpointEvery = n the chunk
+ * folder is saved after every n-th finished batch, and a retried attempt restores it and samples only
+ * the batches that are missing. The .npz (and PNGs) are assembled from the chunks at the end.
+ */
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { initBackend } from '../compute/backend';
+import { PipelineError } from '../core/errors';
+import { encodeNpy, readNpyFile } from '../data/npy';
+import { NpzWriter } from '../data/npz-writer';
+import { loadRar } from '../models/rar-artifact';
+import { sampleRar } from '../models/rar-sampling';
+import type { RobustokTokenizer } from '../models/robustok-tokenizer';
+import { loadTokenizerArtifact } from '../models/tokenizer-artifact';
+import { decodeIdsToUint8 } from '../models/tokenizer-images';
+import { generatorSampleDescriptor, type GeneratorSampleConfig } from './generator-sample-config';
+import { checkPair, stepHeartbeat } from './sampling-support';
+import type { StageContext, StageImpl, StageResult } from './stage';
+
+const PROGRESS_FILE = 'progress.json';
+
+/** The contiguous slice [lo, hi) of 0..total−1 owned by shard `index` of `count`. */
+export function shardRange(total: number, index: number, count: number): [number, number] {
+  return [Math.floor((index * total) / count), Math.floor(((index + 1) * total) / count)];
+}
+
+const chunkName = (start: number) => `chunk-${String(start).padStart(9, '0')}.npy`;
+
+interface Progress {
+  lo: number;
+  hi: number;
+  batchSize: number;
+}
+
+async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResult> {
+  const c = ctx.config;
+  const genDir = ctx.inputs.generator;
+  const tokDir = ctx.inputs.tokenizer;
+  if (genDir === undefined || tokDir === undefined) throw new PipelineError('INPUT_MISSING', 'generator.sample needs inputs `generator` (a generator.train artifact) and `tokenizer` (a tokenizer artifact)');
+  await initBackend({ log: (l) => ctx.log.info(l) });
+  const gen = await loadRar(genDir);
+  let tok: RobustokTokenizer | undefined;
+  try {
+    const loaded = await loadTokenizerArtifact(tokDir, { weights: c.tokenizerWeights });
+    tok = loaded.model;
+    checkPair(gen, tok);
+    const C = c.numClasses ?? gen.config.numClasses;
+    if (C > gen.config.numClasses) throw new PipelineError('CONFIG_INVALID', `numClasses ${C} exceeds the generator's ${gen.config.numClasses} classes`);
+    const N = C * c.perClass;
+    const [lo, hi] = shardRange(N, c.shard.index, c.shard.count);
+    const size = loaded.config.image_size;
+    const L = gen.config.imageSeqLen;
+    ctx.log.info(
+      `generator.sample: samples ${lo}..${hi - 1} of ${N} (${C} classes × ${c.perClass}; shard ${c.shard.index}/${c.shard.count}), ` +
+        `g ${c.guidanceScale}, p ${c.guidanceScalePow}, T ${c.randomizeTemperature}, seed ${ctx.seed}, ${loaded.weights} tokenizer weights`,
+    );
+
+    const chunks = path.join(ctx.workdir, 'chunks');
+    await mkdir(chunks, { recursive: true });
+    const progress: Progress = { lo, hi, batchSize: c.batchSize };
+    const resume = await ctx.checkpoints.latest();
+    if (resume) {
+      const done = JSON.parse(await readFile(path.join(resume.dir, PROGRESS_FILE), 'utf8')) as Progress;
+      if (done.lo !== lo || done.hi !== hi || done.batchSize !== c.batchSize) {
+        throw new PipelineError('CHECKPOINT_MISMATCH', `checkpoint covers samples ${done.lo}..${done.hi - 1} in batches of ${done.batchSize}; this stage ${lo}..${hi - 1} in batches of ${c.batchSize}`);
+      }
+      const names = (await readdir(resume.dir)).filter((n) => n.startsWith('chunk-'));
+      for (const n of names) await copyFile(path.join(resume.dir, n), path.join(chunks, n));
+      ctx.log.info(`resuming after ${names.length} finished batch(es)`);
+    }
+    await writeFile(path.join(chunks, PROGRESS_FILE), JSON.stringify(progress));
+
+    const starts: number[] = [];
+    for (let s = lo; s < hi; s += c.batchSize) starts.push(s);
+    const todo = starts.filter((s) => !existsSync(path.join(chunks, chunkName(s))));
+    let finished = starts.length - todo.length;
+    let sampled = 0;
+    const started = performance.now();
+    for (const s of todo) {
+      ctx.signal.throwIfAborted();
+      const e = Math.min(s + c.batchSize, hi);
+      const indices = Array.from({ length: e - s }, (_, i) => s + i);
+      const ids = await sampleRar(gen, indices.map((g) => g % C), {
+        guidanceScale: c.guidanceScale,
+        guidanceScalePow: c.guidanceScalePow,
+        randomizeTemperature: c.randomizeTemperature,
+        seed: ctx.seed,
+        sampleIndices: indices,
+        onStep: stepHeartbeat(ctx, `samples ${s}..${e - 1}`),
+      });
+      const img = await decodeIdsToUint8(tok, ids, indices.length);
+      await writeFile(path.join(chunks, chunkName(s)), encodeNpy(img.pixels, [img.count, img.height, img.width, 3]));
+      sampled += indices.length;
+      finished += 1;
+      const seconds = (performance.now() - started) / 1000;
+      ctx.progress({ step: e - lo, total: hi - lo, message: `${(sampled / seconds).toFixed(3)} images/s` });
+      if (ctx.checkpointEvery > 0 && finished % ctx.checkpointEvery === 0 && finished < starts.length) await ctx.checkpoints.save(chunks, finished);
+    }
+    const seconds = (performance.now() - started) / 1000;
+
+    const out = path.join(ctx.workdir, 'out');
+    const pngDir = path.join(out, 'images');
+    await mkdir(c.writePngs ? pngDir : out, { recursive: true });
+    const npz = path.join(out, 'samples.npz');
+    const writer = await NpzWriter.create(npz);
+    try {
+      await writer.begin('arr_0', 'u1', [hi - lo, size, size, 3]);
+      for (const s of starts) {
+        const chunk = await readNpyFile(path.join(chunks, chunkName(s)));
+        const pixels = chunk.data as Uint8Array;
+        if (chunk.shape[1] !== size || chunk.shape[2] !== size) throw new PipelineError('CHECKPOINT_MISMATCH', `${chunkName(s)} holds ${chunk.shape.join('×')} images, expected ${size}×${size}`);
+        await writer.write(pixels);
+        if (c.writePngs) await writePngs(pngDir, pixels, s, size);
+      }
+      await writer.end();
+      await writer.add('labels', 'i4', Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % C), [hi - lo]);
+    } finally {
+      await writer.close();
+    }
+    const ips = sampled / Math.max(seconds, 1e-9);
+    return {
+      outputs: c.writePngs ? { samples: npz, images: pngDir } : { samples: npz },
+      metrics: { images: hi - lo, first_index: lo, sampled, images_per_second: ips, tokens_per_second: ips * L, num_classes: C },
+    };
+  } finally {
+    gen.dispose();
+    tok?.dispose();
+  }
+}
+
+async function writePngs(dir: string, pixels: Uint8Array, first: number, size: number): Promise<void> {
+  const plane = size * size * 3;
+  const n = pixels.length / plane;
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const png = await sharp(pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+      await writeFile(path.join(dir, `${String(first + i).padStart(6, '0')}.png`), png);
+    }),
+  );
+}
+
+export const generatorSampleStage: StageImpl<GeneratorSampleConfig> = { descriptor: generatorSampleDescriptor, run };
