@@ -13,6 +13,8 @@ const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
   'eval.fid': () => import('./eval-fid-stage.js').then((m) => m.evalFidStage),
   'dataset.synthetic': () => import('./dataset-synthetic.js').then((m) => m.datasetSyntheticStage),
   'generator.train': () => import('./generator-train.js').then((m) => m.generatorTrainStage),
+  'generator.sample': () => import('./generator-sample.js').then((m) => m.generatorSampleStage),
+  'posttrain.pairs': () => import('./posttrain-pairs.js').then((m) => m.posttrainPairsStage),
   'tokenizer.train': () => import('./tokenizer-train.js').then((m) => m.tokenizerTrainStage),
   'tokenizer.posttrain': () => import('./tokenizer-posttrain.js').then((m) => m.tokenizerPosttrainStage),
   'tokenizer.pretokenize': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeStage),
