@@ -35,10 +35,12 @@ up_lpips.LPIPS.load_from_pretrained = lambda self, name='vgg_lpips': None
 
 
 def formula(name, shape):
-    """w[i] = amp · sin(0.7311·i + φ(name)) (float64, then float32); lin weights are kept positive."""
+    """w[i] = amp · sin(0.7311·i + 0.001·(i² mod 10007) + φ(name)) (float64, then float32); lin weights are kept positive."""
     n = int(np.prod(shape))
     phase = 0.37 * len(name) + 0.011 * sum(ord(c) for c in name)
-    s = np.sin(0.7311 * np.arange(n, dtype=np.float64) + phase)
+    i = np.arange(n, dtype=np.float64)
+    # the quadratic-residue term keeps the matrices full rank (sin(a·i + φ) alone is rank 2 as a matrix)
+    s = np.sin(0.7311 * i + 0.001 * np.mod(i * i, 10007) + phase)
     if name.startswith('lin'):
         v = 0.1 * (1.5 + s)
     elif name.endswith('.bias'):
