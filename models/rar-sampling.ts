@@ -10,9 +10,10 @@
  *   - Teacher forcing (optional): where keep[b, s] is set, the drawn token is replaced by tokens[b, s];
  *     the model still runs every step and later steps see the mixed prefix. The draw is made either way,
  *     so an all-false mask reproduces free sampling with the same seed.
- *   - Every sample draws from its own Philox stream keyed by (seed, its global index), and the draw is a
- *     host-side inverse-CDF over that sample's row only, so a sample's tokens do not depend on batch
- *     size, shard or worker layout.
+ *   - Every sample draws from its own Philox stream keyed by (seed, its global index), the draw is a
+ *     host-side inverse-CDF over that sample's row only, and with `modelBatch` each sample runs at a
+ *     fixed row of a fixed-size model batch, so a sample's tokens do not depend on batch size, shard or
+ *     worker layout (the float results of a batched forward do, at the 1e-6 level).
  */
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
@@ -32,7 +33,13 @@ export interface RarSamplingOptions {
   kvCache?: boolean;
   /** σ-paired data: ground-truth ids [B·L] (raster) and the positions that keep them [B·L]. */
   teacherForcing?: { tokens: ArrayLike<number>; keep: ArrayLike<boolean | number> };
-  /** Called after every step (progress heartbeats). */
+  /**
+   * Samples per model batch, fixed across calls: sample g runs at row g mod modelBatch of its own model
+   * batch, which makes its tokens independent of how samples are split over calls, shards and workers
+   * (see sampleRar). Unset: the call's samples form one model batch.
+   */
+  modelBatch?: number;
+  /** Called after every model step (progress heartbeats); total = model batches × L. */
   onStep?: (step: number, total: number) => void;
 }
 
@@ -72,11 +79,19 @@ export function drawToken(row: ArrayLike<number>, temperature: number, rng: Rng)
   return w.length - 1; // u within rounding of the total
 }
 
-/** Samples [B·L] raster token ids for raw class labels `classes` (length B). */
+/**
+ * Samples [B·L] raster token ids for raw class labels `classes` (length B).
+ *
+ * Float results of a batched forward depend (at the 1e-6 level) on the batch size and on a row's
+ * position in it (kernel blocking), and such a difference can flip a draw. With `modelBatch` = M the
+ * sampler removes both: sample g always runs at row g mod M of a model batch of exactly M samples
+ * (padding rows fill the gaps; other rows' contents do not change a row's result), so its tokens are the
+ * same whatever subset of samples a call, shard or worker gets. Without it the call's own samples form
+ * one model batch.
+ */
 export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSamplingOptions): Promise<Int32Array> {
   const B = classes.length;
   const L = model.config.imageSeqLen;
-  const K = model.config.codebookSize;
   if (!(o.randomizeTemperature > 0)) throw new PipelineError('CONFIG_INVALID', `randomizeTemperature must be > 0, got ${o.randomizeTemperature}`);
   const indices = o.sampleIndices ?? Array.from({ length: B }, (_, i) => i);
   if (indices.length !== B) throw new PipelineError('CONFIG_INVALID', `sampleIndices has ${indices.length} entries for ${B} samples`);
@@ -84,14 +99,47 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
   if (tfc && (tfc.tokens.length !== B * L || tfc.keep.length !== B * L)) {
     throw new PipelineError('TENSOR_SHAPE', `teacher forcing needs ${B}×${L} tokens and mask entries, got ${tfc.tokens.length} and ${tfc.keep.length}`);
   }
-  const rngs = indices.map((i) => sampleRng(o.seed, i));
+  const M = o.modelBatch;
+  if (M !== undefined && !(Number.isInteger(M) && M > 0)) throw new PipelineError('CONFIG_INVALID', `modelBatch must be a positive integer, got ${M}`);
+  // chunk → (row → position in this call)
+  const chunks = new Map<number, (number | undefined)[]>();
+  indices.forEach((g, i) => {
+    const key = M === undefined ? 0 : Math.floor(g / M);
+    const rows = chunks.get(key) ?? new Array<number | undefined>(M ?? B).fill(undefined);
+    const row = M === undefined ? i : g % M;
+    if (rows[row] !== undefined) throw new PipelineError('CONFIG_INVALID', `sample index ${g} appears twice`);
+    rows[row] = i;
+    chunks.set(key, rows);
+  });
+  const out = new Int32Array(B * L);
+  let done = 0;
+  const total = chunks.size * L;
+  for (const rows of chunks.values()) {
+    const samples = rows.map((i) => (i === undefined ? undefined : { classId: classes[i] as number, rng: sampleRng(o.seed, indices[i] as number), at: i }));
+    await sampleChunk(model, samples, o, out, () => o.onStep?.(++done, total));
+  }
+  return out;
+}
+
+interface ChunkRow {
+  classId: number;
+  rng: Rng;
+  /** Position of the sample in the caller's arrays. */
+  at: number;
+}
+
+/** One model batch: `rows[r]` undefined is padding (class 0, token 0 every step, never returned). */
+async function sampleChunk(model: Rar, rows: readonly (ChunkRow | undefined)[], o: RarSamplingOptions, out: Int32Array, tick: () => void): Promise<void> {
+  const L = model.config.imageSeqLen;
+  const K = model.config.codebookSize;
+  const B = rows.length;
+  const tfc = o.teacherForcing;
   const guided = o.guidanceScale !== 0;
   const R = guided ? 2 * B : B; // rows through the model: [class; null]
-  const condIds = model.conditionIds(classes);
+  const condIds = model.conditionIds(rows.map((r) => r?.classId ?? 0));
   const condAll = guided ? Int32Array.from([...condIds, ...new Array<number>(B).fill(model.tokens.nullClassId)]) : condIds;
   const condition = tf.tensor1d(condAll, 'int32');
   const caches = o.kvCache === false ? undefined : model.newCaches();
-  const out = new Int32Array(B * L);
   let prefix: tf.Tensor = tf.zeros([R, 0], 'int32');
   try {
     for (let s = 0; s < L; s++) {
@@ -100,27 +148,27 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
         const last = all.slice([0, all.shape[1]! - 1, 0], [R, 1, K]).reshape([R, K]); // [R, 1, K] -> [R, K]
         return guided ? cfgMix(last.slice([0, 0], [B, K]), last.slice([B, 0], [B, K]), cfgScale(s, L, o.guidanceScale, o.guidanceScalePow)) : last;
       });
-      const rows = await logits.data();
+      const data = await logits.data();
       logits.dispose();
       const step = new Int32Array(R);
-      for (let b = 0; b < B; b++) {
-        let t = drawToken(rows.subarray(b * K, (b + 1) * K), o.randomizeTemperature, rngs[b] as Rng);
-        if (tfc?.keep[b * L + s]) t = tfc.tokens[b * L + s] as number;
-        out[b * L + s] = t;
+      rows.forEach((row, b) => {
+        if (!row) return;
+        let t = drawToken(data.subarray(b * K, (b + 1) * K), o.randomizeTemperature, row.rng);
+        if (tfc?.keep[row.at * L + s]) t = tfc.tokens[row.at * L + s] as number;
+        out[row.at * L + s] = t;
         step[b] = t;
         if (guided) step[B + b] = t;
-      }
+      });
       const next = tf.tidy(() => tf.concat([prefix, tf.tensor2d(step, [R, 1], 'int32')], 1)); // [R, s] -> [R, s + 1]
       prefix.dispose();
       prefix = next;
-      o.onStep?.(s + 1, L);
+      tick();
     }
   } finally {
     prefix.dispose();
     condition.dispose();
     caches?.forEach((c) => c.dispose());
   }
-  return out;
 }
 
 /** Per-position keep mask with P(keep) = σ (§7), drawn from its own stream so it never shifts the sampling draws. */

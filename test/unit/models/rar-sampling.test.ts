@@ -1,6 +1,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../compute/backend';
 import { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
 import { cfgScale, drawToken, keepMask, sampleRar, sampleRng, type RarSamplingOptions } from '../../../models/rar-sampling';
@@ -94,4 +95,30 @@ test('per-sample streams are keyed by (seed, index)', () => {
   assert.equal(sampleRng(1, 5).nextUint32(), sampleRng(1, 5).nextUint32());
   assert.notEqual(sampleRng(1, 5).nextUint32(), sampleRng(1, 6).nextUint32());
   assert.notEqual(sampleRng(1, 5).nextUint32(), sampleRng(2, 5).nextUint32());
+});
+
+test('modelBatch: a sample runs at a fixed row of a fixed-size model batch, so any split gives its tokens (native backend too)', async (t) => {
+  const check = async () => {
+    const m = build();
+    const cls = [0, 3, 1, 2, 2, 1, 0, 3, 1];
+    const o = { ...opts, modelBatch: 4 };
+    const whole = Array.from(await sampleRar(m, cls, o));
+    const a = await sampleRar(m, cls.slice(0, 3), { ...o, sampleIndices: [0, 1, 2] });
+    const b = await sampleRar(m, cls.slice(3), { ...o, sampleIndices: [3, 4, 5, 6, 7, 8] });
+    assert.deepEqual([...a, ...b], whole);
+    const L = tiny.imageSeqLen;
+    const picked = await sampleRar(m, [cls[7]!, cls[2]!], { ...o, sampleIndices: [7, 2] });
+    assert.deepEqual(Array.from(picked), [...whole.slice(7 * L, 8 * L), ...whole.slice(2 * L, 3 * L)]);
+    await assert.rejects(sampleRar(m, [0, 0], { ...o, sampleIndices: [1, 1] }), { code: 'CONFIG_INVALID' });
+    m.dispose();
+  };
+  await check();
+  try {
+    await initBackend({ backend: 'tensorflow', log: null });
+  } catch {
+    t.diagnostic('tfjs-node not available: checked on the cpu backend only');
+    return;
+  }
+  await check();
+  await tf.setBackend('cpu');
 });
