@@ -93,6 +93,9 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
     ctx.log.info(`resumed from the checkpoint of step ${resume.step} (epoch ${p.epoch}, batch ${p.stepInEpoch} of ${stepsPerEpoch})`);
   }
 
+  // A baseline before the first step, so the metrics can say how much training improved reconstruction.
+  if (plan.valRoot && p.step === 0 && plan.validation.every > 0) await validateAndSelect(ctx, plan, p, bestDir);
+
   // codebook usage over the current epoch; the last complete epoch's figure is what the metrics report
   const usage = new Uint32Array(codebookSize);
   let lastEpochUsage: number | undefined;
