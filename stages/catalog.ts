@@ -3,11 +3,11 @@ import { commandDescriptor } from './command-config';
 import { datasetSyntheticDescriptor } from './dataset-synthetic-config';
 import { catalogOf, type StageCatalog } from './descriptor';
 import { evalFidDescriptor } from './eval-fid-config';
-import { generatorSampleDescriptor } from './generator-sample-config';
+import { generatorSampleDescriptor, generatorSampleMergeDescriptor } from './generator-sample-config';
 import { generatorTrainDescriptor } from './generator-train-config';
 import { posttrainPairsDescriptor } from './posttrain-pairs-config';
 import { tokenizerPosttrainDescriptor } from './tokenizer-posttrain-config';
 import { tokenizerTrainDescriptor } from './tokenizer-train-config';
 import { tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor } from './tokenizer-pretokenize-config';
 
-export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, generatorTrainDescriptor, generatorSampleDescriptor, posttrainPairsDescriptor, tokenizerTrainDescriptor, tokenizerPosttrainDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor]);
+export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, generatorTrainDescriptor, generatorSampleDescriptor, generatorSampleMergeDescriptor, posttrainPairsDescriptor, tokenizerTrainDescriptor, tokenizerPosttrainDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor]);

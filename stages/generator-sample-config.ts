@@ -1,8 +1,9 @@
 /**
  * Config and I/O of the `generator.sample` stage kind (pure: the catalog imports it without tfjs).
  * Inputs: `generator` (a generator.train artifact directory) and `tokenizer` (a tokenizer artifact).
- * Outputs: `samples`, an ADM-style .npz (arr_0 uint8 [N, H, W, 3] + labels int32 [N]) that eval.fid
- * takes as is, and with `writePngs` also `images`, a folder of {idx:06d}.png.
+ * Outputs: `samples`, an ADM-style .npz (arr_0 uint8 [n, H, W, 3] + labels, indices int32 [n] + total
+ * int32 [1]) that eval.fid takes as is, and with `writePngs` also `images`, a folder of {idx:06d}.png.
+ * `generator.sample-merge` joins the `samples` of shards into the npz one shard would have written.
  */
 import { z } from 'zod';
 import type { StageDescriptor } from './descriptor';
@@ -33,4 +34,17 @@ export const generatorSampleDescriptor: StageDescriptor<GeneratorSampleConfig> =
   configSchema: generatorSampleConfigSchema,
   inputs: () => ({ required: ['generator', 'tokenizer'] }),
   outputs: (c) => (c.writePngs ? ['samples', 'images'] : ['samples']),
+};
+
+export const generatorSampleMergeConfigSchema = z.strictObject({});
+
+export type GeneratorSampleMergeConfig = z.output<typeof generatorSampleMergeConfigSchema>;
+
+export const generatorSampleMergeDescriptor: StageDescriptor<GeneratorSampleMergeConfig> = {
+  kind: 'generator.sample-merge',
+  version: '1',
+  description: 'Joins the `samples` .npz of generator.sample shards (wire each as an input, any names) into one .npz, ordered by sample index.',
+  configSchema: generatorSampleMergeConfigSchema,
+  inputs: () => ({ required: 'any' }),
+  outputs: () => ['samples'],
 };

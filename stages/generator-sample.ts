@@ -1,8 +1,9 @@
 /**
  * The `generator.sample` stage kind (dossier §6): class-conditional RAR sampling with the KV cache,
  * power-cosine CFG and a constant temperature, decoded by the tokenizer (EMA weights by default) and
- * converted to uint8 with the +128 convention, packed as an ADM .npz (`arr_0` uint8 [N, H, W, 3],
- * `labels` int32 [N]).
+ * converted to uint8 with the +128 convention, packed as an ADM .npz (`arr_0` uint8 [n, H, W, 3],
+ * `labels` int32 [n]; and, for generator.sample-merge, `indices` int32 [n] — the global sample indices
+ * of the rows — and `total` int32 [1] = N).
  *
  * Layout: N = C·perClass samples, global index g has label g mod C (upstream's list(range(C)) * perClass).
  * Sample g draws only from the random stream (stage seed, g), so an image depends on (seed, g) alone:
@@ -126,6 +127,8 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
       }
       await writer.end();
       await writer.add('labels', 'i4', Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % C), [hi - lo]);
+      await writer.add('indices', 'i4', Int32Array.from({ length: hi - lo }, (_, i) => lo + i), [hi - lo]);
+      await writer.add('total', 'i4', Int32Array.of(N), [1]);
     } finally {
       await writer.close();
     }

@@ -14,6 +14,7 @@ const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
   'dataset.synthetic': () => import('./dataset-synthetic.js').then((m) => m.datasetSyntheticStage),
   'generator.train': () => import('./generator-train.js').then((m) => m.generatorTrainStage),
   'generator.sample': () => import('./generator-sample.js').then((m) => m.generatorSampleStage),
+  'generator.sample-merge': () => import('./generator-sample-merge.js').then((m) => m.generatorSampleMergeStage),
   'posttrain.pairs': () => import('./posttrain-pairs.js').then((m) => m.posttrainPairsStage),
   'tokenizer.train': () => import('./tokenizer-train.js').then((m) => m.tokenizerTrainStage),
   'tokenizer.posttrain': () => import('./tokenizer-posttrain.js').then((m) => m.tokenizerPosttrainStage),

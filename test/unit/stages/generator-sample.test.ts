@@ -1,7 +1,8 @@
 /**
  * generator.sample with tiny random-weight artifacts: the .npz equals sampleRar + EMA decode + the
  * +128 uint8 conversion, labels list(range(C)) * perClass, images independent of batch size and shard
- * count, PNGs, a resumed attempt equal to an uninterrupted one, and the errors of mismatched inputs.
+ * count (generator.sample-merge of shards = one shard, byte for byte), PNGs, a resumed attempt equal
+ * to an uninterrupted one, and the errors of mismatched inputs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ import { RobustokTokenizer } from '../../../models/robustok-tokenizer';
 import { Rng } from '../../../models/training/rng';
 import { generatorSampleConfigSchema, generatorSampleDescriptor } from '../../../stages/generator-sample-config';
 import { generatorSampleStage, shardRange } from '../../../stages/generator-sample';
+import { generatorSampleMergeStage } from '../../../stages/generator-sample-merge';
 import { ROBUSTOK_RAR_B_SAMPLING } from '../../../stages/sampling-config';
 import { expectedPixels, samplingArtifacts, TINY_RAR } from '../../helpers/sampling-artifacts';
 import { testStageContext } from '../../helpers/stage-context';
@@ -67,7 +69,7 @@ test('npz = sampleRar with per-sample streams → EMA decode → trunc(clamp(127
   assert.notDeepEqual(model.arr?.data, arr?.data, 'tokenizerWeights: model decodes with the other weights');
 });
 
-test('images depend only on (seed, global index): 2 and 3 shards with other batch sizes concatenate to the 1-shard npz', async () => {
+test('images depend only on (seed, global index): 2 and 3 shards with other batch sizes concatenate to the 1-shard npz; merge = 1 shard byte for byte', async () => {
   const whole = await runStage();
   assert.deepEqual([0, 1, 2].map((i) => shardRange(9, i, 3)), [[0, 3], [3, 6], [6, 9]]);
   for (const [count, batchSize] of [[2, 2], [3, 1]] as const) {
@@ -77,6 +79,14 @@ test('images depend only on (seed, global index): 2 and 3 shards with other batc
     assert.ok(px.equals(Buffer.from(whole.arr?.data as Uint8Array)), `${count} shards`);
     assert.deepEqual(parts.flatMap((p) => Array.from(p.labels?.data ?? [])), Array.from(whole.labels?.data ?? []));
   }
+  const parts = await Promise.all([0, 1, 2].map((index) => runStage({ batchSize: 2, shard: { index, count: 3 } })));
+  const samples = parts.map((p) => p.result.outputs.samples as string);
+  const merged = await generatorSampleMergeStage.run(await testStageContext({ config: {}, inputs: { c: samples[2] as string, a: samples[0] as string, b: samples[1] as string } }));
+  assert.ok((await readFile(merged.outputs.samples as string)).equals(await readFile(whole.result.outputs.samples as string)), 'merged shards = the 1-shard npz, byte for byte');
+  const gap = await testStageContext({ config: {}, inputs: { a: samples[0] as string, c: samples[2] as string } });
+  await assert.rejects(generatorSampleMergeStage.run(gap), (e) => isPipelineError(e, 'INPUT_MISSING') && /starts at sample 6 .* end at 2/.test(e.message));
+  const short = await testStageContext({ config: {}, inputs: { a: samples[0] as string, b: samples[1] as string } });
+  await assert.rejects(generatorSampleMergeStage.run(short), (e) => isPipelineError(e, 'INPUT_MISSING') && /0\.\.5 of 9/.test(e.message));
   const other = await runStage({}, { seed: SEED + 1 });
   assert.notDeepEqual(other.arr?.data, whole.arr?.data, 'another seed, other images');
 });
@@ -116,7 +126,7 @@ test('mismatched inputs and configs are clear errors', async () => {
   await assert.rejects(generatorSampleStage.run(ctx), (e) => isPipelineError(e, 'INPUT_MISSING') && /generator/.test(e.message));
 });
 
-test('robustok validate accepts generator.sample shards and posttrain.pairs wired to eval.fid', async () => {
+test('robustok validate accepts generator.sample shards → merge → eval.fid, and posttrain.pairs', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gsample-spec-'));
   const spec = path.join(dir, 'spec.yaml');
   await writeFile(
@@ -144,9 +154,12 @@ stages:
     kind: generator.sample
     inputs: {generator: artifacts.gen, tokenizer: artifacts.tok}
     config: {perClass: 4, shard: {index: 1, count: 2}}
+  samples:
+    kind: generator.sample-merge
+    inputs: {a: sample0.samples, b: sample1.samples}
   fid:
     kind: eval.fid
-    inputs: {samples: sample0.samples, reference: data.dataset}
+    inputs: {samples: samples.samples, reference: data.dataset}
     config: {randomWeightsSeed: 1}
 `,
   );
