@@ -14,6 +14,7 @@ import { initBackend } from '../../../compute/backend';
 import { saveStateDict } from '../../../compute/checkpoint';
 import { readNpyFile } from '../../../data/npy';
 import { DinoDisc, dinoDiscInput } from '../../../models/dino-disc';
+import { hingeDLoss } from '../../../models/training/gan-losses';
 import { Rng } from '../../../models/training/rng';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
@@ -187,11 +188,7 @@ async function headsTrain(backend: string): Promise<void> {
   const opt = tf.train.adam(2e-3, 0.5, 0.9);
   const rng = Rng.fromSeed(9);
   const step = () => {
-    const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-      const lr = d.forward(real, { training: true, rng });
-      const lf = d.forward(fake, { training: true, rng });
-      return tf.relu(tf.sub(1, lr)).mean().add(tf.relu(tf.add(1, lf)).mean()).mul(0.5) as tf.Scalar;
-    }), vars);
+    const { value, grads } = tf.variableGrads(() => hingeDLoss(d.forward(real, { training: true, rng }), d.forward(fake, { training: true, rng })), vars);
     assert.ok(Object.values(grads).every((g) => g.dataSync().every(Number.isFinite)));
     opt.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
     tf.dispose(grads);
