@@ -13,6 +13,7 @@ import path from 'node:path';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Json } from '../core/canonical-json';
 import { PipelineError, errorMessage } from '../core/errors';
+import { redact } from '../core/redact';
 import type { RunRecord } from '../core/run-record';
 import { writeRunRecordTo } from '../artifacts/run-records';
 import { lookupManifest, writeManifest, MANIFEST_SCHEMA, type OutputEntry } from '../artifacts/manifest';
@@ -56,7 +57,7 @@ export function createStageActivities(deps: StageActivityDeps) {
         case 'miss':
           return { hit: false, key, material, reason: 'absent' };
         case 'corrupt': {
-          const warning = `cache entry ${key} of stage ${input.run.id} is unusable (${found.reason}); recomputing`;
+          const warning = redact(`cache entry ${key} of stage ${input.run.id} is unusable (${found.reason}); recomputing`);
           Context.current().log.warn(warning);
           return { hit: false, key, material, reason: 'corrupt', warning };
         }
@@ -81,6 +82,8 @@ export function createStageActivities(deps: StageActivityDeps) {
     let last: Omit<StageHeartbeat, 'checkpointRef' | 'stage'> = { step: 0 };
     const beat = (p: Partial<Omit<StageHeartbeat, 'checkpointRef' | 'stage'>>) => {
       last = { ...last, ...Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) };
+      // Heartbeat details end up in Temporal's history and in `run`'s progress bars.
+      if (last.message !== undefined) last = { ...last, message: redact(last.message) };
       actx.heartbeat({ ...last, stage: input.run.id, checkpointRef: lastCheckpoint?.key } satisfies StageHeartbeat);
     };
     try {
@@ -88,6 +91,8 @@ export function createStageActivities(deps: StageActivityDeps) {
       if (impl === undefined) throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);
       const parsed = impl.descriptor.configSchema.safeParse(input.run.config);
       if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
+      // Private to the worker's user (inputs, logs and kept workdirs of failed attempts included).
+      await mkdir(workdir, { recursive: true, mode: 0o700 });
       await takeLease(store, input.key, lease);
       stopAlive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName });
       beat({ step: 0, message: 'materialising inputs' });
@@ -116,10 +121,10 @@ export function createStageActivities(deps: StageActivityDeps) {
         checkpointEvery: input.run.checkpointEvery,
         log: {
           info: (m) => {
-            actx.log.info(m, { stage: input.run.id });
+            actx.log.info(redact(m), { stage: input.run.id });
           },
           warn: (m) => {
-            actx.log.warn(m, { stage: input.run.id });
+            actx.log.warn(redact(m), { stage: input.run.id });
           },
         },
         progress: (p) => beat(p),

@@ -5,6 +5,7 @@
 import { Client, CopyConditions } from 'minio';
 import type { Readable } from 'node:stream';
 import { PipelineError, errorMessage } from '../core/errors';
+import { addSecret } from '../core/redact';
 import { hashing } from './hashing';
 import { checkKey, type ArtifactRef, type ArtifactStore, type Body, type ObjectStat } from './store';
 
@@ -35,6 +36,9 @@ export class MinioStore implements ArtifactStore {
       region: s.region ?? 'us-east-1',
     });
     this.uri = `s3://${s.bucket}${s.prefix === '' ? '' : `/${s.prefix}`}`;
+    // However they were given (env, flags, a test), these credentials never appear in a message.
+    addSecret(s.secretKey);
+    addSecret(s.accessKey);
   }
 
   private name(key: string): string {

@@ -3,6 +3,7 @@
  * Worker state chatter stays below WARN; ROBUSTOK_LOG_LEVEL (TRACE|DEBUG|INFO|WARN|ERROR) overrides.
  */
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import { redact } from '../core/redact';
 
 let installed = false;
 
@@ -12,7 +13,8 @@ const EXPECTED = ['No workflows registered, not polling for workflow tasks'];
 function print(entry: LogEntry): void {
   if (EXPECTED.includes(entry.message)) return;
   const meta = entry.meta === undefined || Object.keys(entry.meta).length === 0 ? '' : ` ${JSON.stringify(entry.meta)}`;
-  console.error(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta}`);
+  // Worker log lines carry activity failures and stage messages: no secret may reach the terminal.
+  console.error(redact(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta}`));
 }
 
 export function installRuntime(env: NodeJS.ProcessEnv = process.env): void {

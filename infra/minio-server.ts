@@ -23,7 +23,7 @@ export async function startMinioServer(opts: { dataDir: string; accessKey?: stri
   const accessKey = opts.accessKey ?? process.env.MINIO_ROOT_USER ?? `robustok-${randomBytes(4).toString('hex')}`;
   const secretKey = opts.secretKey ?? process.env.MINIO_ROOT_PASSWORD ?? randomBytes(18).toString('base64url');
   const dataDir = path.join(opts.dataDir, 'minio-data');
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const [port, consolePort] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${port}`;
   const proc = await startServerProcess({

@@ -23,7 +23,8 @@ export interface StartOptions {
 }
 
 export async function startServerProcess(o: StartOptions): Promise<ServerProcess> {
-  const fd = openSync(o.logFile, 'a');
+  // The user's alone: server logs can carry addresses, names and errors of a private setup.
+  const fd = openSync(o.logFile, 'a', 0o600);
   const child = spawn(o.bin, o.args, { env: o.env, stdio: ['ignore', fd, fd], detached: false });
   closeSync(fd);
   let exited: number | null | undefined;

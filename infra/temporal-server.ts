@@ -20,7 +20,7 @@ export interface TemporalDevServer {
 export async function startTemporalDevServer(opts: { dataDir: string; namespace?: string; log?: (l: string) => void }): Promise<TemporalDevServer> {
   const binary = await provision('temporal', { log: opts.log });
   const namespace = opts.namespace ?? 'default';
-  await mkdir(opts.dataDir, { recursive: true });
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const [port, uiPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const address = `127.0.0.1:${port}`;
   const proc = await startServerProcess({

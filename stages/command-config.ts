@@ -15,11 +15,35 @@ const relPath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path inside the workdir');
 
+/** Why a stage may not set or pass the variable `name` (undefined ⇒ it may). See command-env.ts. */
+export function forbiddenEnvName(name: string): string | undefined {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return 'is not an environment variable name (letters, digits and _, not starting with a digit)';
+  if (name.startsWith('RT_')) return 'is set by the runner (RT_* variables)';
+  if (/^(ROBUSTOK_|TEMPORAL_|MINIO_ROOT_)/.test(name)) return "is one of the runner's own settings or credentials, never given to stage programs: pass the stage its own under another name";
+  return undefined;
+}
+
+const envName = z.string().superRefine((n, ctx) => {
+  const why = forbiddenEnvName(n);
+  if (why !== undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(n)} ${why}` });
+});
+
 export const commandConfigSchema = z
   .strictObject({
     argv: z.array(z.string()).min(1),
     shell: z.boolean().default(false),
-    env: z.record(z.string(), z.string()).default({}),
+    /** Fixed variables for the program (the worker's environment is not inherited; see command-env.ts). */
+    env: z
+      .record(z.string(), z.string().refine((v) => !v.includes('\0'), 'must not contain a NUL character'))
+      .superRefine((env, ctx) => {
+        for (const k of Object.keys(env)) {
+          const why = forbiddenEnvName(k);
+          if (why !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${JSON.stringify(k)} ${why}` });
+        }
+      })
+      .default({}),
+    /** Names of worker environment variables the program also gets (beyond the allow-list). */
+    passEnv: z.array(envName).optional(),
     params: z.record(z.string(), z.json()).default({}),
     /** output name → path relative to the workdir (a file or a directory). */
     outputs: z.record(name, relPath).default({}),

@@ -12,9 +12,12 @@ import { spawn } from 'node:child_process';
 import { cpSync, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import type { Json } from '../core/canonical-json';
 import { PipelineError } from '../core/errors';
+import { redact, redactingStream } from '../core/redact';
 import { commandDescriptor, type CommandConfig } from './command-config';
+import { stageEnv, stageSecrets } from './command-env';
 import type { StageContext, StageImpl, StageResult } from './stage';
 
 // Only our scopes are placeholders: any other ${…} (e.g. a JS template literal in a `node -e`
@@ -54,7 +57,11 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   for (const p of Object.values(outputs)) await mkdir(path.dirname(p), { recursive: true });
   const vars = { inputs: { ...ctx.inputs }, outputs, params: c.params, workdir: ctx.workdir };
   const argv = c.shell ? ['/bin/sh', '-c', c.argv[0] ?? ''] : c.argv.map((a) => substitute(a, vars));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...c.env, ...(c.metricsFile === undefined ? {} : { RT_METRICS: path.join(ctx.workdir, c.metricsFile) }), RT_WORKDIR: ctx.workdir, RT_SEED: String(ctx.seed), RT_ATTEMPT: String(ctx.attempt) };
+  // Not the worker's environment: an allow-list plus what the config names (command-env.ts).
+  const base = stageEnv(process.env, c);
+  // Secrets the program was given on purpose (passEnv, env) stay out of what it reports, like the worker's own.
+  const secrets = stageSecrets(base);
+  const env: NodeJS.ProcessEnv = { ...base, ...(c.metricsFile === undefined ? {} : { RT_METRICS: path.join(ctx.workdir, c.metricsFile) }), RT_WORKDIR: ctx.workdir, RT_SEED: String(ctx.seed), RT_ATTEMPT: String(ctx.attempt) };
   for (const [k, v] of Object.entries(ctx.inputs)) env[envName('RT_INPUT_', k)] = v;
   for (const [k, v] of Object.entries(outputs)) env[envName('RT_OUTPUT_', k)] = v;
   for (const [k, v] of Object.entries(c.params)) env[envName('RT_PARAM_', k)] = paramText(v);
@@ -89,28 +96,35 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   };
 
   const logDir = path.join(ctx.workdir, '.logs');
-  await mkdir(logDir, { recursive: true });
+  await mkdir(logDir, { recursive: true, mode: 0o700 });
   const stderrFile = path.join(logDir, 'stderr.log');
   const [cmd, ...args] = argv;
   if (cmd === undefined || cmd === '') throw new PipelineError('CONFIG_INVALID', 'command stage: argv[0] is empty');
+  let logsWritten: Promise<void> = Promise.resolve();
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: ctx.workdir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const out = createWriteStream(path.join(logDir, 'stdout.log'));
-    const err = createWriteStream(stderrFile);
+    // Logs are the user's alone (0600), and secrets are redacted on their way in.
+    const out = createWriteStream(path.join(logDir, 'stdout.log'), { mode: 0o600 });
+    const err = createWriteStream(stderrFile, { mode: 0o600 });
+    const outText = redactingStream(secrets);
+    const errText = redactingStream(secrets);
+    outText.pipe(out);
+    errText.pipe(err);
+    logsWritten = Promise.all([finished(out), finished(err)]).then(() => undefined);
     let pending = '';
     child.stdout.on('data', (b: Buffer) => {
-      out.write(b);
+      outText.write(b);
       pending += b.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
         const m = /^::progress (\d+)(?:\/(\d+))?\s*(.*)$/.exec(line);
-        if (m) ctx.progress({ step: Number(m[1]), total: m[2] === undefined ? undefined : Number(m[2]), message: m[3] || undefined });
+        if (m) ctx.progress({ step: Number(m[1]), total: m[2] === undefined ? undefined : Number(m[2]), message: m[3] ? redact(m[3], secrets) : undefined });
         const c = /^::checkpoint (\d+)\s*$/.exec(line);
         if (c) saveCheckpoint(Number(c[1]));
       }
     });
-    child.stderr.pipe(err);
+    child.stderr.pipe(errText);
     // Heartbeat even when the program prints nothing, so a live worker is never mistaken for a dead one.
     const beat = setInterval(() => ctx.progress({}), 2000);
     const kill = () => {
@@ -136,17 +150,17 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
     child.on('close', (exitCode, signal) => {
       clearInterval(beat);
       ctx.signal.removeEventListener('abort', kill);
-      out.end();
-      err.end();
+      outText.end();
       resolve(signal ? null : exitCode);
     });
   });
   await saving;
+  await logsWritten.catch(() => undefined);
   if (saveError !== undefined) throw saveError instanceof Error ? saveError : new PipelineError('INTERNAL', 'checkpoint upload failed');
   if (ctx.signal.aborted) throw new PipelineError('COMMAND_FAILED', `command '${cmd}' was stopped: the run was cancelled or this attempt lost its lease`);
   if (code === null || !c.successCodes.includes(code)) {
-    const tail = (await readFile(stderrFile, 'utf8').catch(() => '')).trim().split('\n').slice(-20).join('\n');
-    throw new PipelineError('COMMAND_FAILED', `command '${argv.join(' ')}' exited with ${code === null ? 'a signal' : `code ${code}`}${tail ? `; stderr ends with:\n${tail}` : ' (no stderr)'}`);
+    const tail = redact((await readFile(stderrFile, 'utf8').catch(() => '')).trim().split('\n').slice(-20).join('\n'), secrets);
+    throw new PipelineError('COMMAND_FAILED', `command '${redact(argv.join(' '), secrets)}' exited with ${code === null ? 'a signal' : `code ${code}`}${tail ? `; stderr ends with:\n${tail}` : ' (no stderr)'}`);
   }
   for (const [name, p] of Object.entries(outputs)) {
     const st = await stat(p).catch(() => undefined);

@@ -33,7 +33,7 @@ test('both stage forms carry the command kind config schema under if kind = comm
     assert.ok(command, 'an if/then for the command kind');
     const config = get(command, 'then', 'properties', 'config') as Schema;
     assert.deepEqual(config.required, ['argv']);
-    assert.deepEqual(Object.keys(config.properties as Schema).sort(), ['argv', 'env', 'metricsFile', 'outputs', 'params', 'shell', 'successCodes']);
+    assert.deepEqual(Object.keys(config.properties as Schema).sort(), ['argv', 'env', 'metricsFile', 'outputs', 'params', 'passEnv', 'shell', 'successCodes']);
     assert.equal(config.additionalProperties, false);
     assert.equal(config.$schema, undefined);
   }
