@@ -17,6 +17,7 @@ export const SPEC_ISSUE_CODES = [
   'MISSING_KEY', // a required key is absent
   'INVALID_TYPE', // a value of the wrong type
   'INVALID_VALUE', // a value of the right type that is out of range / not allowed
+  'UNSUPPORTED_OPTION', // an option the schema knows but the runner does not act on yet (e.g. resources)
   'UNKNOWN_STAGE_KIND', // `kind` not in the catalog
   'CONFIG_INVALID', // a stage config rejected by its kind's schema (also per sweep arm)
   'SWEEP_INVALID', // a sweep path that names nothing, zip axes of unequal length, too many arms
@@ -25,6 +26,7 @@ export const SPEC_ISSUE_CODES = [
   'INPUT_MISSING', // a required input of the stage kind is not wired
   'UNKNOWN_INPUT', // an input name the stage kind does not take
   'CYCLE', // stages that (transitively) feed themselves
+  'UNSAFE_PLACEHOLDER', // a command placeholder inside code a shell or interpreter parses (sh -c, python -c, node -e…)
 ] as const;
 export type SpecIssueCode = (typeof SPEC_ISSUE_CODES)[number];
 
@@ -47,6 +49,13 @@ export interface ZodIssueLike {
   readonly keys?: readonly string[];
   readonly values?: readonly unknown[];
   readonly expected?: string;
+  /** A custom issue may name its own SpecIssueCode as params.specCode (e.g. UNSAFE_PLACEHOLDER). */
+  readonly params?: Readonly<Record<string, unknown>>;
+}
+
+function ownCode(iss: ZodIssueLike): SpecIssueCode | undefined {
+  const c = iss.params?.specCode;
+  return typeof c === 'string' && (SPEC_ISSUE_CODES as readonly string[]).includes(c) ? (c as SpecIssueCode) : undefined;
 }
 
 export interface ZodIssueContext {
@@ -88,7 +97,7 @@ export function fromZodIssues(issues: readonly ZodIssueLike[], ctx: ZodIssueCont
       if (iss.code === 'invalid_value' && typeof value === 'string' && iss.values?.every((v) => typeof v === 'string')) {
         message += didYouMean(value, iss.values as string[]);
       }
-      const code = ctx.code ?? (iss.code === 'invalid_type' ? 'INVALID_TYPE' : 'INVALID_VALUE');
+      const code = ownCode(iss) ?? ctx.code ?? (iss.code === 'invalid_type' ? 'INVALID_TYPE' : 'INVALID_VALUE');
       out.push(issueAt(ctx.sourceMap, code, path, message + sfx));
     }
   }

@@ -5,8 +5,11 @@
  *   ${params.KEY}   a value from `params`             ${workdir}       the attempt's working directory
  * With `shell: true` argv is one script run by /bin/sh -c, taken literally; inputs, outputs and
  * params reach it only as environment variables (RT_INPUT_NAME, RT_OUTPUT_NAME, RT_PARAM_KEY).
+ * Placeholders never land in code a shell or interpreter parses (`sh -c`, `python -c`, `node -e`…):
+ * see command-script-rule.ts.
  */
 import { z } from 'zod';
+import { unsafePlaceholders } from './command-script-rule';
 import type { StageDescriptor } from './descriptor';
 
 const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'use letters, digits, _ and -');
@@ -52,7 +55,12 @@ export const commandConfigSchema = z
     /** Exit codes that count as success. */
     successCodes: z.array(z.number().int()).default([0]),
   })
-  .refine((c) => !c.shell || c.argv.length === 1, { message: 'with shell: true, argv must be exactly one script string', path: ['argv'] });
+  .refine((c) => !c.shell || c.argv.length === 1, { message: 'with shell: true, argv must be exactly one script string', path: ['argv'] })
+  .superRefine((c, ctx) => {
+    // With shell: true nothing is substituted; otherwise no placeholder may land in code (command-script-rule.ts).
+    if (c.shell) return;
+    for (const u of unsafePlaceholders(c.argv)) ctx.addIssue({ code: 'custom', path: ['argv', u.index], message: u.message, params: { specCode: 'UNSAFE_PLACEHOLDER' } });
+  });
 
 export type CommandConfig = z.output<typeof commandConfigSchema>;
 

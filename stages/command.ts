@@ -18,11 +18,8 @@ import { PipelineError } from '../core/errors';
 import { redact, redactingStream } from '../core/redact';
 import { commandDescriptor, type CommandConfig } from './command-config';
 import { stageEnv, stageSecrets } from './command-env';
+import { PLACEHOLDER, envName, unsafePlaceholders } from './command-script-rule';
 import type { StageContext, StageImpl, StageResult } from './stage';
-
-// Only our scopes are placeholders: any other ${…} (e.g. a JS template literal in a `node -e`
-// script) passes through untouched.
-const PLACEHOLDER = /\$\{(inputs|outputs|params|workdir)(?:\.([A-Za-z0-9_-]+))?\}/g;
 
 function paramText(v: Json): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
@@ -47,14 +44,13 @@ export function substitute(arg: string, vars: { inputs: Record<string, string>; 
   });
 }
 
-function envName(prefix: string, name: string): string {
-  return `${prefix}${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
-}
-
 async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   const c = ctx.config;
   const outputs = Object.fromEntries(Object.entries(c.outputs).map(([k, rel]) => [k, path.join(ctx.workdir, rel)]));
   for (const p of Object.values(outputs)) await mkdir(path.dirname(p), { recursive: true });
+  // Validation rejects these already; a plan from elsewhere (an old history, a hand-made one) must not slip through.
+  const unsafe = c.shell ? [] : unsafePlaceholders(c.argv);
+  if (unsafe.length > 0) throw new PipelineError('CONFIG_INVALID', `command stage refused: ${unsafe.map((u) => u.message).join('; ')}`);
   const vars = { inputs: { ...ctx.inputs }, outputs, params: c.params, workdir: ctx.workdir };
   const argv = c.shell ? ['/bin/sh', '-c', c.argv[0] ?? ''] : c.argv.map((a) => substitute(a, vars));
   // Not the worker's environment: an allow-list plus what the config names (command-env.ts).
