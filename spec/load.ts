@@ -89,6 +89,7 @@ export function loadSpecText(text: string, file: string, catalog: StageCatalog, 
   const t = topParsed.data;
   const defaults: Defaults = t.defaults ?? {};
   const resolved = stages.map((s) => resolveStage(s, defaults, sourceMap, issues));
+  issues.push(...unsupportedResources(defaults, stages, sourceMap));
   if (issues.length > 0) return err(sortIssues(issues));
   const spec: Spec = {
     apiVersion: API_VERSION,
@@ -202,6 +203,23 @@ function checkStages(rawStages: unknown, catalog: StageCatalog, sm: YamlSourceMa
       }
     }
     if (e.id !== undefined) out.push({ id: e.id, body: parsed.success ? parsed.data : undefined, descriptor, config });
+  }
+  return out;
+}
+
+/**
+ * `resources` is part of the schema (specs written for placement stay valid), but nothing places
+ * stages by it yet: a stage goes to its queue and any worker polling that queue takes it. Accepting
+ * `gpus: 1` silently would let a user believe a GPU was reserved, so a non-empty request is refused.
+ */
+function unsupportedResources(d: Defaults, stages: readonly CheckedStage[], sm: YamlSourceMap): SpecIssue[] {
+  const why = (r: Readonly<Record<string, unknown>>) =>
+    `resources ${JSON.stringify(r)} would be ignored: no placement by resources exists yet, a stage runs on any worker polling its queue. Route it with \`queue: <name>\` to workers started with \`robustok worker --queue <name>\` (e.g. gpu), and remove resources`;
+  const out: SpecIssue[] = [];
+  if (Object.keys(d.resources ?? {}).length > 0) out.push(issueAt(sm, 'UNSUPPORTED_OPTION', ['defaults', 'resources'], why(d.resources ?? {})));
+  for (const s of stages) {
+    const r = s.body?.resources ?? {};
+    if (Object.keys(r).length > 0) out.push(issueAt(sm, 'UNSUPPORTED_OPTION', ['stages', s.id, 'resources'], why(r)));
   }
   return out;
 }

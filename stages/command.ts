@@ -65,6 +65,8 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   const checkpointDir = path.join(ctx.workdir, '.checkpoint');
   await mkdir(checkpointDir, { recursive: true });
   env.RT_CHECKPOINT_DIR = checkpointDir;
+  // The spec's checkpoint cadence (0 = none asked for): the program decides when to save, so it must be told.
+  env.RT_CHECKPOINT_EVERY = String(ctx.checkpointEvery);
   const resume = await ctx.checkpoints.latest();
   if (resume !== undefined) {
     env.RT_RESUME_DIR = resume.dir;

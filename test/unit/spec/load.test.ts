@@ -79,12 +79,30 @@ test('list form means the same as the map form', () => {
   assert.deepEqual(list.spec, accepted(MAP_FORM).spec);
 });
 
-test('defaults apply field by field; the stage wins; resources merge', () => {
+test('resources are refused until placement exists: UNSUPPORTED_OPTION at each request, in defaults and stages, both forms', () => {
+  const r = load(`${HEAD}defaults:
+  resources: {cpus: 2}
+stages:
+  a: {kind: command, config: {argv: [a]}}
+  b:
+    kind: command
+    resources: {gpus: 1}
+    config: {argv: [b]}
+  c: {kind: command, resources: {}, config: {argv: [c]}}
+`);
+  assert.deepEqual(issues(r), ['4:14 UNSUPPORTED_OPTION defaults.resources', '9:16 UNSUPPORTED_OPTION stages.b.resources']);
+  const msg = r.ok ? '' : formatIssues(r.error);
+  assert.match(msg, /resources \{"gpus":1\} would be ignored: no placement by resources exists yet/);
+  assert.match(msg, /queue: <name>/);
+  const list = load(`${HEAD}stages:\n  - {id: t, kind: command, resources: {gpus: 1}, config: {argv: [t]}}\n`);
+  assert.deepEqual(issues(list), ['4:39 UNSUPPORTED_OPTION stages.t.resources']);
+});
+
+test('defaults apply field by field; the stage wins', () => {
   const { spec } = accepted(`${HEAD}defaults:
   queue: cpu
   retry: {maximumAttempts: 1, maximumInterval: 5m}
   timeouts: {heartbeat: 30s}
-  resources: {cpus: 2, memory: 4GiB}
 failurePolicy: continue
 concurrency: {gpu: 1}
 stages:
@@ -92,7 +110,6 @@ stages:
   b:
     kind: command
     queue: gpu
-    resources: {gpus: 1, cpus: 8}
     retry: {initialInterval: 10s}
     timeouts: {startToClose: 1 minute}
     checkpointEvery: 100
@@ -105,7 +122,7 @@ stages:
   assert.deepEqual(a?.retry, { maximumAttempts: 1, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' });
   assert.deepEqual(a?.timeouts, { startToClose: '2h', heartbeat: '30s' });
   assert.equal(b?.queue, 'gpu');
-  assert.deepEqual(b?.resources, { cpus: 8, memory: '4GiB', gpus: 1 });
+  assert.deepEqual(b?.resources, {});
   assert.deepEqual(b?.retry, { maximumAttempts: 1, initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '5m' });
   assert.deepEqual(b?.timeouts, { startToClose: '1 minute', heartbeat: '30s' });
   assert.deepEqual([b?.checkpointEvery, b?.deterministic, b?.seed], [100, false, 42]);
