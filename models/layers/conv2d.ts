@@ -51,9 +51,15 @@ export function conv2dNhwc(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | undefined,
   if (w.rank !== 4) throw new PipelineError('TENSOR_SHAPE', `conv2d: weight must be [out, in, kh, kw], got [${w.shape.join(', ')}]`);
   return tf.tidy(() => {
     const f = w.transpose<tf.Tensor4D>([2, 3, 1, 0]); // [out, in, kh, kw] -> [kh, kw, in, out]
-    // explicit zero padding: the native TF backend accepts only 'valid'/'same' padding modes
-    const xp = padding === 0 ? x : tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]); // [B, H, W, C] -> [B, H + 2p, W + 2p, C]
-    let y: tf.Tensor = tf.conv2d(xp as tf.Tensor4D, f, stride, 'valid');
+    const k = w.shape[2] as number;
+    let y: tf.Tensor;
+    if (stride === 1 && k % 2 === 1 && padding === (k - 1) / 2) {
+      y = tf.conv2d(x as tf.Tensor4D, f, 1, 'same'); // the same zero padding, without a padded copy
+    } else {
+      // explicit zero padding: the native TF backend accepts only 'valid'/'same' padding modes
+      const xp = padding === 0 ? x : tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]); // [B, H, W, C] -> [B, H + 2p, W + 2p, C]
+      y = tf.conv2d(xp as tf.Tensor4D, f, stride, 'valid');
+    }
     if (b) y = y.add(b);
     return y;
   });

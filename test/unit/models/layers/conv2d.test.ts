@@ -41,6 +41,20 @@ test('Conv2d matches a direct PyTorch-layout convolution (stride 2, padding 1)',
   conv.dispose();
 });
 
+test('Conv2d 3×3 stride 1 padding 1 (computed with "same" padding) matches the direct convolution', async () => {
+  const conv = new Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1, weightInit: { kind: 'normal', std: 0.5 }, rng: Rng.fromSeed(5) });
+  const xv = randomValues(2 * 2 * 5 * 6, 6);
+  await expectNoTensorLeak(() => {
+    const x = tf.tensor4d(xv, [2, 2, 5, 6]);
+    const y = tf.tidy(() => conv.forward(x.transpose([0, 2, 3, 1])).transpose([0, 3, 1, 2]));
+    const ref = naive(xv, [2, 2, 5, 6], conv.weight.dataSync() as Float32Array, conv.bias!.dataSync() as Float32Array, 3, 3, 1, 1);
+    assert.deepEqual(y.shape, [2, 3, 5, 6]);
+    expectClose(y.dataSync(), ref.y, 1e-5);
+    tf.dispose([x, y]);
+  });
+  conv.dispose();
+});
+
 test('Conv2d gradients match finite differences', async () => {
   await expectNoTensorLeak(() => {
     const conv = new Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1, weightInit: { kind: 'normal', std: 0.5 }, rng: Rng.fromSeed(3) });
