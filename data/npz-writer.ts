@@ -137,6 +137,11 @@ export class NpzWriter {
     await this.end();
   }
 
+  /** Closes the file without finishing it (after an error: the partial archive is not a valid .npz). */
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+
   /** Writes the central directory (zip64 end records when needed) and closes the file. */
   async close(): Promise<void> {
     try {

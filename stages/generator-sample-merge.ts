@@ -74,8 +74,10 @@ async function run(ctx: StageContext<GeneratorSampleMergeConfig>): Promise<Stage
       await writer.add('labels', 'i4', cat((p) => p.labels), [next]);
       await writer.add('indices', 'i4', cat((p) => p.indices), [next]);
       await writer.add('total', 'i4', Int32Array.of(next), [1]);
-    } finally {
       await writer.close();
+    } catch (e) {
+      await writer.abort();
+      throw e;
     }
     ctx.log.info(`merged ${parts.length} shard(s): ${next} samples`);
     return { outputs: { samples: out }, metrics: { images: next, shards: parts.length } };

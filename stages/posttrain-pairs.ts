@@ -10,11 +10,12 @@
  *
  * Image i of the ImageFolder (its sorted index) draws its mask and its samples only from streams keyed
  * by (stage seed, i), so a PNG does not depend on the batch size or on which other images are selected.
- * With checkpointEvery = n the written PNGs are saved after every n-th batch and a retry continues.
+ * With checkpointEvery = n the mixed ids of the finished batches are saved after every n-th batch; a
+ * retry decodes them into the same PNGs and samples only the remaining batches.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +24,7 @@ import { PipelineError } from '../core/errors';
 import { centerCropArr, writeChwSigned } from '../data/adm-crop';
 import { mapLimit } from '../data/image-batches';
 import { decodeSample, openImageFolder, type ImageFolderSample } from '../data/image-folder';
+import { encodeNpy, readNpyFile } from '../data/npy';
 import { GENERATOR_WEIGHTS, loadRar } from '../models/rar-artifact';
 import { keepMask, sampleRar } from '../models/rar-sampling';
 import type { RobustokTokenizer } from '../models/robustok-tokenizer';
@@ -34,7 +36,7 @@ import { posttrainPairsDescriptor, type PosttrainPairsConfig } from './posttrain
 import type { StageContext, StageImpl, StageResult } from './stage';
 
 export const PAIRS_MANIFEST = 'pairs.json';
-const PROGRESS_FILE = '.progress.json';
+const PROGRESS_FILE = 'progress.json';
 
 interface Selected {
   /** Index in the ImageFolder's sorted sample list: keys the image's random streams. */
@@ -102,12 +104,36 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
     await mkdir(out, { recursive: true });
     const batches: Selected[][] = [];
     for (let i = 0; i < selected.length; i += c.batchSize) batches.push(selected.slice(i, i + c.batchSize));
+    // Checkpoints hold the mixed ids of the finished batches and which images they belong to (1 KB per
+    // image at 256 tokens), not the PNGs: a retry decodes them again instead of re-uploading every PNG.
+    const idsDir = path.join(ctx.workdir, 'ids');
+    await mkdir(idsDir, { recursive: true });
     let p: Progress = { batches: 0, kept: 0, positions: 0, skipped: 0 };
     const resume = await ctx.checkpoints.latest();
     if (resume) {
       p = JSON.parse(await readFile(path.join(resume.dir, PROGRESS_FILE), 'utf8')) as Progress;
-      await cp(resume.dir, out, { recursive: true });
+      await cp(resume.dir, idsDir, { recursive: true });
       ctx.log.info(`resuming after ${p.batches} finished batch(es)`);
+    }
+    const byIndex = new Map(selected.map((s) => [s.index, s]));
+    const writePairs = async (items: readonly Selected[], ids: Int32Array) => {
+      const img = await decodeIdsToUint8(tok as RobustokTokenizer, ids, items.length);
+      const plane = size * size * 3;
+      await Promise.all(
+        items.map(async (s, i) => {
+          const file = path.join(out, ...s.rel.split('/'));
+          await mkdir(path.dirname(file), { recursive: true });
+          const png = await sharp(img.pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+          await writeFile(file, png);
+        }),
+      );
+    };
+    for (let b = 0; b < p.batches; b++) {
+      const rows = JSON.parse(await readFile(path.join(idsDir, `items-${b}.json`), 'utf8')) as number[];
+      const items = rows.map((i) => byIndex.get(i) as Selected);
+      if (items.some((x) => x === undefined)) throw new PipelineError('CHECKPOINT_MISMATCH', `checkpoint batch ${b} names images outside this stage's selection`);
+      if (items.length > 0) await writePairs(items, (await readNpyFile(path.join(idsDir, `ids-${b}.npy`))).data as Int32Array);
+      ctx.progress({ step: b + 1, total: batches.length, message: 'decoding restored ids' });
     }
 
     const prepare = async (items: readonly Selected[]) => {
@@ -157,30 +183,21 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
             onStep: stepHeartbeat(ctx, `batch ${b + 1}/${batches.length}`),
           },
         );
-        const img = await decodeIdsToUint8(tok, ids, n);
-        const plane = size * size * 3;
-        await Promise.all(
-          batch.items.map(async (s, i) => {
-            const file = path.join(out, ...s.rel.split('/'));
-            await mkdir(path.dirname(file), { recursive: true });
-            const png = await sharp(img.pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
-            await writeFile(file, png);
-          }),
-        );
+        await writePairs(batch.items, ids);
+        await writeFile(path.join(idsDir, `ids-${b}.npy`), encodeNpy(ids, [n, L]));
         p.kept += keep.reduce((a, v) => a + v, 0);
         p.positions += keep.length;
         made += n;
       }
+      await writeFile(path.join(idsDir, `items-${b}.json`), JSON.stringify(batch.items.map((x) => x.index)));
       p.batches = b + 1;
       const seconds = (performance.now() - started) / 1000;
       ctx.progress({ step: b + 1, total: batches.length, message: `${(made / seconds).toFixed(3)} pairs/s` });
       if (ctx.checkpointEvery > 0 && p.batches % ctx.checkpointEvery === 0 && p.batches < batches.length) {
-        await writeFile(path.join(out, PROGRESS_FILE), JSON.stringify(p));
-        await ctx.checkpoints.save(out, p.batches);
+        await writeFile(path.join(idsDir, PROGRESS_FILE), JSON.stringify(p));
+        await ctx.checkpoints.save(idsDir, p.batches);
       }
     }
-    // checkpoint bookkeeping must not become part of the output (its digest would depend on resumes)
-    await rm(path.join(out, PROGRESS_FILE), { force: true });
     const seconds = (performance.now() - started) / 1000;
     const count = selected.length - p.skipped;
     const tokFile = path.join(tokDir, loaded.weights === 'ema' ? EMA_WEIGHTS : MODEL_WEIGHTS);

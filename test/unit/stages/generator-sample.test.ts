@@ -100,14 +100,15 @@ test('writePngs: {global index:06d}.png equal to the npz rows', async () => {
   assert.deepEqual(img.data, (arr?.data as Uint8Array).subarray(2 * plane, 3 * plane));
 });
 
-test('a retried attempt keeps the finished batches and ends with the same bytes', async () => {
+test('a retried attempt decodes the checkpointed ids of finished batches, samples the rest, ends with the same bytes', async () => {
   const whole = await runStage({ batchSize: 2 });
   const root = await mkdtemp(path.join(os.tmpdir(), 'gsample-ck-'));
   await assert.rejects(runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, beforeSave: (s: number) => { if (s === 4) throw new Error('worker killed'); } }), /worker killed/);
   const again = await runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, attempt: 2 });
   assert.ok(again.ctx.lines.some((l) => /resuming after 2 finished batch/.test(l)), again.ctx.lines.join('\n'));
   assert.equal(again.result.metrics?.sampled, 5, 'only the 3 missing batches (5 samples) are sampled again');
-  assert.deepEqual(again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step), [6, 8, 9]);
+  assert.deepEqual(again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step), [2, 4, 6, 8, 9], 'restored batches are decoded, not sampled');
+  assert.deepEqual(again.ctx.saved, [4], 'saves after new batches only, none after the last');
   assert.match(again.ctx.progressLog.at(-1)?.message ?? '', /images\/s/);
   assert.ok(Buffer.from(await readFile(again.result.outputs.samples as string)).equals(await readFile(whole.result.outputs.samples as string)));
 });

@@ -122,13 +122,15 @@ test('mixed σ: each image its own mask; independent of batch size and of the su
   assert.notDeepEqual(selectImages(9, 4, 4), chosen);
 });
 
-test('a retried attempt continues after the saved batches and ends with the same files', async () => {
+test('a retried attempt decodes the saved batches\' ids, samples the rest, ends with the same files', async () => {
   const whole = await runStage({ batchSize: 2 });
   const root = await mkdtemp(path.join(os.tmpdir(), 'pairs-ck-'));
   await assert.rejects(runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, beforeSave: (s: number) => { if (s === 4) throw new Error('worker killed'); } }), /worker killed/);
   const again = await runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, attempt: 2 });
   assert.ok(again.ctx.lines.some((l) => /resuming after 2 finished batch/.test(l)), again.ctx.lines.join('\n'));
-  assert.deepEqual(again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step), [3, 4, 5]);
+  assert.deepEqual(again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step), [1, 2, 3, 4, 5]);
+  assert.equal(again.ctx.progressLog.filter((p) => p.message === 'decoding restored ids').length, 2, 'the 2 saved batches are decoded from their ids, not sampled');
+  assert.deepEqual(again.ctx.saved, [4]);
   assert.deepEqual(await files(again.dir), await files(whole.dir));
 });
 
