@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import type { Worker } from '@temporalio/worker';
 import { LocalDirStore } from '../../artifacts/local-store';
 import type { ArtifactStore } from '../../artifacts/store';
@@ -45,6 +46,8 @@ export interface Harness {
   run(plan: Plan, extra?: Partial<PipelineInput>): Promise<RunRecord>;
   /** Status of the first execution of the last run ('CONTINUED_AS_NEW' when it handed over). */
   firstExecutionStatus(): Promise<string>;
+  /** The event history of the first execution of the last run (to save replay fixtures). */
+  history(): Promise<temporal.api.history.v1.IHistory>;
   close(): Promise<void>;
 }
 
@@ -79,6 +82,10 @@ export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
     async firstExecutionStatus() {
       if (last === undefined) throw new Error('no run yet');
       return (await client.workflow.getHandle(last.workflowId, last.runId).describe()).status.name;
+    },
+    async history() {
+      if (last === undefined) throw new Error('no run yet');
+      return client.workflow.getHandle(last.workflowId, last.runId).fetchHistory();
     },
     async close() {
       for (const w of workers) w.shutdown();
