@@ -16,6 +16,7 @@
  * one matmul on channels-last tokens, so its gradient needs no conv kernels.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expandTo } from './layers/broadcast';
 import { loadStateDict } from '../compute/checkpoint';
 import { SafetensorsReader } from '../compute/safetensors';
 import { PipelineError } from '../core/errors';
@@ -88,7 +89,7 @@ export class FrozenDinoVit extends Module {
     return tf.tidy(() => {
       let h = this.patchEmbed.forward(x, 'channelsFirst'); // [B, N, D]
       const [B, , D] = h.shape as [number, number, number];
-      h = tf.concat([this.clsToken.broadcastTo([B, 1, D]), h], 1).add(this.posEmbed); // -> [B, 1 + N, D]
+      h = tf.concat([expandTo(this.clsToken, [B, 1, D]), h], 1).add(this.posEmbed); // -> [B, 1 + N, D]
       const readout = (t: tf.Tensor) => t.slice([0, 1, 0], [-1, -1, -1]).add(t.slice([0, 0, 0], [-1, 1, -1])); // [B, N, D]
       const outs = [readout(h)];
       this.blocks.items.forEach((b, i) => {

@@ -17,6 +17,7 @@
  * K + 1 + C. `forward` takes condition token ids; `conditionIds` maps raw labels to them.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expandTo } from './layers/broadcast';
 import { PipelineError } from '../core/errors';
 import type { DropoutCall } from './layers/dropout';
 import { Embedding } from './layers/embedding';
@@ -156,7 +157,7 @@ export class Rar extends Module {
     const L = this.config.imageSeqLen;
     const T = p1 - p0;
     const condEmb = this.embeddings.forward(condition).expandDims(1); // [B] -> [B, 1, D]
-    const tile = (t: tf.Tensor) => (t.shape[0] === B ? t : t.tile([B, 1, 1])); // [1, t, D] -> [B, t, D]
+    const tile = (t: tf.Tensor) => (t.shape[0] === B ? t : expandTo(t, [B, t.shape[1] as number, t.shape[2] as number])); // [1, t, D] -> [B, t, D]
     const rows = (table: tf.Tensor, from: number, count: number) => table.slice([0, from, 0], [1, count, D]); // [1, N, D] -> [1, count, D]
 
     // content

@@ -15,6 +15,7 @@
  * so there are none here either.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expandTo } from './layers/broadcast';
 import type { Rng } from './training/rng';
 import { dropPathRates } from './layers/drop-path';
 import { Embedding } from './layers/embedding';
@@ -68,7 +69,7 @@ export class RobustokDecoder extends Module {
     const B = tokens.shape[0];
     const W = this.width;
     return tf.tidy(() => {
-      const masks = this.model.posEmbedWithCls(this.maskToken.broadcastTo([B, N, W])); // [B, 1 + N, W]
+      const masks = this.model.posEmbedWithCls(expandTo(this.maskToken, [B, N, W])); // [B, 1 + N, W]
       const lat = this.model.posEmbedWithCls(tokens); // [B, 1 + L, W]
       let x = tf.concat([masks.add(levelRow(this.lvlEmbed, 0)), lat.add(levelRow(this.lvlEmbed, 1))], 1); // [B, 2 + N + L, W]
       this.model.blocks.items.forEach((blk, i) => {

@@ -16,6 +16,7 @@
  * latent_tokens, lvl_embed.weight — upstream's, so a converted checkpoint loads as is.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expandTo } from './layers/broadcast';
 import type { Rng } from './training/rng';
 import { dropPathRates } from './layers/drop-path';
 import { Embedding } from './layers/embedding';
@@ -62,10 +63,10 @@ export class RobustokEncoder extends Module {
     return tf.tidy(() => {
       const patches = m.patchEmbed.forward(images, 'channelsFirst'); // [B, N, W]
       const [B, N, W] = patches.shape as [number, number, number];
-      const cls = (m.clsToken as tf.Variable).broadcastTo([B, 1, W]);
+      const cls = expandTo(m.clsToken as tf.Variable, [B, 1, W]);
       const img = tf.concat([cls, patches], 1).add(m.posEmbed); // [B, 1 + N, W]
       const gridPos = m.posEmbed.slice([0, 1, 0], [1, N, W]); // [1, 1 + N, W] -> [1, N, W] (cls row dropped)
-      const lat = this.latentTokens.add(gridPos).add(levelRow(this.lvlEmbed, 1)).broadcastTo([B, L, W]); // [1, L, W] -> [B, L, W]
+      const lat = expandTo(this.latentTokens.add(gridPos).add(levelRow(this.lvlEmbed, 1)), [B, L, W]); // [1, L, W] -> [B, L, W]
       let x = tf.concat([img.add(levelRow(this.lvlEmbed, 0)), lat], 1); // [B, 1 + N + L, W]
       m.blocks.items.forEach((blk, i) => {
         x = blk.forward(x, blockCall(call, this.dpr[i] ?? 0));

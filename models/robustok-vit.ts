@@ -3,6 +3,7 @@
  * the level-embedding row lookup, and the decoder's patch-less ViT trunk.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expandTo } from './layers/broadcast';
 import { PipelineError } from '../core/errors';
 import type { Rng } from './training/rng';
 import type { Embedding } from './layers/embedding';
@@ -53,7 +54,7 @@ export class VitTrunk extends Module {
   posEmbedWithCls(tokens: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const [B, , W] = tokens.shape as [number, number, number];
-      return tf.concat([this.clsToken.broadcastTo([B, 1, W]), tokens], 1).add(this.posEmbed); // [B, 1 + T, W]
+      return tf.concat([expandTo(this.clsToken, [B, 1, W]), tokens], 1).add(this.posEmbed); // [B, 1 + T, W]
     });
   }
 }

@@ -5,6 +5,7 @@
  * trunk the RobusTok encoder/decoder extend (latent tokens, level embedding) in their own model files.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expandTo } from './broadcast';
 import type { Rng } from '../training/rng';
 import { initTensor } from './init';
 import { LayerNorm } from './layer-norm';
@@ -56,7 +57,7 @@ export class VitEncoder extends Module {
     return tf.tidy(() => {
       let x = this.patchEmbed.forward(images, format); // [B, N, D]
       const [B, , D] = x.shape as [number, number, number];
-      if (this.clsToken) x = tf.concat([this.clsToken.broadcastTo([B, 1, D]), x], 1); // -> [B, 1 + N, D]
+      if (this.clsToken) x = tf.concat([expandTo(this.clsToken, [B, 1, D]), x], 1); // -> [B, 1 + N, D]
       assertShape(x, [B, this.posEmbed.shape[1] as number, D], 'VitEncoder tokens');
       x = x.add(this.posEmbed);
       for (const blk of this.blocks.items) x = blk.forward(x);
