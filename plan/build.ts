@@ -103,6 +103,15 @@ export function buildPlan(spec: Spec, catalog: StageCatalog, sourceMap: SourceMa
           issues.add('DANGLING_INPUT', ['stages', s.id, 'inputs', name], `input "${name}" of "${s.id}" references output "${r.output}" that "${r.producer}" does not produce${didYouMean(r.output, outs)}; ${has}`);
         }
       }
+      for (const r of d.inputRefs?.(cfg) ?? []) {
+        if (Object.hasOwn(s.inputs, r.name)) continue;
+        const wired = Object.keys(s.inputs);
+        issues.add(
+          'INPUT_MISSING',
+          ['stages', s.id, 'config', ...r.path],
+          `"${s.id}" refers to input "${r.name}", which it does not wire${didYouMean(r.name, wired)} (inputs: ${wired.join(', ') || 'none'}); add it under inputs: {${r.name}: <stage>.<output>}`,
+        );
+      }
       const io = d.inputs(cfg);
       if (io.required !== 'any') {
         const given = Object.keys(s.inputs);

@@ -22,7 +22,7 @@ import { err, ok, type Result } from '../core/result';
 import type { StageCatalog, StageDescriptor } from '../stages/descriptor';
 import { durationMs } from './duration';
 import { fromZodIssues, issueAt, type SpecIssueCode } from './issues';
-import { applyOverrides } from './overrides';
+import { applyOverrides, type AddedKey } from './overrides';
 import { formatPath, parsePath, type PathSegment } from './path';
 import type {
   defaultsSchema} from './schema';
@@ -41,7 +41,7 @@ import { closest, didYouMean } from './suggest';
 import { rangeCount, type RangeSpec } from './sweep-values';
 import { API_VERSION, type LoadedSpec, type RetrySpec, type Spec, type SpecIssue, type StageSpec, type SweepAxis, type SweepSpec, type TimeoutSpec } from './types';
 import type { Walkable } from './zod-walk';
-import { keysOf, schemaAt } from './zod-walk';
+import { isFreeFormMap, keysOf, schemaAt } from './zod-walk';
 
 /** A grid larger than this is refused: split the sweep (Temporal caps pending work per execution). */
 export const MAX_SWEEP_ARMS = 10_000;
@@ -69,7 +69,8 @@ export function loadSpecText(text: string, file: string, catalog: StageCatalog, 
     );
   }
   const sourceMap = new YamlSourceMap(doc, lineCounter, file);
-  const issues: SpecIssue[] = [...duplicateKeys(doc, sourceMap), ...applyOverrides(doc, overrides, sourceMap)];
+  const added: AddedKey[] = [];
+  const issues: SpecIssue[] = [...duplicateKeys(doc, sourceMap), ...applyOverrides(doc, overrides, sourceMap, added)];
   const at = (code: SpecIssueCode, path: readonly PathSegment[], message: string, part: 'key' | 'value' = 'value') =>
     issues.push(issueAt(sourceMap, code, path, message, part));
 
@@ -83,6 +84,7 @@ export function loadSpecText(text: string, file: string, catalog: StageCatalog, 
   if (!topParsed.success) issues.push(...fromZodIssues(topParsed.error.issues, { base: [], input: top, schema: topLevelSchema, sourceMap }));
 
   const stages = checkStages(top.stages, catalog, sourceMap, issues);
+  issues.push(...checkAddedKeys(added, overrides, stages, top));
   const sweep = top.sweep === undefined ? undefined : checkSweep(top.sweep, stages, sourceMap, issues);
 
   if (issues.length > 0 || !topParsed.success) return err(sortIssues(issues));
@@ -205,6 +207,49 @@ function checkStages(rawStages: unknown, catalog: StageCatalog, sm: YamlSourceMa
     if (e.id !== undefined) out.push({ id: e.id, body: parsed.success ? parsed.data : undefined, descriptor, config });
   }
   return out;
+}
+
+/**
+ * `--set` may change anything the file holds and add keys the schema names (a wrong name is then
+ * UNKNOWN_KEY), but not invent an entry of a free-form map (params, env, inputs, outputs,
+ * concurrency…): there any key validates, so a misspelt `--set …params.lrr=…` would be added
+ * silently and change nothing the user meant. Sweep keys are exempt: they are paths, checked on their own.
+ */
+function checkAddedKeys(added: readonly AddedKey[], args: readonly string[], stages: readonly CheckedStage[], top: Record<string, unknown>): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  for (const a of added) {
+    const parent = a.path.slice(0, -1);
+    if (a.path[0] === 'sweep') continue;
+    let schema: Walkable | undefined = topLevelSchema;
+    let rel: readonly PathSegment[] = parent;
+    if (a.path[0] === 'stages' && a.path.length > 2) {
+      const stage = stages.find((s) => s.id === a.path[1]);
+      if (a.path[2] === 'config') [schema, rel] = [stage?.descriptor?.configSchema, parent.slice(3)];
+      else [schema, rel] = [stageBodySchema, parent.slice(2)];
+    }
+    if (schema === undefined || !isFreeFormMap(schemaAt(schema, rel))) continue;
+    const key = String(a.path[a.path.length - 1]);
+    const has = Object.keys(valueAtPath(top, parent) ?? {}).filter((k) => k !== key);
+    out.push({
+      code: 'OVERRIDE_INVALID',
+      path: formatPath(a.path),
+      message: `--set ${args[a.arg] ?? ''}: ${formatPath(parent)} has no "${key}"${didYouMean(key, has)} (it has: ${has.join(', ') || 'nothing'}); --set changes what the spec declares: add new entries in the file`,
+      file: OVERRIDE_FILE,
+      line: a.arg + 1,
+      column: a.offset + 1,
+    });
+  }
+  return out;
+}
+
+/** The mapping at `path` in the raw document (stages addressed by id in both forms), if it is one. */
+function valueAtPath(top: Record<string, unknown>, path: readonly PathSegment[]): Record<string, unknown> | undefined {
+  let cur: unknown = top;
+  for (const [i, seg] of path.entries()) {
+    if (i === 1 && path[0] === 'stages' && Array.isArray(cur)) cur = (cur as unknown[]).find((s) => isRecord(s) && s.id === seg);
+    else cur = isRecord(cur) || Array.isArray(cur) ? (cur as Record<string | number, unknown>)[seg] : undefined;
+  }
+  return isRecord(cur) ? cur : undefined;
 }
 
 /**

@@ -7,12 +7,21 @@
  * 1-based index of the argument, column = 1-based column in it.
  */
 import { isMap, isScalar, isSeq, LineCounter, Pair, parseDocument, Scalar, YAMLMap, type Document } from 'yaml';
-import { parsePath } from './path';
+import { parsePath, type PathSegment } from './path';
 import { childPair, nodesUnder, OVERRIDE_FILE, type YamlSourceMap } from './source-map';
 import { didYouMean } from './suggest';
 import type { SpecIssue } from './types';
 
-export function applyOverrides(doc: Document, args: readonly string[], sourceMap: YamlSourceMap): SpecIssue[] {
+/** A key an override created (it was not in the file): the loader checks it may be added there. */
+export interface AddedKey {
+  readonly arg: number;
+  /** Full path of the created key. */
+  readonly path: readonly PathSegment[];
+  /** 0-based column of the key in the argument. */
+  readonly offset: number;
+}
+
+export function applyOverrides(doc: Document, args: readonly string[], sourceMap: YamlSourceMap, added: AddedKey[] = []): SpecIssue[] {
   const issues: SpecIssue[] = [];
   args.forEach((arg, argIndex) => {
     const problem = (offset: number, message: string, path = ''): void => {
@@ -61,6 +70,7 @@ export function applyOverrides(doc: Document, args: readonly string[], sourceMap
         }
         const key = new Scalar(seg);
         sourceMap.markOverride(key, { arg: argIndex, offset: at });
+        added.push({ arg: argIndex, path: segments.slice(0, i + 1), offset: at });
         const created = last ? value : new YAMLMap();
         if (!last) sourceMap.markOverride(created, { arg: argIndex, offset: at });
         node.items.push(new Pair(key, created));

@@ -81,6 +81,11 @@ function child(s: Walkable, seg: PathSegment): SchemaAt {
   }
 }
 
+/** Is the value at this point a free-form map (a record: any key goes, so a typo is not caught)? */
+export function isFreeFormMap(schema: SchemaAt): boolean {
+  return schema !== undefined && schema !== 'any' && unwrap(schema)._zod.def.type === 'record';
+}
+
 /** Keys an object schema at this point declares (empty when it is not an object). */
 export function keysOf(schema: SchemaAt): string[] {
   if (schema === undefined || schema === 'any') return [];

@@ -9,7 +9,8 @@
  * see command-script-rule.ts.
  */
 import { z } from 'zod';
-import { unsafePlaceholders } from './command-script-rule';
+import { didYouMean } from '../spec/suggest';
+import { PLACEHOLDER, unsafePlaceholders } from './command-script-rule';
 import type { StageDescriptor } from './descriptor';
 
 const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'use letters, digits, _ and -');
@@ -60,7 +61,25 @@ export const commandConfigSchema = z
     // With shell: true nothing is substituted; otherwise no placeholder may land in code (command-script-rule.ts).
     if (c.shell) return;
     for (const u of unsafePlaceholders(c.argv)) ctx.addIssue({ code: 'custom', path: ['argv', u.index], message: u.message, params: { specCode: 'UNSAFE_PLACEHOLDER' } });
+    // What would fail at run time fails here: every placeholder names something this config declares.
+    c.argv.forEach((arg, i) => {
+      for (const m of arg.matchAll(PLACEHOLDER)) {
+        const [whole, scope, name] = m;
+        const why = placeholderProblem(scope ?? '', name, c);
+        if (why !== undefined) ctx.addIssue({ code: 'custom', path: ['argv', i], message: `argv[${i}] uses ${whole}: ${why}` });
+      }
+    });
   });
+
+/** Why a placeholder cannot be substituted from this config (inputs are checked against the stage's wiring by the planner). */
+function placeholderProblem(scope: string, name: string | undefined, c: { params: Record<string, unknown>; outputs: Record<string, string> }): string | undefined {
+  if (scope === 'workdir') return name === undefined ? undefined : 'takes no name: write ${workdir}';
+  if (name === undefined) return `needs a name, e.g. \${${scope}.${scope === 'params' ? 'lr' : 'data'}}`;
+  const declared = scope === 'params' ? Object.keys(c.params) : scope === 'outputs' ? Object.keys(c.outputs) : undefined;
+  if (declared === undefined || declared.includes(name)) return undefined;
+  const what = scope === 'params' ? 'param' : 'output';
+  return `no ${what} "${name}" is declared${didYouMean(name, declared)} (${scope}: ${declared.join(', ') || 'none'}); declare it under ${scope}:`;
+}
 
 export type CommandConfig = z.output<typeof commandConfigSchema>;
 
@@ -70,5 +89,6 @@ export const commandDescriptor: StageDescriptor<CommandConfig> = {
   description: 'Run an external program; declared inputs are materialised, declared outputs collected.',
   configSchema: commandConfigSchema,
   inputs: () => ({ required: 'any' }),
+  inputRefs: (c) => (c.shell ? [] : c.argv.flatMap((arg, i) => [...arg.matchAll(PLACEHOLDER)].filter((m) => m[1] === 'inputs' && m[2] !== undefined).map((m) => ({ name: m[2] ?? '', path: ['argv', i] })))),
   outputs: (c) => Object.keys(c.outputs).sort(),
 };

@@ -17,6 +17,8 @@ export interface StageDescriptor<C = unknown> {
   readonly description: string;
   readonly configSchema: z.ZodType<C>;
   inputs(config: C): StageIo;
+  /** Input names the config itself refers to (e.g. argv placeholders), with where: each must be wired. */
+  inputRefs?(config: C): readonly { readonly name: string; readonly path: readonly (string | number)[] }[];
   outputs(config: C): readonly string[];
 }
 

@@ -37,7 +37,6 @@ for (const [form, text] of [['map', MAP], ['list', LIST]] as const) {
   test(`overrides replace, add and create nested keys (${form} form)`, () => {
     const r = load(text, [
       'stages.train.config.params.lr=0.01',
-      'stages.train.config.params.extra={a: [1, 2]}',
       'stages.train.retry.maximumAttempts=7',
       'failurePolicy=continue',
       'defaults.queue=gpu',
@@ -45,12 +44,25 @@ for (const [form, text] of [['map', MAP], ['list', LIST]] as const) {
     ]);
     if (!r.ok) assert.fail(formatIssues(r.error));
     const train = r.value.spec.stages[0];
-    assert.deepEqual(train?.config, { argv: ['python'], shell: false, env: {}, params: { lr: 0.01, extra: { a: [1, 2] } }, outputs: {}, successCodes: [0] });
+    assert.deepEqual(train?.config, { argv: ['python'], shell: false, env: {}, params: { lr: 0.01 }, outputs: {}, successCodes: [0] });
     assert.equal(train?.retry.maximumAttempts, 7);
     assert.equal(train?.queue, 'gpu');
     assert.equal(r.value.spec.failurePolicy, 'continue');
   });
 }
+
+test('an override cannot invent an entry of a free-form map (params, env, inputs, concurrency): exit 2 at the key', () => {
+  // 'stages.train.config.params.' is 27 characters: the key starts at column 28.
+  assert.deepEqual(summary(['stages.train.config.params.lrr=0.01']), ['<--set>:1:28 OVERRIDE_INVALID stages.train.config.params.lrr']);
+  const r = load(MAP, ['stages.train.config.params.lrr=0.01']);
+  assert.ok(!r.ok && /has no "lrr" \(did you mean "lr"\?\) \(it has: lr\)/.test(r.error[0]?.message ?? ''), !r.ok ? r.error[0]?.message : '');
+  assert.deepEqual(summary(['stages.train.config.env.X=one']), ['<--set>:1:25 OVERRIDE_INVALID stages.train.config.env.X']);
+  assert.deepEqual(summary(['stages.train.inputs.x=a.out']), ['<--set>:1:21 OVERRIDE_INVALID stages.train.inputs.x']);
+  assert.deepEqual(summary(['concurrency.gpu=1']), ['<--set>:1:13 OVERRIDE_INVALID concurrency.gpu']);
+  // Sweep keys are paths, checked as such: an override may add an axis.
+  const swept = load(MAP, ['sweep.grid["stages.train.config.params.lr"]=[0.1, 0.2]']);
+  if (!swept.ok) assert.fail(formatIssues(swept.error));
+});
 
 test('an overridden value is validated like the file and located in its argument', () => {
   // Argument 2; 'stages.train.seed=' is 18 characters, so the value starts at column 19.
