@@ -72,13 +72,9 @@ test('npz = sampleRar with per-sample streams → EMA decode → trunc(clamp(127
 test('images depend only on (seed, global index): 2 and 3 shards with other batch sizes concatenate to the 1-shard npz; merge = 1 shard byte for byte', async () => {
   const whole = await runStage();
   assert.deepEqual([0, 1, 2].map((i) => shardRange(9, i, 3)), [[0, 3], [3, 6], [6, 9]]);
-  for (const [count, batchSize] of [[2, 2], [3, 1]] as const) {
-    const parts = [];
-    for (let index = 0; index < count; index++) parts.push(await runStage({ batchSize, shard: { index, count } }));
-    const px = Buffer.concat(parts.map((p) => Buffer.from(p.arr?.data as Uint8Array)));
-    assert.ok(px.equals(Buffer.from(whole.arr?.data as Uint8Array)), `${count} shards`);
-    assert.deepEqual(parts.flatMap((p) => Array.from(p.labels?.data ?? [])), Array.from(whole.labels?.data ?? []));
-  }
+  const halves = [await runStage({ batchSize: 3, shard: { index: 0, count: 2 } }), await runStage({ batchSize: 3, shard: { index: 1, count: 2 } })];
+  assert.ok(Buffer.concat(halves.map((p) => Buffer.from(p.arr?.data as Uint8Array))).equals(Buffer.from(whole.arr?.data as Uint8Array)), '2 shards');
+  assert.deepEqual(halves.flatMap((p) => Array.from(p.labels?.data ?? [])), Array.from(whole.labels?.data ?? []));
   const parts = await Promise.all([0, 1, 2].map((index) => runStage({ batchSize: 2, shard: { index, count: 3 } })));
   const samples = parts.map((p) => p.result.outputs.samples as string);
   const merged = await generatorSampleMergeStage.run(await testStageContext({ config: {}, inputs: { c: samples[2] as string, a: samples[0] as string, b: samples[1] as string } }));

@@ -109,8 +109,8 @@ test('mixed σ: each image its own mask; independent of batch size and of the su
   assert.notDeepEqual(px, await expected(undefined));
   const kf = mixed.manifest.kept_fraction as number;
   assert.ok(kf > 0.2 && kf < 0.8, `kept fraction ${kf}`);
-  const one = await runStage({ sigma: 0.5, batchSize: 1 });
-  assert.deepEqual(await files(one.dir), await files(mixed.dir), 'batch size 1 gives the same bytes');
+  const other = await runStage({ sigma: 0.5, batchSize: 3 });
+  assert.deepEqual(await files(other.dir), await files(mixed.dir), 'batch size 3 gives the same bytes');
   const subset = await runStage({ sigma: 0.5, numSamples: 4, subsetSeed: 3 });
   const chosen = selectImages(9, 4, 3);
   assert.equal(chosen.length, 4);
