@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -145,4 +145,22 @@ test('the val split; a missing input; config defaults', async () => {
     (({ sigma, subsetSeed, batchSize, guidanceScale, guidanceScalePow, randomizeTemperature }) => ({ sigma, subsetSeed, batchSize, guidanceScale, guidanceScalePow, randomizeTemperature }))(posttrainPairsConfigSchema.parse({})),
     { sigma: 0.7, subsetSeed: 42, batchSize: 50, guidanceScale: 6, guidanceScalePow: 1.15, randomizeTemperature: 1.02 },
   );
+});
+
+test('a corrupt real image is DATA_CORRUPT, or skipped (no pair) under skipCorrupt', async () => {
+  const a = await samplingArtifacts();
+  const data = await mkdtemp(path.join(os.tmpdir(), 'pairs-bad-'));
+  await cp(path.join(a.dataset, 'val'), data, { recursive: true });
+  const cls = (await readdir(data)).sort()[1] as string;
+  await writeFile(path.join(data, cls, 'broken.png'), 'not a png');
+  const run = async (skipCorrupt: boolean) => {
+    const ctx = await testStageContext({ config: posttrainPairsConfigSchema.parse({ sigma: 1, batchSize: 2, skipCorrupt }), inputs: { generator: a.generator, tokenizer: a.tokenizer, dataset: data }, seed: SEED });
+    return posttrainPairsStage.run(ctx);
+  };
+  await assert.rejects(run(false), (e) => isPipelineError(e, 'DATA_CORRUPT') && /broken\.png/.test(e.message));
+  const r = await run(true);
+  assert.deepEqual([r.metrics?.pairs, r.metrics?.skipped], [3, 1]);
+  const got = [...(await files(r.outputs.pairs as string)).keys()].sort();
+  assert.equal(got.length, 4);
+  assert.ok(!got.some((f) => f.includes('broken')));
 });
