@@ -88,9 +88,16 @@ export class PairBatchLoader {
     }
   }
 
+  /** Every pair once, in listing order, the last batch possibly smaller (evaluation). */
+  async *inOrder(): AsyncGenerator<PairBatch> {
+    const order = Int32Array.from({ length: this.pairs.length }, (_, i) => i);
+    const steps = Math.ceil(this.pairs.length / this.o.batchSize);
+    for (let s = 0; s < steps; s++) yield await this.batch(order, s);
+  }
+
   private async batch(order: Int32Array, step: number): Promise<PairBatch> {
     const { batchSize, imageSize: size, skipCorrupt, log } = this.o;
-    const picks = Array.from(order.subarray(step * batchSize, (step + 1) * batchSize));
+    const picks = Array.from(order.subarray(step * batchSize, Math.min((step + 1) * batchSize, order.length)));
     const loaded = await Promise.all(
       picks.map(async (i) => {
         const pair = this.pairs[i] as Pair;

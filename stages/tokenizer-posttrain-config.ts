@@ -25,6 +25,12 @@ export const tokenizerPosttrainConfigSchema = z.strictObject({
   valSplit: z.string().default('val'),
   skipCorrupt: z.boolean().default(false),
   trainable: z.enum(['upstream', 'decoder']).default('upstream'),
+  /**
+   * Pairs kept out of training (the last N in listing order) to measure what post-training is for:
+   * the reconstruction error of generated → real on unseen pairs, before and after (0 = train on all,
+   * as upstream).
+   */
+  heldOutPairs: z.number().int().nonnegative().default(0),
   /** Which weights of the main-train artifact initialise the trained model (upstream: `model`; its `ema` seeds the EMA). */
   init: z.enum(['model', 'ema']).default('model'),
   optimizer: z

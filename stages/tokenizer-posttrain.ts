@@ -5,11 +5,14 @@
  * discriminator is on from the first step; the EMA continues from the main-train EMA. Everything else
  * — losses, loop, checkpoints and exact resume, validation, outputs — is main training's.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/backend';
 import { loadStateDictFile } from '../compute/checkpoint';
 import { PipelineError } from '../core/errors';
-import { PairBatchLoader } from '../data/pair-batches';
+import { listPairs, PairBatchLoader } from '../data/pair-batches';
+import { psnr } from '../metrics/image-quality';
 import { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { EMA_WEIGHTS, loadTokenizerWeights, MODEL_WEIGHTS, readTokenizerArtifactConfig } from '../models/tokenizer-artifact';
 import { RngStreams } from '../models/training/rng';
@@ -28,6 +31,25 @@ export function frozenParameters(model: RobustokTokenizer, trainable: TokenizerP
   return new Set([...model.parameters().keys()].filter((n) => encoderSide.some((p) => n.startsWith(p))));
 }
 
+/** Reconstruction error of real images from their generated counterparts: what post-training lowers (non-EMA model, no drop-path). */
+async function pairError(model: RobustokTokenizer, pairs: PairBatchLoader): Promise<{ mse: number; psnr: number }> {
+  let se = 0;
+  let psnrSum = 0;
+  let n = 0;
+  for await (const b of pairs.inOrder()) {
+    const input = tf.tensor4d(b.input, b.shape);
+    const target = tf.tensor4d(b.target, b.shape);
+    const recon = tf.tidy(() => model.forward(input, { training: false }).recon as tf.Tensor4D);
+    const mse = tf.tidy(() => recon.sub(target).square().mean([1, 2, 3]));
+    const p = psnr(target, recon);
+    for (const v of mse.dataSync()) se += v;
+    for (const v of p.dataSync()) psnrSum += Math.min(v, 100);
+    n += b.shape[0];
+    tf.dispose([input, target, recon, mse, p]);
+  }
+  return { mse: n ? se / n : 0, psnr: n ? psnrSum / n : 0 };
+}
+
 function need(ctx: StageContext<unknown>, name: string, what: string): string {
   const p = ctx.inputs[name];
   if (p === undefined) throw new PipelineError('INPUT_MISSING', `tokenizer.posttrain needs the \`${name}\` input (${what})`);
@@ -41,7 +63,11 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
   const pairsRoot = need(ctx, 'pairs', 'the generated images of posttrain.pairs');
   const datasetRoot = need(ctx, 'dataset', 'the real images the pairs were generated from');
   const modelConfig = await readTokenizerArtifactConfig(artifact);
-  const loader = await PairBatchLoader.open(pairsRoot, splitRoot(datasetRoot, c.pairSplit), { imageSize: modelConfig.image_size, batchSize: c.batchSize, skipCorrupt: c.skipCorrupt, log: (m) => ctx.log.warn(m) });
+  const allPairs = await listPairs(pairsRoot, splitRoot(datasetRoot, c.pairSplit));
+  if (c.heldOutPairs >= allPairs.length) throw new PipelineError('CONFIG_INVALID', `heldOutPairs ${c.heldOutPairs} leaves no pairs to train on (there are ${allPairs.length})`);
+  const loaderOpts = { imageSize: modelConfig.image_size, batchSize: c.batchSize, skipCorrupt: c.skipCorrupt, log: (m: string) => ctx.log.warn(m) };
+  const loader = new PairBatchLoader(allPairs.slice(0, allPairs.length - c.heldOutPairs), loaderOpts);
+  const heldOut = c.heldOutPairs > 0 ? new PairBatchLoader(allPairs.slice(allPairs.length - c.heldOutPairs), { ...loaderOpts, batchSize: c.validation.batchSize }) : undefined;
   const stepsPerEpoch = loader.stepsPerEpoch();
   if (stepsPerEpoch === 0) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.pairs.length} pairs: lower batchSize or generate more pairs`);
   const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, c.epochs * stepsPerEpoch) : c.epochs * stepsPerEpoch;
@@ -84,8 +110,10 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
   for (const n of frozen) frozenCount += model.parameters().get(n)?.size ?? 0;
   ctx.log.info(`post-training ${c.trainable === 'upstream' ? 'everything but the encoder backbone (upstream)' : 'the decoder side only'}: ${frozenCount} of ${model.numParameters()} parameters frozen`);
   const valRoot = splitRoot(datasetRoot, c.valSplit);
+  const before = heldOut ? await pairError(model, heldOut) : undefined;
+  if (before) ctx.log.info(`held-out pairs before post-training: MSE ${before.mse.toFixed(5)}, PSNR ${before.psnr.toFixed(2)} dB`);
   try {
-    return await runTokenizerTraining(ctx, {
+    const result = await runTokenizerTraining(ctx, {
       stage: 'tokenizer.posttrain',
       model,
       trainer,
@@ -105,6 +133,14 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
       logEvery: c.logEvery,
       info: { pairs: loader.pairs.length, frozenParameters: frozenCount, trainable: c.trainable },
     });
+    if (!heldOut || !before) return result;
+    const after = await pairError(model, heldOut);
+    ctx.log.info(`held-out pairs after post-training: MSE ${after.mse.toFixed(5)}, PSNR ${after.psnr.toFixed(2)} dB`);
+    const metrics = { ...result.metrics, heldOutPairs: c.heldOutPairs, pairMseBefore: before.mse, pairMseAfter: after.mse, pairPsnrBefore: before.psnr, pairPsnrAfter: after.psnr };
+    const file = result.outputs.metrics as string;
+    const json = JSON.parse(await readFile(file, 'utf8')) as { metrics: Record<string, unknown> };
+    await writeFile(file, `${JSON.stringify({ ...json, metrics }, null, 2)}\n`);
+    return { ...result, metrics };
   } finally {
     trainer.dispose();
     nets.dispose();

@@ -61,7 +61,7 @@ const config = (over: Record<string, unknown> = {}) =>
 for (const trainable of ['upstream', 'decoder'] as const) {
   test(`tokenizer.posttrain (${trainable}): frozen parameters stay bit-identical, the decoder learns`, async () => {
     const f = await fixture();
-    const ctx = await testStageContext({ config: config({ trainable }), inputs: { tokenizer: f.artifact, pairs: f.pairs, dataset: f.dataset }, seed: 3 });
+    const ctx = await testStageContext({ config: config({ trainable, heldOutPairs: 4 }), inputs: { tokenizer: f.artifact, pairs: f.pairs, dataset: f.dataset }, seed: 3 });
     const res = await tokenizerPosttrainStage.run(ctx);
     const before = await loadTokenizerArtifact(f.artifact, { weights: 'model' });
     const after = await loadTokenizerArtifact(res.outputs.tokenizer as string, { weights: 'model' });
@@ -78,9 +78,10 @@ for (const trainable of ['upstream', 'decoder'] as const) {
     assert.ok(a.get('decoder.to_pixel.model.weight') && changed > 0, 'the decoder side changed');
     if (trainable === 'decoder') assert.ok(frozen.has('quantize.embedding.weight') && frozen.has('quant_conv.weight'));
     else assert.ok(!frozen.has('quantize.embedding.weight'), 'upstream trains the codebook');
-    const m = res.metrics as { steps: number; frozenParameters: number; pairs: number };
-    assert.equal(m.pairs, 16);
-    assert.equal(m.steps, 12);
+    const m = res.metrics as { steps: number; frozenParameters: number; pairs: number; pairMseBefore: number; pairMseAfter: number };
+    assert.equal(m.pairs, 12, '4 of 16 pairs held out');
+    assert.equal(m.steps, 9);
+    assert.ok(m.pairMseAfter < m.pairMseBefore, `held-out generated→real error ${m.pairMseBefore} → ${m.pairMseAfter}`);
     assert.ok(m.frozenParameters > 0);
     before.model.dispose();
     after.model.dispose();
