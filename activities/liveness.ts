@@ -20,13 +20,23 @@ const prefix = (key: string) => `runs/${key}/alive/`;
 /** Starts refreshing the marker; the returned function stops and removes it. */
 export function keepAlive(store: ArtifactStore, key: string, token: string, marker: Omit<AliveMarker, 'at'>): () => Promise<void> {
   const file = `${prefix(key)}${token}.json`;
-  const write = () => store.put(file, JSON.stringify({ ...marker, at: new Date().toISOString() } satisfies AliveMarker)).catch(() => undefined);
-  void write();
-  const timer = setInterval(() => void write(), ALIVE_REFRESH_MS);
+  // Writes retry through a store outage: never start a second while one is still waiting.
+  let pending: Promise<unknown> | undefined;
+  const write = () => {
+    pending ??= store
+      .put(file, JSON.stringify({ ...marker, at: new Date().toISOString() } satisfies AliveMarker))
+      .catch(() => undefined)
+      .finally(() => (pending = undefined));
+  };
+  write();
+  const timer = setInterval(write, ALIVE_REFRESH_MS);
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await store.delete(file).catch(() => undefined);
+    // Not awaited: with the store down, removal would wait out its retries and hold up the attempt's
+    // result; a marker left behind goes stale on its own after ALIVE_FRESH_MS.
+    void store.delete(file).catch(() => undefined);
+    await Promise.resolve();
   };
 }
 

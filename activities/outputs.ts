@@ -30,12 +30,12 @@ async function listFiles(dir: string, rel = ''): Promise<string[]> {
 export async function uploadOutput(store: ArtifactStore, localPath: string): Promise<OutputEntry> {
   const st = await stat(localPath);
   if (st.isFile()) {
-    const blob = await putBlob(store, createReadStream(localPath));
+    const blob = await putBlob(store, () => createReadStream(localPath));
     return { type: 'file', digest: blob.digest, bytes: blob.bytes, fileName: path.basename(localPath) };
   }
   const files: FileEntry[] = [];
   for (const rel of await listFiles(localPath)) {
-    const blob = await putBlob(store, createReadStream(path.join(localPath, rel)));
+    const blob = await putBlob(store, () => createReadStream(path.join(localPath, rel)));
     files.push({ path: rel, digest: blob.digest, bytes: blob.bytes });
   }
   // A directory's identity is its file list: paths and contents, nothing else (no mtimes).

@@ -2,7 +2,8 @@
  * The generic stage runner, as Temporal activities. createStageActivities(deps) returns:
  *   lookupStage  — cache key of a run from its inputs' digests; a verified manifest ⇒ hit
  *   runStage     — lease → materialise inputs → stage.run(ctx) with heartbeats/checkpoints →
- *                  upload outputs (hash while streaming) → check lease → manifest LAST
+ *                  note "outputs complete" → upload outputs (hash while streaming) → check lease →
+ *                  manifest LAST. A later attempt finding the note uploads instead of recomputing.
  *   writeRunRecord — the run record of a whole pipeline run
  * Stage code never sees Temporal: heartbeats, cancellation and failures are mapped here.
  */
@@ -22,6 +23,7 @@ import { cacheKey, keyMaterial } from '../plan/cache-key';
 import { stageImpl } from '../stages/registry';
 import type { StageContext } from '../stages/stage';
 import { checkpointIo, type CheckpointRef } from './checkpoints';
+import { clearCompleted, findCompleted, recordCompleted } from './completed-outputs';
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
@@ -78,6 +80,7 @@ export function createStageActivities(deps: StageActivityDeps) {
     let stopAlive: (() => Promise<void>) | undefined;
     let lastCheckpoint: CheckpointRef | undefined;
     let resumedFromStep: number | undefined;
+    let ticker: NodeJS.Timeout | undefined;
     // A heartbeat states the whole picture: fields a report leaves out (e.g. total) keep their last value.
     let last: Omit<StageHeartbeat, 'checkpointRef' | 'stage'> = { step: 0 };
     const beat = (p: Partial<Omit<StageHeartbeat, 'checkpointRef' | 'stage'>>) => {
@@ -93,8 +96,46 @@ export function createStageActivities(deps: StageActivityDeps) {
       if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
       // Private to the worker's user (inputs, logs and kept workdirs of failed attempts included).
       await mkdir(workdir, { recursive: true, mode: 0o700 });
+      const declared = impl.descriptor.outputs(parsed.data);
+      // An earlier attempt on this worker may have finished the work and failed only to upload it.
+      const reused = await findCompleted(workRoot, { key: input.key, execution: lease.execution, deterministic: input.run.deterministic, declared });
       await takeLease(store, input.key, lease);
       stopAlive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName });
+      const result = reused === undefined ? await compute() : { outputs: reused.outputs, metrics: reused.metrics };
+      if (reused !== undefined) actx.log.info(`outputs of stage ${input.run.id} were computed by attempt ${reused.attempt} (kept in ${reused.workdir}); uploading them`);
+      beat({ step: 0, message: reused === undefined ? 'uploading outputs' : `uploading outputs computed by attempt ${reused.attempt}` });
+      // Store retries can wait out an outage of minutes: the attempt is alive meanwhile, so say so.
+      ticker = setInterval(() => beat({}), 5_000);
+      const outputs: Record<string, OutputEntry> = {};
+      for (const name of declared) {
+        const local = result.outputs[name];
+        if (local === undefined) throw new PipelineError('INTERNAL', `stage ${input.run.kind} did not return its declared output '${name}'`);
+        outputs[name] = await uploadOutput(store, local);
+      }
+      // The commit point: only the attempt holding the lease may write the manifest.
+      await assertLease(store, input.key, lease);
+      const finished = Date.now();
+      await writeManifest(store, {
+        schema: MANIFEST_SCHEMA,
+        key: input.key,
+        stage: { id: input.run.stageId, kind: input.run.kind, version: input.run.version },
+        material: input.material,
+        outputs,
+        metrics: result.metrics ?? {},
+        attempt,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date(finished).toISOString(),
+        durationMs: finished - started,
+        codeVersion: deps.codeVersion,
+        host: workerName,
+        backend: deps.backend?.(),
+      });
+      await clearCompleted(workRoot, { key: input.key, workdir: reused?.workdir });
+      await rm(workdir, { recursive: true, force: true });
+      return { key: input.key, outputs, metrics: result.metrics ?? {}, attempt, durationMs: finished - started, resumedFromStep };
+
+    async function compute(): Promise<{ outputs: Record<string, string>; metrics?: Record<string, Json> }> {
+      if (impl === undefined || !parsed.success) throw new PipelineError('INTERNAL', 'unreachable: stage implementation checked above');
       beat({ step: 0, message: 'materialising inputs' });
       const inputs: Record<string, string> = {};
       for (const [name, ref] of Object.entries(input.inputs)) {
@@ -139,35 +180,13 @@ export function createStageActivities(deps: StageActivityDeps) {
         signal: actx.cancellationSignal,
       };
       await mkdir(workdir, { recursive: true });
-      const result = await impl.run(ctx);
-      beat({ step: 0, message: 'uploading outputs' });
-      const declared = impl.descriptor.outputs(parsed.data);
-      const outputs: Record<string, OutputEntry> = {};
-      for (const name of declared) {
-        const local = result.outputs[name];
-        if (local === undefined) throw new PipelineError('INTERNAL', `stage ${input.run.kind} did not return its declared output '${name}'`);
-        outputs[name] = await uploadOutput(store, local);
-      }
-      // The commit point: only the attempt holding the lease may write the manifest.
-      await assertLease(store, input.key, lease);
-      const finished = Date.now();
-      await writeManifest(store, {
-        schema: MANIFEST_SCHEMA,
-        key: input.key,
-        stage: { id: input.run.stageId, kind: input.run.kind, version: input.run.version },
-        material: input.material,
-        outputs,
-        metrics: result.metrics ?? {},
-        attempt,
-        startedAt: new Date(started).toISOString(),
-        finishedAt: new Date(finished).toISOString(),
-        durationMs: finished - started,
-        codeVersion: deps.codeVersion,
-        host: workerName,
-        backend: deps.backend?.(),
-      });
-      await rm(workdir, { recursive: true, force: true });
-      return { key: input.key, outputs, metrics: result.metrics ?? {}, attempt, durationMs: finished - started, resumedFromStep };
+      const ran = await impl.run(ctx);
+      // From here the work is done: outputs stay in this (kept) workdir until a manifest commits them.
+      const local: Record<string, string> = {};
+      for (const name of declared) if (ran.outputs[name] !== undefined) local[name] = ran.outputs[name];
+      await recordCompleted(workRoot, { key: input.key, execution: lease.execution, attempt, workdir, outputs: local, metrics: ran.metrics ?? {} });
+      return ran;
+    }
     } catch (e) {
       // Cancellation must reach Temporal as it is.
       if (e instanceof CancelledFailure) throw e;
@@ -176,6 +195,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       const message = pe.message.includes(workdir) ? pe.message : `${pe.message} (workdir kept at ${workdir})`;
       throw toApplicationFailure(new PipelineError(pe.code, message, { cause: pe.cause, details: { ...pe.details, attempt } }));
     } finally {
+      clearInterval(ticker);
       await stopAlive?.();
     }
   }

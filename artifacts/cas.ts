@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { PipelineError } from '../core/errors';
 import type { Sha256Hex } from '../core/digest';
 import { hashing, sha256OfStream } from './hashing';
-import type { ArtifactStore, Body } from './store';
+import type { ArtifactStore, BodySource } from './store';
 
 export interface Blob {
   readonly digest: Sha256Hex;
@@ -30,7 +30,7 @@ export function blobKey(digest: string): string {
   return `cas/sha256/${digest.slice(0, 2)}/${digest}`;
 }
 
-export async function putBlob(store: ArtifactStore, body: Body): Promise<Blob> {
+export async function putBlob(store: ArtifactStore, body: BodySource): Promise<Blob> {
   const tmp = `tmp/${randomUUID()}`;
   const ref = await store.put(tmp, body);
   // Replacing is atomic in both stores and the bytes are the same when the old copy is sound, so

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { PipelineError } from '../core/errors';
 import { hashing } from './hashing';
-import { checkKey, type ArtifactRef, type ArtifactStore, type Body, type ObjectStat } from './store';
+import { checkKey, type ArtifactRef, type ArtifactStore, type BodySource, type ObjectStat } from './store';
 
 const TMP_DIR = '.tmp';
 
@@ -26,13 +26,13 @@ export class LocalDirStore implements ArtifactStore {
     return path.join(this.root, ...checkKey(key).split('/'));
   }
 
-  async put(key: string, body: Body): Promise<ArtifactRef> {
+  async put(key: string, body: BodySource): Promise<ArtifactRef> {
     const target = this.file(key);
     const tmpDir = path.join(this.root, TMP_DIR);
     await mkdir(tmpDir, { recursive: true });
     await mkdir(path.dirname(target), { recursive: true });
     const tmp = path.join(tmpDir, `${randomUUID()}.part`);
-    const h = hashing(body);
+    const h = hashing(typeof body === 'function' ? body() : body);
     try {
       await pipeline(h.stream, createWriteStream(tmp, { flags: 'wx' }));
       await rename(tmp, target);

@@ -19,12 +19,14 @@ export interface ObjectStat {
 }
 
 export type Body = Readable | Uint8Array | string;
+/** A body, or a function producing it afresh: only the latter lets a store retry a streamed write. */
+export type BodySource = Body | (() => Body);
 
 export interface ArtifactStore {
   /** A URI that names this store (credentials never included), e.g. file:///x or s3://bucket/prefix. */
   readonly uri: string;
   /** Writes `body` at `key`, hashing while streaming; replaces any previous object atomically. */
-  put(key: string, body: Body): Promise<ArtifactRef>;
+  put(key: string, body: BodySource): Promise<ArtifactRef>;
   /** Streams the object. Throws PipelineError ARTIFACT_MISSING when absent. */
   get(key: string): Promise<Readable>;
   /** Reads a whole (small) object. Throws ARTIFACT_MISSING when absent. */

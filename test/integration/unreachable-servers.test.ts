@@ -13,7 +13,8 @@ import { tempDir } from '../helpers/servers';
 
 test('a stopped MinIO makes store operations fail with MINIO_UNREACHABLE naming MinIO and its endpoint', async () => {
   const server = await startMinioServer({ dataDir: await tempDir('minio-stop') });
-  const store = new MinioStore({ endpoint: server.endpoint, accessKey: server.accessKey, secretKey: server.secretKey, bucket: 'stopped', prefix: '' });
+  // A short retry budget: the default waits out outages of minutes (test/faults/store-outage.test.ts).
+  const store = new MinioStore({ endpoint: server.endpoint, accessKey: server.accessKey, secretKey: server.secretKey, bucket: 'stopped', prefix: '', retry: { maxMs: 1_000, baseMs: 200, capMs: 500 } });
   await store.put('alive.txt', 'x');
   await server.stop();
   await assert.rejects(store.put('after-stop.txt', 'y'), (e: unknown) => {
