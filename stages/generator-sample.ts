@@ -115,6 +115,9 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
             randomizeTemperature: c.randomizeTemperature,
             seed: ctx.seed,
             sampleIndices: indices,
+            // sample g always runs at row g mod batchSize of a full-size model batch: the native backend's
+            // logits move at 1e-6 with batch size and row, enough to flip a draw between shard layouts
+            modelBatch: c.batchSize,
             onStep: stepHeartbeat(ctx, `samples ${s}..${e - 1}`),
           });
           await writeFile(file, encodeNpy(ids, [e - s, L]));
