@@ -276,7 +276,7 @@ test('formatIssues prints file:line:column, message, code and path', () => {
   if (r.ok) return;
   assert.equal(
     formatIssues(r.error),
-    'p.yaml:5:11: unknown stage kind "comand" (did you mean "command"?); known kinds: command, eval.fid [UNKNOWN_STAGE_KIND]\n  → at stages.a.kind',
+    `p.yaml:5:11: unknown stage kind "comand" (did you mean "command"?); known kinds: ${stageCatalog.kinds().join(', ')} [UNKNOWN_STAGE_KIND]\n  → at stages.a.kind`,
   );
 });
 
