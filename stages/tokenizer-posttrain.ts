@@ -19,7 +19,7 @@ import { RngStreams } from '../models/training/rng';
 import { buildLossNetworks } from '../models/training/tokenizer-loss-networks';
 import { TokenizerTrainer } from '../models/training/tokenizer-trainer';
 import type { StageContext, StageImpl, StageResult } from './stage';
-import { tokenizerPosttrainDescriptor, type TokenizerPosttrainConfig } from './tokenizer-posttrain-config';
+import { tokenizerPosttrainDescriptor, tokenizerPosttrainConfigSchema, type TokenizerPosttrainConfig } from './tokenizer-posttrain-config';
 import { splitRoot, tokenizerSchedules } from './tokenizer-train';
 import { runTokenizerTraining } from './tokenizer-training-loop';
 import { existsSync } from 'node:fs';
@@ -57,7 +57,9 @@ function need(ctx: StageContext<unknown>, name: string, what: string): string {
 }
 
 async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageResult> {
-  const c = ctx.config;
+  // Re-parsed here, not trusted as planned: a worker running newer code than the CLI that planned the
+  // run must still see every default filled (an absent key would otherwise read as undefined).
+  const c = tokenizerPosttrainConfigSchema.parse(ctx.config);
   await initBackend({ log: (l) => ctx.log.info(l) });
   const artifact = need(ctx, 'tokenizer', 'the main-train tokenizer artifact');
   const pairsRoot = need(ctx, 'pairs', 'the generated images of posttrain.pairs');

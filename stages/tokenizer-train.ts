@@ -18,7 +18,7 @@ import { delayed, perEpoch, timmCosine } from '../models/training/schedules';
 import { buildLossNetworks } from '../models/training/tokenizer-loss-networks';
 import { TokenizerTrainer } from '../models/training/tokenizer-trainer';
 import type { StageContext, StageImpl, StageResult } from './stage';
-import { tokenizerTrainDescriptor, type TokenizerTrainConfig } from './tokenizer-train-config';
+import { tokenizerTrainDescriptor, tokenizerTrainConfigSchema, type TokenizerTrainConfig } from './tokenizer-train-config';
 import { runTokenizerTraining, type BatchSource, type TrainingSchedules } from './tokenizer-training-loop';
 
 /** The dataset input may be an ImageFolder root or a folder holding `<split>/` ImageFolders. */
@@ -56,7 +56,9 @@ export function selfTargets(loader: ImageBatchLoader): BatchSource {
 }
 
 async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult> {
-  const c = ctx.config;
+  // Re-parsed here, not trusted as planned: a worker running newer code than the CLI that planned the
+  // run must still see every default filled (an absent key would otherwise read as undefined).
+  const c = tokenizerTrainConfigSchema.parse(ctx.config);
   await initBackend({ log: (l) => ctx.log.info(l) });
   const datasetRoot = ctx.inputs.dataset;
   if (datasetRoot === undefined) throw new PipelineError('INPUT_MISSING', 'tokenizer.train needs a `dataset` input (an ImageFolder, e.g. the output of dataset.synthetic)');
