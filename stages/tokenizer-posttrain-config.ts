@@ -11,8 +11,8 @@
  */
 import { z } from 'zod';
 import type { StageDescriptor } from './descriptor';
+import { discriminatorBlock, emaBlock, lossesBlock, lossNetworkInputs, optimizerBlock, semanticTeacherField, validationBlock } from './tokenizer-config-blocks';
 
-const positive = z.number().positive();
 const nonneg = z.number().nonnegative();
 
 export const tokenizerPosttrainConfigSchema = z.strictObject({
@@ -33,54 +33,14 @@ export const tokenizerPosttrainConfigSchema = z.strictObject({
   heldOutPairs: z.number().int().nonnegative().default(0),
   /** Which weights of the main-train artifact initialise the trained model (upstream: `model`; its `ema` seeds the EMA). */
   init: z.enum(['model', 'ema']).default('model'),
-  optimizer: z
-    .strictObject({
-      lr: positive.default(5e-5),
-      scaleLrByBatch: z.boolean().default(false),
-      minLr: nonneg.default(1e-5),
-      warmupEpochs: nonneg.default(1),
-      warmupLr: nonneg.default(1e-5),
-      beta1: positive.default(0.9),
-      beta2: positive.default(0.95),
-      weightDecay: nonneg.default(0),
-    })
-    .prefault({}),
+  optimizer: optimizerBlock({ lr: 5e-5, scaleLrByBatch: false, minLr: 1e-5, warmupEpochs: 1 }),
   /** Upstream post-training does not clip (the same argparse collision as main-train); 0 = off. */
   maxGradNorm: nonneg.default(0),
-  ema: z.strictObject({ decay: z.number().min(0).max(1).default(0.9999) }).prefault({}),
-  losses: z
-    .strictObject({
-      reconstructionWeight: nonneg.default(1),
-      perceptualWeight: nonneg.default(1),
-      perceptualDropout: z.boolean().default(false),
-      semanticWeight: nonneg.default(0.1),
-    })
-    .prefault({}),
-  semanticTeacher: z.enum(['dinov2', 'small', 'none']).default('dinov2'),
-  discriminator: z
-    .strictObject({
-      kind: z.enum(['dino', 'conv', 'none']).default('dino'),
-      startEpoch: nonneg.default(0),
-      weight: nonneg.default(0.5),
-      adaptiveWeight: z.boolean().default(true),
-      lecamWeight: nonneg.default(0.001),
-      lr: positive.default(5e-5),
-      scaleLrByBatch: z.boolean().default(false),
-      minLr: nonneg.default(1e-5),
-      warmupEpochs: nonneg.default(2),
-      warmupLr: nonneg.default(1e-5),
-      weightDecay: nonneg.default(5e-4),
-      diffAug: z.boolean().default(true),
-    })
-    .prefault({}),
-  validation: z
-    .strictObject({
-      every: z.number().int().nonnegative().default(10000),
-      maxImages: z.number().int().nonnegative().default(0),
-      selectBy: z.enum(['psnr', 'ssim', 'rfid', 'last']).default('last'),
-      batchSize: z.number().int().min(1).default(32),
-    })
-    .prefault({}),
+  ema: emaBlock,
+  losses: lossesBlock,
+  semanticTeacher: semanticTeacherField,
+  discriminator: discriminatorBlock({ startEpoch: 0, lr: 5e-5, scaleLrByBatch: false, minLr: 1e-5, warmupEpochs: 2 }),
+  validation: validationBlock,
   logEvery: z.number().int().min(1).default(10),
 });
 
@@ -93,9 +53,7 @@ export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainCon
   configSchema: tokenizerPosttrainConfigSchema,
   inputs: (c) => {
     const required = ['tokenizer', 'pairs', 'dataset'];
-    if (c.losses.perceptualWeight > 0) required.push('lpips');
-    if (c.losses.semanticWeight > 0 && c.semanticTeacher === 'dinov2') required.push('semantic');
-    if (c.discriminator.kind === 'dino') required.push('discBackbone');
+    required.push(...lossNetworkInputs(c));
     return { required, optional: ['fidWeights'] };
   },
   outputs: () => ['tokenizer', 'metrics'],

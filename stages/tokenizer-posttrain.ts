@@ -17,10 +17,9 @@ import { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { EMA_WEIGHTS, loadTokenizerWeights, MODEL_WEIGHTS, readTokenizerArtifactConfig } from '../models/tokenizer-artifact';
 import { RngStreams } from '../models/training/rng';
 import { buildLossNetworks } from '../models/training/tokenizer-loss-networks';
-import { TokenizerTrainer } from '../models/training/tokenizer-trainer';
 import type { StageContext, StageImpl, StageResult } from './stage';
 import { tokenizerPosttrainDescriptor, tokenizerPosttrainConfigSchema, type TokenizerPosttrainConfig } from './tokenizer-posttrain-config';
-import { splitRoot, tokenizerSchedules } from './tokenizer-train';
+import { splitRoot, tokenizerSchedules, trainerFromConfig } from './tokenizer-train';
 import { runTokenizerTraining } from './tokenizer-training-loop';
 import { existsSync } from 'node:fs';
 
@@ -82,27 +81,7 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
   await loadTokenizerWeights(model, path.join(artifact, c.init === 'ema' ? EMA_WEIGHTS : MODEL_WEIGHTS));
   const frozen = frozenParameters(model, c.trainable);
   const nets = await buildLossNetworks(c, ctx.inputs, model, rng);
-  const trainer = new TokenizerTrainer({
-    model,
-    disc: nets.disc,
-    teacher: nets.teacher,
-    lpips: nets.lpips,
-    weights: {
-      reconstruction: c.losses.reconstructionWeight,
-      perceptual: nets.lpips ? c.losses.perceptualWeight : 0,
-      semantic: nets.teacher ? c.losses.semanticWeight : 0,
-      disc: c.discriminator.kind === 'none' ? 0 : c.discriminator.weight,
-      lecam: c.discriminator.lecamWeight,
-      adaptive: c.discriminator.adaptiveWeight,
-      diffAug: c.discriminator.diffAug,
-    },
-    genOptimizer: { beta1: c.optimizer.beta1, beta2: c.optimizer.beta2, weightDecay: c.optimizer.weightDecay },
-    discOptimizer: { beta1: c.optimizer.beta1, beta2: c.optimizer.beta2, weightDecay: c.discriminator.weightDecay },
-    emaDecay: c.ema.decay,
-    maxGradNorm: c.maxGradNorm,
-    rng,
-    frozen,
-  });
+  const trainer = trainerFromConfig(c, model, nets, rng, frozen);
   // The EMA continues from the main-train EMA (upstream loads `ema` into its EMA copy).
   if (hasEma) {
     const ema = trainer.ema.tensors();

@@ -9,8 +9,8 @@
  */
 import { z } from 'zod';
 import type { StageDescriptor } from './descriptor';
+import { discriminatorBlock, emaBlock, lossesBlock, lossNetworkInputs, optimizerBlock, semanticTeacherField, validationBlock } from './tokenizer-config-blocks';
 
-const positive = z.number().positive();
 const nonneg = z.number().nonnegative();
 
 /** The model block is validated by models/tokenizer-config.ts when the stage runs (it needs no tfjs). */
@@ -30,53 +30,13 @@ export const tokenizerTrainConfigSchema = z.strictObject({
   valSplit: z.string().default('val'),
   /** Skip undecodable images with a warning instead of failing the stage. */
   skipCorrupt: z.boolean().default(false),
-  optimizer: z
-    .strictObject({
-      /** Base generator lr; multiplied by batchSize/128 when scaleLrByBatch (upstream main-train). */
-      lr: positive.default(3e-5),
-      scaleLrByBatch: z.boolean().default(true),
-      minLr: nonneg.default(5e-5),
-      warmupEpochs: nonneg.default(1),
-      warmupLr: nonneg.default(1e-5),
-      beta1: positive.default(0.9),
-      beta2: positive.default(0.95),
-      weightDecay: nonneg.default(0),
-    })
-    .prefault({}),
+  optimizer: optimizerBlock({ lr: 3e-5, scaleLrByBatch: true, minLr: 5e-5, warmupEpochs: 1 }),
   /** Global-norm gradient clipping of both networks; 0 = off (what the released code does by accident). */
   maxGradNorm: nonneg.default(1.0),
-  ema: z.strictObject({ decay: z.number().min(0).max(1).default(0.9999) }).prefault({}),
-  losses: z
-    .strictObject({
-      reconstructionWeight: nonneg.default(1),
-      /** LPIPS-VGG16 weight; needs the `lpips` input unless 0. */
-      perceptualWeight: nonneg.default(1),
-      /** Reproduce upstream's dropout-in-train LPIPS (see the header). */
-      perceptualDropout: z.boolean().default(false),
-      /** Semantic InfoNCE weight against a frozen teacher; 0 turns it off. */
-      semanticWeight: nonneg.default(0.1),
-    })
-    .prefault({}),
-  /** Frozen semantic teacher: DINOv2 ViT-B from the `semantic` input, a small random frozen ViT (smoke), or none. */
-  semanticTeacher: z.enum(['dinov2', 'small', 'none']).default('dinov2'),
-  discriminator: z
-    .strictObject({
-      /** dino: heads over a frozen DINO ViT-S from the `discBackbone` input; conv: small trainable conv net (smoke); none: no GAN. */
-      kind: z.enum(['dino', 'conv', 'none']).default('dino'),
-      /** Epoch at which the GAN terms switch on (upstream 56). */
-      startEpoch: nonneg.default(56),
-      weight: nonneg.default(0.5),
-      adaptiveWeight: z.boolean().default(true),
-      lecamWeight: nonneg.default(0.001),
-      lr: positive.default(1e-4),
-      scaleLrByBatch: z.boolean().default(true),
-      minLr: nonneg.default(5e-5),
-      warmupEpochs: nonneg.default(4),
-      warmupLr: nonneg.default(1e-5),
-      weightDecay: nonneg.default(5e-4),
-      diffAug: z.boolean().default(true),
-    })
-    .prefault({}),
+  ema: emaBlock,
+  losses: lossesBlock,
+  semanticTeacher: semanticTeacherField,
+  discriminator: discriminatorBlock({ startEpoch: 56, lr: 1e-4, scaleLrByBatch: true, minLr: 5e-5, warmupEpochs: 4 }),
   /** Latent perturbation (dossier §3): α, β, δ and their per-epoch anneal. */
   perturbation: z
     .strictObject({
@@ -88,17 +48,7 @@ export const tokenizerTrainConfigSchema = z.strictObject({
       endRatio: z.number().min(0).max(1).default(0.5),
     })
     .prefault({}),
-  validation: z
-    .strictObject({
-      /** Validate every N optimizer steps and at the end (0 = only at the end). */
-      every: z.number().int().nonnegative().default(10000),
-      /** At most this many validation images (0 = all). */
-      maxImages: z.number().int().nonnegative().default(0),
-      /** Which metric picks the best checkpoint kept as the `tokenizer` output (last = no selection). */
-      selectBy: z.enum(['psnr', 'ssim', 'rfid', 'last']).default('last'),
-      batchSize: z.number().int().min(1).default(32),
-    })
-    .prefault({}),
+  validation: validationBlock,
   /** Log a heartbeat line every N steps (progress is reported every step). */
   logEvery: z.number().int().min(1).default(10),
 });
@@ -112,9 +62,7 @@ export const tokenizerTrainDescriptor: StageDescriptor<TokenizerTrainConfig> = {
   configSchema: tokenizerTrainConfigSchema,
   inputs: (c) => {
     const required = ['dataset'];
-    if (c.losses.perceptualWeight > 0) required.push('lpips');
-    if (c.losses.semanticWeight > 0 && c.semanticTeacher === 'dinov2') required.push('semantic');
-    if (c.discriminator.kind === 'dino') required.push('discBackbone');
+    required.push(...lossNetworkInputs(c));
     return { required, optional: ['init', 'fidWeights'] };
   },
   outputs: () => ['tokenizer', 'metrics'],

@@ -15,7 +15,7 @@ import { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { parseTokenizerConfig } from '../models/tokenizer-config';
 import { RngStreams } from '../models/training/rng';
 import { delayed, perEpoch, timmCosine } from '../models/training/schedules';
-import { buildLossNetworks } from '../models/training/tokenizer-loss-networks';
+import { buildLossNetworks, type LossNetworks } from '../models/training/tokenizer-loss-networks';
 import { TokenizerTrainer } from '../models/training/tokenizer-trainer';
 import type { StageContext, StageImpl, StageResult } from './stage';
 import { tokenizerTrainDescriptor, tokenizerTrainConfigSchema, type TokenizerTrainConfig } from './tokenizer-train-config';
@@ -55,25 +55,18 @@ export function selfTargets(loader: ImageBatchLoader): BatchSource {
   };
 }
 
-async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult> {
-  // Re-parsed here, not trusted as planned: a worker running newer code than the CLI that planned the
-  // run must still see every default filled (an absent key would otherwise read as undefined).
-  const c = tokenizerTrainConfigSchema.parse(ctx.config);
-  await initBackend({ log: (l) => ctx.log.info(l) });
-  const datasetRoot = ctx.inputs.dataset;
-  if (datasetRoot === undefined) throw new PipelineError('INPUT_MISSING', 'tokenizer.train needs a `dataset` input (an ImageFolder, e.g. the output of dataset.synthetic)');
-  const modelConfig = parseTokenizerConfig(c.model, 'tokenizer.train config.model');
-  const trainRoot = splitRoot(datasetRoot, c.trainSplit);
-  const loader = await ImageBatchLoader.open({ root: trainRoot, imageSize: modelConfig.image_size, batchSize: c.batchSize, augment: 'random-crop-flip', shuffle: true, dropLast: true, skipCorrupt: c.skipCorrupt, log: (m) => ctx.log.warn(m) });
-  const stepsPerEpoch = loader.stepsPerEpoch();
-  if (stepsPerEpoch === 0) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.numImages} training images: lower batchSize or add data`);
-  const valRoot = splitRoot(datasetRoot, c.valSplit);
-  const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, c.epochs * stepsPerEpoch) : c.epochs * stepsPerEpoch;
+/** The settings both tokenizer trainings share (main and post-training configs have the same blocks). */
+export interface TrainerSettings {
+  losses: { reconstructionWeight: number; perceptualWeight: number; semanticWeight: number };
+  discriminator: { kind: 'dino' | 'conv' | 'none'; weight: number; lecamWeight: number; adaptiveWeight: boolean; diffAug: boolean; weightDecay: number };
+  optimizer: { beta1: number; beta2: number; weightDecay: number };
+  ema: { decay: number };
+  maxGradNorm: number;
+}
 
-  const rng = new RngStreams(ctx.seed);
-  const model = new RobustokTokenizer(modelConfig, rng.stream('init'));
-  const nets = await buildLossNetworks(c, ctx.inputs, model, rng);
-  const trainer = new TokenizerTrainer({
+/** A TokenizerTrainer for `model` with the networks built for it; `frozen` names parameters kept fixed. */
+export function trainerFromConfig(c: TrainerSettings, model: RobustokTokenizer, nets: LossNetworks, rng: RngStreams, frozen?: ReadonlySet<string>): TokenizerTrainer {
+  return new TokenizerTrainer({
     model,
     disc: nets.disc,
     teacher: nets.teacher,
@@ -92,7 +85,29 @@ async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult
     emaDecay: c.ema.decay,
     maxGradNorm: c.maxGradNorm,
     rng,
+    frozen,
   });
+}
+
+async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult> {
+  // Re-parsed here, not trusted as planned: a worker running newer code than the CLI that planned the
+  // run must still see every default filled (an absent key would otherwise read as undefined).
+  const c = tokenizerTrainConfigSchema.parse(ctx.config);
+  await initBackend({ log: (l) => ctx.log.info(l) });
+  const datasetRoot = ctx.inputs.dataset;
+  if (datasetRoot === undefined) throw new PipelineError('INPUT_MISSING', 'tokenizer.train needs a `dataset` input (an ImageFolder, e.g. the output of dataset.synthetic)');
+  const modelConfig = parseTokenizerConfig(c.model, 'tokenizer.train config.model');
+  const trainRoot = splitRoot(datasetRoot, c.trainSplit);
+  const loader = await ImageBatchLoader.open({ root: trainRoot, imageSize: modelConfig.image_size, batchSize: c.batchSize, augment: 'random-crop-flip', shuffle: true, dropLast: true, skipCorrupt: c.skipCorrupt, log: (m) => ctx.log.warn(m) });
+  const stepsPerEpoch = loader.stepsPerEpoch();
+  if (stepsPerEpoch === 0) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.numImages} training images: lower batchSize or add data`);
+  const valRoot = splitRoot(datasetRoot, c.valSplit);
+  const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, c.epochs * stepsPerEpoch) : c.epochs * stepsPerEpoch;
+
+  const rng = new RngStreams(ctx.seed);
+  const model = new RobustokTokenizer(modelConfig, rng.stream('init'));
+  const nets = await buildLossNetworks(c, ctx.inputs, model, rng);
+  const trainer = trainerFromConfig(c, model, nets, rng);
   const pert = c.perturbation;
   try {
     return await runTokenizerTraining(ctx, {
