@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { ImageBatchLoader } from '../data/image-batches';
 import { psnr, ssim } from '../metrics/image-quality';
 import type { RobustokTokenizer } from '../models/robustok-tokenizer';
+import { toUint8Hwc } from '../models/tokenizer-images';
 import { Rng } from '../models/training/rng';
 import { evalFid } from './eval-fid';
 import type { StageLogger } from './stage';
@@ -78,17 +79,12 @@ export async function validateTokenizer(model: RobustokTokenizer, o: ValidationO
   return result;
 }
 
-/** NCHW [-1, 1] → uint8 PNGs (upstream's conversion: clamp(127.5·x + 128) truncated). */
+/** NCHW [-1, 1] → uint8 PNGs with the sampling conversion of models/tokenizer-images.ts. */
 async function writePngs(batches: tf.Tensor4D[], dirs: string[], offset: number): Promise<void> {
   for (let k = 0; k < batches.length; k++) {
-    const t = batches[k] as tf.Tensor4D;
-    const [B, , H, W] = t.shape;
-    const hwc = tf.tidy(() => t.mul(127.5).add(128).clipByValue(0, 255).floor().transpose([0, 2, 3, 1]).cast('int32')); // [B, 3, H, W] -> [B, H, W, 3]
-    const data = hwc.dataSync();
-    hwc.dispose();
-    for (let i = 0; i < B; i++) {
-      const bytes = Uint8Array.from(data.subarray(i * H * W * 3, (i + 1) * H * W * 3));
-      await sharp(bytes, { raw: { width: W, height: H, channels: 3 } }).png().toFile(path.join(dirs[k] as string, `${String(offset + i).padStart(6, '0')}.png`));
+    const { pixels, count, height: H, width: W } = await toUint8Hwc(batches[k] as tf.Tensor4D);
+    for (let i = 0; i < count; i++) {
+      await sharp(pixels.subarray(i * H * W * 3, (i + 1) * H * W * 3), { raw: { width: W, height: H, channels: 3 } }).png().toFile(path.join(dirs[k] as string, `${String(offset + i).padStart(6, '0')}.png`));
     }
   }
 }

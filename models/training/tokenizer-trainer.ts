@@ -183,7 +183,16 @@ export class TokenizerTrainer {
     const recon = kept.recon as tf.Tensor4D;
     if (ganOn && o.disc && this.discOpt) discLoss = this.discStep(target, recon, s.discLr, augRng, discRng);
 
-    const read = (k: string) => (kept[k] ? (kept[k].dataSync()[0] as number) : 0);
+    // every logged scalar in one device read (one sync per step, not one per loss term)
+    const names = ['rec', 'perceptual', 'codebook', 'commit', 'semantic', 'genAdv'] as const;
+    const present = names.filter((k) => kept[k] !== undefined);
+    const stacked = present.length ? tf.tidy(() => tf.stack(present.map((k) => (kept[k] as tf.Tensor).reshape([])))) : undefined;
+    const values = stacked ? stacked.dataSync() : new Float32Array(0);
+    stacked?.dispose();
+    const read = (k: (typeof names)[number]) => {
+      const i = present.indexOf(k);
+      return i < 0 ? 0 : (values[i] as number);
+    };
     const stats: StepStats = {
       loss: lossValue,
       rec: read('rec'),
