@@ -56,7 +56,7 @@ export async function validateTokenizer(model: RobustokTokenizer, o: ValidationO
     const take = o.maxImages > 0 ? Math.min(batch.shape[0], o.maxImages - n) : batch.shape[0];
     if (take <= 0) break;
     const [B, C, H, W] = batch.shape;
-    const x = tf.tensor4d(batch.images, [B, C, H, W]).slice([0, 0, 0, 0], [take, C, H, W]);
+    const x = tf.tidy(() => tf.tensor4d(batch.images, [B, C, H, W]).slice([0, 0, 0, 0], [take, C, H, W]));
     const { recon, codes } = tf.tidy(() => {
       const out = model.forward(x, { training: false });
       return { recon: out.recon as tf.Tensor4D, codes: out.codes };

@@ -272,7 +272,9 @@ export class TokenizerTrainer {
     const gradNorm = (f: () => tf.Scalar): number => {
       const { value, grads } = tf.variableGrads(f, [W]);
       const g = grads[W.name];
-      const n = g ? (tf.tidy(() => g.square().sum().sqrt()).dataSync()[0] as number) : 0;
+      const normT = g ? tf.tidy(() => g.square().sum().sqrt()) : undefined;
+      const n = normT ? (normT.dataSync()[0] as number) : 0;
+      normT?.dispose();
       value.dispose();
       tf.dispose(Object.values(grads));
       return n;

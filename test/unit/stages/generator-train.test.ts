@@ -13,6 +13,7 @@ import { Rng, RngStreams } from '../../../models/training/rng';
 import { generatorTrainConfigSchema } from '../../../stages/generator-train-config';
 import { generatorTrainStage, rarConfigFor } from '../../../stages/generator-train';
 import { testStageContext } from '../../helpers/stage-context';
+import { expectNoTensorLeak } from '../../helpers/tensors';
 
 let dir = '';
 let tokensDir = '';
@@ -81,7 +82,7 @@ test('config: presets, sizes from the dataset; anneal and cross-entropy', () => 
 
 test('trains below the unigram entropy and writes a loadable generator', async () => {
   const ctx = await testStageContext({ config: smoke(), inputs: { tokens: tokensDir }, seed: 3 });
-  const res = await generatorTrainStage.run(ctx);
+  const res = await expectNoTensorLeak(() => generatorTrainStage.run(ctx), { label: 'generator.train' });
   const m = res.metrics as { finalLoss: number; unigramEntropy: number; steps: number; tokensPerSec: number };
   assert.equal(m.steps, 40);
   assert.ok(m.finalLoss < m.unigramEntropy, `final loss ${m.finalLoss} vs unigram entropy ${m.unigramEntropy}`);

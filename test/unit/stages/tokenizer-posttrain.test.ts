@@ -19,6 +19,7 @@ import { Rng } from '../../../models/training/rng';
 import { tokenizerPosttrainConfigSchema } from '../../../stages/tokenizer-posttrain-config';
 import { frozenParameters, tokenizerPosttrainStage } from '../../../stages/tokenizer-posttrain';
 import { testStageContext } from '../../helpers/stage-context';
+import { expectNoTensorLeak } from '../../helpers/tensors';
 
 const MODEL = parseTokenizerConfig({ image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0 });
 
@@ -62,7 +63,7 @@ for (const trainable of ['upstream', 'decoder'] as const) {
   test(`tokenizer.posttrain (${trainable}): frozen parameters stay bit-identical, the decoder learns`, async () => {
     const f = await fixture();
     const ctx = await testStageContext({ config: config({ trainable, heldOutPairs: 4 }), inputs: { tokenizer: f.artifact, pairs: f.pairs, dataset: f.dataset }, seed: 3 });
-    const res = await tokenizerPosttrainStage.run(ctx);
+    const res = await expectNoTensorLeak(() => tokenizerPosttrainStage.run(ctx), { label: 'tokenizer.posttrain' });
     const before = await loadTokenizerArtifact(f.artifact, { weights: 'model' });
     const after = await loadTokenizerArtifact(res.outputs.tokenizer as string, { weights: 'model' });
     const frozen = frozenParameters(before.model, trainable);

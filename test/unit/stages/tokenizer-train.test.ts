@@ -16,6 +16,7 @@ import { loadTokenizerArtifact } from '../../../models/tokenizer-artifact';
 import { tokenizerTrainConfigSchema, type TokenizerTrainConfig } from '../../../stages/tokenizer-train-config';
 import { tokenizerTrainStage } from '../../../stages/tokenizer-train';
 import { testStageContext } from '../../helpers/stage-context';
+import { expectNoTensorLeak } from '../../helpers/tensors';
 
 const MODEL = { image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0.1 };
 
@@ -59,7 +60,8 @@ async function history(metricsFile: string): Promise<HistoryRow[]> {
 
 test('tokenizer.train learns: validation PSNR rises and the artifact loads', async () => {
   const ctx = await testStageContext({ config: config({ epochs: 6 }), inputs: { dataset: await data() }, seed: 1 });
-  const res = await tokenizerTrainStage.run(ctx);
+  // the whole stage (GAN with the adaptive weight, validation, checkpoints) leaves no tensor behind
+  const res = await expectNoTensorLeak(() => tokenizerTrainStage.run(ctx), { label: 'tokenizer.train' });
   const m = res.metrics as { steps: number; psnr: number; codebookUsage: number };
   assert.ok(m.steps === 24, `ran ${m.steps} steps`);
   const rows = await history(res.outputs.metrics as string);
