@@ -27,15 +27,10 @@ import type { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { loadTokenizerArtifact } from '../models/tokenizer-artifact';
 import { decodeIdsToUint8 } from '../models/tokenizer-images';
 import { generatorSampleDescriptor, type GeneratorSampleConfig } from './generator-sample-config';
-import { checkPair, stepHeartbeat } from './sampling-support';
+import { checkPair, shardRange, stepHeartbeat } from './sampling-support';
 import type { StageContext, StageImpl, StageResult } from './stage';
 
 const PROGRESS_FILE = 'progress.json';
-
-/** The contiguous slice [lo, hi) of 0..total−1 owned by shard `index` of `count`. */
-export function shardRange(total: number, index: number, count: number): [number, number] {
-  return [Math.floor((index * total) / count), Math.floor(((index + 1) * total) / count)];
-}
 
 const idsName = (start: number) => `ids-${String(start).padStart(9, '0')}.npy`;
 

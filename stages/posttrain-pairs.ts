@@ -31,11 +31,12 @@ import type { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { EMA_WEIGHTS, loadTokenizerArtifact, MODEL_WEIGHTS } from '../models/tokenizer-artifact';
 import { decodeIdsToUint8 } from '../models/tokenizer-images';
 import { Rng } from '../models/training/rng';
-import { checkPair, stepHeartbeat } from './sampling-support';
-import { posttrainPairsDescriptor, type PosttrainPairsConfig } from './posttrain-pairs-config';
+import { checkPair, shardRange, stepHeartbeat } from './sampling-support';
+import { PAIRS_MANIFEST, posttrainPairsDescriptor, type PosttrainPairsConfig } from './posttrain-pairs-config';
+
+export { PAIRS_MANIFEST };
 import type { StageContext, StageImpl, StageResult } from './stage';
 
-export const PAIRS_MANIFEST = 'pairs.json';
 const PROGRESS_FILE = 'progress.json';
 
 interface Selected {
@@ -98,12 +99,15 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
       seen.set(rel, sample.path);
       return { index, sample, rel };
     });
-    ctx.log.info(`posttrain.pairs: ${selected.length} of ${folder.samples.length} images (${C} classes), σ ${c.sigma}, g ${c.guidanceScale}, p ${c.guidanceScalePow}, T ${c.randomizeTemperature}, seed ${ctx.seed}`);
+    const [lo, hi] = shardRange(selected.length, c.shard.index, c.shard.count);
+    const mine = selected.slice(lo, hi);
+    const shardNote = c.shard.count > 1 ? `, shard ${c.shard.index}/${c.shard.count}: selected images ${lo}..${hi - 1}` : '';
+    ctx.log.info(`posttrain.pairs: ${selected.length} of ${folder.samples.length} images (${C} classes)${shardNote}, σ ${c.sigma}, g ${c.guidanceScale}, p ${c.guidanceScalePow}, T ${c.randomizeTemperature}, seed ${ctx.seed}`);
 
     const out = path.join(ctx.workdir, 'pairs');
     await mkdir(out, { recursive: true });
     const batches: Selected[][] = [];
-    for (let i = 0; i < selected.length; i += c.batchSize) batches.push(selected.slice(i, i + c.batchSize));
+    for (let i = 0; i < mine.length; i += c.batchSize) batches.push(mine.slice(i, i + c.batchSize));
     // Checkpoints hold the mixed ids of the finished batches and which images they belong to (1 KB per
     // image at 256 tokens), not the PNGs: a retry decodes them again instead of re-uploading every PNG.
     const idsDir = path.join(ctx.workdir, 'ids');
@@ -115,7 +119,7 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
       await cp(resume.dir, idsDir, { recursive: true });
       ctx.log.info(`resuming after ${p.batches} finished batch(es)`);
     }
-    const byIndex = new Map(selected.map((s) => [s.index, s]));
+    const byIndex = new Map(mine.map((s) => [s.index, s]));
     const writePairs = async (items: readonly Selected[], ids: Int32Array) => {
       const img = await decodeIdsToUint8(tok as RobustokTokenizer, ids, items.length);
       const plane = size * size * 3;
@@ -199,7 +203,7 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
       }
     }
     const seconds = (performance.now() - started) / 1000;
-    const count = selected.length - p.skipped;
+    const count = mine.length - p.skipped;
     const tokFile = path.join(tokDir, loaded.weights === 'ema' ? EMA_WEIGHTS : MODEL_WEIGHTS);
     const manifest = {
       format: 'robustok.posttrain-pairs',
@@ -208,6 +212,10 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
       skipped: p.skipped,
       sigma: c.sigma,
       kept_fraction: p.positions ? p.kept / p.positions : 0,
+      kept_positions: p.kept,
+      positions: p.positions,
+      selected: selected.length,
+      ...(c.shard.count > 1 ? { shard: { index: c.shard.index, count: c.shard.count, first: lo, end: hi } } : {}),
       split: c.split,
       dataset_images: folder.samples.length,
       num_samples: c.numSamples ?? null,

@@ -16,10 +16,13 @@ const loaders: Readonly<Record<string, () => Promise<AnyStage>>> = {
   'generator.sample': () => import('./generator-sample.js').then((m) => m.generatorSampleStage),
   'generator.sample-merge': () => import('./generator-sample-merge.js').then((m) => m.generatorSampleMergeStage),
   'posttrain.pairs': () => import('./posttrain-pairs.js').then((m) => m.posttrainPairsStage),
+  'posttrain.pairs-merge': () => import('./posttrain-pairs-merge.js').then((m) => m.posttrainPairsMergeStage),
   'tokenizer.train': () => import('./tokenizer-train.js').then((m) => m.tokenizerTrainStage),
   'tokenizer.posttrain': () => import('./tokenizer-posttrain.js').then((m) => m.tokenizerPosttrainStage),
   'tokenizer.pretokenize': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeStage),
   'tokenizer.pretokenize-merge': () => import('./tokenizer-pretokenize.js').then((m) => m.tokenizerPretokenizeMergeStage),
+  'files.import': () => import('./files-import.js').then((m) => m.filesImportStage),
+  'weights.import': () => import('./weights-import.js').then((m) => m.weightsImportStage),
 };
 
 export async function stageImpl(kind: string): Promise<StageImpl<unknown> | undefined> {

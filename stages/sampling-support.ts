@@ -29,3 +29,8 @@ export function stepHeartbeat(ctx: StageContext<unknown>, label: string): (step:
     ctx.progress({ message: `${label}: token ${step}/${total}` });
   };
 }
+
+/** The contiguous slice [lo, hi) of 0..total−1 owned by shard `index` of `count`. */
+export function shardRange(total: number, index: number, count: number): [number, number] {
+  return [Math.floor((index * total) / count), Math.floor(((index + 1) * total) / count)];
+}

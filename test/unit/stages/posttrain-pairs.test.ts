@@ -15,7 +15,8 @@ import { centerCropArr, writeChwSigned } from '../../../data/adm-crop';
 import { openImageFolder } from '../../../data/image-folder';
 import { decodeRgb } from '../../../data/images';
 import { keepMask, sampleRar } from '../../../models/rar-sampling';
-import { posttrainPairsConfigSchema } from '../../../stages/posttrain-pairs-config';
+import { posttrainPairsConfigSchema, posttrainPairsMergeConfigSchema } from '../../../stages/posttrain-pairs-config';
+import { posttrainPairsMergeStage } from '../../../stages/posttrain-pairs-merge';
 import { PAIRS_MANIFEST, posttrainPairsStage, selectImages } from '../../../stages/posttrain-pairs';
 import { ROBUSTOK_RAR_B_SAMPLING } from '../../../stages/sampling-config';
 import { expectedPixels, samplingArtifacts, TINY_RAR } from '../../helpers/sampling-artifacts';
@@ -132,6 +133,24 @@ test('a retried attempt decodes the saved batches\' ids, samples the rest, ends 
   assert.equal(again.ctx.progressLog.filter((p) => p.message === 'decoding restored ids').length, 2, 'the 2 saved batches are decoded from their ids, not sampled');
   assert.deepEqual(again.ctx.saved, [4]);
   assert.deepEqual(await files(again.dir), await files(whole.dir));
+});
+
+test('3 shards merged give the bytes of one unsharded stage; a missing or foreign shard is refused', async () => {
+  const whole = await runStage({ sigma: 0.5, batchSize: 4 });
+  const shards = [];
+  for (const index of [0, 1, 2]) shards.push(await runStage({ sigma: 0.5, batchSize: 2, shard: { index, count: 3 } }));
+  assert.deepEqual(shards.map((x) => x.manifest.count), [3, 3, 3]);
+  const merge = async (inputs: Record<string, string>) => {
+    const ctx = await testStageContext({ config: posttrainPairsMergeConfigSchema.parse({}), inputs, seed: 0 });
+    return posttrainPairsMergeStage.run(ctx);
+  };
+  // input names do not matter: the shards' manifests say where they belong
+  const merged = await merge({ c: shards[2]?.dir as string, a: shards[0]?.dir as string, b: shards[1]?.dir as string });
+  assert.deepEqual(await files(merged.outputs.pairs as string), await files(whole.dir));
+  await assert.rejects(merge({ a: shards[0]?.dir as string, c: shards[2]?.dir as string }), (e) => isPipelineError(e, 'INPUT_MISSING') && /shard 1\/3 was expected/.test(e.message));
+  const foreign = await runStage({ sigma: 0.6, batchSize: 2, shard: { index: 1, count: 3 } });
+  await assert.rejects(merge({ a: shards[0]?.dir as string, b: foreign.dir, c: shards[2]?.dir as string }), (e) => isPipelineError(e, 'INPUT_MISSING') && /different pairings/.test(e.message));
+  assert.throws(() => posttrainPairsConfigSchema.parse({ shard: { index: 3, count: 3 } }), /shard.index must be < shard.count/);
 });
 
 test('the val split; a missing input; config defaults', async () => {
