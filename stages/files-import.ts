@@ -23,7 +23,7 @@ async function run(ctx: StageContext<FilesImportConfig>): Promise<StageResult> {
     const digest = await sha256File(got.path);
     if (digest !== c.sha256) throw new PipelineError('DATA_CORRUPT', `files.import: ${c.source} has sha256 ${digest}, the spec expects ${c.sha256}: the file changed or is not the one the spec names`);
   }
-  ctx.log.info(`files.import: ${c.source} → ${got.type}${got.files > 0 ? ` (${got.files} file(s))` : ''}`);
+  ctx.log.info(`files.import: ${c.source} → ${got.type} (${got.files} file(s))`);
   return { outputs: { files: got.path } };
 }
 

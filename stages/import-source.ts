@@ -8,8 +8,8 @@
  * The source string (not the bytes behind it) is what the cache key sees, so `sha256` pins a file.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { cp, mkdir, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -70,9 +70,29 @@ export async function fetchSource(source: string, dest: string, o: FetchOptions 
   const st = await stat(local).catch((e: unknown) => {
     throw new PipelineError('INPUT_MISSING', `import source ${source} cannot be read on this worker (${errorMessage(e)}); the path must exist on every host whose workers poll this stage's queue`, { cause: e });
   });
-  // dereference: a dataset folder of symlinks (common for ImageNet mirrors) is imported as the files they name
-  await cp(local, dest, { recursive: true, dereference: true, errorOnExist: true, force: false });
-  return { path: dest, type: st.isDirectory() ? 'dir' : 'file', files: st.isDirectory() ? -1 : 1 };
+  if (!st.isDirectory()) {
+    await copyFile(local, dest, constants.COPYFILE_EXCL);
+    o.onFile?.(1, local);
+    return { path: dest, type: 'file', files: 1 };
+  }
+  // File by file, so a 1.3M-image folder reports progress (a stage silent for its heartbeat timeout is presumed dead).
+  let done = 0;
+  const walk = async (from: string, to: string): Promise<void> => {
+    await mkdir(to);
+    for (const ent of (await readdir(from, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      o.signal?.throwIfAborted();
+      const src = path.join(from, ent.name);
+      // stat follows links: a dataset folder of symlinks (common for ImageNet mirrors) imports the files they name
+      const kind = ent.isSymbolicLink() ? await stat(src) : ent;
+      if (kind.isDirectory()) await walk(src, path.join(to, ent.name));
+      else if (kind.isFile()) {
+        await copyFile(src, path.join(to, ent.name), constants.COPYFILE_EXCL);
+        o.onFile?.(++done, src);
+      }
+    }
+  };
+  await walk(local, dest);
+  return { path: dest, type: 'dir', files: done };
 }
 
 async function fetchS3(source: string, dest: string, o: FetchOptions): Promise<Fetched> {
