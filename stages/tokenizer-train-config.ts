@@ -8,12 +8,16 @@
  *     without dropout — `perceptual.dropout: true` reproduces upstream.
  */
 import { z } from 'zod';
+import { tokenizerConfigSchema } from '../models/tokenizer-config';
 import type { StageDescriptor } from './descriptor';
 import { discriminatorBlock, emaBlock, lossesBlock, lossNetworkInputs, optimizerBlock, semanticTeacherField, validationBlock } from './tokenizer-config-blocks';
 
 const nonneg = z.number().nonnegative();
 
-/** The model block is validated by models/tokenizer-config.ts when the stage runs (it needs no tfjs). */
+/**
+ * Kept as given (the stage fills the defaults with models/tokenizer-config.ts, which needs no tfjs), but
+ * checked here too, so `validate` reports a bad model block or δ instead of a worker minutes later.
+ */
 const modelConfig = z.record(z.string(), z.unknown()).default({});
 
 export const tokenizerTrainConfigSchema = z.strictObject({
@@ -51,6 +55,14 @@ export const tokenizerTrainConfigSchema = z.strictObject({
   validation: validationBlock,
   /** Log a heartbeat line every N steps (progress is reported every step). */
   logEvery: z.number().int().min(1).default(10),
+}).superRefine((c, ctx) => {
+  const model = tokenizerConfigSchema.safeParse(c.model);
+  if (!model.success) {
+    for (const i of model.error.issues) ctx.addIssue({ code: 'custom', path: ['model', ...i.path.map(String)], message: i.message });
+    return;
+  }
+  const K = model.data.codebook_size;
+  if (c.perturbation.delta > K) ctx.addIssue({ code: 'custom', path: ['perturbation', 'delta'], message: `delta ${c.perturbation.delta} exceeds codebook_size ${K}: scale δ with the codebook (the paper's 100 is ~2.4% of 4096)` });
 });
 
 export type TokenizerTrainConfig = z.output<typeof tokenizerTrainConfigSchema>;

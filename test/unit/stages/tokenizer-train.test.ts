@@ -74,6 +74,13 @@ test('tokenizer.train learns: validation PSNR rises and the artifact loads', asy
   art.model.dispose();
 });
 
+test('validate-time checks: the model block and δ against the codebook', () => {
+  const bad = tokenizerTrainConfigSchema.safeParse({ model: { ...MODEL, codebook_size: 32 }, perturbation: { delta: 100 } });
+  assert.ok(!bad.success && bad.error.issues.some((i) => i.path.join('.') === 'perturbation.delta' && /exceeds codebook_size 32/.test(i.message)));
+  const grid = tokenizerTrainConfigSchema.safeParse({ model: { ...MODEL, num_latent_tokens: 15 } });
+  assert.ok(!grid.success && grid.error.issues.some((i) => i.path.join('.') === 'model.num_latent_tokens'));
+});
+
 test('a failed attempt resumes from its newest checkpoint and continues exactly', async () => {
   const ds = await data();
   const cfg = config();
