@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   TEMPORAL_UNREACHABLE: { retryable: true },
   MINIO_UNREACHABLE: { retryable: true },
   STORE_ERROR: { retryable: true },
+  /** The store refused the credentials (or their permissions): retrying cannot help, the message says what to set. */
+  STORE_AUTH: { retryable: false },
+  /** The work disk (or its quota) is full: the message names the path; free space and resume. */
+  DISK_FULL: { retryable: false },
   PROVISION_FAILED: { retryable: false },
   SERVER_START_FAILED: { retryable: false },
   BACKEND_UNAVAILABLE: { retryable: false },
