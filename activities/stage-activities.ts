@@ -22,11 +22,13 @@ import type { ArtifactStore } from '../artifacts/store';
 import { cacheKey, keyMaterial } from '../plan/cache-key';
 import { stageImpl } from '../stages/registry';
 import type { StageContext } from '../stages/stage';
+import { AttemptLines, attachAttemptLogs, storeFailedLog, uploadAttemptLog, type AttemptLogInput } from './attempt-log';
 import { checkpointIo, type CheckpointRef } from './checkpoints';
 import { clearCompleted, findCompleted, recordCompleted } from './completed-outputs';
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
+import { markUsed, runIdOfWorkflow } from './usage-marks';
 import { inputPath, materialise, uploadOutput } from './outputs';
 import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
 
@@ -55,6 +57,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       const found = await lookupManifest(deps.openStore(input.storeUri), key, { verify: true });
       switch (found.state) {
         case 'hit':
+          await markUsed(deps.openStore(input.storeUri), key, runIdOfWorkflow(Context.current().info.workflowExecution?.workflowId));
           return { hit: true, key, material, outputs: found.manifest.outputs, metrics: found.manifest.metrics };
         case 'miss':
           return { hit: false, key, material, reason: 'absent' };
@@ -81,6 +84,11 @@ export function createStageActivities(deps: StageActivityDeps) {
     let lastCheckpoint: CheckpointRef | undefined;
     let resumedFromStep: number | undefined;
     let ticker: NodeJS.Timeout | undefined;
+    // The attempt's log goes to the store whatever the outcome, so it outlives this host.
+    const lines = new AttemptLines();
+    const logOf = (outcome: AttemptLogInput['outcome'], error?: AttemptLogInput['error']): AttemptLogInput => ({
+      runId: input.runId, stageRunId: input.run.id, stageId: input.run.stageId, kind: input.run.kind, key: input.key, attempt, token: lease.token, worker: workerName, workdir, startedAt: new Date(started).toISOString(), outcome, error,
+    });
     // A heartbeat states the whole picture: fields a report leaves out (e.g. total) keep their last value.
     let last: Omit<StageHeartbeat, 'checkpointRef' | 'stage'> = { step: 0 };
     const beat = (p: Partial<Omit<StageHeartbeat, 'checkpointRef' | 'stage'>>) => {
@@ -102,7 +110,11 @@ export function createStageActivities(deps: StageActivityDeps) {
       await takeLease(store, input.key, lease);
       stopAlive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName });
       const result = reused === undefined ? await compute() : { outputs: reused.outputs, metrics: reused.metrics };
-      if (reused !== undefined) actx.log.info(`outputs of stage ${input.run.id} were computed by attempt ${reused.attempt} (kept in ${reused.workdir}); uploading them`);
+      if (reused !== undefined) {
+        const note = `outputs of stage ${input.run.id} were computed by attempt ${reused.attempt} (kept in ${reused.workdir}); uploading them`;
+        actx.log.info(note);
+        lines.add('INFO', note);
+      }
       beat({ step: 0, message: reused === undefined ? 'uploading outputs' : `uploading outputs computed by attempt ${reused.attempt}` });
       // Store retries can wait out an outage of minutes: the attempt is alive meanwhile, so say so.
       ticker = setInterval(() => beat({}), 5_000);
@@ -114,6 +126,10 @@ export function createStageActivities(deps: StageActivityDeps) {
       }
       // The commit point: only the attempt holding the lease may write the manifest.
       await assertLease(store, input.key, lease);
+      const log = await uploadAttemptLog(store, logOf('succeeded'), lines).catch((e: unknown) => {
+        actx.log.warn(redact(`stage ${input.run.id}: could not store the attempt's log: ${errorMessage(e)}`));
+        return undefined;
+      });
       const finished = Date.now();
       await writeManifest(store, {
         schema: MANIFEST_SCHEMA,
@@ -129,6 +145,7 @@ export function createStageActivities(deps: StageActivityDeps) {
         codeVersion: deps.codeVersion,
         host: workerName,
         backend: deps.backend?.(),
+        ...(log === undefined ? {} : { log }),
       });
       await clearCompleted(workRoot, { key: input.key, workdir: reused?.workdir });
       await rm(workdir, { recursive: true, force: true });
@@ -163,9 +180,11 @@ export function createStageActivities(deps: StageActivityDeps) {
         log: {
           info: (m) => {
             actx.log.info(redact(m), { stage: input.run.id });
+            lines.add('INFO', redact(m));
           },
           warn: (m) => {
             actx.log.warn(redact(m), { stage: input.run.id });
+            lines.add('WARN', redact(m));
           },
         },
         progress: (p) => beat(p),
@@ -189,10 +208,14 @@ export function createStageActivities(deps: StageActivityDeps) {
     }
     } catch (e) {
       // Cancellation must reach Temporal as it is.
-      if (e instanceof CancelledFailure) throw e;
+      if (e instanceof CancelledFailure) {
+        await storeFailedLog(store, logOf('cancelled', { code: 'CANCELLED', message: e.message }), lines);
+        throw e;
+      }
       // The workdir of a failed attempt stays for inspection; the error says where, and which attempt.
       const pe = e instanceof PipelineError ? e : new PipelineError('INTERNAL', errorMessage(e), { cause: e });
       const message = pe.message.includes(workdir) ? pe.message : `${pe.message} (workdir kept at ${workdir})`;
+      await storeFailedLog(store, logOf('failed', { code: pe.code, message }), lines);
       throw toApplicationFailure(new PipelineError(pe.code, message, { cause: pe.cause, details: { ...pe.details, attempt } }));
     } finally {
       clearInterval(ticker);
@@ -204,7 +227,7 @@ export function createStageActivities(deps: StageActivityDeps) {
     const { record } = input;
     const store = deps.openStore(input.storeUri);
     try {
-      return await writeRunRecordTo(store, record);
+      return await writeRunRecordTo(store, await attachAttemptLogs(store, record));
     } catch (e) {
       throw toApplicationFailure(e);
     }

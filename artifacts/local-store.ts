@@ -61,7 +61,7 @@ export class LocalDirStore implements ArtifactStore {
   async stat(key: string): Promise<ObjectStat | undefined> {
     try {
       const s = await stat(this.file(key));
-      return s.isFile() ? { key, bytes: s.size } : undefined;
+      return s.isFile() ? { key, bytes: s.size, modifiedMs: s.mtimeMs } : undefined;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;

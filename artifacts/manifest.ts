@@ -8,6 +8,7 @@
 import type { Json } from '../core/canonical-json';
 import { errorMessage } from '../core/errors';
 import type { CacheKeyMaterial } from '../plan/types';
+import type { AttemptLogRef } from './attempt-logs';
 import { verifyBlob, type BlobRef } from './cas';
 import { entryProblem } from './entry-check';
 import type { ArtifactStore } from './store';
@@ -39,6 +40,8 @@ export interface Manifest {
   readonly codeVersion: string;
   readonly host: string;
   readonly backend?: Json;
+  /** The producing attempt's log (artifacts/attempt-logs.ts). */
+  readonly log?: AttemptLogRef;
 }
 
 export const manifestKey = (key: string) => `runs/${key}/manifest.json`;

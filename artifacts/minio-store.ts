@@ -136,7 +136,7 @@ export class MinioStore implements ArtifactStore {
     await this.ensureBucket();
     try {
       const st = await this.client.statObject(this.s.bucket, this.name(key));
-      return { key, bytes: st.size };
+      return { key, bytes: st.size, modifiedMs: st.lastModified.getTime() };
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw this.wrap(e, `stat '${key}'`);

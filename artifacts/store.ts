@@ -16,6 +16,8 @@ export interface ArtifactRef {
 export interface ObjectStat {
   readonly key: string;
   readonly bytes: number;
+  /** Last write (ms since epoch) when the store knows it; `robustok gc` spares objects written during a live attempt. */
+  readonly modifiedMs?: number;
 }
 
 export type Body = Readable | Uint8Array | string;

@@ -65,6 +65,20 @@ program
   .action((o: Parameters<typeof workerCommand>[0]) => exit(workerCommand(o)));
 program.command('demo').description('round-trip an artifact through a Temporal workflow and the artifact store').addOption(json).addOption(address).addOption(namespace).addOption(store).action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));
 
+// Commands over past runs read the store only (no Temporal); loaded on use.
+program.command('runs').description('past runs from the store: id, pipeline, outcome, start, duration, best metric').option('--limit <n>', 'newest N runs', '20').addOption(json).addOption(store).action((o: { limit?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/runs-list.js').then((m) => m.runsCommand(o))));
+program.command('compare <runA> <runB>').description('config differences per stage and metrics per arm (B − A) of two runs').addOption(json).addOption(store).action((a: string, b: string, o: { json?: boolean; store?: string }) => exit(import('../cli/commands/compare.js').then((m) => m.compareCommand(a, b, o))));
+program.command('logs <run> [stage]').description("a stage attempt's stored log (stage log, stdout, stderr); without a stage, which logs the run has").option('--attempt <n>', 'attempt number (default: the last)').addOption(json).addOption(store).action((run: string, stage: string | undefined, o: { attempt?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/logs.js').then((m) => m.logsCommand(run, stage, o))));
+program.command('get <run> <output> <dest>').description('export <stage>.<output> of a run to dest (digests verified)').option('--force', 'replace a non-empty dest').addOption(json).addOption(store).action((run: string, out: string, dest: string, o: { force?: boolean; json?: boolean; store?: string }) => exit(import('../cli/commands/get.js').then((m) => m.getCommand(run, out, dest, o))));
+program
+  .command('gc')
+  .description('remove what the newest N runs do not need: old records, unused cache entries, old checkpoints, unreferenced blobs, failed workdirs (dry run unless --apply)')
+  .requiredOption('--keep-runs <n>', 'keep the newest N run records and everything they reference')
+  .option('--apply', 'delete (default: only report what would be freed)')
+  .option('--work-root <dir>', "this host's worker work root (default <tmpdir>/robustok-work)")
+  .addOption(json).addOption(store)
+  .action((o: { keepRuns?: string; apply?: boolean; workRoot?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/gc.js').then((m) => m.gcCommand(o))));
+
 const model = program.command('model').description('registered model architectures');
 model
   .command('forward')

@@ -1,5 +1,6 @@
 /** The record of one pipeline run: what every stage run did, per arm. Written to records/<runId>.json. */
 import type { Json } from './canonical-json';
+import type { AttemptLogRef } from '../artifacts/attempt-logs';
 import type { CacheKeyMaterial } from '../plan/types';
 
 export type StageOutcome = 'ran' | 'cached' | 'failed' | 'skipped';
@@ -19,6 +20,8 @@ export interface StageRunRecord {
   readonly error?: { readonly code: string; readonly message: string };
   readonly warnings?: readonly string[];
   readonly resumedFromStep?: number;
+  /** Logs of this run's attempts, stored by the workers (artifacts/attempt-logs.ts). */
+  readonly logs?: readonly AttemptLogRef[];
 }
 
 export interface ArmSummary {

@@ -30,7 +30,11 @@ export function storeContract(label: string, open: () => Promise<ArtifactStore>)
     await store.put('runs/k1/out/z.txt', 'z');
     await store.put('runs/k2/manifest.json', '{}');
     await store.put('other/x', 'x');
-    assert.deepEqual(await store.stat('runs/k1/manifest.json'), { key: 'runs/k1/manifest.json', bytes: 7 });
+    const before = Date.now();
+    const st = await store.stat('runs/k1/manifest.json');
+    assert.deepEqual({ key: st?.key, bytes: st?.bytes }, { key: 'runs/k1/manifest.json', bytes: 7 });
+    // Coarse clocks (S3 keeps seconds): written within the last minute, not in the future.
+    assert.ok(st?.modifiedMs !== undefined && st.modifiedMs > before - 60_000 && st.modifiedMs <= Date.now() + 1_000, `modifiedMs ${String(st?.modifiedMs)}`);
     assert.equal(await store.stat('runs/k9/manifest.json'), undefined);
     assert.deepEqual(await store.list('runs/k1/'), ['runs/k1/manifest.json', 'runs/k1/out/z.txt']);
     assert.deepEqual(await store.list('runs/'), ['runs/k1/manifest.json', 'runs/k1/out/z.txt', 'runs/k2/manifest.json']);

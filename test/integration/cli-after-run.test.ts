@@ -1,0 +1,196 @@
+/**
+ * The commands users reach for after a run — runs, compare, logs, get, gc — on the real Temporal
+ * dev server and MinIO, driving the CLI (and `runs` through the installed `robustok` bin).
+ * Two runs of a two-stage command pipeline; `make` fails its first attempt (so it has a failed
+ * log), prints a secret and 600 KB of stdout (so its stored log is redacted and bounded).
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { LOG_HEAD_BYTES, LOG_TAIL_BYTES } from '../../artifacts/attempt-logs';
+import { ROOT, cliEnv, parseJson, runCli } from '../helpers/cli';
+import { tempDir } from '../helpers/servers';
+
+const CHATTY = path.join(ROOT, 'test', 'fixtures', 'commands', 'chatty.js');
+const SECRET = 'tok-4f8a91c2e7d3b6a0';
+
+function spec(flags: string): string {
+  return `apiVersion: robustok.dev/v1
+name: after-run
+defaults:
+  queue: cpu
+  retry: {maximumAttempts: 2, initialInterval: 200ms}
+stages:
+  make:
+    kind: command
+    config:
+      argv: [node, ${CHATTY}, make, '\${outputs.file}', '\${outputs.dir}', '0', ${flags}]
+      outputs: {file: out.txt, dir: outdir}
+      passEnv: [MY_API_TOKEN, CHATTY_BYTES]
+  score:
+    kind: command
+    inputs: {file: make.file}
+    config:
+      argv: [node, ${CHATTY}, score, '\${outputs.file}', '\${outputs.dir}', '\${params.fid}']
+      params: {fid: 12.5}
+      outputs: {file: s.txt, dir: sdir}
+      metricsFile: metrics.json
+`;
+}
+
+interface RunJson {
+  runId: string;
+  outcome: string;
+  stages: { id: string; outcome: string; attempts: number }[];
+}
+
+let env: NodeJS.ProcessEnv;
+let dir: string;
+let specFile: string;
+let r1: RunJson;
+let r2: RunJson;
+
+before(async () => {
+  dir = await tempDir('after-run');
+  await mkdir(path.join(dir, 'flags'));
+  specFile = path.join(dir, 'pipeline.yaml');
+  await writeFile(specFile, spec(path.join(dir, 'flags')));
+  env = { ...(await cliEnv('afterrun')), MY_API_TOKEN: SECRET, CHATTY_BYTES: String(600 * 1024) };
+  const first = await runCli(['run', specFile, '--worker', '--json'], env);
+  assert.equal(first.code, 0, first.stderr);
+  r1 = parseJson<RunJson>(first);
+  assert.deepEqual(r1.stages.map((s) => [s.id, s.outcome, s.attempts]), [['make', 'ran', 2], ['score', 'ran', 1]]);
+  const second = await runCli(['run', specFile, '--worker', '--json', '--set', 'stages.score.config.params.fid=10.25'], env);
+  assert.equal(second.code, 0, second.stderr);
+  r2 = parseJson<RunJson>(second);
+  assert.deepEqual(r2.stages.map((s) => [s.id, s.outcome]), [['make', 'cached'], ['score', 'ran']]);
+});
+
+function robustokBin(args: string[], e: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'robustok.js'), ...args], { cwd: os.tmpdir(), env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+test('robustok runs (through the bin): newest first, outcome, duration, best FID; a table without --json', async () => {
+  const r = await robustokBin(['runs', '--json'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { total: number; runs: { runId: string; name: string; outcome: string; durationMs: number; stages: Record<string, number>; best?: { metric: string; value: number } }[] };
+  assert.equal(out.total, 2);
+  assert.deepEqual(out.runs.map((x) => x.runId), [r2.runId, r1.runId]);
+  assert.ok(out.runs.every((x) => x.name === 'after-run' && x.outcome === 'succeeded' && x.durationMs > 0));
+  assert.deepEqual(out.runs.map((x) => x.best), [{ metric: 'score.fid', value: 10.25, arm: '', comparable: true }, { metric: 'score.fid', value: 12.5, arm: '', comparable: true }]);
+  assert.deepEqual(out.runs[0]?.stages, { ran: 1, cached: 1, failed: 0, skipped: 0 });
+
+  const table = await runCli(['runs', '--limit', '1'], env);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, new RegExp(`^RUN .*BEST\\n${r2.runId}\\s+after-run\\s+succeeded .*score\\.fid 10\\.250`, 'm'));
+  assert.match(table.stdout, /1 older runs not shown/);
+});
+
+test('robustok compare: the changed config path per stage, metrics side by side with the delta', async () => {
+  const r = await runCli(['compare', r1.runId, r2.runId, '--json'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { stages: { stageId: string; sameKey: boolean; changes: string[] }[]; arms: { metrics: { metric: string; a: number; b: number; delta: number }[] }[] };
+  assert.deepEqual(out.stages.map((s) => [s.stageId, s.sameKey]), [['make', true], ['score', false]]);
+  assert.deepEqual(out.stages[1]?.changes, ['config.params.fid: 12.5 → 10.25']);
+  assert.deepEqual(out.arms[0]?.metrics.find((m) => m.metric === 'score.fid'), { metric: 'score.fid', a: 12.5, b: 10.25, delta: -2.25 });
+  const text = await runCli(['compare', r1.runId.slice(0, -2), r2.runId], env);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /make: same key/);
+  assert.match(text.stdout, /score: differs \(ran\)\n\s+- config\.params\.fid: 12\.5 → 10\.25/);
+  assert.match(text.stdout, /score\.fid\s+12\.5000\s+10\.2500\s+-2\.250 \(-18\.0%\)/);
+});
+
+test('robustok logs: failed and successful attempts stored, redacted and bounded; a cached stage shows its producer', async () => {
+  const list = await runCli(['logs', r1.runId, '--json'], env);
+  assert.equal(list.code, 0, list.stderr);
+  const stages = (JSON.parse(list.stdout) as { stages: { id: string; logs: { attempt: number; outcome: string; bytes: number; originalBytes: number }[] }[] }).stages;
+  const make = stages.find((s) => s.id === 'make');
+  assert.deepEqual(make?.logs.map((l) => [l.attempt, l.outcome]), [[1, 'failed'], [2, 'succeeded']]);
+  for (const l of make?.logs ?? []) {
+    assert.ok(l.originalBytes > 600 * 1024, `original ${l.originalBytes}`);
+    assert.ok(l.bytes <= LOG_HEAD_BYTES + LOG_TAIL_BYTES + 200, `stored ${l.bytes}`);
+  }
+
+  const failed = await runCli(['logs', r1.runId, 'make', '--attempt', '1'], env);
+  assert.equal(failed.code, 0, failed.stderr);
+  // (not assert.match: on failure it would print the whole 512 KiB log)
+  const has = (re: RegExp) => assert.ok(re.test(failed.stdout), `${String(re)} not in the log; it starts:\n${failed.stdout.slice(0, 1500)}\n…ends:\n${failed.stdout.slice(-600)}`);
+  has(/^# run [^\n]*, stage make \(command\), attempt 1 on [^\n]*\n# key [0-9a-f]{64}\n# [^\n]*: failed \[COMMAND_FAILED\]/);
+  has(/== stdout ==\nmake: start, token \*\*\*\n/);
+  has(/bytes omitted: a stored log keeps its first 64 KiB and last 448 KiB/);
+  has(/== stderr ==\nmake: a warning on stderr\nmake: failing on purpose \(first attempt\)\n$/);
+  assert.ok(!failed.stdout.includes(SECRET) && !failed.stderr.includes(SECRET), 'the secret never appears');
+
+  const last = await runCli(['logs', r1.runId, 'make'], env);
+  assert.equal(last.code, 0, last.stderr);
+  assert.match(last.stderr, /make: attempt 2 succeeded/);
+  assert.ok(/make: end\n/.test(last.stdout), last.stdout.slice(-600));
+
+  const cached = await runCli(['logs', r2.runId, 'make'], env);
+  assert.equal(cached.code, 0, cached.stderr);
+  assert.match(cached.stderr, /cached in this run; the log of the attempt 2 succeeded/);
+  assert.ok(cached.stdout === last.stdout, 'the same log as the producing run shows');
+
+  const none = await runCli(['logs', r1.runId, 'nosuch'], env);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /INPUT_MISSING.*no stage 'nosuch'.*make, score/);
+});
+
+test('robustok get: a file and a directory, byte-exact; refuses a non-empty dest without --force', async () => {
+  const out = await tempDir('after-run-get');
+  const file = path.join(out, 'out.txt');
+  const r = await runCli(['get', r1.runId, 'make.file', file], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await readFile(file, 'utf8'), 'make 0\n');
+  const d = path.join(out, 'sdir');
+  assert.equal((await runCli(['get', r2.runId, 'score.dir', d, '--json'], env)).code, 0);
+  assert.deepEqual((await readdir(d, { recursive: true })).sort(), ['a.txt', 'sub', 'sub/b.txt']);
+  assert.equal(await readFile(path.join(d, 'sub', 'b.txt'), 'utf8'), 'b of score\n');
+
+  const refused = await runCli(['get', r2.runId, 'score.file', file], env);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /refusing to overwrite .*out\.txt.*--force/);
+  assert.equal(await readFile(file, 'utf8'), 'make 0\n', 'untouched');
+  assert.equal((await runCli(['get', r2.runId, 'score.file', file, '--force'], env)).code, 0);
+  assert.equal(await readFile(file, 'utf8'), 'score 10.25\n');
+  assert.deepEqual((await readdir(out)).sort(), ['out.txt', 'sdir'], 'no temporary left behind');
+
+  const bad = await runCli(['get', r1.runId, 'make.nope', path.join(out, 'x')], env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /no output 'nope': its outputs are (file, dir|dir, file)/);
+});
+
+test('robustok gc --keep-runs 1: a dry run deletes nothing; --apply removes the old run only, and the kept one stays whole', async () => {
+  const dry = await runCli(['gc', '--keep-runs', '1', '--json', '--work-root', dir], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  const plan = JSON.parse(dry.stdout) as { keptRuns: string[]; removedRuns: string[]; blobs: number; bytes: { store: number }; freed?: unknown };
+  assert.deepEqual(plan.keptRuns, [r2.runId]);
+  assert.deepEqual(plan.removedRuns, [r1.runId]);
+  // r1's score outputs (fid 12.5) and its attempt logs are referenced by nothing kept.
+  assert.ok(plan.blobs >= 3 && plan.bytes.store > 0, dry.stdout);
+  assert.equal(plan.freed, undefined);
+  assert.equal((await runCli(['runs', '--json'], env)).stdout.match(/"runId"/g)?.length, 2, 'dry run deleted nothing');
+
+  const applied = await runCli(['gc', '--keep-runs', '1', '--apply', '--work-root', dir], env);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.match(applied.stdout, /freed \d/);
+  const after = parseJson<{ runs: { runId: string }[] }>(await runCli(['runs', '--json'], env));
+  assert.deepEqual(after.runs.map((x) => x.runId), [r2.runId]);
+  // The kept run is whole: its outputs (make's from the cache entry r1 produced) and logs still read.
+  const out = await tempDir('after-run-gc');
+  assert.equal((await runCli(['get', r2.runId, 'make.dir', path.join(out, 'd')], env)).code, 0);
+  const log = await runCli(['logs', r2.runId, 'make'], env);
+  assert.equal(log.code, 0, log.stderr);
+  const again = parseJson<RunJson>(await runCli(['run', specFile, '--worker', '--json', '--set', 'stages.score.config.params.fid=10.25'], env));
+  assert.deepEqual(again.stages.map((s) => s.outcome), ['cached', 'cached'], 'the kept entries still serve the cache');
+  const second = parseJson<{ blobs: number; objects: number }>(await runCli(['gc', '--keep-runs', '2', '--json', '--work-root', dir], env));
+  assert.equal(second.blobs, 0, 'nothing left to collect');
+});
