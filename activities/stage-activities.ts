@@ -28,6 +28,7 @@ import { clearCompleted, findCompleted, recordCompleted } from './completed-outp
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
+import { MetricsHistory, storeMetricsHistory } from './metrics-history';
 import { markUsed, runIdOfWorkflow } from './usage-marks';
 import { inputPath, materialise, uploadOutput } from './outputs';
 import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
@@ -84,6 +85,7 @@ export function createStageActivities(deps: StageActivityDeps) {
     let lastCheckpoint: CheckpointRef | undefined;
     let resumedFromStep: number | undefined;
     let ticker: NodeJS.Timeout | undefined;
+    const history = new MetricsHistory();
     // The attempt's log goes to the store whatever the outcome, so it outlives this host.
     const lines = new AttemptLines();
     const logOf = (outcome: AttemptLogInput['outcome'], error?: AttemptLogInput['error']): AttemptLogInput => ({
@@ -126,6 +128,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       }
       // The commit point: only the attempt holding the lease may write the manifest.
       await assertLease(store, input.key, lease);
+      await storeMetricsHistory(store, history, input.key, { id: input.run.id, kind: input.run.kind }, (m) => actx.log.warn(redact(m)));
       const log = await uploadAttemptLog(store, logOf('succeeded'), lines).catch((e: unknown) => {
         actx.log.warn(redact(`stage ${input.run.id}: could not store the attempt's log: ${errorMessage(e)}`));
         return undefined;
@@ -187,7 +190,7 @@ export function createStageActivities(deps: StageActivityDeps) {
             lines.add('WARN', redact(m));
           },
         },
-        progress: (p) => beat(p),
+        progress: (p) => beat(history.take(p)),
         checkpoints: {
           latest: async () => {
             const got = await ckpt.latest();

@@ -79,6 +79,13 @@ program
   .addOption(json).addOption(store)
   .action((o: { keepRuns?: string; apply?: boolean; workRoot?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/gc.js').then((m) => m.gcCommand(o))));
 
+program
+  .command('report <run>')
+  .description('one self-contained HTML page of a run: stage graph, metrics pivoted on the sweep axes (+ CSV), FID plots, sample grids, training curves, artifacts, FID provenance')
+  .option('--out <dir>', 'folder for report.html and metrics.csv (default <state dir>/reports/<run>)')
+  .addOption(json).addOption(store)
+  .action((run: string, o: { out?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/report.js').then((m) => m.reportCommand(run, o))));
+
 const model = program.command('model').description('registered model architectures');
 model
   .command('forward')

@@ -1,7 +1,9 @@
 /**
  * The `command` stage: runs an external program (argv, no shell unless `shell: true`) in the
  * attempt's workdir, with declared inputs materialised and declared outputs collected.
- * A line `::progress STEP[/TOTAL] [message]` on stdout becomes a progress heartbeat.
+ * A line `::progress STEP[/TOTAL] [message]` on stdout becomes a progress heartbeat; a line
+ * `::metrics name=value …` adds numbers (loss, lr, …) at the last reported step to the run's metrics
+ * history, which the run report plots.
  *
  * Mid-stage checkpoints (so a retried or resumed attempt continues instead of restarting):
  * the program writes its state into $RT_CHECKPOINT_DIR and prints `::checkpoint STEP`; the runner
@@ -118,6 +120,8 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
       for (const line of lines) {
         const m = /^::progress (\d+)(?:\/(\d+))?\s*(.*)$/.exec(line);
         if (m) ctx.progress({ step: Number(m[1]), total: m[2] === undefined ? undefined : Number(m[2]), message: m[3] ? redact(m[3], secrets) : undefined });
+        const mm = /^::metrics\s+(.*)$/.exec(line);
+        if (mm) ctx.progress({ metrics: parseMetricsLine(mm[1] ?? '') });
         const c = /^::checkpoint (\d+)\s*$/.exec(line);
         if (c) saveCheckpoint(Number(c[1]));
       }
@@ -184,3 +188,15 @@ async function readMetrics(file: string): Promise<Record<string, Json>> {
 }
 
 export const commandStage: StageImpl<CommandConfig> = { descriptor: commandDescriptor, run };
+
+/** `loss=0.25 lr=1e-3` → {loss: 0.25, lr: 0.001}; words that are not name=number are ignored. */
+export function parseMetricsLine(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const word of text.trim().split(/\s+/)) {
+    const m = /^([A-Za-z_][\w./-]*)=(\S+)$/.exec(word);
+    if (m?.[1] === undefined || m[2] === undefined) continue;
+    const v = Number(m[2]);
+    if (Number.isFinite(v)) out[m[1]] = v;
+  }
+  return out;
+}

@@ -143,7 +143,7 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
       windowSteps += 1;
       windowLoss += s.loss;
       const tokensPerSec = (windowSteps * tokensPerStep * 1000) / Math.max(1, Date.now() - windowStart);
-      ctx.progress({ step, total: c.maxSteps, message: `loss ${s.loss.toFixed(4)} lr ${rate.toExponential(2)} random ${s.randomRatio.toFixed(2)} ${Math.round(tokensPerSec)} tok/s` });
+      ctx.progress({ step, total: c.maxSteps, message: `loss ${s.loss.toFixed(4)} lr ${rate.toExponential(2)} random ${s.randomRatio.toFixed(2)} ${Math.round(tokensPerSec)} tok/s`, metrics: { loss: s.loss, lr: rate, gradNorm: s.gradNorm, randomRatio: s.randomRatio, tokensPerSec } });
       if (step % c.logEvery === 0 || step === c.maxSteps) {
         history.push({ step, loss: round(windowLoss / windowSteps), lastLoss: round(s.loss), lr: rate, gradNorm: round(s.gradNorm), randomRatio: round(s.randomRatio), tokensPerSec: Math.round(tokensPerSec) });
         windowStart = Date.now();

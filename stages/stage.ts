@@ -15,6 +15,11 @@ export interface StageProgress {
   readonly step?: number;
   readonly total?: number;
   readonly message?: string;
+  /**
+   * Numbers worth plotting (loss, lr, …). The runner keeps a bounded history of them per stage run
+   * (stored beside its manifest) for the run report's curves; they are not sent in heartbeats.
+   */
+  readonly metrics?: Readonly<Record<string, number>>;
 }
 
 export interface CheckpointIo {

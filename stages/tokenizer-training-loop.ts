@@ -134,7 +134,8 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
         lastLog = now;
         imagesSinceLog = 0;
       }
-      ctx.progress({ step: p.step, total: totalSteps, message: `epoch ${epoch} loss ${last.loss.toFixed(4)} rec ${last.rec.toFixed(4)} lr ${lr.toExponential(2)} codes ${used}/${codebookSize} ${ips.toFixed(1)} img/s` });
+      const scalars = Object.fromEntries(Object.entries(last).filter((e): e is [string, number] => typeof e[1] === 'number'));
+      ctx.progress({ step: p.step, total: totalSteps, message: `epoch ${epoch} loss ${last.loss.toFixed(4)} rec ${last.rec.toFixed(4)} lr ${lr.toExponential(2)} codes ${used}/${codebookSize} ${ips.toFixed(1)} img/s`, metrics: { ...scalars, lr, codebookUsage: used / codebookSize, imagesPerSec: ips } });
       if (p.stepInEpoch >= stepsPerEpoch) {
         p.epoch += 1;
         p.stepInEpoch = 0;
@@ -183,6 +184,7 @@ async function validateAndSelect<C>(ctx: StageContext<C>, plan: TrainingPlan, p:
   // Upstream evaluates the non-EMA model during training (dossier §2.5, model selection).
   const v = await validateTokenizer(model, { root: plan.valRoot as string, batchSize: plan.validation.batchSize, maxImages: plan.validation.maxImages, fidWeights: ctx.inputs.fidWeights, skipCorrupt: plan.skipCorrupt, workdir: ctx.workdir, log: ctx.log });
   p.validations.push({ ...v, step: p.step });
+  ctx.progress({ metrics: { valPsnr: v.psnr, valSsim: v.ssim, valCodebookUsage: v.codebookUsage, ...(v.rfid === undefined ? {} : { valRfid: v.rfid }) } });
   ctx.log.info(`validation at step ${p.step}: PSNR ${v.psnr.toFixed(2)} dB, SSIM ${v.ssim.toFixed(4)}, codebook usage ${(v.codebookUsage * 100).toFixed(1)}%${v.rfid !== undefined ? `, rFID ${v.rfid.toFixed(3)}` : ''}`);
   const by = plan.validation.selectBy;
   if (by === 'last') return;

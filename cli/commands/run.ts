@@ -8,12 +8,14 @@ import { randomUUID } from 'node:crypto';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { openStore } from '../../artifacts/open-store';
+import { writeRunPlan } from '../../artifacts/run-plans';
 import type { RunRecord } from '../../core/run-record';
 import type { Plan } from '../../plan/types';
 import { progressQuery, type pipelineWorkflow } from '../../workflows/pipeline';
 import { loadPlan, reportIssues } from '../load-plan';
 import { CONTROL_QUEUE, planQueues, queuePrefix, withQueuePrefix } from '../queues';
-import { defaultStoreUri } from '../state-dir';
+import { defaultReportDir, reportAfterRun } from '../../report/write';
+import { defaultStoreUri, stateDir } from '../state-dir';
 import { printRecord, recordJson, stageLine } from '../summary';
 import { openTemporalSession, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
@@ -60,6 +62,8 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   const client = new Client({ connection: o.session.client, namespace: o.session.namespace });
   const runId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 6)}`;
   try {
+    // Beside the record: the arms' sweep values and the DAG, which the report pivots on and draws.
+    await writeRunPlan(store, runId, plan);
     const handle = await client.workflow.start<typeof pipelineWorkflow>('pipelineWorkflow', {
       taskQueue: controlQueue,
       workflowId: `run-${runId}`,
@@ -67,8 +71,10 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
     });
     o.log(`run ${runId}: ${plan.runs.length} stage runs, ${plan.arms.length} arm(s), store ${store.uri}${inProcess ? '' : ` — waiting for workers on ${planQueues(plan).join(', ')}`}`);
     const record = await follow(handle, o.json === true, running);
-    if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
+    const report = await reportAfterRun(store, record, defaultReportDir(stateDir(), runId), o.log);
+    if (o.json) console.log(JSON.stringify({ ...recordJson(record), ...(report === undefined ? {} : { report }) }, null, 2));
     else printRecord(record, true);
+    if (report !== undefined && !o.json) console.log(`report: ${report}`);
     return record.outcome === 'succeeded' ? 0 : 1;
   } finally {
     for (const w of workers) w.shutdown();
