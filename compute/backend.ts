@@ -184,6 +184,9 @@ async function tryNative(pkg: string, requested: BackendChoice): Promise<{ info:
   } catch {
     return { reason: 'not installed' };
   }
+  // TensorFlow's C++ INFO lines (CPU feature notes) would land in the user's terminal on every
+  // worker start; warnings and errors still print. An explicit TF_CPP_MIN_LOG_LEVEL wins.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   try {
     requireHere(pkg);
   } catch (e) {

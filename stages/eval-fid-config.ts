@@ -12,6 +12,8 @@ export const evalFidConfigSchema = z.strictObject({
   batchSize: z.number().int().min(1).default(50),
   /** Explicit opt-in to a randomly initialised Inception (smoke runs; numbers not comparable with papers). */
   randomWeightsSeed: z.number().int().optional(),
+  /** Use this sub-folder of a folder `reference` input (e.g. `val` of a dataset.synthetic output); it must exist. */
+  referenceSubdir: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, { error: 'referenceSubdir must be one folder name' }).optional(),
   /** Also compute precision/recall (runs the network on the reference batch's arr_0 images). */
   precisionRecall: z.boolean().default(false),
 });

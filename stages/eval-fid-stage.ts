@@ -3,18 +3,28 @@
  * report (with the feature network's provenance) is the `metrics` output; its numbers also become
  * the stage's metrics, so sweep summaries show FID per arm.
  */
+import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Json } from '../core/canonical-json';
+import { PipelineError } from '../core/errors';
 import { evalFidDescriptor, type EvalFidStageConfig } from './eval-fid-config';
 import { evalFid } from './eval-fid';
 import type { StageContext, StageImpl, StageResult } from './stage';
+
+/** The reference input, or its `referenceSubdir` folder (which must exist: a typo must not silently widen the reference). */
+function referencePath(input: string | undefined, subdir: string | undefined): string {
+  if (input === undefined || subdir === undefined) return input ?? '';
+  const sub = path.join(input, subdir);
+  if (!existsSync(sub) || !statSync(sub).isDirectory()) throw new PipelineError('INPUT_MISSING', `eval.fid: the reference input has no folder '${subdir}' (referenceSubdir); its entries are the reference, or fix the name`);
+  return sub;
+}
 
 async function run(ctx: StageContext<EvalFidStageConfig>): Promise<StageResult> {
   const report = await evalFid(
     {
       samplesPath: ctx.inputs.samples ?? '',
-      referencePath: ctx.inputs.reference ?? '',
+      referencePath: referencePath(ctx.inputs.reference, ctx.config.referenceSubdir),
       weightsPath: ctx.inputs.weights,
       randomWeightsSeed: ctx.config.randomWeightsSeed,
       batchSize: ctx.config.batchSize,

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { openStore } from '../../artifacts/open-store';
+import { ensureNativeBackend } from '../../infra/native-backend-setup';
 import { writeRunPlan } from '../../artifacts/run-plans';
 import type { RunRecord } from '../../core/run-record';
 import type { Plan } from '../../plan/types';
@@ -16,6 +17,7 @@ import { loadPlan, reportIssues } from '../load-plan';
 import { CONTROL_QUEUE, planQueues, queuePrefix, withQueuePrefix } from '../queues';
 import { defaultReportDir, reportAfterRun } from '../../report/write';
 import { defaultStoreUri, stateDir } from '../state-dir';
+import { backendsUsed, fidLines } from '../run-headline';
 import { printRecord, recordJson, stageLine } from '../summary';
 import { openTemporalSession, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
@@ -52,6 +54,8 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   const store = openStore(storeUri);
   const controlQueue = o.prefix + CONTROL_QUEUE;
   const inProcess = o.worker ?? o.session.devServer !== undefined;
+  // Tensor stages in this process: get the native backend on first use (else they run on wasm).
+  if (inProcess && plan.runs.some((r) => r.kind !== 'command')) await ensureNativeBackend(o.log);
   const workers: Worker[] = [];
   if (inProcess) {
     for (const taskQueue of [controlQueue, ...planQueues(plan).filter((q) => q !== controlQueue)]) {
@@ -73,7 +77,12 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
     const record = await follow(handle, o.json === true, running);
     const report = await reportAfterRun(store, record, defaultReportDir(stateDir(), runId), o.log);
     if (o.json) console.log(JSON.stringify({ ...recordJson(record), ...(report === undefined ? {} : { report }) }, null, 2));
-    else printRecord(record, true);
+    else {
+      printRecord(record, true);
+      for (const l of fidLines(record)) console.log(l);
+      const backends = await backendsUsed(store, record);
+      if (backends.length > 0) console.log(`compute backend: ${backends.join('; ')}`);
+    }
     if (report !== undefined && !o.json) console.log(`report: ${report}`);
     return record.outcome === 'succeeded' ? 0 : 1;
   } finally {

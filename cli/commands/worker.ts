@@ -10,6 +10,7 @@ import { defaultStoreUri } from '../state-dir';
 import { openTemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
+import { ensureNativeBackend } from '../../infra/native-backend-setup';
 
 export async function workerCommand(o: { queue: string[]; address?: string; namespace?: string; store?: string; queuePrefix?: string; concurrency?: string; grace?: string }): Promise<number> {
   const settings = temporalSettingsFromEnv(process.env, o);
@@ -19,7 +20,8 @@ export async function workerCommand(o: { queue: string[]; address?: string; name
   }
   const prefix = queuePrefix(o.queuePrefix);
   const queues = (o.queue.length > 0 ? o.queue : [CONTROL_QUEUE, 'cpu']).map((q) => prefix + q);
-  // Logged at start and recorded in every manifest this worker writes.
+  // Logged at start and recorded in every manifest this worker writes; built on first use if missing.
+  await ensureNativeBackend((l) => console.error(l));
   await initBackend({ log: (l) => console.error(l) });
   const session = await openTemporalSession(settings, (l) => console.error(l));
   const store = openStore(o.store ?? defaultStoreUri());
