@@ -199,8 +199,21 @@ export class MinioStore implements ArtifactStore {
         { cause: e },
       );
     }
+    if (isAuthError(e)) {
+      return new PipelineError(
+        'STORE_AUTH',
+        `MinIO at ${this.s.endpoint} refused the credentials to ${what} in ${this.uri} (${(e as { code?: string }).code ?? 'denied'}: ${errorMessage(e)}): set ROBUSTOK_S3_ACCESS_KEY and ROBUSTOK_S3_SECRET_KEY to a user of that server with read/write access to bucket '${this.s.bucket}' (for a server started by 'robustok server start': the credentials it printed)`,
+        { cause: e },
+      );
+    }
     return new PipelineError('STORE_ERROR', `MinIO at ${this.s.endpoint} failed to ${what} in ${this.uri}: ${errorMessage(e)}`, { cause: e, details: { transient: isBusy(e) } });
   }
+}
+
+/** Wrong or unknown credentials, or a user without access: no retry can fix these. */
+function isAuthError(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  return ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'AllAccessDisabled'].includes(code);
 }
 
 /** The server answered "not now" (starting up, overloaded, 5xx): another try may succeed. */

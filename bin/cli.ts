@@ -4,7 +4,7 @@
  * Exit codes: 0 success, 1 failure (a run failed, a server unreachable), 2 invalid spec or usage.
  */
 import { Command, Option } from 'commander';
-import { PipelineError } from '../core/errors';
+import { reportError } from '../cli/error-report';
 import { demoCommand } from '../cli/commands/demo';
 import { explainCommand } from '../cli/commands/explain';
 // fid and model forward load tfjs: imported lazily so other commands start fast.
@@ -20,10 +20,12 @@ import { workerCommand } from '../cli/commands/worker';
 const program = new Command('robustok')
   .description('Declarative, resumable, sweepable RobusTok pipelines on Temporal + MinIO')
   .option('--backend <name>', 'tensor backend: auto | tensorflow | wasm | cpu (default $ROBUSTOK_BACKEND or auto)')
+  .option('--verbose', 'worker logs and stack traces on the terminal (otherwise worker logs go to <state dir>/logs/worker.log)')
   .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
   .hook('preAction', (cmd) => {
     const backend = cmd.opts<{ backend?: string }>().backend;
     if (backend !== undefined) process.env.ROBUSTOK_BACKEND = backend;
+    if (cmd.opts<{ verbose?: boolean }>().verbose === true) process.env.ROBUSTOK_VERBOSE = '1';
   });
 
 const exit = (p: Promise<number> | number) => Promise.resolve(p).then((code) => process.exit(code));
@@ -116,8 +118,4 @@ const server = program.command('server').description('local Temporal dev server 
 server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));
 server.command('start').description('start both servers in the foreground and print their addresses').action(() => exit(serverStartCommand()));
 
-program.parseAsync().catch((e: unknown) => {
-  if (e instanceof PipelineError) console.error(`error [${e.code}]: ${e.message}`);
-  else console.error(e);
-  process.exit(1);
-});
+program.parseAsync().catch((e: unknown) => process.exit(reportError(e)));

@@ -4,6 +4,7 @@
  */
 import { formatIssues, loadSpecFile, type LoadedSpec, type SpecIssue } from '../spec';
 import { buildPlan } from '../plan';
+import { MAX_PLAN_BYTES, planTooLarge } from '../plan/plan-size';
 import type { Plan } from '../plan/types';
 import { stageCatalog } from '../stages/catalog';
 
@@ -14,6 +15,14 @@ export async function loadPlan(file: string, sets: readonly string[]): Promise<P
   if (!loaded.ok) return { ok: false, issues: loaded.error };
   const plan = buildPlan(loaded.value.spec, stageCatalog, loaded.value.sourceMap);
   if (!plan.ok) return { ok: false, issues: plan.error };
+  const big = planTooLarge(plan.value);
+  if (big !== undefined) {
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    const where = big.largest === undefined ? '' : `stages.${big.largest.stageId}.config`;
+    const pos = loaded.value.sourceMap.locate(where, 'value');
+    const message = `the plan is ${mb(big.bytes)} serialised${big.largest === undefined ? '' : ` (stage ${big.largest.stageId}'s config ${mb(big.largestBytes)})`}; it travels to Temporal as workflow input, which takes at most ${mb(MAX_PLAN_BYTES)}: put large data in a file and wire it as an input (or a stage's output), not inline in the spec`;
+    return { ok: false, issues: [{ code: 'SPEC_TOO_LARGE', path: where, message, ...pos }] };
+  }
   return { ok: true, loaded: loaded.value, plan: plan.value };
 }
 

@@ -27,6 +27,7 @@ export const SPEC_ISSUE_CODES = [
   'UNKNOWN_INPUT', // an input name the stage kind does not take
   'CYCLE', // stages that (transitively) feed themselves
   'UNSAFE_PLACEHOLDER', // a command placeholder inside code a shell or interpreter parses (sh -c, python -c, node -e…)
+  'SPEC_TOO_LARGE', // aliases expanding beyond MAX_YAML_ALIASES (an alias bomb), or a plan too large to travel to Temporal
 ] as const;
 export type SpecIssueCode = (typeof SPEC_ISSUE_CODES)[number];
 

@@ -16,7 +16,7 @@
  *                                                   - {path: stages.b.seed, range: {start: 1, stop: 3, step: 1}}
  * A sweep path is stages.<id>.config.<path in the kind's config> or stages.<id>.seed.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { Json } from '../core/canonical-json';
 import { err, ok, type Result } from '../core/result';
 import type { StageCatalog, StageDescriptor } from '../stages/descriptor';
@@ -42,6 +42,12 @@ import { rangeCount, type RangeSpec } from './sweep-values';
 import { API_VERSION, type LoadedSpec, type RetrySpec, type Spec, type SpecIssue, type StageSpec, type SweepAxis, type SweepSpec, type TimeoutSpec } from './types';
 import type { Walkable } from './zod-walk';
 import { isFreeFormMap, keysOf, schemaAt } from './zod-walk';
+
+/**
+ * Alias expansions a spec may use (the yaml library's default). A few nested anchors can otherwise
+ * expand into gigabytes (a "billion laughs" alias bomb); real specs use a handful.
+ */
+export const MAX_YAML_ALIASES = 100;
 
 /** A grid larger than this is refused: split the sweep (Temporal caps pending work per execution). */
 export const MAX_SWEEP_ARMS = 10_000;
@@ -74,7 +80,14 @@ export function loadSpecText(text: string, file: string, catalog: StageCatalog, 
   const at = (code: SpecIssueCode, path: readonly PathSegment[], message: string, part: 'key' | 'value' = 'value') =>
     issues.push(issueAt(sourceMap, code, path, message, part));
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (e) {
+    // The yaml library throws a ReferenceError once expansions pass the limit; anything else is a bug.
+    if (!(e instanceof ReferenceError)) throw e;
+    return err([aliasBomb(doc, sourceMap)]);
+  }
   if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
     at('INVALID_TYPE', [], `a spec is a mapping with apiVersion: ${API_VERSION}, name and stages`);
     return err(sortIssues(issues));
@@ -102,6 +115,24 @@ export function loadSpecText(text: string, file: string, catalog: StageCatalog, 
     concurrency: t.concurrency ?? {},
   };
   return ok({ spec, sourceMap });
+}
+
+/** The issue for aliases expanding past MAX_YAML_ALIASES, placed at the first alias. */
+function aliasBomb(doc: Document, sm: YamlSourceMap): SpecIssue {
+  let first: unknown;
+  visit(doc, {
+    Alias(_, node) {
+      first = node;
+      return visit.BREAK;
+    },
+  });
+  const where = isAlias(first) ? sm.positionOf(first) : sm.locate('', 'value');
+  return {
+    code: 'SPEC_TOO_LARGE',
+    path: '',
+    message: `YAML aliases (*name) expand to more than ${MAX_YAML_ALIASES} copies: nested anchors can multiply a spec into gigabytes (an "alias bomb"); write the values out or use fewer nested aliases`,
+    ...where,
+  };
 }
 
 /** Spec file issues in file order, then `--set` issues in argument order. */

@@ -52,6 +52,8 @@ export async function runCommand(file: string, o: RunOptions): Promise<number> {
 export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: string; session: TemporalSession; log: (l: string) => void }): Promise<number> {
   const storeUri = o.store ?? defaultStoreUri();
   const store = openStore(storeUri);
+  // Wrong store credentials surface here, before anything starts (STORE_AUTH), not in every stage attempt.
+  await store.stat('records/.preflight');
   const controlQueue = o.prefix + CONTROL_QUEUE;
   const inProcess = o.worker ?? o.session.devServer !== undefined;
   // Tensor stages in this process: get the native backend on first use (else they run on wasm).

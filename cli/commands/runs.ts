@@ -3,7 +3,7 @@
  * A run is the workflow `run-<runId>`; `resume` starts a new run of the same plan (read back from
  * the first run's history), so every finished stage is a cache hit and failed ones run again.
  */
-import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowNotFoundError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { PipelineError } from '../../core/errors';
 import type { RunRecord } from '../../core/run-record';
@@ -37,6 +37,31 @@ async function withRun<T>(runId: string, o: ConnOptions, fn: (h: WorkflowHandle<
   }
 }
 
+const QUERY_TIMEOUT_MS = 5_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Status from the server alone (its pending activities and their last heartbeats) when no worker answers. */
+function printUnanswered(runId: string, desc: WorkflowExecutionDescription, json: boolean): number {
+  const inFlight = (desc.raw.pendingActivities ?? []).map((a) => {
+    const beat = a.heartbeatDetails?.payloads?.[0];
+    const stage = beat ? (defaultPayloadConverter.fromPayload<{ stage?: string }>(beat).stage ?? '?') : '?';
+    const at = a.lastHeartbeatTime?.seconds ? new Date(Number(a.lastHeartbeatTime.seconds) * 1000).toISOString() : undefined;
+    return { stage, attempt: a.attempt ?? 1, lastHeartbeat: at ?? null };
+  });
+  const hint = `its workers did not answer within ${QUERY_TIMEOUT_MS / 1000} s (busy, or gone because the 'robustok run' hosting them was interrupted): 'robustok resume ${runId}' continues it, 'robustok cancel ${runId}' drops it`;
+  if (json) console.log(JSON.stringify({ runId, status: 'running', answered: false, inFlight, hint }, null, 2));
+  else {
+    console.log(`run ${runId}: running, but ${hint}`);
+    for (const f of inFlight) console.log(`  … ${f.stage} attempt ${f.attempt}${f.lastHeartbeat ? `, last heartbeat ${f.lastHeartbeat}` : ''}`);
+  }
+  return 0;
+}
+
 export function statusCommand(runId: string, o: ConnOptions & { watch?: boolean }): Promise<number> {
   return withRun(runId, o, async (handle) => {
     const desc = await handle.describe();
@@ -47,7 +72,10 @@ export function statusCommand(runId: string, o: ConnOptions & { watch?: boolean 
       return record.outcome === 'succeeded' ? 0 : 1;
     }
     if (desc.status.name === 'RUNNING') {
-      const p = await handle.query(progressQuery);
+      // A query needs a live worker: when the `run` hosting them was killed, the server would hold
+      // it for its own timeout (34 s) and fail. Past a short wait, the server's view says enough.
+      const p = await withTimeout(handle.query(progressQuery), QUERY_TIMEOUT_MS).catch(() => undefined);
+      if (p === undefined) return printUnanswered(runId, desc, o.json === true);
       if (o.json) {
         console.log(JSON.stringify({ runId, status: 'running', running: p.running, stages: p.stages }, null, 2));
       } else {

@@ -1,0 +1,70 @@
+/**
+ * Faults a new user meets by mistake, each of which printed a raw stack trace before (issue 13,
+ * item 8): a YAML alias bomb, a spec of megabytes (gRPC RESOURCE_EXHAUSTED at start), wrong S3
+ * credentials (classed INTERNAL and retried), `status` of a run whose `run` was killed (a 34 s hang,
+ * then a trace), and the SDK's `[WARN] Activity failed {…taskToken…}` JSON line for every failed
+ * attempt in the user's terminal. Now: exit 2 with file:line:column for the spec faults, STORE_AUTH
+ * with the variables to set, an immediate `status` with the way out, and worker logs in
+ * <state dir>/logs/worker.log unless --verbose. Through the real CLI on the real Temporal and MinIO.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { cliEnv, fileLines, runCli, startCli, waitFor } from '../helpers/cli';
+import { tempDir } from '../helpers/servers';
+
+const STEP = path.resolve(__dirname, '..', 'fixtures', 'commands', 'step.js');
+const noTrace = (text: string) => assert.doesNotMatch(text, /^\s+at .+:\d+:\d+\)?$/m, `a stack trace was printed:\n${text}`);
+
+function commandSpec(name: string, argv: readonly string[], extra = ''): string {
+  return `apiVersion: robustok.dev/v1
+name: ${name}
+defaults:
+  retry: {maximumAttempts: 2, initialInterval: 100ms}
+stages:
+  s:
+    kind: command
+    config:
+      argv: ${JSON.stringify(argv)}
+      outputs: {out: out.txt}
+${extra}`;
+}
+
+test("failed attempts do not print the SDK's JSON lines; they go to the worker log file", async () => {
+  const dir = await tempDir('faults-errors');
+  const spec = path.join(dir, 'fail.yaml');
+  await writeFile(spec, commandSpec('fail', ['node', STEP, path.join(dir, 'count'), 's', 'x', '${outputs.out}'], '      env: {STEP_FAIL: "1"}\n'));
+  const env = await cliEnv('errors-logs');
+  const r = await runCli(['run', spec, '--worker'], env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(await fileLines(path.join(dir, 'count')), ['s', 's'], 'both attempts ran');
+  assert.match(r.stderr, /✖ s .*failed/);
+  assert.doesNotMatch(r.stderr, /Activity failed|taskToken/);
+  noTrace(r.stderr);
+  const log = await readFile(path.join(env.ROBUSTOK_HOME ?? '', 'logs', 'worker.log'), 'utf8');
+  assert.match(log, /\[WARN\] Activity failed/);
+});
+
+test('status of a run whose `run` was killed answers at once with the way out', async () => {
+  const dir = await tempDir('faults-errors');
+  const spec = path.join(dir, 'slow.yaml');
+  const counter = path.join(dir, 'count');
+  await writeFile(spec, commandSpec('slow', ['node', STEP, counter, 's', 'x', '${outputs.out}'], '      env: {STEP_SLEEP_MS: "60000"}\n'));
+  const env = await cliEnv('errors-status');
+  const child = startCli(['run', spec, '--worker'], env);
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  await waitFor('the stage to start', async () => (await fileLines(counter)).length > 0);
+  const runId = /run (\S+):/.exec(stderr)?.[1];
+  assert.ok(runId !== undefined, stderr);
+  child.kill('SIGKILL');
+  const r = await runCli(['status', runId], env);
+  assert.equal(r.code, 0, r.stderr);
+  noTrace(r.stdout + r.stderr);
+  assert.ok(r.ms < 20_000, `status took ${r.ms} ms`);
+  assert.match(r.stdout, new RegExp(`run ${runId}: running`));
+  assert.match(r.stdout, /did not answer .*robustok resume .*robustok cancel/);
+  assert.match(r.stdout, /… s attempt 1/);
+  await runCli(['cancel', runId], env);
+});
