@@ -10,7 +10,13 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LOG_HEAD_BYTES, LOG_TAIL_BYTES } from '../../artifacts/attempt-logs';
+import { LOG_HEAD_BYTES, LOG_TAIL_BYTES, listAttemptLogs, readAttemptLog } from '../../artifacts/attempt-logs';
+import { lookupManifest } from '../../artifacts/manifest';
+import { openStore } from '../../artifacts/open-store';
+import { listRunIds, resolveRun } from '../../cli/run-history';
+import { planGc } from '../../cli/store-gc';
+import { getCommand } from '../../cli/commands/get';
+import { logsCommand } from '../../cli/commands/logs';
 import { ROOT, cliEnv, parseJson, runCli } from '../helpers/cli';
 import { tempDir } from '../helpers/servers';
 
@@ -59,6 +65,8 @@ before(async () => {
   specFile = path.join(dir, 'pipeline.yaml');
   await writeFile(specFile, spec(path.join(dir, 'flags')));
   env = { ...(await cliEnv('afterrun')), MY_API_TOKEN: SECRET, CHATTY_BYTES: String(600 * 1024) };
+  // In-process checks open the same store.
+  for (const k of ['ROBUSTOK_S3_ENDPOINT', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_S3_SECRET_KEY']) process.env[k] = env[k];
   const first = await runCli(['run', specFile, '--worker', '--json'], env);
   assert.equal(first.code, 0, first.stderr);
   r1 = parseJson<RunJson>(first);
@@ -139,9 +147,9 @@ test('robustok logs: failed and successful attempts stored, redacted and bounded
   assert.match(cached.stderr, /cached in this run; the log of the attempt 2 succeeded/);
   assert.ok(cached.stdout === last.stdout, 'the same log as the producing run shows');
 
-  const none = await runCli(['logs', r1.runId, 'nosuch'], env);
-  assert.equal(none.code, 1);
-  assert.match(none.stderr, /INPUT_MISSING.*no stage 'nosuch'.*make, score/);
+  // Error paths in-process (each CLI start costs seconds on a loaded machine).
+  await assert.rejects(logsCommand(r1.runId, 'nosuch', { store: env.ROBUSTOK_STORE }), /run after-run-\S+ has no stage 'nosuch'; its stages: make, score/);
+  await assert.rejects(logsCommand('no-such-run', 'make', { store: env.ROBUSTOK_STORE }), /no finished run 'no-such-run' in s3:\/\/\S+ \(2 run records/);
 });
 
 test('robustok get: a file and a directory, byte-exact; refuses a non-empty dest without --force', async () => {
@@ -163,9 +171,7 @@ test('robustok get: a file and a directory, byte-exact; refuses a non-empty dest
   assert.equal(await readFile(file, 'utf8'), 'score 10.25\n');
   assert.deepEqual((await readdir(out)).sort(), ['out.txt', 'sdir'], 'no temporary left behind');
 
-  const bad = await runCli(['get', r1.runId, 'make.nope', path.join(out, 'x')], env);
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /no output 'nope': its outputs are (file, dir|dir, file)/);
+  await assert.rejects(getCommand(r1.runId, 'make.nope', path.join(out, 'x'), { store: env.ROBUSTOK_STORE }), /no output 'nope': its outputs are (file, dir|dir, file)/);
 });
 
 test('robustok gc --keep-runs 1: a dry run deletes nothing; --apply removes the old run only, and the kept one stays whole', async () => {
@@ -177,20 +183,24 @@ test('robustok gc --keep-runs 1: a dry run deletes nothing; --apply removes the 
   // r1's score outputs (fid 12.5) and its attempt logs are referenced by nothing kept.
   assert.ok(plan.blobs >= 3 && plan.bytes.store > 0, dry.stdout);
   assert.equal(plan.freed, undefined);
-  assert.equal((await runCli(['runs', '--json'], env)).stdout.match(/"runId"/g)?.length, 2, 'dry run deleted nothing');
+  // Checks read the store in-process: every CLI start costs seconds on a loaded machine.
+  const store = openStore(env.ROBUSTOK_STORE ?? '');
+  assert.deepEqual((await listRunIds(store)).sort(), [r1.runId, r2.runId].sort(), 'dry run deleted nothing');
 
   const applied = await runCli(['gc', '--keep-runs', '1', '--apply', '--work-root', dir], env);
   assert.equal(applied.code, 0, applied.stderr);
   assert.match(applied.stdout, /freed \d/);
-  const after = parseJson<{ runs: { runId: string }[] }>(await runCli(['runs', '--json'], env));
-  assert.deepEqual(after.runs.map((x) => x.runId), [r2.runId]);
-  // The kept run is whole: its outputs (make's from the cache entry r1 produced) and logs still read.
+  assert.deepEqual(await listRunIds(store), [r2.runId]);
+  assert.deepEqual(await listAttemptLogs(store, r1.runId), [], "the old run's log indexes went with it");
+  // The kept run is whole: its outputs (make's from the cache entry r1 produced) and that entry's log still read.
   const out = await tempDir('after-run-gc');
   assert.equal((await runCli(['get', r2.runId, 'make.dir', path.join(out, 'd')], env)).code, 0);
-  const log = await runCli(['logs', r2.runId, 'make'], env);
-  assert.equal(log.code, 0, log.stderr);
+  const make = (await resolveRun(store, r2.runId)).stages.find((x) => x.id === 'make');
+  const entry = await lookupManifest(store, make?.key ?? '', { verify: true });
+  assert.ok(entry.state === 'hit' && entry.manifest.log !== undefined);
+  assert.match(await readAttemptLog(store, entry.manifest.log), /make: end\n/);
   const again = parseJson<RunJson>(await runCli(['run', specFile, '--worker', '--json', '--set', 'stages.score.config.params.fid=10.25'], env));
-  assert.deepEqual(again.stages.map((s) => s.outcome), ['cached', 'cached'], 'the kept entries still serve the cache');
-  const second = parseJson<{ blobs: number; objects: number }>(await runCli(['gc', '--keep-runs', '2', '--json', '--work-root', dir], env));
-  assert.equal(second.blobs, 0, 'nothing left to collect');
+  assert.deepEqual(again.stages.map((x) => x.outcome), ['cached', 'cached'], 'the kept entries still serve the cache');
+  const second = await planGc(store, 2);
+  assert.equal(second.blobs.length, 0, 'nothing left to collect');
 });
