@@ -113,7 +113,7 @@ export function dagChart(nodes: readonly DagNode[], edges: readonly { from: stri
   };
   const layers = new Map<number, string[]>();
   for (const n of nodes) layers.set(depthOf(n.id), [...(layers.get(depthOf(n.id)) ?? []), n.id]);
-  const colW = 230;
+  const colW = 190;
   const rowH = 64;
   const tallest = Math.max(1, ...[...layers.values()].map((l) => l.length));
   const width = Math.max(400, layers.size * colW + 40);
@@ -124,10 +124,10 @@ export function dagChart(nodes: readonly DagNode[], edges: readonly { from: stri
     const i = layer.indexOf(n.id);
     return {
       name: n.id,
-      x: 20 + d * colW + 100,
+      x: 20 + d * colW + 85,
       y: 20 + (tallest - layer.length) * (rowH / 2) + i * rowH + rowH / 2,
       symbol: 'roundRect',
-      symbolSize: [200, 46],
+      symbolSize: [170, 44],
       itemStyle: { color: OUTCOME_COLOUR[n.outcome] },
       label: { show: true, color: '#fff', fontSize: 11, lineHeight: 14, formatter: n.text },
     };
@@ -139,9 +139,9 @@ export function dagChart(nodes: readonly DagNode[], edges: readonly { from: stri
           type: 'graph',
           layout: 'none',
           // Node positions are fitted into this box; the margins leave room for the node boxes.
-          left: 110,
+          left: 95,
           top: 30,
-          right: 110,
+          right: 95,
           bottom: 30,
           roam: false,
           data,

@@ -64,6 +64,15 @@ function metricsSection(d: ReportData): string {
           .join('')}<td>${badge(r.outcome)}</td></tr>`,
     )
     .join('\n');
+  const only = p.rows[0];
+  if (p.rows.length === 1 && only !== undefined) {
+    // One arm: a column per metric would run off the page; one row per metric instead.
+    const lines = p.columns.map((c, i) => {
+      const m = only.metrics[i];
+      return `<tr><td><code>${esc(c.key)}</code>${mark(c.stageId)}</td><td class="n metric${notComparable.has(c.stageId) ? ' nc' : ''}" data-arm="${only.arm}" data-key="${esc(c.key)}" data-value="${m === undefined ? '' : String(m)}">${m === undefined ? '—' : num(m)}</td></tr>`;
+    });
+    return `<h2>Metrics</h2><p>Every stage run's numbers (also in <a href="metrics.csv">metrics.csv</a> beside this file).</p><table id="pivot"><tr><th>metric</th><th>value</th></tr>${lines.join('\n')}</table>`;
+  }
   let out = `<h2>Metrics by arm</h2><p>One row per arm: its sweep values and the metrics of its own stage runs (also in <a href="metrics.csv">metrics.csv</a> beside this file).</p><table id="pivot">${head}\n${body}</table>`;
   const col = headlineColumn(p);
   const [a0, a1] = p.axes;
@@ -87,7 +96,9 @@ function dagSection(d: ReportData): string {
     .map((v) => {
       const s = v.rec;
       const m = v.manifest;
-      const backend = m?.backend !== undefined && m.backend !== null ? (typeof m.backend === 'object' && !Array.isArray(m.backend) && typeof m.backend.name === 'string' ? m.backend.name : JSON.stringify(m.backend)) : '';
+      // compute/backend.ts records {backend: 'tensorflow' | 'wasm' | 'cpu', …}.
+      const b = m?.backend;
+      const backend = b !== undefined && b !== null && typeof b === 'object' && !Array.isArray(b) && typeof b.backend === 'string' ? b.backend : '';
       const err = s.error !== undefined ? `<div class="${s.outcome === 'failed' ? 'nc' : 'muted'}">${esc(s.error.code)}: ${esc(s.error.message.slice(0, 600))}</div>` : '';
       return `<tr data-stage="${esc(s.id)}"><td><code>${esc(s.id)}</code>${err}</td><td>${esc(s.kind)}</td><td>${s.arms.length === d.record.arms.length && d.record.arms.length > 1 ? 'all' : esc(s.arms.join(', '))}</td><td>${badge(s.outcome)}</td><td class="n">${seconds(s.durationMs)}</td><td class="n">${s.attempts}</td><td class="mono">${esc(s.key?.slice(0, 16) ?? '')}</td><td class="muted">${m ? `${esc(seconds(m.durationMs))} on ${esc(m.host)}${backend ? ` (${esc(backend)})` : ''}` : ''}</td></tr>`;
     })
