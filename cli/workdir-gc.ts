@@ -42,12 +42,14 @@ export async function planWorkdirs(store: ArtifactStore, root: string, now = Dat
   const remove: { path: string; bytes: number }[] = [];
   const kept: { path: string; why: string }[] = [];
   const groups = await readdir(root, { withFileTypes: true }).catch(() => []);
+  // One listing of the entries' folders, not one per workdir group.
+  const entryFiles = groups.some((g) => g.isDirectory() && /^[0-9a-f]{16}$/.test(g.name)) ? await store.list('runs/') : [];
   for (const g of groups) {
     if (!g.isDirectory() || !/^[0-9a-f]{16}$/.test(g.name)) continue;
     const dir = path.join(root, g.name);
     const names = await readdir(dir).catch(() => [] as string[]);
     const attempts = names.filter((n) => n.startsWith('attempt-'));
-    const keys = await store.list(`runs/${g.name}`);
+    const keys = entryFiles.filter((k) => k.startsWith(`runs/${g.name}`));
     const fullKeys = [...new Set(keys.map((k) => /^runs\/([0-9a-f]{64})\//.exec(k)?.[1]).filter((k): k is string => k !== undefined))];
     const hasManifest = (key: string) => keys.includes(`runs/${key}/manifest.json`);
     let live = false;
