@@ -58,7 +58,11 @@ export function diffStages(ra: RunRecord, rb: RunRecord): StageDiff[] {
     const sameKey = a?.key !== undefined && a.key === b?.key;
     let changes: string[] = [];
     if (a === undefined || b === undefined) changes = [`only in run ${a === undefined ? rb.runId : ra.runId}`];
-    else if (!sameKey) changes = a.material !== undefined && b.material !== undefined ? explainKeyChange(a.material, b.material) : ['no cache-key material recorded (the stage did not reach its cache lookup)'];
+    else if (!sameKey) {
+      const missing = [a.material === undefined ? `A (${a.outcome})` : undefined, b.material === undefined ? `B (${b.outcome})` : undefined].filter((x) => x !== undefined);
+      // A stage skipped before its cache lookup has no key: there is nothing to diff on that side.
+      changes = missing.length === 0 && a.material !== undefined && b.material !== undefined ? explainKeyChange(a.material, b.material) : [`no key in ${missing.join(' and ')}: the stage never reached its cache lookup there`];
+    }
     return { stageId, a: a?.id, b: b?.id, outcomes: [a?.outcome, b?.outcome], sameKey, changes };
   });
 }
