@@ -16,6 +16,7 @@ import type { Json } from '../core/canonical-json';
 import { PipelineError, errorMessage } from '../core/errors';
 import { redact } from '../core/redact';
 import type { RunRecord } from '../core/run-record';
+import { attachArmParams } from '../artifacts/run-plans';
 import { writeRunRecordTo } from '../artifacts/run-records';
 import { lookupManifest, writeManifest, MANIFEST_SCHEMA, type OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
@@ -128,7 +129,9 @@ export function createStageActivities(deps: StageActivityDeps) {
       }
       // The commit point: only the attempt holding the lease may write the manifest.
       await assertLease(store, input.key, lease);
-      await storeMetricsHistory(store, history, input.key, { id: input.run.id, kind: input.run.kind }, (m) => actx.log.warn(redact(m)));
+      await storeMetricsHistory(store, history, input.key, { id: input.run.id, kind: input.run.kind }, (m) => {
+        actx.log.warn(redact(m));
+      });
       const log = await uploadAttemptLog(store, logOf('succeeded'), lines).catch((e: unknown) => {
         actx.log.warn(redact(`stage ${input.run.id}: could not store the attempt's log: ${errorMessage(e)}`));
         return undefined;
@@ -230,7 +233,7 @@ export function createStageActivities(deps: StageActivityDeps) {
     const { record } = input;
     const store = deps.openStore(input.storeUri);
     try {
-      return await writeRunRecordTo(store, await attachAttemptLogs(store, record));
+      return await writeRunRecordTo(store, await attachArmParams(store, await attachAttemptLogs(store, record)));
     } catch (e) {
       throw toApplicationFailure(e);
     }

@@ -5,6 +5,7 @@
  * DAG. Written by the CLI before it starts the workflow; runs started otherwise have none, and
  * readers fall back to the arm labels and input digests.
  */
+import type { RunRecord } from '../core/run-record';
 import type { Plan } from '../plan/types';
 import type { ArtifactStore } from './store';
 
@@ -22,4 +23,11 @@ export async function readRunPlan(store: ArtifactStore, runId: string): Promise<
   } catch {
     return undefined;
   }
+}
+
+/** The record with each arm's sweep values (path → value) from the stored plan; unchanged without one. */
+export async function attachArmParams(store: ArtifactStore, record: RunRecord): Promise<RunRecord> {
+  const plan = await readRunPlan(store, record.runId).catch(() => undefined);
+  if (plan === undefined) return record;
+  return { ...record, arms: record.arms.map((a) => ({ ...a, params: plan.arms.find((p) => p.index === a.index && p.label === a.label)?.params ?? a.params })) };
 }

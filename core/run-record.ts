@@ -28,6 +28,8 @@ export interface ArmSummary {
   readonly index: number;
   readonly label: string;
   readonly outcome: 'succeeded' | 'failed';
+  /** Sweep path → this arm's value (records written since the plan is stored beside them; else read the label). */
+  readonly params?: Readonly<Record<string, Json>>;
   /** Metrics of the arm's stage runs, keyed '<stageId>.<metric>'. */
   readonly metrics: Readonly<Record<string, Json>>;
 }

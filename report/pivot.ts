@@ -65,15 +65,12 @@ export function parseArmLabel(label: string): [string, Json][] {
 
 const same = (a: Json, b: Json) => JSON.stringify(a) === JSON.stringify(b);
 
-/** The sweep axes with each arm's value: from the plan when stored, else from the arm labels. */
+/** The sweep axes with each arm's value: from the record or the stored plan, else from the arm labels. */
 export function sweepAxes(record: RunRecord, plan: Plan | undefined): { axes: Axis[]; valuesOf: (arm: number) => Json[] } {
-  const fromPlan = plan !== undefined && plan.arms.length === record.arms.length;
-  const paramsOf = new Map<number, [string, Json][]>(
-    record.arms.map((a) => {
-      const planArm = fromPlan ? plan.arms.find((p) => p.index === a.index) : undefined;
-      return [a.index, planArm !== undefined ? Object.entries(planArm.params) : parseArmLabel(a.label)];
-    }),
-  );
+  const planned = (index: number) => (plan !== undefined && plan.arms.length === record.arms.length ? plan.arms.find((p) => p.index === index)?.params : undefined);
+  const known = record.arms.map((a) => a.params ?? planned(a.index));
+  const fromPlan = known.every((k) => k !== undefined);
+  const paramsOf = new Map<number, [string, Json][]>(record.arms.map((a, i) => [a.index, fromPlan ? Object.entries(known[i] ?? {}) : parseArmLabel(a.label)]));
   const names: string[] = [];
   for (const ps of paramsOf.values()) for (const [k] of ps) if (!names.includes(k)) names.push(k);
   // Short labels unless two axes would share one (then the whole path), as the arm labels do.
