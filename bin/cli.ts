@@ -116,6 +116,12 @@ program
 
 const server = program.command('server').description('local Temporal dev server and MinIO');
 server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));
-server.command('start').description('start both servers in the foreground and print their addresses').action(() => exit(serverStartCommand()));
+server
+  .command('start')
+  .description('start Temporal (with its Web UI) and MinIO in the foreground; print addresses and credentials; exit 1 if one dies')
+  .option('--temporal-port <n>', 'Temporal frontend port (remembered for later starts; default a free one)')
+  .option('--ui-port <n>', 'Temporal Web UI port (remembered)')
+  .option('--minio-port <n>', 'MinIO port (remembered)')
+  .action((o: Parameters<typeof serverStartCommand>[0]) => exit(serverStartCommand(o)));
 
 program.parseAsync().catch((e: unknown) => process.exit(reportError(e)));

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { startTemporalDevServer, type TemporalDevServer } from '../infra/temporal-server';
+import { startTemporalDevServer, workflowUiUrl, type TemporalDevServer } from '../infra/temporal-server';
+import { readServerSettings } from './server-settings';
 import { stateDir } from './state-dir';
 import { connectClient, connectWorker, type TemporalSettings } from './temporal-settings';
 
@@ -16,6 +17,8 @@ export interface TemporalSession {
   readonly worker: NativeConnection;
   /** Set when this session started its own dev server. */
   readonly devServer: TemporalDevServer | undefined;
+  /** The Temporal Web UI, when known: this session's dev server, $TEMPORAL_UI_URL, or the one `robustok server start` runs at this address. */
+  readonly uiUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -38,6 +41,7 @@ export async function openTemporalSession(s: TemporalSettings, log: (l: string) 
       client,
       worker,
       devServer,
+      uiUrl: devServer?.uiUrl ?? (await knownUiUrl(address)),
       async close() {
         await worker.close();
         await client.close();
@@ -48,4 +52,17 @@ export async function openTemporalSession(s: TemporalSettings, log: (l: string) 
     await devServer?.stop();
     throw e;
   }
+}
+
+async function knownUiUrl(address: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (env.TEMPORAL_UI_URL) return env.TEMPORAL_UI_URL.replace(/\/+$/, '');
+  const saved = await readServerSettings(env);
+  const local = /^(127\.0\.0\.1|localhost):(\d+)$/.exec(address);
+  if (local === null || saved.uiPort === undefined || Number(local[2]) !== saved.temporalPort) return undefined;
+  return `http://127.0.0.1:${saved.uiPort}`;
+}
+
+/** The Web UI page of a run, or undefined when the UI's address is not known. */
+export function runUiLink(session: TemporalSession, workflowId: string): string | undefined {
+  return session.uiUrl === undefined ? undefined : workflowUiUrl(session.uiUrl, session.namespace, workflowId);
 }

@@ -1,6 +1,6 @@
 /**
  * Starts a MinIO server on a free loopback port with its data in `dataDir`, waits for
- * GET /minio/health/ready. Credentials come from the caller (or env) and are never printed.
+ * GET /minio/health/ready. Credentials come from the caller (or env); only `server start` prints them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -18,13 +18,13 @@ export interface MinioServer {
   stop(): Promise<void>;
 }
 
-export async function startMinioServer(opts: { dataDir: string; accessKey?: string; secretKey?: string; log?: (l: string) => void }): Promise<MinioServer> {
+export async function startMinioServer(opts: { dataDir: string; accessKey?: string; secretKey?: string; port?: number; log?: (l: string) => void }): Promise<MinioServer> {
   const binary = await provision('minio', { log: opts.log });
   const accessKey = opts.accessKey ?? process.env.MINIO_ROOT_USER ?? `robustok-${randomBytes(4).toString('hex')}`;
   const secretKey = opts.secretKey ?? process.env.MINIO_ROOT_PASSWORD ?? randomBytes(18).toString('base64url');
   const dataDir = path.join(opts.dataDir, 'minio-data');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const [port, consolePort] = [await freePort(), await freePort()];
+  const [port, consolePort] = [opts.port ?? (await freePort()), await freePort()];
   const endpoint = `http://127.0.0.1:${port}`;
   const proc = await startServerProcess({
     label: `MinIO server (${endpoint})`,

@@ -3,7 +3,7 @@
  * The log is deleted on a clean stop and kept (its path printed) when start-up fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { PipelineError } from '../core/errors';
 
 export interface ServerProcess {
@@ -22,10 +22,23 @@ export interface StartOptions {
   readonly timeoutMs: number;
 }
 
+/** util-linux `setpriv`: sets a parent-death signal, then execs the program (same pid). */
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * argv that ties the server's life to ours: when this process dies, even by SIGKILL, the kernel
+ * sends the server SIGTERM (Linux parent-death signal). Elsewhere, or without setpriv, the plain argv.
+ */
+export function tiedToParent(bin: string, args: readonly string[], signal = 'TERM'): [string, string[]] {
+  if (process.platform !== 'linux' || !existsSync(SETPRIV)) return [bin, [...args]];
+  return [SETPRIV, ['--pdeathsig', signal, '--', bin, ...args]];
+}
+
 export async function startServerProcess(o: StartOptions): Promise<ServerProcess> {
   // The user's alone: server logs can carry addresses, names and errors of a private setup.
   const fd = openSync(o.logFile, 'a', 0o600);
-  const child = spawn(o.bin, o.args, { env: o.env, stdio: ['ignore', fd, fd], detached: false });
+  const [bin, args] = tiedToParent(o.bin, o.args);
+  const child = spawn(bin, args, { env: o.env, stdio: ['ignore', fd, fd], detached: false });
   closeSync(fd);
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code));

@@ -19,7 +19,7 @@ import { defaultReportDir, reportAfterRun } from '../../report/write';
 import { defaultStoreUri, stateDir } from '../state-dir';
 import { backendsUsed, fidLines } from '../run-headline';
 import { printRecord, recordJson, stageLine } from '../summary';
-import { openTemporalSession, type TemporalSession } from '../temporal-session';
+import { openTemporalSession, runUiLink, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
 import { StageProgressBars } from '../progress-bars';
@@ -76,6 +76,8 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
       args: [{ plan, runId, storeUri: store.uri, controlQueue, startedAt: new Date().toISOString() }],
     });
     o.log(`run ${runId}: ${plan.runs.length} stage runs, ${plan.arms.length} arm(s), store ${store.uri}${inProcess ? '' : ` — waiting for workers on ${planQueues(plan).join(', ')}`}`);
+    const ui = runUiLink(o.session, handle.workflowId);
+    if (ui !== undefined) o.log(`Temporal Web UI: ${ui}`);
     const record = await follow(handle, o.json === true, running);
     const report = await reportAfterRun(store, record, defaultReportDir(stateDir(), runId), o.log);
     if (o.json) console.log(JSON.stringify({ ...recordJson(record), ...(report === undefined ? {} : { report }) }, null, 2));

@@ -10,7 +10,7 @@ import type { RunRecord } from '../../core/run-record';
 import { progressQuery, type PipelineInput, type pipelineWorkflow } from '../../workflows/pipeline';
 import { queuePrefix } from '../queues';
 import { printRecord, recordJson, stageLine } from '../summary';
-import { openTemporalSession, type TemporalSession } from '../temporal-session';
+import { openTemporalSession, runUiLink, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { follow, submitAndFollow } from './run';
 
@@ -63,8 +63,10 @@ function printUnanswered(runId: string, desc: WorkflowExecutionDescription, json
 }
 
 export function statusCommand(runId: string, o: ConnOptions & { watch?: boolean }): Promise<number> {
-  return withRun(runId, o, async (handle) => {
+  return withRun(runId, o, async (handle, session) => {
     const desc = await handle.describe();
+    const ui = runUiLink(session, handle.workflowId);
+    if (ui !== undefined && !o.json) console.error(`Temporal Web UI: ${ui}`);
     if (desc.status.name === 'RUNNING' && o.watch) {
       const record = await follow(handle, o.json === true);
       if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
