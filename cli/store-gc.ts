@@ -56,6 +56,8 @@ const BLOB = /^cas\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
 const RECORD = /^records\/([^/]+)\.json$/;
 const LATEST = /^records\/by-name\/.+\/latest\.json$/;
 const LOG = /^logs\/([^/]+)\//;
+/** The plan a run was started with (artifacts/run-plans.ts): goes with its record, never before (a run just starting has no record yet). */
+const PLAN = /^plans\/([^/]+)\.json$/;
 
 async function readJson<T>(store: ArtifactStore, key: string): Promise<T | undefined> {
   try {
@@ -85,6 +87,7 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
   const all = await store.list('');
   const recordIds: string[] = [];
   const latest: string[] = [];
+  const plans = new Map<string, string>();
   const logRuns = new Map<string, string[]>();
   const byKey = new Map<string, KeyFiles>();
   const blobs: string[] = [];
@@ -94,6 +97,7 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
     let m: RegExpExecArray | null;
     if ((m = RECORD.exec(k))) recordIds.push(m[1] ?? '');
     else if (LATEST.test(k)) latest.push(k);
+    else if ((m = PLAN.exec(k))) plans.set(m[1] ?? '', k);
     else if ((m = LOG.exec(k))) logRuns.set(m[1] ?? '', [...(logRuns.get(m[1] ?? '') ?? []), k]);
     else if ((m = KEY_DIR.exec(k))) {
       const key = m[1] ?? '';
@@ -201,6 +205,10 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
   });
   const removedIds = new Set(removed.map((r) => r.id));
   objects.push(...removed.map((r) => `records/${r.id}.json`));
+  for (const r of removed) {
+    const planFile = plans.get(r.id);
+    if (planFile !== undefined) objects.push(planFile);
+  }
   for (const l of latest) {
     const p = await readJson<{ runId?: string }>(store, l);
     if (p?.runId !== undefined && removedIds.has(p.runId)) objects.push(l);

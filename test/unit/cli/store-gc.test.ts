@@ -54,6 +54,9 @@ async function layout() {
   await store.put('records/old.json', JSON.stringify(record('old', '2026-01-01T00:00:00Z', [stage('s', K1, out(A), { logs: [{ attempt: 1, outcome: 'succeeded', ...logOld, originalBytes: logOld.bytes, worker: 'w', startedAt: '', finishedAt: '' }] })])));
   await store.put('records/new.json', JSON.stringify(record('new', '2026-02-01T00:00:00Z', [stage('s', K2, out(B)), stage('t', K5, {}, { outcome: 'failed' })])));
   await store.put('records/by-name/p/latest.json', JSON.stringify({ runId: 'new' }));
+  await store.put('plans/old.json', '{}');
+  await store.put('plans/new.json', '{}');
+  await store.put('plans/just-starting.json', '{}');
   await store.put('logs/old/s/attempt-1-aaaaaaaa.json', JSON.stringify({ schema: 'robustok.dev/attempt-log/v1', ...logOld, attempt: 1, stageRunId: 's' }));
   await store.put(`runs/${K1}/manifest.json`, manifest(K1, out(A), { ...logOld }));
   await store.put(`runs/${K2}/manifest.json`, manifest(K2, out(B)));
@@ -93,6 +96,7 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
     plan.objects.map((o) => o.key),
     [
       'logs/old/s/attempt-1-aaaaaaaa.json',
+      'plans/old.json',
       'records/old.json',
       `runs/${K1}/manifest.json`,
       `runs/${K2}/checkpoints/attempt-1/step-1.json`,
@@ -109,7 +113,7 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
   assert.equal(done.bytes, expected);
   assert.equal(done.deleted, plan.objects.length + plan.blobs.length);
   for (const b of [blobs.B, blobs.C, blobs.ck5b, blobs.fresh]) assert.ok(await store.stat(blobKey(b.digest)), 'kept blob present');
-  for (const k of ['records/new.json', 'records/by-name/p/latest.json', `runs/${K3}/manifest.json`, `runs/${K5}/checkpoints/attempt-2/step-2.json`, `runs/${K6}/alive/tok-live.json`, 'tmp/current-upload', 'quarantine/sha256/x-1-2']) {
+  for (const k of ['records/new.json', 'plans/new.json', 'plans/just-starting.json', 'records/by-name/p/latest.json', `runs/${K3}/manifest.json`, `runs/${K5}/checkpoints/attempt-2/step-2.json`, `runs/${K6}/alive/tok-live.json`, 'tmp/current-upload', 'quarantine/sha256/x-1-2']) {
     assert.ok(await store.stat(k), `${k} kept`);
   }
   const again = await planGc(store, 1);
