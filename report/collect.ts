@@ -107,6 +107,7 @@ function samplesOf(views: readonly StageView[], arm: number): { view: StageView;
 /** What a metric's feature network was, and whether its numbers can stand next to published ones. */
 async function provenanceOf(store: ArtifactStore, v: StageView): Promise<FidProvenance | undefined> {
   const digest = v.rec.metrics.weightsDigest;
+  if (v.rec.outcome !== 'ran' && v.rec.outcome !== 'cached') return undefined;
   if (v.rec.kind !== 'eval.fid' && typeof digest !== 'string') return undefined;
   let network: string | undefined;
   let referenceKind: string | undefined;

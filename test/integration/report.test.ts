@@ -123,6 +123,17 @@ test('report: pivot and CSV equal the record, grids load in headless Chromium, r
     assert.equal(Number(cols[header.indexOf('eval.fid')]), arm.metrics['eval.fid']);
   }
 
+  // A second run is all cached; the plain output ends with the report path, whose curves come from the first run.
+  const again = await runCli(['run', file, '--worker'], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /0 ran, 9 cached/);
+  const second = /^report: (.+report\.html)$/m.exec(again.stdout)?.[1];
+  assert.ok(second !== undefined && second.startsWith(path.join(env.ROBUSTOK_HOME ?? '', 'reports')), again.stdout);
+  const secondHtml = await readFile(second, 'utf8');
+  assert.match(secondHtml, /data-metric="loss"><svg/);
+  assert.match(secondHtml, /from the run that computed this cache entry/);
+  assert.deepEqual(pivotCells(secondHtml), cells);
+
   const bin = findChromium();
   if (bin === undefined) {
     assert.ok(process.env.CI === undefined, 'CI must have chromium (.ci/run installs it)');
