@@ -6,7 +6,7 @@ import { blobKey } from '../artifacts/cas';
 import type { FileEntry, OutputEntry } from '../artifacts/manifest';
 import { curveChart, dagChart, OUTCOME_COLOUR, sweepPlot } from './charts';
 import type { ReportData, StageView } from './collect';
-import { formatValue, grid2d, headlineColumn } from './pivot';
+import { formatValue, grid2d, headlineColumn, plotView } from './pivot';
 
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
@@ -75,17 +75,19 @@ function metricsSection(d: ReportData): string {
   }
   let out = `<h2>Metrics by arm</h2><p>One row per arm: its sweep values and the metrics of its own stage runs (also in <a href="metrics.csv">metrics.csv</a> beside this file).</p><table id="pivot">${head}\n${body}</table>`;
   const col = headlineColumn(p);
-  const [a0, a1] = p.axes;
-  if (p.axes.length === 2 && a0 !== undefined && a1 !== undefined) {
-    for (const [ci, c] of p.columns.entries()) {
-      const g = grid2d(p, ci);
+  // Grids and plots over the sweep's dimensions (axes that move together count as one).
+  const pv = plotView(p);
+  const [a0, a1] = pv.axes;
+  if (pv.axes.length === 2 && a0 !== undefined && a1 !== undefined) {
+    for (const [ci, c] of pv.columns.entries()) {
+      const g = grid2d(pv, ci);
       out += `<h3>${esc(c.key)}${mark(c.stageId)}: ${esc(a0.label)} ↓ × ${esc(a1.label)} →</h3><table class="pivot2d" data-key="${esc(c.key)}"><tr><th>${esc(a0.label)} \\ ${esc(a1.label)}</th>${a1.values.map((v) => `<th>${esc(formatValue(v))}</th>`).join('')}</tr>${g
         .map((row, i) => `<tr><th>${esc(formatValue(a0.values[i]))}</th>${row.map((v) => `<td class="n${notComparable.has(c.stageId) ? ' nc' : ''}">${v === undefined ? '—' : num(v)}</td>`).join('')}</tr>`)
         .join('')}</table>`;
     }
   }
   const c = p.columns[col];
-  const plot = c === undefined ? undefined : sweepPlot(p, col, `${c.key}${mark(c.stageId)} over ${p.axes.map((a) => a.label).join(' × ')}`);
+  const plot = c === undefined ? undefined : sweepPlot(pv, col, `${c.key}${mark(c.stageId)} over ${pv.axes.map((a) => a.label).join(' × ')}`);
   if (plot !== undefined) out += `<div class="chart" id="sweep-plot">${plot}</div>`;
   return out;
 }

@@ -157,3 +157,35 @@ export function pivotCsv(p: Pivot): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * The pivot with axes that move together merged into one (e.g. a zip of guidanceScale,
+ * guidanceScalePow and randomizeTemperature, listed against σ: two dimensions, not four), so
+ * grids and plots show the sweep's real shape. Axes are tied when each value of one goes with
+ * exactly one value of the other over the arms.
+ */
+export function plotView(p: Pivot): Pivot {
+  const col = (i: number) => p.rows.map((r) => JSON.stringify(r.axisValues[i] ?? null));
+  const tied = (i: number, j: number) => {
+    const a = col(i);
+    const b = col(j);
+    return a.every((x, r) => a.every((y, s) => (x === y) === (b[r] === b[s])));
+  };
+  const groups: number[][] = [];
+  p.axes.forEach((_, i) => {
+    const g = groups.find((members) => tied(members[0] ?? 0, i));
+    if (g !== undefined) g.push(i);
+    else groups.push([i]);
+  });
+  if (groups.every((g) => g.length === 1)) return p;
+  const valueOf = (r: PivotRow, g: number[]): Json => (g.length === 1 ? (r.axisValues[g[0] ?? 0] ?? null) : g.map((i) => formatValue(r.axisValues[i] ?? null)).join(' / '));
+  const axes: Axis[] = groups.map((g) => {
+    const values: Json[] = [];
+    for (const r of p.rows) {
+      const v = valueOf(r, g);
+      if (!values.some((x) => same(x, v))) values.push(v);
+    }
+    return { path: g.map((i) => p.axes[i]?.path ?? '').join(' + '), label: g.map((i) => p.axes[i]?.label ?? '').join(' / '), values };
+  });
+  return { ...p, axes, rows: p.rows.map((r) => ({ ...r, axisValues: groups.map((g) => valueOf(r, g)) })) };
+}

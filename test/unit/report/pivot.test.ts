@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunRecord, StageRunRecord } from '../../../core/run-record';
 import type { Plan } from '../../../plan/types';
-import { buildPivot, grid2d, headlineColumn, parseArmLabel, pivotCsv } from '../../../report/pivot';
+import { buildPivot, grid2d, headlineColumn, parseArmLabel, pivotCsv, plotView } from '../../../report/pivot';
 
 const stage = (id: string, kind: string, arms: number[], metrics: StageRunRecord['metrics']): StageRunRecord => ({ id, stageId: id.split('#')[0] ?? id, arms, kind, key: 'k', outcome: 'ran', attempts: 1, durationMs: 1, outputs: {}, metrics });
 
@@ -48,4 +48,24 @@ test('pivot from the stored plan: the paths name the axes; CSV quotes what needs
   assert.equal(csv[0], 'arm,label,outcome,sigma,guidanceScale,fid.fid,fid.is');
   assert.equal(csv[1], '0,"sigma=0.3,guidanceScale=4",succeeded,0.3,4,12,3');
   assert.equal(csv.length, 5);
+});
+
+test('plotView merges axes that move together (a zip of sampling settings against σ)', () => {
+  const r = record();
+  const settings = [[6, 1.15, 1.02], [6.75, 1.01, 1.04]];
+  const plan = {
+    arms: r.arms.map((a, i) => {
+      const [g, pow, t] = settings[i % 2] ?? [];
+      return { index: a.index, label: a.label, params: { 'stages.pairs.config.sigma': i < 2 ? 0.3 : 0.7, 'stages.sample.config.guidanceScale': g, 'stages.sample.config.guidanceScalePow': pow, 'stages.sample.config.randomizeTemperature': t } };
+    }),
+    runs: [],
+  } as unknown as Plan;
+  const p = buildPivot(r, plan);
+  assert.equal(p.axes.length, 4);
+  const v = plotView(p);
+  assert.deepEqual(v.axes.map((a) => [a.label, a.values]), [['sigma', [0.3, 0.7]], ['guidanceScale / guidanceScalePow / randomizeTemperature', ['6 / 1.15 / 1.02', '6.75 / 1.01 / 1.04']]]);
+  assert.deepEqual(grid2d(v, 0), [[12, 11], [9, 8.5]]);
+  // Independent axes stay as they are.
+  const q = buildPivot(r, undefined);
+  assert.equal(plotView(q), q);
 });
