@@ -128,6 +128,8 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
   const lastSeen = new Map<string, number>();
   const touchedBy = new Map<string, Set<string>>();
   const liveKeys = new Set<string>();
+  /** Lease and used-mark files → the run that wrote them. */
+  const markOwner = new Map<string, string | undefined>();
   let oldestLiveStart = Infinity;
   const note = (runId: string | undefined, key: string, atMs: number) => {
     const id = runId ?? '?';
@@ -142,10 +144,12 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
       const runId = wf?.startsWith('run-') ? wf.slice(4) : undefined;
       const at = Date.parse(lease?.at ?? '');
       if (lease !== undefined) tokenRun.set(lease.token, { runId, at });
+      markOwner.set(l, runId);
       note(runId, key, at);
     }
     for (const u of f.used) {
       const mark = await readJson<UsedMark>(store, u);
+      markOwner.set(u, mark?.runId);
       note(mark?.runId, key, Date.parse(mark?.at ?? ''));
     }
     for (const a of f.alive) {
@@ -180,10 +184,17 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
   for (const id of keptLogRuns) for (const l of await listAttemptLogs(store, id).catch((): AttemptLogIndex[] => [])) ref(l);
 
   const objects: string[] = [];
+  const removedIds = new Set(removed.map((r) => r.id));
   await mapLimit([...byKey.entries()], 16, async ([key, f]) => {
     if (!keptKeys.has(key)) {
       objects.push(...(f.manifest ? [f.manifest] : []), ...f.checkpoints.map((c) => c.key), ...f.leases, ...f.alive, ...f.used, ...f.other);
       return;
+    }
+    // Marks of runs that are gone (their record removed now, or abandoned) would make them look unfinished to the next gc.
+    const inFlightSet = new Set(inFlight);
+    for (const mark of [...f.leases, ...f.used]) {
+      const owner = markOwner.get(mark);
+      if (owner !== undefined && !inFlightSet.has(owner) && (removedIds.has(owner) || !hasRecord.has(owner))) objects.push(mark);
     }
     if (f.manifest !== undefined) {
       const m = await readJson<Manifest>(store, f.manifest);
@@ -203,7 +214,6 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
       blobsOf(entry).forEach(ref);
     }
   });
-  const removedIds = new Set(removed.map((r) => r.id));
   objects.push(...removed.map((r) => `records/${r.id}.json`));
   for (const r of removed) {
     const planFile = plans.get(r.id);

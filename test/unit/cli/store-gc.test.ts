@@ -61,6 +61,9 @@ async function layout() {
   await store.put(`runs/${K1}/manifest.json`, manifest(K1, out(A), { ...logOld }));
   await store.put(`runs/${K2}/manifest.json`, manifest(K2, out(B)));
   await store.put(`runs/${K2}/checkpoints/attempt-1/step-1.json`, JSON.stringify(dirOut(ck1)));
+  // The old run computed K2 once too: once its record goes, its lease must not make it look unfinished.
+  await store.put(`runs/${K2}/leases/${sha256Hex('old').slice(0, 24)}.json`, lease('old', 'tok-old', now - 3 * HOUR));
+  await store.put(`runs/${K2}/leases/${sha256Hex('new').slice(0, 24)}.json`, lease('new', 'tok-new', now - 2 * HOUR));
   await store.put(`runs/${K3}/manifest.json`, manifest(K3, out(C)));
   await store.put(`runs/${K3}/used/going.json`, JSON.stringify({ runId: 'going', at: new Date(now - HOUR).toISOString() }));
   await store.put(`runs/${K4}/manifest.json`, manifest(K4, out(D)));
@@ -100,6 +103,7 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
       'records/old.json',
       `runs/${K1}/manifest.json`,
       `runs/${K2}/checkpoints/attempt-1/step-1.json`,
+      `runs/${K2}/leases/${sha256Hex('old').slice(0, 24)}.json`,
       `runs/${K4}/leases/${sha256Hex('x').slice(0, 24)}.json`,
       `runs/${K4}/manifest.json`,
       `runs/${K5}/checkpoints/attempt-1/step-1.json`,
@@ -116,8 +120,10 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
   for (const k of ['records/new.json', 'plans/new.json', 'plans/just-starting.json', 'records/by-name/p/latest.json', `runs/${K3}/manifest.json`, `runs/${K5}/checkpoints/attempt-2/step-2.json`, `runs/${K6}/alive/tok-live.json`, 'tmp/current-upload', 'quarantine/sha256/x-1-2']) {
     assert.ok(await store.stat(k), `${k} kept`);
   }
+  assert.ok(await store.stat(`runs/${K2}/leases/${sha256Hex('new').slice(0, 24)}.json`), "the kept run's lease stays");
   const again = await planGc(store, 1);
   assert.deepEqual([again.objects.length, again.blobs.length], [0, 0], 'a second pass finds nothing');
+  assert.deepEqual([...again.inFlightRuns].sort(), ['going', 'live'], 'the removed run does not come back as unfinished');
 });
 
 test('gc apply spares a blob rewritten after the plan (the same content uploaded again meanwhile)', async () => {
