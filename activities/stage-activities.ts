@@ -29,6 +29,7 @@ import { clearCompleted, findCompleted, recordCompleted } from './completed-outp
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
+import { awaitInFlight } from './single-flight';
 import { MetricsHistory, storeMetricsHistory } from './metrics-history';
 import { markUsed, runIdOfWorkflow } from './usage-marks';
 import { inputPath, materialise, uploadOutput } from './outputs';
@@ -111,7 +112,26 @@ export function createStageActivities(deps: StageActivityDeps) {
       // An earlier attempt on this worker may have finished the work and failed only to upload it.
       const reused = await findCompleted(workRoot, { key: input.key, execution: lease.execution, deterministic: input.run.deterministic, declared });
       await takeLease(store, input.key, lease);
-      stopAlive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName });
+      const alive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName, execution: lease.execution });
+      stopAlive = alive;
+      if (reused === undefined) {
+        // Another run computing the same key right now: wait for its result instead of computing it twice.
+        await alive.written;
+        const joined = await awaitInFlight(store, input.key, {
+          execution: lease.execution,
+          token: lease.token,
+          since: alive.since,
+          signal: actx.cancellationSignal,
+          onWait: (owner) => beat({ step: 0, message: `another run is computing this stage (attempt ${owner.attempt} on ${owner.worker}); waiting for its result` }),
+        });
+        if (joined !== undefined) {
+          const note = `stage ${input.run.id}: joined the run of attempt ${joined.attempt} on ${joined.host} (another run computed the same key); its outputs are reused`;
+          actx.log.info(note);
+          lines.add('INFO', note);
+          await rm(workdir, { recursive: true, force: true });
+          return { key: input.key, outputs: joined.outputs, metrics: joined.metrics, attempt, durationMs: Date.now() - started };
+        }
+      }
       const result = reused === undefined ? await compute() : { outputs: reused.outputs, metrics: reused.metrics };
       if (reused !== undefined) {
         const note = `outputs of stage ${input.run.id} were computed by attempt ${reused.attempt} (kept in ${reused.workdir}); uploading them`;
