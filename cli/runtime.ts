@@ -58,5 +58,7 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): void {
   installed = true;
   logFile = logsToTerminal(env) ? undefined : path.join(stateDir(env), 'logs', 'worker.log');
   const level = (env.ROBUSTOK_LOG_LEVEL ?? 'WARN').toUpperCase() as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
-  Runtime.install({ logger: new DefaultLogger(level, print) });
+  // No signal handling by the SDK (by default it shuts every worker down on SIGINT): `run` decides what
+  // Ctrl-C means (cli/interrupt.ts) and `robustok worker` shuts down gracefully itself.
+  Runtime.install({ logger: new DefaultLogger(level, print), shutdownSignals: [] });
 }

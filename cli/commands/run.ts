@@ -6,7 +6,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client, type WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { openStore } from '../../artifacts/open-store';
 import { ensureNativeBackend } from '../../infra/native-backend-setup';
 import { writeRunPlan } from '../../artifacts/run-plans';
@@ -21,7 +20,8 @@ import { backendsUsed, fidLines } from '../run-headline';
 import { printRecord, recordJson, stageLine } from '../summary';
 import { openTemporalSession, runUiLink, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
-import { createWorker } from '../worker';
+import { startInProcessWorkers } from '../in-process-workers';
+import { followInteractively, INTERRUPTED } from '../interrupt';
 import { StageProgressBars } from '../progress-bars';
 
 export interface RunOptions {
@@ -58,12 +58,7 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   const inProcess = o.worker ?? o.session.devServer !== undefined;
   // Tensor stages in this process: get the native backend on first use (else they run on wasm).
   if (inProcess && plan.runs.some((r) => r.kind !== 'command')) await ensureNativeBackend(o.log);
-  const workers: Worker[] = [];
-  if (inProcess) {
-    for (const taskQueue of [controlQueue, ...planQueues(plan).filter((q) => q !== controlQueue)]) {
-      workers.push(await createWorker({ connection: o.session.worker, namespace: o.session.namespace, taskQueue, store, shutdownGraceTime: '10s', workflows: taskQueue === controlQueue, mainThreadWorkflows: true, maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
-    }
-  }
+  const workers = inProcess ? await startInProcessWorkers(plan, o.session, store, controlQueue) : [];
   const running = workers.map((w) => w.run());
   const client = new Client({ connection: o.session.client, namespace: o.session.namespace });
   const runId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 6)}`;
@@ -73,12 +68,16 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
     const handle = await client.workflow.start<typeof pipelineWorkflow>('pipelineWorkflow', {
       taskQueue: controlQueue,
       workflowId: `run-${runId}`,
+      // One workflow per run id, ever: a second start with this id fails instead of running it twice.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdConflictPolicy: 'FAIL',
       args: [{ plan, runId, storeUri: store.uri, controlQueue, startedAt: new Date().toISOString() }],
     });
     o.log(`run ${runId}: ${plan.runs.length} stage runs, ${plan.arms.length} arm(s), store ${store.uri}${inProcess ? '' : ` — waiting for workers on ${planQueues(plan).join(', ')}`}`);
     const ui = runUiLink(o.session, handle.workflowId);
     if (ui !== undefined) o.log(`Temporal Web UI: ${ui}`);
-    const record = await follow(handle, o.json === true, running);
+    const record = await followInteractively(handle, runId, { quiet: o.json === true, workers: running, inProcess, embedded: o.session.devServer !== undefined, log: o.log });
+    if (record === undefined) return INTERRUPTED;
     const report = await reportAfterRun(store, record, defaultReportDir(stateDir(), runId), o.log);
     if (o.json) console.log(JSON.stringify({ ...recordJson(record), ...(report === undefined ? {} : { report }) }, null, 2));
     else {

@@ -12,6 +12,9 @@ import { queuePrefix } from '../queues';
 import { printRecord, recordJson, stageLine } from '../summary';
 import { openTemporalSession, runUiLink, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
+import { openStore } from '../../artifacts/open-store';
+import { startInProcessWorkers } from '../in-process-workers';
+import { followInteractively, INTERRUPTED } from '../interrupt';
 import { follow, submitAndFollow } from './run';
 
 interface ConnOptions {
@@ -121,7 +124,28 @@ export function resumeCommand(runId: string, o: ConnOptions & { store?: string; 
   return withRun(runId, o, async (handle, session) => {
     const input = await originalInput(handle);
     const log = (l: string) => (o.json ? undefined : console.error(l));
+    // A run that is still going is attached to, never started a second time (two workflows would
+    // execute the same stages at once).
+    if ((await handle.describe()).status.name === 'RUNNING') return attach(handle, input, { ...o, session, log });
     log(`resuming ${input.plan.name} from run ${input.runId}: finished stages are cache hits, the rest run now`);
     return submitAndFollow(input.plan, { set: [], json: o.json, store: o.store ?? input.storeUri, worker: o.worker, prefix: queuePrefix(o.queuePrefix), session, log });
   });
+}
+
+/** Hosts workers for a running run (when embedded or --worker) and follows it to its end. */
+async function attach(handle: WorkflowHandle<typeof pipelineWorkflow>, input: PipelineInput, o: ConnOptions & { store?: string; worker?: boolean; session: TemporalSession; log: (l: string) => void }): Promise<number> {
+  const inProcess = o.worker ?? o.session.devServer !== undefined;
+  o.log(`run ${input.runId} is still running: attaching to it${inProcess ? ' and hosting its workers here' : ''} (no second run is started)`);
+  const workers = inProcess ? await startInProcessWorkers(input.plan, o.session, openStore(o.store ?? input.storeUri), input.controlQueue) : [];
+  const running = workers.map((w) => w.run());
+  try {
+    const record = await followInteractively(handle, input.runId, { quiet: o.json === true, workers: running, inProcess, embedded: o.session.devServer !== undefined, log: o.log });
+    if (record === undefined) return INTERRUPTED;
+    if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
+    else printRecord(record, true);
+    return record.outcome === 'succeeded' ? 0 : 1;
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.allSettled(running);
+  }
 }
