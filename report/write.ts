@@ -6,9 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/store';
 import type { RunRecord } from '../core/run-record';
-import { collectReport, type ReportData } from './collect';
-import { renderReport } from './html';
-import { pivotCsv } from './pivot';
+import type { ReportData } from './collect';
 
 export interface WrittenReport {
   readonly html: string;
@@ -17,6 +15,8 @@ export interface WrittenReport {
 }
 
 export async function writeReport(store: ArtifactStore, record: RunRecord, outDir: string): Promise<WrittenReport> {
+  // Loaded on use: ECharts and sharp cost every CLI start half a second, and only this needs them.
+  const [{ collectReport }, { renderReport }, { pivotCsv }] = await Promise.all([import('./collect.js'), import('./html.js'), import('./pivot.js')]);
   const data = await collectReport(store, record);
   await mkdir(outDir, { recursive: true });
   const html = path.join(outDir, 'report.html');
