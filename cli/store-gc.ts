@@ -22,6 +22,7 @@ import type { RunRecord } from '../core/run-record';
 import type { Lease } from '../activities/lease';
 import type { AliveMarker } from '../activities/liveness';
 import type { UsedMark } from '../activities/usage-marks';
+import { PipelineError } from '../core/errors';
 import { mapLimit } from './run-history';
 
 /** A run without a record that left no trace for this long is abandoned (crashed, terminated). */
@@ -48,6 +49,8 @@ export interface GcPlan {
   readonly bytes: { readonly objects: number; readonly blobs: number; readonly total: number };
   /** Objects gc never touches (quarantine/, unknown prefixes), for the report. */
   readonly untouched: number;
+  /** Every lease, used-mark and alive marker seen while planning: a new one at apply time means a run moved meanwhile. */
+  readonly marks: readonly string[];
 }
 
 const KEY_DIR = /^runs\/([0-9a-f]{64})\/(.+)$/;
@@ -57,6 +60,7 @@ const RECORD = /^records\/([^/]+)\.json$/;
 const LATEST = /^records\/by-name\/.+\/latest\.json$/;
 const LOG = /^logs\/([^/]+)\//;
 /** The plan a run was started with (artifacts/run-plans.ts): goes with its record, never before (a run just starting has no record yet). */
+const MARK = /^runs\/[0-9a-f]{64}\/(leases|used|alive)\//;
 const PLAN = /^plans\/([^/]+)\.json$/;
 
 async function readJson<T>(store: ArtifactStore, key: string): Promise<T | undefined> {
@@ -255,6 +259,7 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
     sparedBlobs: spared,
     bytes: { objects: ob, blobs: bb, total: ob + bb },
     untouched,
+    marks: [...byKey.values()].flatMap((f) => [...f.leases, ...f.used, ...f.alive]).sort(),
   };
 }
 
@@ -264,6 +269,10 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
  * A blob written after the plan was made (a new upload of the same content) is spared.
  */
 export async function applyGc(store: ArtifactStore, plan: GcPlan): Promise<{ deleted: number; bytes: number; spared: number }> {
+  // A run that started (or took a cache hit, or began an attempt) since the plan may need what it would delete.
+  const seen = new Set(plan.marks);
+  const fresh = (await store.list('runs/')).filter((k) => MARK.test(k) && !seen.has(k));
+  if (fresh.length > 0) throw new PipelineError('STORE_ERROR', `a run touched the store while gc was planning (${fresh[0] ?? ''}${fresh.length > 1 ? ` and ${fresh.length - 1} more` : ''}); nothing was deleted — plan again`);
   let deleted = 0;
   let bytes = 0;
   let spared = 0;

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../../artifacts/open-store';
+import { isPipelineError } from '../../core/errors';
 import { defaultStoreUri } from '../state-dir';
 import { writeStdout } from '../write-stdout';
 import { formatBytes } from '../run-history';
@@ -29,8 +30,23 @@ export async function gcCommand(o: GcOptions): Promise<number> {
   const store = openStore(o.store ?? defaultStoreUri());
   // The default of every worker (activities/stage-activities.ts).
   const workRoot = path.resolve(o.workRoot ?? path.join(os.tmpdir(), 'robustok-work'));
-  const plan = await planGc(store, keep);
+  let plan = await planGc(store, keep);
   const work = await planWorkdirs(store, workRoot);
+  let freed: { store: number; workdirs: number; deleted: number; spared: number } | undefined;
+  if (o.apply) {
+    // A run moving while gc planned makes apply refuse: plan again (a few times) rather than guess.
+    let s: Awaited<ReturnType<typeof applyGc>> | undefined;
+    for (let tries = 1; s === undefined; tries++) {
+      try {
+        s = await applyGc(store, plan);
+      } catch (e) {
+        if (!isPipelineError(e, 'STORE_ERROR') || !e.message.includes('while gc was planning') || tries >= 3) throw e;
+        plan = await planGc(store, keep);
+      }
+    }
+    const w = await applyWorkdirs(work);
+    freed = { store: s.bytes, workdirs: w.bytes, deleted: s.deleted + w.removed, spared: s.spared };
+  }
   const summary = {
     store: store.uri,
     apply: o.apply === true,
@@ -44,12 +60,6 @@ export async function gcCommand(o: GcOptions): Promise<number> {
     workdirs: { root: workRoot, remove: work.remove.map((w) => w.path), kept: work.kept },
     bytes: { store: plan.bytes.total, workdirs: work.bytes, total: plan.bytes.total + work.bytes },
   };
-  let freed: { store: number; workdirs: number; deleted: number; spared: number } | undefined;
-  if (o.apply) {
-    const s = await applyGc(store, plan);
-    const w = await applyWorkdirs(work);
-    freed = { store: s.bytes, workdirs: w.bytes, deleted: s.deleted + w.removed, spared: s.spared };
-  }
   if (o.json) {
     await writeStdout(`${JSON.stringify({ ...summary, ...(freed === undefined ? {} : { freed: { ...freed, total: freed.store + freed.workdirs } }) }, null, 2)}\n`);
     return 0;

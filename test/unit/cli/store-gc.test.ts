@@ -136,6 +136,17 @@ test('gc apply spares a blob rewritten after the plan (the same content uploaded
   assert.ok(await store.stat(blobKey(blobs.garbage.digest)));
 });
 
+test('gc apply refuses, deleting nothing, when a run took a cache hit or started an attempt after the plan', async () => {
+  const { store } = await layout();
+  const plan = await planGc(store, 0);
+  const before = await store.list('');
+  await store.put(`runs/${K1}/used/late-run.json`, JSON.stringify({ runId: 'late-run', at: new Date().toISOString() }));
+  await assert.rejects(applyGc(store, plan), /a run touched the store while gc was planning \(runs\/1{64}\/used\/late-run\.json\); nothing was deleted/);
+  assert.deepEqual(await store.list(''), [...before, `runs/${K1}/used/late-run.json`].sort());
+  const replanned = await planGc(store, 0);
+  assert.ok(replanned.inFlightRuns.includes('late-run') && !replanned.objects.some((o) => o.key === `runs/${K1}/manifest.json`), 'the entry it took is kept');
+});
+
 test('gc --keep-runs 0 with no unfinished run removes every record; keep-runs larger than the history keeps all', async () => {
   const { store } = await layout();
   const all = await planGc(store, 5);
