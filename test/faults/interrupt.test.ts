@@ -89,7 +89,7 @@ test('a second Ctrl-C cancels the run: the stage program is stopped and the work
   const env = { ...(await cliEnv('interrupt-cancel')), ROBUSTOK_DETACH_WINDOW_MS: '10000' };
   const r = await startedRun(spec, counter, env);
   r.child.kill('SIGINT');
-  await waitFor('the detach hint', async () => r.stderr().includes('Ctrl-C again'), 5_000);
+  await waitFor('the detach hint', () => Promise.resolve(r.stderr().includes('Ctrl-C again')), 5_000);
   r.child.kill('SIGINT');
   assert.equal(await r.exit, 130);
   assert.match(r.stderr(), new RegExp(`cancelling run ${r.runId}`));
