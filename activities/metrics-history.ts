@@ -6,13 +6,30 @@
  * A series therefore holds between maxPoints/2 and maxPoints points that cover the whole run.
  */
 import type { StageProgress } from '../stages/stage';
-import { HISTORY_SCHEMA, writeStageHistory, type MetricSeries, type StageHistory } from '../artifacts/stage-history';
+import { HISTORY_SCHEMA, historyCheckpointKey, writeStageHistory, type MetricSeries, type StageHistory } from '../artifacts/stage-history';
 import type { ArtifactStore } from '../artifacts/store';
 
 /** Enough for a smooth curve on a report page; the stored JSON stays a few tens of kB per metric. */
 export const DEFAULT_MAX_POINTS = 500;
 /** A stage that reports hundreds of distinct names is logging something else; the rest are dropped. */
 const MAX_SERIES = 64;
+
+interface SeriesState {
+  readonly steps: number[];
+  readonly values: number[];
+  readonly width: number;
+  readonly reports: number;
+  readonly sum: number;
+  readonly n: number;
+  readonly lastStep: number;
+}
+
+/** What a checkpoint keeps of the history, so a resumed attempt's curves continue instead of restarting. */
+export interface HistoryState {
+  readonly step: number;
+  readonly maxPoints: number;
+  readonly series: Readonly<Record<string, SeriesState>>;
+}
 
 class Series {
   steps: number[] = [];
@@ -50,6 +67,26 @@ class Series {
     this.steps = steps;
     this.values = values;
     this.width *= 2;
+  }
+
+  state(): SeriesState {
+    return { steps: [...this.steps], values: [...this.values], width: this.width, reports: this.reports, sum: this.sum, n: this.n, lastStep: this.lastStep };
+  }
+
+  /** Restores a saved state, keeping only what was reported up to `step` (a resumed attempt redoes the rest). */
+  static fromState(maxPoints: number, st: SeriesState, step: number): Series {
+    const s = new Series(maxPoints);
+    const keep = st.steps.filter((x) => x <= step).length;
+    s.steps = st.steps.slice(0, keep);
+    s.values = st.values.slice(0, keep);
+    s.width = st.width;
+    s.reports = st.reports;
+    if (st.lastStep <= step) {
+      s.sum = st.sum;
+      s.n = st.n;
+      s.lastStep = st.lastStep;
+    }
+    return s;
   }
 
   /** The stored points plus the partly filled bucket, so the last report is always visible. */
@@ -90,6 +127,18 @@ export class MetricsHistory {
     return rest;
   }
 
+  state(): HistoryState {
+    return { step: this.step, maxPoints: this.maxPoints, series: Object.fromEntries([...this.series].map(([k, v]) => [k, v.state()])) };
+  }
+
+  /** Continues from a checkpoint's state: the reports up to `step` (the checkpoint's) are kept. */
+  restore(st: HistoryState, step: number): void {
+    if (st.maxPoints !== this.maxPoints) return;
+    this.series.clear();
+    for (const [name, ss] of Object.entries(st.series)) this.series.set(name, Series.fromState(this.maxPoints, ss, step));
+    this.step = step;
+  }
+
   get empty(): boolean {
     return this.series.size === 0;
   }
@@ -101,12 +150,35 @@ export class MetricsHistory {
   }
 }
 
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 /** Stores the history (when there is one) beside the entry's manifest; a failure only costs the plot. */
 export async function storeMetricsHistory(store: ArtifactStore, history: MetricsHistory, key: string, stage: { id: string; kind: string }, warn: (m: string) => void): Promise<void> {
   if (history.empty) return;
   try {
     await writeStageHistory(store, history.toHistory(key, stage));
+    await store.delete(historyCheckpointKey(key));
   } catch (e) {
-    warn(`stage ${stage.id}: could not store its metrics history: ${e instanceof Error ? e.message : String(e)}`);
+    warn(`stage ${stage.id}: could not store its metrics history: ${message(e)}`);
+  }
+}
+
+/** Saves the history with a checkpoint at `step` (called once the checkpoint is stored). */
+export async function saveHistoryAtCheckpoint(store: ArtifactStore, history: MetricsHistory, key: string, warn: (m: string) => void): Promise<void> {
+  if (history.empty) return;
+  try {
+    await store.put(historyCheckpointKey(key), JSON.stringify(history.state()));
+  } catch (e) {
+    warn(`could not save the metrics history with the checkpoint: ${message(e)}`);
+  }
+}
+
+/** A resumed attempt picks up the history saved with its checkpoint (if any) up to the checkpoint's step. */
+export async function restoreHistoryAtCheckpoint(store: ArtifactStore, history: MetricsHistory, key: string, step: number): Promise<void> {
+  try {
+    if ((await store.stat(historyCheckpointKey(key))) === undefined) return;
+    history.restore(JSON.parse((await store.getBytes(historyCheckpointKey(key))).toString('utf8')) as HistoryState, step);
+  } catch {
+    // Only the curves' start is lost.
   }
 }

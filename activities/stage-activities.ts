@@ -30,7 +30,7 @@ import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
 import { awaitInFlight } from './single-flight';
-import { MetricsHistory, storeMetricsHistory } from './metrics-history';
+import { MetricsHistory, restoreHistoryAtCheckpoint, saveHistoryAtCheckpoint, storeMetricsHistory } from './metrics-history';
 import { markUsed, runIdOfWorkflow } from './usage-marks';
 import { inputPath, materialise, uploadOutput } from './outputs';
 import type { LookupInput, LookupResult, RunStageInput, RunStageResult, StageHeartbeat } from './stage-contract';
@@ -218,9 +218,16 @@ export function createStageActivities(deps: StageActivityDeps) {
           latest: async () => {
             const got = await ckpt.latest();
             resumedFromStep = got?.step;
+            if (got !== undefined) await restoreHistoryAtCheckpoint(store, history, input.key, got.step);
             return got;
           },
-          save: (dir, step) => ckpt.save(dir, step),
+          save: async (dir, step) => {
+            await ckpt.save(dir, step);
+            // So a resumed attempt's curves continue from here instead of starting at its first step.
+            await saveHistoryAtCheckpoint(store, history, input.key, (m) => {
+              actx.log.warn(redact(`stage ${input.run.id}: ${m}`));
+            });
+          },
         },
         signal: actx.cancellationSignal,
       };

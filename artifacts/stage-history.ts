@@ -3,6 +3,7 @@
  * downsampled to a bounded number of points per metric, stored beside the run's manifest:
  *
  *   runs/<cacheKey>/history.json
+ *   runs/<cacheKey>/history-checkpoint.json   (while unfinished: the history as of the newest checkpoint)
  *
  * Written before the manifest by the attempt that commits the entry, so a cached run's report shows
  * the curves of the run that computed it. Absent for stages that report no metrics.
@@ -28,6 +29,8 @@ export interface StageHistory {
 }
 
 export const historyKey = (key: string) => `runs/${key}/history.json`;
+/** The history as of the newest checkpoint of an unfinished run (removed when the entry commits). */
+export const historyCheckpointKey = (key: string) => `runs/${key}/history-checkpoint.json`;
 
 export async function writeStageHistory(store: ArtifactStore, history: StageHistory): Promise<void> {
   await store.put(historyKey(history.key), `${JSON.stringify(history)}\n`);

@@ -37,3 +37,22 @@ test('sparse metrics keep their own points; keep-alive reports reuse the last st
 test('::metrics lines: name=number words only', () => {
   assert.deepEqual(parseMetricsLine('loss=0.25 lr=1e-3 epoch=2 note=hello x= =3 a.b/c=-1'), { loss: 0.25, lr: 0.001, epoch: 2, 'a.b/c': -1 });
 });
+
+test('a resumed attempt continues the history saved with its checkpoint, without the reports after it', () => {
+  const first = new MetricsHistory(8);
+  for (let s = 1; s <= 40; s++) first.take({ step: s, metrics: { loss: s } });
+  const saved = JSON.parse(JSON.stringify(first.state())) as ReturnType<MetricsHistory['state']>;
+  for (let s = 41; s <= 45; s++) first.take({ step: s, metrics: { loss: s } }); // lost with the attempt
+
+  const resumed = new MetricsHistory(8);
+  resumed.restore(saved, 32);
+  for (let s = 33; s <= 60; s++) resumed.take({ step: s, metrics: { loss: s } });
+  const uninterrupted = new MetricsHistory(8);
+  for (let s = 1; s <= 60; s++) uninterrupted.take({ step: s, metrics: { loss: s } });
+  const a = resumed.toHistory('k', { id: 's', kind: 'x' }).series.loss;
+  const b = uninterrupted.toHistory('k', { id: 's', kind: 'x' }).series.loss;
+  assert.ok(a !== undefined && b !== undefined);
+  assert.ok(a.steps.every((x, i) => i === 0 || x > (a.steps[i - 1] ?? 0)), `steps increase: ${a.steps.join(',')}`);
+  assert.equal(a.steps[0], b.steps[0], 'starts where the first attempt started');
+  assert.equal(a.steps.at(-1), 60);
+});
