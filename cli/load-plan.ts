@@ -7,13 +7,16 @@ import { buildPlan } from '../plan';
 import { MAX_PLAN_BYTES, planTooLarge } from '../plan/plan-size';
 import type { Plan } from '../plan/types';
 import { stageCatalog } from '../stages/catalog';
+import { resolveEnvironment } from './env-resolution';
 
 export type Planned = { ok: true; loaded: LoadedSpec; plan: Plan } | { ok: false; issues: SpecIssue[] };
 
 export async function loadPlan(file: string, sets: readonly string[]): Promise<Planned> {
   const loaded = await loadSpecFile(file, stageCatalog, sets);
   if (!loaded.ok) return { ok: false, issues: loaded.error };
-  const plan = buildPlan(loaded.value.spec, stageCatalog, loaded.value.sourceMap);
+  const resolved = await resolveEnvironment(loaded.value.spec, process.env);
+  if (resolved.issues.length > 0) return { ok: false, issues: resolved.issues.map((i) => ({ ...i, ...loaded.value.sourceMap.locate(i.path, 'value') })) };
+  const plan = buildPlan(resolved.spec, stageCatalog, loaded.value.sourceMap);
   if (!plan.ok) return { ok: false, issues: plan.error };
   const big = planTooLarge(plan.value);
   if (big !== undefined) {

@@ -3,11 +3,12 @@
  * report (with the feature network's provenance) is the `metrics` output; its numbers also become
  * the stage's metrics, so sweep summaries show FID per arm.
  */
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Json } from '../core/canonical-json';
-import { PipelineError } from '../core/errors';
+import { errorMessage, PipelineError } from '../core/errors';
 import { evalFidDescriptor, type EvalFidStageConfig } from './eval-fid-config';
 import { evalFid } from './eval-fid';
 import type { StageContext, StageImpl, StageResult } from './stage';
@@ -20,12 +21,29 @@ function referencePath(input: string | undefined, subdir: string | undefined): s
   return sub;
 }
 
+/** The Inception weights: the `weights` input, else `weightsFile` once its bytes match the pinned digest. */
+async function weightsPath(ctx: StageContext<EvalFidStageConfig>): Promise<string | undefined> {
+  const { weightsFile, weightsSha256 } = ctx.config;
+  if (ctx.inputs.weights !== undefined || weightsFile === undefined) return ctx.inputs.weights;
+  const h = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(weightsFile)) h.update(chunk as Buffer);
+  } catch (e) {
+    throw new PipelineError('INPUT_MISSING', `eval.fid: cannot read weightsFile ${weightsFile} on this worker (${errorMessage(e)}); workers must see the path the run was planned with — on a cluster wire the weights as the \`weights\` input (files.import)`);
+  }
+  const got = h.digest('hex');
+  if (got !== weightsSha256) throw new PipelineError('DIGEST_MISMATCH', `eval.fid: ${weightsFile} has sha256 ${got.slice(0, 16)}…, the run was planned with ${String(weightsSha256).slice(0, 16)}…: the file changed since; plan the run again`);
+  ctx.log.info(`Inception weights ${weightsFile} (sha256 ${got.slice(0, 16)}…)`);
+  return weightsFile;
+}
+
 async function run(ctx: StageContext<EvalFidStageConfig>): Promise<StageResult> {
+  const weights = await weightsPath(ctx);
   const report = await evalFid(
     {
       samplesPath: ctx.inputs.samples ?? '',
       referencePath: referencePath(ctx.inputs.reference, ctx.config.referenceSubdir),
-      weightsPath: ctx.inputs.weights,
+      weightsPath: weights,
       randomWeightsSeed: ctx.config.randomWeightsSeed,
       batchSize: ctx.config.batchSize,
       precisionRecall: ctx.config.precisionRecall,
