@@ -14,7 +14,7 @@ import { LOG_HEAD_BYTES, LOG_TAIL_BYTES, listAttemptLogs, readAttemptLog } from 
 import { lookupManifest } from '../../artifacts/manifest';
 import { openStore } from '../../artifacts/open-store';
 import { listRunIds, resolveRun } from '../../cli/run-history';
-import { planGc } from '../../cli/store-gc';
+import { applyGc, planGc } from '../../cli/store-gc';
 import { getCommand } from '../../cli/commands/get';
 import { logsCommand } from '../../cli/commands/logs';
 import { ROOT, cliEnv, parseJson, runCli } from '../helpers/cli';
@@ -44,6 +44,7 @@ stages:
       params: {fid: 12.5}
       outputs: {file: s.txt, dir: sdir}
       metricsFile: metrics.json
+      passEnv: [CHATTY_SLEEP_MS]
 `;
 }
 
@@ -203,4 +204,36 @@ test('robustok gc --keep-runs 1: a dry run deletes nothing; --apply removes the 
   assert.deepEqual(again.stages.map((x) => x.outcome), ['cached', 'cached'], 'the kept entries still serve the cache');
   const second = await planGc(store, 2);
   assert.equal(second.blobs.length, 0, 'nothing left to collect');
+});
+
+test('gc while a run is going: the entries it took from the cache and the stage it is running survive --keep-runs 0', async () => {
+  const store = openStore(env.ROBUSTOK_STORE ?? '');
+  const before = new Set(await store.list('runs/'));
+  // score sleeps 4 s before writing its outputs: gc runs (in-process, fast) while it is alive.
+  const going = runCli(['run', specFile, '--worker', '--json', '--set', 'stages.score.config.params.fid=7'], { ...env, CHATTY_SLEEP_MS: '4000' });
+  let ended: Awaited<typeof going> | undefined;
+  void going.then((r) => (ended = r));
+  const alive = async () => (await store.list('runs/')).some((k) => k.includes('/alive/') && !before.has(k));
+  const t0 = Date.now();
+  while (!(await alive())) {
+    assert.equal(ended, undefined, `the run ended before its score stage was seen running: ${ended?.stderr ?? ''}`);
+    assert.ok(Date.now() - t0 < 120_000, 'the score stage did not start within 2 minutes');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const plan = await planGc(store, 0);
+  assert.equal(plan.keptRuns.length, 0);
+  assert.equal(plan.inFlightRuns.length, 1, JSON.stringify(plan.inFlightRuns));
+  await applyGc(store, plan);
+  assert.deepEqual(await listRunIds(store), [], 'every finished run record went');
+
+  const r = await going;
+  assert.equal(r.code, 0, r.stderr);
+  const r3 = parseJson<RunJson>(r);
+  assert.equal(r3.runId, plan.inFlightRuns[0]);
+  assert.deepEqual(r3.stages.map((x) => x.outcome), ['cached', 'ran']);
+  // Both outputs read back whole: make's entry (a cache hit of the going run) and score's fresh upload.
+  const out = await tempDir('after-run-live');
+  await getCommand(r3.runId, 'make.dir', path.join(out, 'make'), { store: env.ROBUSTOK_STORE });
+  await getCommand(r3.runId, 'score.file', path.join(out, 'score.txt'), { store: env.ROBUSTOK_STORE });
+  assert.equal(await readFile(path.join(out, 'score.txt'), 'utf8'), 'score 7\n');
 });
