@@ -147,14 +147,15 @@ export function createStageActivities(deps: StageActivityDeps) {
         if (local === undefined) throw new PipelineError('INTERNAL', `stage ${input.run.kind} did not return its declared output '${name}'`);
         outputs[name] = await uploadOutput(store, local);
       }
+      // The attempt's log first: nothing slow may come between the lease check and the commit.
+      const log = await uploadAttemptLog(store, logOf('succeeded'), lines).catch((e: unknown) => {
+        actx.log.warn(redact(`stage ${input.run.id}: could not store the attempt's log: ${errorMessage(e)}`));
+        return undefined;
+      });
       // The commit point: only the attempt holding the lease may write the manifest.
       await assertLease(store, input.key, lease);
       await storeMetricsHistory(store, history, input.key, { id: input.run.id, kind: input.run.kind }, (m) => {
         actx.log.warn(redact(m));
-      });
-      const log = await uploadAttemptLog(store, logOf('succeeded'), lines).catch((e: unknown) => {
-        actx.log.warn(redact(`stage ${input.run.id}: could not store the attempt's log: ${errorMessage(e)}`));
-        return undefined;
       });
       const finished = Date.now();
       await writeManifest(store, {
