@@ -13,11 +13,13 @@ interface BackendJson {
   readonly packageVersion?: string | null;
   readonly cpu?: { readonly cores?: number };
   readonly gpu?: string | null;
+  readonly intraOpThreads?: number;
 }
 
 function describeBackend(b: BackendJson): string {
   const pkg = b.package ? ` (${b.package}${b.packageVersion ? ` ${b.packageVersion}` : ''})` : '';
-  const where = b.gpu ? `, ${b.gpu}` : b.cpu?.cores ? `, ${b.cpu.cores} cores` : '';
+  const threads = b.intraOpThreads !== undefined ? `, ${b.intraOpThreads} threads` : '';
+  const where = (b.gpu ? `, ${b.gpu}` : b.cpu?.cores ? `, ${b.cpu.cores} cores` : '') + threads;
   const slow = b.backend === 'wasm' || b.backend === 'cpu' ? ' — slower than native TensorFlow; `npm run native-tf` installs it' : '';
   return `${b.backend ?? 'unknown'}${pkg}${where}${slow}`;
 }

@@ -35,6 +35,9 @@ export interface BackendInfo {
   /** wasm only: SIMD and thread count of the wasm module. */
   simd?: boolean;
   threads?: number;
+  /** native only: TensorFlow's intra-op and inter-op thread pool sizes (set explicitly, see nativeThreads). */
+  intraOpThreads?: number;
+  interOpThreads?: number;
   /** wasm only: whether our training kernels (compute/wasm-kernels) are registered. */
   trainingKernels?: boolean;
   /** Why `auto` skipped the earlier candidates (missing package, failed load), in order. */
@@ -103,10 +106,26 @@ export function backendInfo(): BackendInfo {
   return current;
 }
 
+/**
+ * TensorFlow sizes its thread pools once, when the eager context is created, from TF_NUM_INTRAOP_THREADS
+ * / TF_NUM_INTEROP_THREADS (tfjs-node exposes no other setting). We set both before loading the addon
+ * instead of leaving TensorFlow's defaults, so the count is explicit, recorded in every manifest and
+ * comparable with the PyTorch reference: ROBUSTOK_THREADS (all cores when unset); an explicit
+ * TF_NUM_* variable wins.
+ */
+export function nativeThreads(env: NodeJS.ProcessEnv): { intra: number; inter: number } {
+  const want = Number(env.ROBUSTOK_THREADS);
+  const n = Number.isInteger(want) && want > 0 ? want : os.cpus().length;
+  env.TF_NUM_INTRAOP_THREADS ??= String(n);
+  env.TF_NUM_INTEROP_THREADS ??= String(n);
+  return { intra: Number(env.TF_NUM_INTRAOP_THREADS), inter: Number(env.TF_NUM_INTEROP_THREADS) };
+}
+
 /** One log line: `compute backend: wasm (@tensorflow/tfjs-backend-wasm 4.22.0, simd, 1 thread)`. */
 export function describeBackend(info: BackendInfo): string {
   const extras: string[] = [`${info.package} ${info.packageVersion}`];
   if (info.gpu) extras.push(`gpu ${info.gpu}`);
+  if (info.intraOpThreads !== undefined) extras.push(`${info.intraOpThreads} intra-op / ${info.interOpThreads ?? '?'} inter-op threads`);
   if (info.backend === 'wasm') {
     extras.push(info.simd ? 'simd' : 'no simd', `${info.threads ?? 1} thread(s)`);
     if (info.trainingKernels) extras.push('training kernels');
@@ -187,6 +206,7 @@ async function tryNative(pkg: string, requested: BackendChoice): Promise<{ info:
   // TensorFlow's C++ INFO lines (CPU feature notes) would land in the user's terminal on every
   // worker start; warnings and errors still print. An explicit TF_CPP_MIN_LOG_LEVEL wins.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+  const threads = nativeThreads(process.env);
   try {
     requireHere(pkg);
   } catch (e) {
@@ -199,6 +219,8 @@ async function tryNative(pkg: string, requested: BackendChoice): Promise<{ info:
     return { reason: `failed to initialise: ${errorMessage(e)}` };
   }
   const info = baseInfo('tensorflow', requested, pkg, []);
+  info.intraOpThreads = threads.intra;
+  info.interOpThreads = threads.inter;
   if (pkg.endsWith('-gpu')) info.gpu = process.env.CUDA_VISIBLE_DEVICES ? `cuda:${process.env.CUDA_VISIBLE_DEVICES}` : 'cuda';
   return { info };
 }
