@@ -10,6 +10,7 @@ import { explainCommand } from '../cli/commands/explain';
 // fid and model forward load tfjs: imported lazily so other commands start fast.
 import type { FidCommandOptions } from '../cli/commands/fid';
 import type { ModelForwardOptions } from '../cli/commands/model-forward';
+import type { ScheduleCreateOptions } from '../cli/commands/schedule';
 import { planCommand } from '../cli/commands/plan';
 import { runCommand } from '../cli/commands/run';
 import { cancelCommand, resumeCommand, statusCommand } from '../cli/commands/runs';
@@ -113,6 +114,27 @@ program
   .addOption(store)
   .addOption(json)
   .action((a: string, b: string, o: FidCommandOptions) => exit(import('../cli/commands/fid.js').then((m) => m.fidCommand(a, b, o))));
+
+// Temporal Schedules: runs of a spec on a cron/interval, fired by the server (cli/commands/schedule.ts).
+const schedule = program.command('schedule').description('runs of a spec later or on a calendar/interval, through Temporal Schedules');
+const sched = () => import('../cli/commands/schedule.js');
+schedule
+  .command('create <spec>')
+  .description('plan the spec now (with --set, sweeps expanded) and fire that plan on the schedule')
+  .option('--id <id>', 'schedule id (default: the queue prefix + the pipeline name)')
+  .option('--cron <expr>', 'cron expression, e.g. "0 3 * * *" (repeatable)', collect, [])
+  .option('--every <duration>', 'interval, e.g. 6h (repeatable)', collect, [])
+  .option('--at <time>', 'fire once at this ISO time')
+  .option('--timezone <tz>', 'time zone of --cron (default UTC)')
+  .option('--overlap <policy>', 'when the previous run is still going: skip | buffer-one | buffer-all | allow-all', 'skip')
+  .option('--paused', 'create it paused').option('--note <text>', 'note shown by list').option('--replace', 're-plan an existing schedule of this id')
+  .addOption(set).addOption(json).addOption(store).addOption(address).addOption(namespace).addOption(prefix)
+  .action((spec: string, o: ScheduleCreateOptions) => exit(sched().then((m) => m.scheduleCreateCommand(spec, o))));
+schedule.command('list').description('schedules of this queue prefix: when, overlap, paused, next and recent firings').addOption(json).addOption(address).addOption(namespace).addOption(prefix).action((o: { json?: boolean }) => exit(sched().then((m) => m.scheduleListCommand(o))));
+for (const action of ['pause', 'unpause', 'delete'] as const) {
+  schedule.command(`${action} <id>`).description(`${action} a schedule`).option('--note <text>', 'reason (pause/unpause)').addOption(json).addOption(address).addOption(namespace).action((id: string, o: { json?: boolean; note?: string }) => exit(sched().then((m) => m.scheduleStateCommand(action, id, o))));
+}
+schedule.command('trigger <id>').description('fire one run now').option('--overlap <policy>', 'override the overlap policy for this firing').addOption(json).addOption(address).addOption(namespace).action((id: string, o: { json?: boolean; overlap?: string }) => exit(sched().then((m) => m.scheduleTriggerCommand(id, o))));
 
 const server = program.command('server').description('local Temporal dev server and MinIO');
 server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));
