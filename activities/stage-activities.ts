@@ -26,6 +26,7 @@ import type { StageContext } from '../stages/stage';
 import { AttemptLines, attachAttemptLogs, storeFailedLog, uploadAttemptLog, type AttemptLogInput } from './attempt-log';
 import { checkpointIo, type CheckpointRef } from './checkpoints';
 import { clearCompleted, findCompleted, recordCompleted } from './completed-outputs';
+import { diskFullError, isDiskFull, keepNewestFailed } from './failed-workdirs';
 import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
@@ -246,9 +247,14 @@ export function createStageActivities(deps: StageActivityDeps) {
         await storeFailedLog(store, logOf('cancelled', { code: 'CANCELLED', message: e.message }), lines);
         throw e;
       }
-      // The workdir of a failed attempt stays for inspection; the error says where, and which attempt.
-      const pe = e instanceof PipelineError ? e : new PipelineError('INTERNAL', errorMessage(e), { cause: e });
-      const message = pe.message.includes(workdir) ? pe.message : `${pe.message} (workdir kept at ${workdir})`;
+      // The workdir of a failed attempt stays for inspection (the newest per stage key only); the error
+      // says where, and which attempt. A full disk is named as such, whoever hit it (we or the program),
+      // and the attempt's workdir goes: keeping it would keep the disk full for every other stage.
+      const full = isDiskFull(e);
+      const pe = full ? diskFullError(e, workdir) : e instanceof PipelineError ? e : new PipelineError('INTERNAL', errorMessage(e), { cause: e });
+      const message = full || pe.message.includes(workdir) ? pe.message : `${pe.message} (workdir kept at ${workdir})`;
+      if (full) await rm(workdir, { recursive: true, force: true }).catch(() => undefined);
+      else await keepNewestFailed(workdir).catch(() => undefined);
       await storeFailedLog(store, logOf('failed', { code: pe.code, message }), lines);
       throw toApplicationFailure(new PipelineError(pe.code, message, { cause: pe.cause, details: { ...pe.details, attempt } }));
     } finally {

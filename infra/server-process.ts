@@ -3,8 +3,9 @@
  * The log is deleted on a clean stop and kept (its path printed) when start-up fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { PipelineError } from '../core/errors';
+import { tiedToParent } from './tied-process';
 
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -20,18 +21,6 @@ export interface StartOptions {
   readonly logFile: string;
   readonly ready: () => Promise<boolean>;
   readonly timeoutMs: number;
-}
-
-/** util-linux `setpriv`: sets a parent-death signal, then execs the program (same pid). */
-const SETPRIV = '/usr/bin/setpriv';
-
-/**
- * argv that ties the server's life to ours: when this process dies, even by SIGKILL, the kernel
- * sends the server SIGTERM (Linux parent-death signal). Elsewhere, or without setpriv, the plain argv.
- */
-export function tiedToParent(bin: string, args: readonly string[], signal = 'TERM'): [string, string[]] {
-  if (process.platform !== 'linux' || !existsSync(SETPRIV)) return [bin, [...args]];
-  return [SETPRIV, ['--pdeathsig', signal, '--', bin, ...args]];
 }
 
 export async function startServerProcess(o: StartOptions): Promise<ServerProcess> {

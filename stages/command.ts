@@ -10,14 +10,14 @@
  * uploads that directory as the checkpoint at STEP. A later attempt finds the newest checkpoint
  * materialised at $RT_RESUME_DIR with its step in $RT_RESUME_STEP (both unset on a fresh start).
  */
-import { spawn } from 'node:child_process';
 import { cpSync, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Json } from '../core/canonical-json';
-import { PipelineError } from '../core/errors';
+import { PipelineError, errorMessage } from '../core/errors';
 import { redact, redactingStream } from '../core/redact';
+import { spawnTiedGroup } from '../infra/tied-process';
 import { commandDescriptor, type CommandConfig } from './command-config';
 import { stageEnv, stageSecrets } from './command-env';
 import { PLACEHOLDER, envName, unsafePlaceholders } from './command-script-rule';
@@ -101,8 +101,10 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   const [cmd, ...args] = argv;
   if (cmd === undefined || cmd === '') throw new PipelineError('CONFIG_INVALID', 'command stage: argv[0] is empty');
   let logsWritten: Promise<void> = Promise.resolve();
+  let logsFailed: unknown;
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ctx.workdir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Its own process group (a cancel reaches its children), tied to the worker: it dies with it.
+    const child = spawnTiedGroup(cmd, args, { cwd: ctx.workdir, env });
     // Logs are the user's alone (0600), and secrets are redacted on their way in.
     const out = createWriteStream(path.join(logDir, 'stdout.log'), { mode: 0o600 });
     const err = createWriteStream(stderrFile, { mode: 0o600 });
@@ -110,7 +112,14 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
     const errText = redactingStream(secrets);
     outText.pipe(out);
     errText.pipe(err);
-    logsWritten = Promise.all([finished(out), finished(err)]).then(() => undefined);
+    // Handled at once: a log write failing while the program runs (a full disk) must not become an
+    // unhandled rejection, which would take the whole worker down.
+    logsWritten = Promise.all([finished(out), finished(err)]).then(
+      () => undefined,
+      (e: unknown) => {
+        logsFailed = e;
+      },
+    );
     let pending = '';
     child.stdout.on('data', (b: Buffer) => {
       outText.write(b);
@@ -157,7 +166,8 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
     });
   });
   await saving;
-  await logsWritten.catch(() => undefined);
+  await logsWritten;
+  if (logsFailed !== undefined) throw new PipelineError('COMMAND_FAILED', `could not write the program's logs in ${logDir}: ${errorMessage(logsFailed)}`, { cause: logsFailed });
   if (saveError !== undefined) throw saveError instanceof Error ? saveError : new PipelineError('INTERNAL', 'checkpoint upload failed');
   if (ctx.signal.aborted) throw new PipelineError('COMMAND_FAILED', `command '${cmd}' was stopped: the run was cancelled or this attempt lost its lease`);
   if (code === null || !c.successCodes.includes(code)) {

@@ -49,10 +49,12 @@ export interface Harness {
   /** The event history of the first execution of the last run (to save replay fixtures). */
   history(): Promise<temporal.api.history.v1.IHistory>;
   close(): Promise<void>;
+  /** Where the workers put stage workdirs. */
+  readonly workRoot: string;
 }
 
 /** Workers for a control queue and the 'cpu' queue (renamed per harness so tests never share them). */
-export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
+export async function pipelineHarness(store: ArtifactStore, o: { workRoot?: string } = {}): Promise<Harness> {
   const t = await testTemporal();
   const settings = { address: t.address, namespace: t.namespace };
   const clientConn = await connectClient(settings);
@@ -60,7 +62,7 @@ export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
   const suffix = randomUUID().slice(0, 8);
   const controlQueue = `control-${suffix}`;
   const cpuQueue = `cpu-${suffix}`;
-  const workRoot = await tempDir('work');
+  const workRoot = o.workRoot ?? (await tempDir('work'));
   const workers: Worker[] = [
     await createWorker({ connection: workerConn, namespace: t.namespace, taskQueue: controlQueue, store, shutdownGraceTime: '1s', workRoot, maxConcurrentActivities: 8 }),
     await createWorker({ connection: workerConn, namespace: t.namespace, taskQueue: cpuQueue, store, shutdownGraceTime: '1s', workRoot }),
@@ -69,6 +71,7 @@ export async function pipelineHarness(store: ArtifactStore): Promise<Harness> {
   const client = new Client({ connection: clientConn, namespace: t.namespace });
   let last: { workflowId: string; runId: string } | undefined;
   return {
+    workRoot,
     async run(plan, extra = {}) {
       const renamed: Plan = { ...plan, runs: plan.runs.map((r) => ({ ...r, queue: r.queue === 'cpu' ? cpuQueue : r.queue })) };
       const handle = await client.workflow.start<typeof pipelineWorkflow>('pipelineWorkflow', {
