@@ -161,7 +161,9 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
       const at = Date.parse(marker?.at ?? '');
       if (marker !== undefined && now - at > ALIVE_GRACE_MS) continue;
       liveKeys.add(key);
-      const owner = tokenRun.get(a.slice(a.lastIndexOf('/') + 1, -'.json'.length));
+      // Newer markers name their execution and start themselves; older ones are matched to a lease by token.
+      const wf = marker?.execution?.split('/')[0];
+      const owner = marker?.execution !== undefined && marker.since !== undefined ? { runId: wf?.startsWith('run-') ? wf.slice(4) : undefined, at: Date.parse(marker.since) } : tokenRun.get(a.slice(a.lastIndexOf('/') + 1, -'.json'.length));
       if (owner !== undefined) {
         note(owner.runId, key, now);
         oldestLiveStart = Math.min(oldestLiveStart, Number.isFinite(owner.at) ? owner.at : 0);

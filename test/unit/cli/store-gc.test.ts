@@ -19,7 +19,7 @@ import { applyWorkdirs, planWorkdirs } from '../../../cli/workdir-gc';
 
 const HOUR = 3600_000;
 const key = (c: string) => c.repeat(64);
-const [K1, K2, K3, K4, K5, K6] = ['1', '2', '3', '4', '5', '6'].map(key) as [string, string, string, string, string, string];
+const [K1, K2, K3, K4, K5, K6, K7] = ['1', '2', '3', '4', '5', '6', '7'].map(key) as [string, string, string, string, string, string, string];
 
 async function blob(store: ArtifactStore, root: string, text: string, ageMs = 2 * HOUR) {
   const b = await putBlob(store, text);
@@ -73,6 +73,8 @@ async function layout() {
   // A live attempt of a run without a record: started an hour ago, marker refreshed now.
   await store.put(`runs/${K6}/leases/${sha256Hex('y').slice(0, 24)}.json`, lease('live', 'tok-live', now - HOUR));
   await store.put(`runs/${K6}/alive/tok-live.json`, JSON.stringify({ attempt: 1, worker: 'w', at: new Date(now).toISOString() }));
+  // A newer marker names its execution and start itself (no lease needed to place it).
+  await store.put(`runs/${K7}/alive/tok-live2.json`, JSON.stringify({ attempt: 1, worker: 'w', at: new Date(now).toISOString(), execution: 'run-live2/wfrun/3', since: new Date(now - HOUR / 2).toISOString() }));
   await store.put('tmp/old-upload', 'half an upload');
   const t = new Date(now - 48 * HOUR);
   await utimes(path.join(root, 'tmp', 'old-upload'), t, t);
@@ -87,7 +89,7 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
   const plan = await planGc(store, 1);
   assert.deepEqual(plan.keptRuns, ['new']);
   assert.deepEqual(plan.removedRuns, ['old']);
-  assert.deepEqual([...plan.inFlightRuns].sort(), ['going', 'live']);
+  assert.deepEqual([...plan.inFlightRuns].sort(), ['going', 'live', 'live2']);
   assert.equal((await store.list('')).length, before, 'planning deletes nothing');
   const gone = (b: { digest: string }) => blobKey(b.digest);
   assert.deepEqual(
@@ -123,7 +125,7 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
   assert.ok(await store.stat(`runs/${K2}/leases/${sha256Hex('new').slice(0, 24)}.json`), "the kept run's lease stays");
   const again = await planGc(store, 1);
   assert.deepEqual([again.objects.length, again.blobs.length], [0, 0], 'a second pass finds nothing');
-  assert.deepEqual([...again.inFlightRuns].sort(), ['going', 'live'], 'the removed run does not come back as unfinished');
+  assert.deepEqual([...again.inFlightRuns].sort(), ['going', 'live', 'live2'], 'the removed run does not come back as unfinished');
 });
 
 test('gc apply spares a blob rewritten after the plan (the same content uploaded again meanwhile)', async () => {
