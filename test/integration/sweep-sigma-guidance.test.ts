@@ -64,12 +64,12 @@ test('2 σ × 2 guidance on a tiny smoke base: shared upstream stages run once, 
   // Executions (outcome ran; a fresh store, so nothing was cached before this run).
   assert.deepEqual(Object.fromEntries(STAGES.slice(0, -1).map((s) => [s, ran(s)])), { data: 1, tokenizer: 1, tokens: 1, generator: 1, pairs: 2, posttrain: 2, sample: 4 });
   // FID executes once per distinct samples file: the store is content-addressed, so an arm whose samples
-  // are byte-identical to another's gets that FID as a cache hit. On this toy base the decoder after 8
-  // steps barely depends on the token ids, so the two σ give the same pixels (their post-trained
-  // tokenizers differ, their decoded samples do not) and FID runs twice; guidance changes the pixels.
+  // are byte-identical to another's gets that FID as a cache hit. On a toy base this short, two arms can
+  // decode to the same pixels (a decoder that barely depends on the ids after 8 steps, or draws the
+  // guidance change does not flip), so the test asserts the dedup instead of four FID executions.
   const sampleDigest = new Map(runs('sample').map((s) => [s.arms[0], Object.values(s.outputs ?? {})[0]?.digest]));
   const distinctSamples = new Set(sampleDigest.values()).size;
-  assert.ok(distinctSamples >= 2, 'the guidance arms must sample different images');
+  assert.ok(distinctSamples >= 2, 'at least two arms must sample different images');
   assert.equal(ran('fid'), distinctSamples);
   for (const f of runs('fid')) {
     if (f.outcome === 'ran') continue;
