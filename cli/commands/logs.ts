@@ -32,7 +32,8 @@ interface StageLogs {
 async function stageLogs(store: ArtifactStore, runId: string, s: { id: string; outcome: string; key?: string; logs?: readonly AttemptLogRef[] }): Promise<StageLogs> {
   const logs = s.logs ?? (await listAttemptLogs(store, runId, s.id));
   let producer: AttemptLogRef | undefined;
-  if (logs.length === 0 && s.outcome === 'cached' && s.key !== undefined) {
+  // Served from the cache, or joined to another run computing the same key: show the producer's log.
+  if (logs.length === 0 && s.key !== undefined && s.outcome !== 'skipped') {
     const m = await lookupManifest(store, s.key, { verify: false });
     if (m.state === 'hit') producer = m.manifest.log;
   }
@@ -97,7 +98,7 @@ export async function logsCommand(run: string, stage: string | undefined, o: Log
     note = log === undefined ? '' : describe(log);
   } else {
     log = target.producer;
-    note = log === undefined ? '' : `cached in this run; the log of the ${describe(log)} that produced entry ${target.key?.slice(0, 16) ?? '?'}…`;
+    note = log === undefined ? '' : `${target.outcome === 'cached' ? 'cached in this run' : 'computed by another run'}; the log of the ${describe(log)} that produced entry ${target.key?.slice(0, 16) ?? '?'}…`;
   }
   if (log === undefined) {
     const why = target.outcome === 'skipped' ? 'it was skipped' : target.outcome === 'cached' ? 'its cache entry has no stored log (made before logs were stored)' : 'no attempt stored one';
