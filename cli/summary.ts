@@ -25,6 +25,8 @@ export function printRecord(r: RunRecord, streamed = false): void {
   }
   const count = (o: StageRunRecord['outcome']) => r.stages.filter((s) => s.outcome === o).length;
   console.log(`${count('ran')} ran, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped`);
+  const failed = r.stages.find((s) => s.outcome === 'failed');
+  if (failed !== undefined) console.log(`the failed attempt's log: robustok logs ${r.runId} ${failed.id}`);
 }
 
 /** The --json form of a run record: the fields users script against. */
