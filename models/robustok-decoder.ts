@@ -64,6 +64,13 @@ export class RobustokDecoder extends Module {
 
   /** tokens [B, L, W] (after post_quant_conv, raster order) → images [B, 3, H, W], unclamped. */
   forward(tokens: tf.Tensor, call: ForwardCall = {}): tf.Tensor {
+    const { recon, features } = this.forwardWithFeatures(tokens, call);
+    features.dispose();
+    return recon;
+  }
+
+  /** forward, also returning the to_pixel input [B, N, W] (the adaptive GAN weight's last-layer input). */
+  forwardWithFeatures(tokens: tf.Tensor, call: ForwardCall = {}): { recon: tf.Tensor; features: tf.Tensor } {
     const N = this.grid * this.grid;
     assertShape(tokens, [null, N, this.width], 'RobustokDecoder input');
     const B = tokens.shape[0];
@@ -77,7 +84,8 @@ export class RobustokDecoder extends Module {
       });
       x = this.model.norm.forward(x).slice([0, 1, 0], [B, N, W]); // [B, 2 + N + L, W] -> [B, N, W] (mask positions)
       const pix = this.toPixel.model.forward(x); // [B, N, 3·p·p]
-      return unpatchify(pix, { patchSize: this.patchSize, gridH: this.grid, gridW: this.grid, channels: 3, format: 'channelsFirst' }); // -> [B, 3, H, W]
+      const recon = unpatchify(pix, { patchSize: this.patchSize, gridH: this.grid, gridW: this.grid, channels: 3, format: 'channelsFirst' }); // -> [B, 3, H, W]
+      return { recon, features: x };
     });
   }
 }

@@ -30,6 +30,8 @@ export { tokenizerConfigSchema, type TokenizerConfig } from './tokenizer-config'
 export interface TokenizerForwardOptions extends ForwardCall {
   /** Training only: perturb the first ⌊β·B⌋ samples (needs `rng`). */
   perturbation?: PerturbationParams;
+  /** Also return `decoderFeatures` (the adaptive GAN weight reads the last layer's input). */
+  withDecoderFeatures?: boolean;
 }
 
 export interface TokenizerForwardResult {
@@ -47,6 +49,8 @@ export interface TokenizerForwardResult {
   commitLoss: tf.Scalar;
   /** Tokens whose id the perturbation changed. */
   replaced: number;
+  /** [B, N, W] the decoder's to_pixel input; only with `withDecoderFeatures` (the caller disposes it). */
+  decoderFeatures?: tf.Tensor;
 }
 
 export class RobustokTokenizer extends Module {
@@ -115,21 +119,29 @@ export class RobustokTokenizer extends Module {
         zq = nPert === B ? pertSt : tf.concat([pertSt, zq.slice([nPert, 0, 0, 0], [B - nPert, g, g, D])], 0); // [B, g, g, D]
       }
       const quant = zq.transpose([0, 3, 1, 2]); // [B, g, g, D] -> [B, D, g, g]
-      const recon = this.decode(quant, opts);
-      return { recon, codes, latents, quant, codebookLoss: q.codebookLoss, commitLoss: q.commitLoss };
+      const { recon, features } = this.decodeWithFeatures(quant, opts);
+      const kept = { recon, codes, latents, quant, codebookLoss: q.codebookLoss, commitLoss: q.commitLoss };
+      return opts.withDecoderFeatures ? { ...kept, decoderFeatures: features } : kept;
     });
     return { ...out, replaced };
   }
 
   /** quant [B, D, g, g] (unit-norm codes) → recon [B, 3, H, W], unclamped. */
   decode(quant: tf.Tensor, opts: ForwardCall = {}): tf.Tensor {
+    const { recon, features } = this.decodeWithFeatures(quant, opts);
+    features.dispose();
+    return recon;
+  }
+
+  /** decode, also returning the to_pixel input features [B, N, W]. */
+  decodeWithFeatures(quant: tf.Tensor, opts: ForwardCall = {}): { recon: tf.Tensor; features: tf.Tensor } {
     const g = this.gridSize;
     assertShape(quant, [null, this.config.codebook_embed_dim, g, g], 'RobustokTokenizer.decode quant');
     return tf.tidy(() => {
       const tokens = this.postQuantConv.forwardTokens(
         quant.transpose([0, 2, 3, 1]).reshape([quant.shape[0], this.numTokens, this.config.codebook_embed_dim]), // [B, D, g, g] -> [B, g, g, D] -> [B, L, D]
       ); // -> [B, L, W]
-      return this.decoder.forward(tokens, opts);
+      return this.decoder.forwardWithFeatures(tokens, opts);
     });
   }
 

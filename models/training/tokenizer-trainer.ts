@@ -12,10 +12,10 @@
  * what an uninterrupted one would have.
  *
  * The adaptive weight needs ‖∇_W L_rec‖ and ‖∇_W L_adv‖ separately, W = the decoder's to_pixel weight.
- * tfjs records one tape per gradient call, so they are taken from a decoder-only pass on the detached
- * quantised latents of a no-grad forward with the same model-stream state (identical encoder and
- * perturbation draws; the decoder's drop-path draws of that pass are not the main pass's — the weight is
- * a norm ratio, and the difference is at the level of drop-path noise) and the same DiffAug draws.
+ * Both come from the main pass itself (models/training/last-layer-grad.ts): W's gradient for a loss is
+ * its input features times ∂L/∂recon, so one backward through LPIPS and one through the discriminator
+ * (replaying the main pass's DiffAug/LPIPS/discriminator draws) are all it costs — the same recon and
+ * drop-path draws upstream's autograd sees, and no extra decoder pass.
  */
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
@@ -27,8 +27,9 @@ import { diffAugment } from './diffaug';
 import { Ema } from './ema';
 import { adaptiveWeight, hingeDLoss, hingeGLoss, LeCam } from './gan-losses';
 import { disposeGrads, namedGrads } from './grads';
+import { lastLayerGradNorm } from './last-layer-grad';
 import { infoNce } from './infonce';
-import { Rng, type RngStreams } from './rng';
+import { Rng, type RngState, type RngStreams } from './rng';
 
 /** What the trainer needs of a discriminator (models/conv-discriminator.ts, models/dino-disc.ts). */
 export interface Discriminator extends Pick<Module, 'trainableParameters' | 'stateDict' | 'dispose'> {
@@ -135,7 +136,10 @@ export class TokenizerTrainer {
     const discRng = o.rng.stream('disc');
 
     const teacherFeat = o.teacher && w.semantic > 0 ? tf.tidy(() => o.teacher?.features(input) as tf.Tensor) : undefined;
-    const wAdapt = ganOn && w.adaptive ? this.adaptiveWeight(input, target, s, modelRng, augRng, lpipsRng, discRng) : 1;
+    const adaptive = ganOn && w.adaptive;
+    // The adaptive weight's extra passes replay the streams' draws of the main pass from these states.
+    const states = { aug: augRng.getState(), lpips: lpipsRng.getState(), disc: discRng.getState() };
+    let wAdapt = 1;
 
     const kept: Record<string, tf.Tensor> = {};
     const keep = (name: string, t: tf.Tensor) => {
@@ -144,8 +148,12 @@ export class TokenizerTrainer {
     };
     let replaced = 0;
     const { loss, grads } = namedGrads(() => {
-      const out = model.forward(input, { training: true, rng: modelRng, perturbation: s.perturbation });
+      const out = model.forward(input, { training: true, rng: modelRng, perturbation: s.perturbation, withDecoderFeatures: adaptive });
       replaced = out.replaced;
+      if (out.decoderFeatures) {
+        wAdapt = this.adaptiveWeight(out.decoderFeatures, out.recon, target, states);
+        out.decoderFeatures.dispose();
+      }
       keep('recon', out.recon);
       keep('codes', out.codes);
       const rec = keep('rec', out.recon.sub(target).square().mean());
@@ -258,44 +266,36 @@ export class TokenizerTrainer {
   }
 
   /**
-   * ‖∇_W(w_rec·MSE + w_p·LPIPS)‖ / (‖∇_W L_adv‖ + 1e-4), clamped to [0, 1e4] (see the header). Uses
-   * copies of the streams' states, so the main pass draws the same encoder, perturbation and DiffAug noise.
+   * ‖∇_W(w_rec·MSE + w_p·LPIPS)‖ / (‖∇_W L_adv‖ + 1e-4), clamped to [0, 1e4] (see the header), at the
+   * decoder's last layer W, from the main pass's own recon and last-layer input (lastLayerGradNorm):
+   * ∂L/∂recon is closed-form for the MSE and one backward through LPIPS or the discriminator (on a
+   * detached recon, replaying the main pass's DiffAug/LPIPS/discriminator draws) for the rest — no
+   * extra decoder pass. Runs inside the main tape; nothing here feeds the loss it differentiates.
    */
-  private adaptiveWeight(input: tf.Tensor4D, target: tf.Tensor4D, s: StepSettings, modelRng: Rng, augRng: Rng, lpipsRng: Rng, discRng: Rng): number {
+  private adaptiveWeight(features: tf.Tensor, reconOnTape: tf.Tensor, target: tf.Tensor4D, states: { aug: RngState; lpips: RngState; disc: RngState }): number {
     const { model, o } = this;
     const w = o.weights;
-    const fwdRng = new Rng(modelRng.getState());
-    // outside any tape: a plain value, so the decoder-only passes below cannot reach the encoder
-    const quant = tf.tidy(() => model.forward(input, { training: true, rng: fwdRng, perturbation: s.perturbation }).quant);
-    const decState = fwdRng.getState();
-    const W = model.lastLayer();
-    const gradNorm = (f: () => tf.Scalar): number => {
-      const { value, grads } = tf.variableGrads(f, [W]);
-      const g = grads[W.name];
-      const normT = g ? tf.tidy(() => g.square().sum().sqrt()) : undefined;
-      const n = normT ? (normT.dataSync()[0] as number) : 0;
-      normT?.dispose();
-      value.dispose();
-      tf.dispose(Object.values(grads));
-      return n;
-    };
-    try {
-      const recNorm = gradNorm(() => {
-        const recon = model.decode(quant, { training: true, rng: new Rng(decState) });
-        let l = recon.sub(target).square().mean().mul(w.reconstruction);
-        if (o.lpips && w.perceptual > 0) l = l.add(o.lpips.forward(target, recon, { rng: new Rng(lpipsRng.getState()) }).mean().mul(w.perceptual));
-        return l as tf.Scalar;
-      });
-      const advNorm = gradNorm(() => {
-        const recon = model.decode(quant, { training: true, rng: new Rng(decState) }) as tf.Tensor4D;
-        const fake = w.diffAug ? diffAugment(recon, new Rng(augRng.getState())) : recon;
-        // training: false so this extra pass does not advance the discriminator's state (spectral-norm vectors)
-        return hingeGLoss((o.disc as Discriminator).forward(fake, { training: false, rng: new Rng(discRng.getState()) }));
-      });
-      return adaptiveWeight(recNorm, advNorm);
-    } finally {
-      quant.dispose();
-    }
+    const norms = tf.tidy(() => {
+      const recon = tf.clone(reconOnTape) as tf.Tensor4D;
+      // d(w_rec·mean((x̂ − x)²))/dx̂ = 2·w_rec·(x̂ − x)/numel
+      let gRec: tf.Tensor = recon.sub(target).mul((2 * w.reconstruction) / recon.size);
+      if (o.lpips && w.perceptual > 0) {
+        const lpips = o.lpips;
+        const gP = tf.grad((r: tf.Tensor) => lpips.forward(target, r as tf.Tensor4D, { rng: new Rng(states.lpips) }).mean().mul(w.perceptual))(recon);
+        gRec = gRec.add(gP);
+      }
+      const disc = o.disc as Discriminator;
+      // training: false so this extra pass does not advance the discriminator's state (spectral-norm vectors)
+      const gAdv = tf.grad((r: tf.Tensor) => {
+        const fake = w.diffAug ? diffAugment(r, new Rng(states.aug)) : (r as tf.Tensor4D);
+        return hingeGLoss(disc.forward(fake, { training: false, rng: new Rng(states.disc) }));
+      })(recon);
+      const p = model.config.patch_size;
+      return tf.stack([lastLayerGradNorm(features, gRec, p), lastLayerGradNorm(features, gAdv, p)]);
+    });
+    const [recNorm, advNorm] = norms.dataSync();
+    norms.dispose();
+    return adaptiveWeight(recNorm as number, advNorm as number);
   }
 
   dispose(): void {
