@@ -252,42 +252,59 @@ export class FidInception {
     });
   }
 
-  /** Runs the network on already-preprocessed 299×299 inputs (values in [−1, 1)). */
+  /**
+   * Runs the network on already-preprocessed 299×299 inputs (values in [−1, 1)).
+   * Each step keeps only its output: one tidy over the whole graph held every activation to the end,
+   * about 74 MB per image, which ran tfjs-wasm's 4 GiB heap out past ~50 images — and its kernels
+   * fault ("memory access out of bounds" in FusedConv2D) instead of reporting the failed allocation.
+   */
   forwardPreprocessed(x: tf.Tensor4D): InceptionOutputs {
     return tf.tidy(() => {
-      let h = this.conv('Conv2d_1a_3x3', x, 2);
-      h = this.conv('Conv2d_2a_3x3', h);
-      h = this.conv('Conv2d_2b_3x3', h, 1, 'same');
-      h = tf.maxPool(h, 3, 2, 'valid');
-      h = this.conv('Conv2d_3b_1x1', h);
-      h = this.conv('Conv2d_4a_3x3', h);
-      h = tf.maxPool(h, 3, 2, 'valid');
-      h = this.blockA('Mixed_5b', h);
-      h = this.blockA('Mixed_5c', h);
-      h = this.blockA('Mixed_5d', h);
+      let h = x;
+      const step = (f: (t: tf.Tensor4D) => tf.Tensor4D): void => {
+        const prev = h;
+        h = tf.tidy(() => f(prev));
+        if (prev !== x) prev.dispose();
+      };
+      step((t) => this.conv('Conv2d_1a_3x3', t, 2));
+      step((t) => this.conv('Conv2d_2a_3x3', t));
+      step((t) => this.conv('Conv2d_2b_3x3', t, 1, 'same'));
+      step((t) => tf.maxPool(t, 3, 2, 'valid'));
+      step((t) => this.conv('Conv2d_3b_1x1', t));
+      step((t) => this.conv('Conv2d_4a_3x3', t));
+      step((t) => tf.maxPool(t, 3, 2, 'valid'));
+      step((t) => this.blockA('Mixed_5b', t));
+      step((t) => this.blockA('Mixed_5c', t));
+      step((t) => this.blockA('Mixed_5d', t));
       // Mixed_6a (reduction)
-      {
-        const b3 = this.conv('Mixed_6a.branch3x3', h, 2);
-        const bd = this.conv('Mixed_6a.branch3x3dbl_3', this.conv('Mixed_6a.branch3x3dbl_2', this.conv('Mixed_6a.branch3x3dbl_1', h), 1, 'same'), 2);
-        h = tf.concat([b3, bd, tf.maxPool(h, 3, 2, 'valid')], 3);
-      }
-      h = this.blockC('Mixed_6b', h).out;
-      h = this.blockC('Mixed_6c', h).out;
-      const m6d = this.blockC('Mixed_6d', h);
-      h = m6d.out;
+      step((t) => {
+        const b3 = this.conv('Mixed_6a.branch3x3', t, 2);
+        const bd = this.conv('Mixed_6a.branch3x3dbl_3', this.conv('Mixed_6a.branch3x3dbl_2', this.conv('Mixed_6a.branch3x3dbl_1', t), 1, 'same'), 2);
+        return tf.concat([b3, bd, tf.maxPool(t, 3, 2, 'valid')], 3);
+      });
+      step((t) => this.blockC('Mixed_6b', t).out);
+      step((t) => this.blockC('Mixed_6c', t).out);
       const n = x.shape[0];
-      const spatial = tf.reshape<tf.Rank.R2>(tf.slice(m6d.branch1x1, [0, 0, 0, 0], [n, 17, 17, 7]), [n, SPATIAL_DIM]);
-      h = this.blockC('Mixed_6e', h).out;
+      let spatial: tf.Tensor2D | undefined;
+      step((t) => {
+        const m6d = this.blockC('Mixed_6d', t);
+        // [n, 17, 17, 192] -> first 7 channels -> [n, 17·17·7]; kept past this step's tidy.
+        spatial = tf.keep(tf.reshape<tf.Rank.R2>(tf.slice(m6d.branch1x1, [0, 0, 0, 0], [n, 17, 17, 7]), [n, SPATIAL_DIM]));
+        return m6d.out;
+      });
+      step((t) => this.blockC('Mixed_6e', t).out);
       // Mixed_7a (reduction)
-      {
-        const b3 = this.conv('Mixed_7a.branch3x3_2', this.conv('Mixed_7a.branch3x3_1', h), 2);
-        let b7 = this.conv('Mixed_7a.branch7x7x3_1', h);
+      step((t) => {
+        const b3 = this.conv('Mixed_7a.branch3x3_2', this.conv('Mixed_7a.branch3x3_1', t), 2);
+        let b7 = this.conv('Mixed_7a.branch7x7x3_1', t);
         b7 = this.conv('Mixed_7a.branch7x7x3_3', this.conv('Mixed_7a.branch7x7x3_2', b7, 1, 'same'), 1, 'same');
         b7 = this.conv('Mixed_7a.branch7x7x3_4', b7, 2);
-        h = tf.concat([b3, b7, tf.maxPool(h, 3, 2, 'valid')], 3);
-      }
-      h = this.blockE('Mixed_7b', h, false);
-      h = this.blockE('Mixed_7c', h, true);
+        return tf.concat([b3, b7, tf.maxPool(t, 3, 2, 'valid')], 3);
+      });
+      step((t) => this.blockE('Mixed_7b', t, false));
+      step((t) => this.blockE('Mixed_7c', t, true));
+      if (spatial === undefined) throw new PipelineError('INTERNAL', 'inception: Mixed_6d did not run');
+      // [n, 8, 8, 2048] -> spatial mean -> [n, 2048]
       const pool = tf.reshape<tf.Rank.R2>(tf.mean(h, [1, 2]), [n, POOL_DIM]);
       const logits = tf.matMul<tf.Tensor2D>(pool, this.fcT);
       return { pool, spatial, logits };
