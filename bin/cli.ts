@@ -57,7 +57,7 @@ program
   .option('--worker', 'also run workers in this process').option('--no-worker', 'never run workers in this process')
   .action((run: string, o: Parameters<typeof resumeCommand>[1]) => exit(resumeCommand(run, o)));
 program.command('explain <stage> <spec>').description("why a stage's cache key changed since the last run").addOption(set).addOption(json).addOption(store).action((stage: string, spec: string, o: Parameters<typeof explainCommand>[2]) => exit(explainCommand(stage, spec, o)));
-program.command('cancel <run>').description('cancel a run').addOption(json).addOption(address).addOption(namespace).action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(cancelCommand(run, o)));
+program.command('cancel <run>').description('cancel a run').option('--force', 'terminate at once, without waiting for its workers').addOption(json).addOption(address).addOption(namespace).action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(cancelCommand(run, o)));
 program
   .command('worker')
   .description('a worker process: hosts the control queue and stage queues')

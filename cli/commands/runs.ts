@@ -41,6 +41,7 @@ async function withRun<T>(runId: string, o: ConnOptions, fn: (h: WorkflowHandle<
 }
 
 const QUERY_TIMEOUT_MS = 5_000;
+const CANCEL_WAIT_MS = 5_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -102,11 +103,26 @@ export function statusCommand(runId: string, o: ConnOptions & { watch?: boolean 
   });
 }
 
-export function cancelCommand(runId: string, o: ConnOptions): Promise<number> {
+export function cancelCommand(runId: string, o: ConnOptions & { force?: boolean }): Promise<number> {
   return withRun(runId, o, async (handle) => {
+    if ((await handle.describe()).status.name !== 'RUNNING') {
+      const status = (await handle.describe()).status.name.toLowerCase();
+      if (o.json) console.log(JSON.stringify({ runId, cancelled: false, status }));
+      else console.log(`run ${runId}: already ${status}; nothing to cancel`);
+      return 0;
+    }
+    if (o.force) {
+      await handle.terminate('robustok cancel --force');
+      if (o.json) console.log(JSON.stringify({ runId, cancelled: true, terminated: true }));
+      else console.log(`run ${runId}: terminated (stage programs still running on workers stop when their heartbeat is refused)`);
+      return 0;
+    }
     await handle.cancel();
-    if (o.json) console.log(JSON.stringify({ runId, cancelled: true }));
-    else console.log(`run ${runId}: cancellation requested (running stages are stopped at their next heartbeat)`);
+    // Cancellation is carried out by the run's workers: say so when none takes it up.
+    const closed = await Promise.race([handle.result().then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), CANCEL_WAIT_MS))]);
+    if (o.json) console.log(JSON.stringify({ runId, cancelled: true, closed }));
+    else if (closed) console.log(`run ${runId}: cancelled`);
+    else console.log(`run ${runId}: cancellation requested; no worker has carried it out within ${CANCEL_WAIT_MS / 1000} s (running stages stop at their next heartbeat). If its workers are gone, 'robustok resume ${runId}' hosts them to finish the cancellation, or 'robustok cancel ${runId} --force' terminates it at once`);
     return 0;
   });
 }

@@ -46,7 +46,7 @@ test("failed attempts do not print the SDK's JSON lines; they go to the worker l
   assert.match(log, /\[WARN\] Activity failed/);
 });
 
-test('status of a run whose `run` was killed answers at once with the way out', async () => {
+test('status and cancel of a run whose `run` was killed answer at once with the way out', async () => {
   const dir = await tempDir('faults-errors');
   const spec = path.join(dir, 'slow.yaml');
   const counter = path.join(dir, 'count');
@@ -66,5 +66,11 @@ test('status of a run whose `run` was killed answers at once with the way out', 
   assert.match(r.stdout, new RegExp(`run ${runId}: running`));
   assert.match(r.stdout, /did not answer .*robustok resume .*robustok cancel/);
   assert.match(r.stdout, /… s attempt 1/);
-  await runCli(['cancel', runId], env);
+  // cancel of a run whose workers are gone: said so (it used to claim success and leave it running), and --force ends it.
+  const cancel = await runCli(['cancel', runId], env);
+  assert.equal(cancel.code, 0, cancel.stderr);
+  assert.match(cancel.stdout, /no worker has carried it out within 5 s.*robustok resume .*--force/);
+  const forced = await runCli(['cancel', runId, '--force'], env);
+  assert.match(forced.stdout, /terminated/);
+  assert.match((await runCli(['status', runId], env)).stdout, /: terminated/);
 });
