@@ -60,11 +60,16 @@ function ownerOf(live: readonly AliveMarker[], self: { execution: string; token:
  * undefined when this attempt should compute the key itself.
  */
 export async function awaitInFlight(store: ArtifactStore, key: string, o: SingleFlightOptions): Promise<Manifest | undefined> {
+  // A manifest already there when this attempt started is the one its lookup rejected (corrupt, or a
+  // nondeterministic stage's): only a manifest committed since then is another run's fresh result.
+  const stamp = (m: Manifest) => `${m.finishedAt}/${m.attempt}/${m.host}`;
+  const before = await lookupManifest(store, key, { verify: false }).catch(() => undefined);
+  const stale = before?.state === 'hit' ? stamp(before.manifest) : undefined;
   await sleep(o.settleMs ?? SETTLE_MS);
   for (;;) {
     o.signal?.throwIfAborted();
     const found = await lookupManifest(store, key, { verify: false }).catch(() => undefined);
-    if (found?.state === 'hit') return found.manifest;
+    if (found?.state === 'hit' && stamp(found.manifest) !== stale) return found.manifest;
     const live = await liveAttempts(store, key).catch(() => []);
     const owner = ownerOf(live, o);
     if (owner === undefined) return undefined;

@@ -115,8 +115,9 @@ export function createStageActivities(deps: StageActivityDeps) {
       await takeLease(store, input.key, lease);
       const alive = keepAlive(store, input.key, lease.token, { attempt, worker: workerName, execution: lease.execution });
       stopAlive = alive;
-      if (reused === undefined) {
-        // Another run computing the same key right now: wait for its result instead of computing it twice.
+      if (reused === undefined && input.run.deterministic) {
+        // Another run computing the same key right now: wait for its result instead of computing it twice
+        // (a nondeterministic stage is never served another execution's result).
         await alive.written;
         const joined = await awaitInFlight(store, input.key, {
           execution: lease.execution,

@@ -24,8 +24,8 @@ async function marker(s: LocalDirStore, token: string, m: Partial<AliveMarker>):
   await s.put(`runs/${KEY}/alive/${token}.json`, JSON.stringify({ attempt: 1, worker: 'w', at: new Date().toISOString(), token, ...m }));
 }
 
-async function manifest(s: LocalDirStore): Promise<void> {
-  await s.put(manifestKey(KEY), JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: KEY, outputs: {}, metrics: { n: 1 }, attempt: 1, host: 'owner' }));
+async function manifest(s: LocalDirStore, host = 'owner'): Promise<void> {
+  await s.put(manifestKey(KEY), JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: KEY, outputs: {}, metrics: { n: 1 }, attempt: 1, host, finishedAt: new Date().toISOString() }));
 }
 
 test('an earlier claim of another execution owns the key: the later attempt waits for its manifest', async () => {
@@ -73,4 +73,15 @@ test('keepAlive writes the execution and a stable start time', async () => {
   assert.equal(m.since, stop.since);
   assert.equal(m.token, 'tok');
   await stop();
+});
+
+test('a manifest present before the attempt started (the corrupt entry its lookup rejected) is never joined', async () => {
+  const s = await store();
+  await manifest(s, 'corrupt-old');
+  assert.equal(await awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => assert.fail('no owner'), ...fast }), undefined);
+  await marker(s, 'owner', { execution: 'run-a/act', since: '2026-01-01T00:00:00.000Z' });
+  const p = awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => undefined, ...fast });
+  await new Promise((r) => setTimeout(r, 100));
+  await manifest(s, 'owner-fresh');
+  assert.equal((await p)?.host, 'owner-fresh');
 });
