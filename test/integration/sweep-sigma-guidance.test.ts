@@ -3,7 +3,7 @@
  * smoke base shrunk with --set so the whole chain finishes in about a minute: 2 σ × 2 guidance tuples
  * = 4 arms, and the run record's outcomes show each stage run executed exactly as often as the sweep
  * needs — data, main-train, pretokenize and generator train once; pairs and post-train once per σ;
- * sample once per arm, FID once per distinct samples file (see below). A second run executes nothing.
+ * sample and FID once per arm. A second run executes nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,7 +36,7 @@ export const TINY_SMOKE = [
   'stages.posttrain.config.heldOutPairs=2',
   'stages.posttrain.config.optimizer={lr: 5.0e-3, minLr: 1.0e-3, warmupEpochs: 0}',
   'stages.posttrain.checkpointEvery=0',
-  'stages.sample.config={perClass: 4, batchSize: 8, tokenizerWeights: model}',
+  'stages.sample.config={perClass: 8, batchSize: 16, tokenizerWeights: model}',
   'stages.fid.config={randomWeightsSeed: 0, batchSize: 16}',
 ].flatMap((s) => ['--set', s]);
 
@@ -48,7 +48,7 @@ interface RunJson {
   arms: { index: number; label: string; outcome: string; metrics: Record<string, number> }[];
 }
 
-test('2 σ × 2 guidance on a tiny smoke base: shared upstream stages run once, pairs/posttrain per σ, sample per arm, FID per distinct samples', async () => {
+test('2 σ × 2 guidance on a tiny smoke base: shared upstream stages run once, pairs/posttrain per σ, sample and FID per arm', async () => {
   const env = await cliEnv('sigma-guidance');
   const run = await runCli(['run', SPEC, ...TINY_SMOKE, '--worker', '--json'], env);
   assert.equal(run.code, 0, `${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`);
@@ -62,20 +62,21 @@ test('2 σ × 2 guidance on a tiny smoke base: shared upstream stages run once, 
     { data: [4], tokenizer: [4], tokens: [4], generator: [4], pairs: [2, 2], posttrain: [2, 2], sample: [1, 1, 1, 1], fid: [1, 1, 1, 1] },
   );
   // Executions (outcome ran; a fresh store, so nothing was cached before this run).
-  assert.deepEqual(Object.fromEntries(STAGES.slice(0, -1).map((s) => [s, ran(s)])), { data: 1, tokenizer: 1, tokens: 1, generator: 1, pairs: 2, posttrain: 2, sample: 4 });
-  // FID executes once per distinct samples file: the store is content-addressed, so an arm whose samples
-  // are byte-identical to another's gets that FID as a cache hit. On a toy base this short, two arms can
-  // decode to the same pixels (a decoder that barely depends on the ids after 8 steps, or draws the
-  // guidance change does not flip), so the test asserts the dedup instead of four FID executions.
-  const sampleDigest = new Map(runs('sample').map((s) => [s.arms[0], Object.values(s.outputs ?? {})[0]?.digest]));
-  const distinctSamples = new Set(sampleDigest.values()).size;
-  assert.ok(distinctSamples >= 2, 'at least two arms must sample different images');
-  assert.equal(ran('fid'), distinctSamples);
-  for (const f of runs('fid')) {
-    if (f.outcome === 'ran') continue;
-    assert.equal(f.outcome, 'cached', f.id);
-    const twin = runs('fid').find((g) => g.outcome === 'ran' && sampleDigest.get(g.arms[0]) === sampleDigest.get(f.arms[0]));
-    assert.ok(twin, `${f.id} is a cache hit only because another arm sampled the same bytes`);
+  // The store is content-addressed: two arms that sampled byte-identical images would share one FID
+  // (a cache hit). A toy base this short could do that (a decoder that barely depends on the ids, or
+  // draws the guidance change does not flip); 16 samples per arm at these learning rates differ.
+  const sampleDigests = runs('sample').map((s) => Object.values(s.outputs ?? {})[0]?.digest);
+  assert.equal(new Set(sampleDigests).size, 4, `every arm samples different images (else FID is rightly shared): ${sampleDigests.join(', ')}`);
+  assert.deepEqual(Object.fromEntries(STAGES.map((s) => [s, ran(s)])), { data: 1, tokenizer: 1, tokens: 1, generator: 1, pairs: 2, posttrain: 2, sample: 4, fid: 4 });
+  assert.deepEqual(record.arms.map((a) => a.label), [
+    'sigma=0.3,guidanceScale=6,guidanceScalePow=1.15,randomizeTemperature=1.02',
+    'sigma=0.3,guidanceScale=6.75,guidanceScalePow=1.01,randomizeTemperature=1.04',
+    'sigma=0.7,guidanceScale=6,guidanceScalePow=1.15,randomizeTemperature=1.02',
+    'sigma=0.7,guidanceScale=6.75,guidanceScalePow=1.01,randomizeTemperature=1.04',
+  ]);
+  for (const arm of record.arms) {
+    assert.equal(arm.outcome, 'succeeded', arm.label);
+    assert.equal(typeof arm.metrics['fid.fid'], 'number', `${arm.label}: ${JSON.stringify(arm.metrics)}`);
   }
   console.log(`σ × guidance sweep (4 arms, 16 stage runs) through the CLI: ${run.ms} ms wall`);
 
