@@ -101,6 +101,7 @@ test('robustok.yaml is the paper configuration: §1.2–§1.4 and §6 values, gp
   assert.equal((cfg(large, 'generator').model as { preset: string }).preset, 'rar-l');
   assert.deepEqual(sampling(cfg(large, 'pairs')), RAR_L_SAMPLING);
   assert.deepEqual(sampling(cfg(large, 'sample')), RAR_L_SAMPLING);
+  assert.equal(planShipped('robustok.yaml', ROBUSTOK_RAR_L).runs.length, 13);
   const home = await tempDir('shipped-l');
   const v = await robustok(['validate', 'pipelines/robustok.yaml', ...setArgs(ROBUSTOK_RAR_L)], { ...process.env, ROBUSTOK_HOME: home, ROBUSTOK_STORE: path.join(home, 'store') });
   assert.equal(v.code, 0, `${v.stdout}\n${v.stderr}`);
