@@ -65,6 +65,7 @@ program
   .option('--concurrency <n>', 'stage activities at once per queue')
   .option('--grace <duration>', 'shutdown grace time for running stages', '60s')
   .option('--work-root <dir>', "this host's folder for stage attempt workdirs (default <tmpdir>/robustok-work)")
+  .option('--allow-cpu', 'poll the gpu queue even without a GPU backend (its stages then run on the CPU)')
   .addOption(address).addOption(namespace).addOption(store).addOption(prefix)
   .action((o: Parameters<typeof workerCommand>[0]) => exit(workerCommand(o)));
 program.command('demo').description('round-trip an artifact through a Temporal workflow and the artifact store').addOption(json).addOption(address).addOption(namespace).addOption(store).action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));

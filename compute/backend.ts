@@ -10,6 +10,7 @@
  * into every manifest, so a timing or a metric can always be traced to the backend that produced it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +31,7 @@ export interface BackendInfo {
   package: string;
   packageVersion: string;
   tfjsVersion: string;
-  /** GPU device as reported by tfjs-node-gpu (null on CPU backends). */
+  /** The GPU tfjs-node-gpu computes on, with its model (null on CPU backends and when TensorFlow found no GPU). */
   gpu: string | null;
   /** wasm only: SIMD and thread count of the wasm module. */
   simd?: boolean;
@@ -221,8 +222,28 @@ async function tryNative(pkg: string, requested: BackendChoice): Promise<{ info:
   const info = baseInfo('tensorflow', requested, pkg, []);
   info.intraOpThreads = threads.intra;
   info.interOpThreads = threads.inter;
-  if (pkg.endsWith('-gpu')) info.gpu = process.env.CUDA_VISIBLE_DEVICES ? `cuda:${process.env.CUDA_VISIBLE_DEVICES}` : 'cuda';
+  if (pkg.endsWith('-gpu')) info.gpu = gpuDevice(tf.backend() as { isUsingGpuDevice?: boolean }, process.env);
   return { info };
+}
+
+/**
+ * The GPU the native backend computes on, or null: tfjs-node-gpu asks TensorFlow's device list at
+ * start and runs on the CPU when it has no GPU (no device, no driver, CUDA libraries not found).
+ * The models come from the NVIDIA driver's /proc entries, so a manifest names the card.
+ */
+export function gpuDevice(backend: { isUsingGpuDevice?: boolean }, env: NodeJS.ProcessEnv, procDir = '/proc/driver/nvidia/gpus'): string | null {
+  if (backend.isUsingGpuDevice !== true) return null;
+  const models: string[] = [];
+  try {
+    for (const bus of readdirSync(procDir).sort()) {
+      const m = /^Model:\s*(.+)$/m.exec(readFileSync(path.join(procDir, bus, 'information'), 'utf8'));
+      if (m?.[1] !== undefined) models.push(m[1].trim());
+    }
+  } catch {
+    // No driver entries visible (some container runtimes): the device index is all we know.
+  }
+  const visible = env.CUDA_VISIBLE_DEVICES === undefined ? '' : ` CUDA_VISIBLE_DEVICES=${env.CUDA_VISIBLE_DEVICES}`;
+  return `cuda${visible}${models.length > 0 ? ` (${models.join(', ')})` : ''}`;
 }
 
 export function defaultWasmDir(): string {

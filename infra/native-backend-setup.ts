@@ -29,7 +29,13 @@ function nativeInstalled(): boolean {
     createRequire(path.join(ROOT, 'package.json')).resolve('@tensorflow/tfjs-node');
     return true;
   } catch {
-    return false;
+    // A GPU host built @tensorflow/tfjs-node-gpu (native-tensorflow.sh --gpu): no CPU build needed.
+    try {
+      createRequire(path.join(ROOT, 'package.json')).resolve('@tensorflow/tfjs-node-gpu');
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -23,32 +23,75 @@
 #   bash infra/native-tensorflow.sh --force    # rebuild the addon even if the stamp matches
 #   bash infra/native-tensorflow.sh check      # exit 0 iff the native backend loads and works
 #   bash infra/native-tensorflow.sh remove     # delete node_modules/@tensorflow/tfjs-node
+#   bash infra/native-tensorflow.sh --gpu      # the same for @tensorflow/tfjs-node-gpu (below)
+#
+# --gpu (GPU hosts; `check --gpu`, `remove --gpu` likewise): @tensorflow/tfjs-node-gpu built against the
+# PyPI `tensorflow` wheel (the CUDA build; ~590 MB) plus the CUDA/cuDNN wheels that
+# `tensorflow[and-cuda]==2.16.2` pins (nvidia-*-cu12, ~2.5 GB, hash-checked), so the host needs only
+# the NVIDIA driver: no libtensorflow download, no system CUDA. The CUDA libraries are hard-linked
+# next to libtensorflow in deps/lib, where the wheel's own RUNPATH ($ORIGIN/) finds them when
+# TensorFlow dlopens them. With no GPU (or no CUDA libraries) TensorFlow runs on the CPU.
 #
 # Environment:
 #   ROBUSTOK_NATIVE_TF_CACHE   cache dir (default $ROBUSTOK_CACHE_DIR/native-tf, else
 #                              ${XDG_CACHE_HOME:-~/.cache}/robustok/native-tf)
 #   ROBUSTOK_NATIVE_TF_BUILD   auto (default) | node-gyp | direct
 #   ROBUSTOK_NODEDIR           Node headers dir (one holding include/node/common.gypi)
+#   ROBUSTOK_NATIVE_TF_ROOT    project to install into (default this checkout; a scratch copy
+#                              lets a CPU-only machine build and load the GPU addon without
+#                              changing the backend its own runs pick)
+#   ROBUSTOK_NATIVE_TF_CUDA    fetch (default with --gpu) | skip: no CUDA wheels (to check the GPU
+#                              addon builds, links and falls back to the CPU on a machine without GPU)
 #
 # Any `npm install` / `npm ci` afterwards prunes the package (it is not in package.json): run this
 # script again after one. See compute/native-backend.md.
 set -euo pipefail
 
-TF_PIP_PACKAGE=tensorflow-cpu
+GPU=0
+for a in "$@"; do [[ "$a" == --gpu ]] && GPU=1; done
 TF_VERSION=2.16.2
 # The wheel pip is asked for: CPython 3.11 / manylinux2014 x86_64 (the libraries inside do not depend
 # on the Python version; the tags only pin one exact file so its hash can be pinned too).
-TF_WHEEL=tensorflow_cpu-2.16.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
-TF_WHEEL_SHA256=c855cb6bf05d32dd5928086b03a5f6b4189b63c22b95e017703cbee4291023ca
+if ((GPU)); then
+  TF_PIP_PACKAGE=tensorflow
+  TF_WHEEL=tensorflow-2.16.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+  TF_WHEEL_SHA256=d8798dea8e2281b4a0b569d9c00e7949c0090509be363da271e1ef21828bffae
+  TF_WHEEL_MB=591
+  TFJS_PACKAGE=@tensorflow/tfjs-node-gpu
+else
+  TF_PIP_PACKAGE=tensorflow-cpu
+  TF_WHEEL=tensorflow_cpu-2.16.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+  TF_WHEEL_SHA256=c855cb6bf05d32dd5928086b03a5f6b4189b63c22b95e017703cbee4291023ca
+  TF_WHEEL_MB=214
+  TFJS_PACKAGE=@tensorflow/tfjs-node
+fi
+# What `pip install 'tensorflow[and-cuda]==2.16.2'` resolves to (Linux x86_64), hash-pinned. Resolved
+# from PyPI's metadata with `pip install --dry-run --report` (no wheel downloaded).
+CUDA_WHEELS=(
+  nvidia-cublas-cu12==12.3.4.1:9b25b27bd5a5be1cc7e83a7b8004258daa338800798e22986e5b67ee06f0859d
+  nvidia-cuda-cupti-cu12==12.3.101:7b984288af7db1faa1e6f1803db075d4350116b72a98d4be0e88d604dc812c0e
+  nvidia-cuda-nvcc-cu12==12.3.107:a3344b94f5e89023fa17e0bbf8fb0dd26d5ef6f4091a5aab08f215e4999eac62
+  nvidia-cuda-nvrtc-cu12==12.3.107:4db66788a37a234304a0b3203744f9a6c665f48bde65f69a096ae3b5799b5b1d
+  nvidia-cuda-runtime-cu12==12.3.101:04604679ddca6acb96c76a7a9306282cddc16981f92e148e2dfe227078883cda
+  nvidia-cudnn-cu12==8.9.7.29:adf4f59ed7a1341103822ed8df6e144f4d47ea8b10d9bf0ea0047ba738fd7b02
+  nvidia-cufft-cu12==11.0.12.1:3b2c85d24d7dcc578720fdf39e2823950b5857e85164c3c1dc97184a8a8e0398
+  nvidia-curand-cu12==10.3.4.107:d798db82ae445cf1d8bf6af9ca3bd6bb6cc87753c229a441cf8d2597b09332e5
+  nvidia-cusolver-cu12==11.5.4.101:783a3279553feaf8e47af12cab1fa769ffd5e644ea876db3dc2252f35f9bf256
+  nvidia-cusparse-cu12==12.2.0.103:fe9e17daf406c98c28fbc8bcf785ecd4db301bf02ce626de6aa1046de66f84bd
+  nvidia-nccl-cu12==2.19.3:a9734707a2c96443331c1e48c717024aa6678a0e2a4cb66b2c364d18cee6b48d
+  nvidia-nvjitlink-cu12==12.3.101:64335a8088e2b9d196ae8665430bc6a2b7e6ef2eb877a9c735c804bd4ff6467c
+)
+CUDA_MODE="${ROBUSTOK_NATIVE_TF_CUDA:-fetch}"
 TFJS_NODE_VERSION=4.22.0
 NODE_API_HEADERS_VERSION=1.9.0
 # The C API symbols the addon cannot work without (the full list is checked after the build).
 REQUIRED_SYMBOLS=(TF_NewStatus TF_Version TF_NewTensor TF_NewSessionOptions TFE_NewContext TFE_NewOp TFE_Execute TFE_TensorHandleResolve)
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="${ROBUSTOK_NATIVE_TF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 CACHE="${ROBUSTOK_NATIVE_TF_CACHE:-${ROBUSTOK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/robustok}/native-tf}"
 TF_DIR="$CACHE/$TF_PIP_PACKAGE-$TF_VERSION"
-PKG_DIR="$ROOT/node_modules/@tensorflow/tfjs-node"
+PKG_DIR="$ROOT/node_modules/$TFJS_PACKAGE"
+CUDA_DIR="$CACHE/cuda-wheels-tf$TF_VERSION"
 STAMP="$PKG_DIR/deps/robustok-native-tf.json"
 BUILD_MODE="${ROBUSTOK_NATIVE_TF_BUILD:-auto}"
 
@@ -83,7 +126,7 @@ fetch_tensorflow() {
   tmp="$CACHE/tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
   printf '%s==%s --hash=sha256:%s\n' "$TF_PIP_PACKAGE" "$TF_VERSION" "$TF_WHEEL_SHA256" >"$tmp/requirements.txt"
-  log "downloading $TF_WHEEL (~214 MB) with pip"
+  log "downloading $TF_WHEEL (~$TF_WHEEL_MB MB) with pip"
   python3 -m pip download --quiet --no-deps --no-cache-dir --require-hashes --only-binary=:all: \
     --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
     -r "$tmp/requirements.txt" -d "$tmp" ||
@@ -129,17 +172,57 @@ PY
   log "libtensorflow $TF_VERSION ready in $TF_DIR ($(du -sh "$TF_DIR" | cut -f1), $(since "$t0") in all)"
 }
 
+# 1b (--gpu). The CUDA/cuDNN libraries of the nvidia-*-cu12 wheels, flattened into one lib folder.
+fetch_cuda() {
+  if [[ -f "$CUDA_DIR/.complete" ]]; then
+    log "CUDA wheels cached in $CUDA_DIR"
+    return
+  fi
+  local t0 tmp w
+  t0=$(now)
+  tmp="$CACHE/tmp-cuda.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  for w in "${CUDA_WHEELS[@]}"; do printf '%s --hash=sha256:%s\n' "${w%%:*}" "${w##*:}"; done >"$tmp/requirements.txt"
+  log "downloading ${#CUDA_WHEELS[@]} CUDA/cuDNN wheels (~2.5 GB) with pip"
+  python3 -m pip download --quiet --no-deps --no-cache-dir --require-hashes --only-binary=:all: \
+    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
+    -r "$tmp/requirements.txt" -d "$tmp" ||
+    die "pip could not download the CUDA wheels (is PyPI reachable?)"
+  python3 - "$tmp" "$tmp/out" <<'PY'
+import glob, os, re, shutil, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+lib = re.compile(r"^nvidia/[^/]+/lib/[^/]+\.so(\.[0-9]+)*$")
+n = 0
+for wheel in sorted(glob.glob(os.path.join(src, "nvidia_*.whl"))):
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if not lib.match(name):
+                continue
+            with z.open(name) as s, open(os.path.join(out, os.path.basename(name)), "wb") as d:
+                shutil.copyfileobj(s, d, 1 << 20)
+            n += 1
+for need in ("libcudart.so.12", "libcudnn.so.8", "libcublas.so.12"):
+    if not os.path.exists(os.path.join(out, need)):
+        sys.exit(f"{need} not in the CUDA wheels: layout changed?")
+print(f"unpacked {n} CUDA libraries", file=sys.stderr)
+PY
+  rm -rf "$CUDA_DIR" && mv "$tmp/out" "$CUDA_DIR" && rm -rf "$tmp"
+  touch "$CUDA_DIR/.complete"
+  log "CUDA libraries ready in $CUDA_DIR ($(du -sh "$CUDA_DIR" | cut -f1), $(since "$t0"))"
+}
+
 # 2. The npm package, without its install script and without touching package.json / the lockfile.
 install_tfjs_node() {
   local have=""
   [[ -f "$PKG_DIR/package.json" ]] && have=$(node -p "require('$PKG_DIR/package.json').version")
   if [[ "$have" == "$TFJS_NODE_VERSION" ]]; then
-    log "@tensorflow/tfjs-node $have already in node_modules"
+    log "$TFJS_PACKAGE $have already in node_modules"
   else
     local t0
     t0=$(now)
-    log "npm install --no-save --ignore-scripts @tensorflow/tfjs-node@$TFJS_NODE_VERSION"
-    (cd "$ROOT" && npm install --no-save --ignore-scripts --no-audit --no-fund "@tensorflow/tfjs-node@$TFJS_NODE_VERSION" >&2)
+    log "npm install --no-save --ignore-scripts $TFJS_PACKAGE@$TFJS_NODE_VERSION"
+    (cd "$ROOT" && npm install --no-save --ignore-scripts --no-audit --no-fund "$TFJS_PACKAGE@$TFJS_NODE_VERSION" >&2)
     log "npm install took $(since "$t0")"
   fi
   # tfjs-node must share the project's tfjs-core: a nested copy would register the 'tensorflow'
@@ -161,6 +244,11 @@ stage_deps() {
   ln -s libtensorflow_framework.so.2 "$deps/lib/libtensorflow_framework.so"
   # tfjs-node's scripts/install.js skips its download when this file exists (`npm rebuild` safety).
   ln -s libtensorflow_cc.so.2 "$deps/lib/libtensorflow.so.2.9.1"
+  # --gpu: the CUDA libraries beside libtensorflow, found through its RUNPATH $ORIGIN/ when dlopened.
+  if ((GPU)) && [[ -f "$CUDA_DIR/.complete" ]]; then
+    for f in "$CUDA_DIR"/*.so*; do ln "$f" "$deps/lib/" 2>/dev/null || cp "$f" "$deps/lib/"; done
+    log "linked $(ls "$CUDA_DIR" | grep -c '\.so') CUDA libraries into $deps/lib"
+  fi
 }
 
 # Directory holding include/node/common.gypi for the running Node (node-gyp would download it).
@@ -238,23 +326,23 @@ build_addon() {
 # 5b. Load it from the project root the way the project will, and do a little arithmetic.
 smoke_test() {
   (cd "$ROOT" && TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
-    const tf = require("@tensorflow/tfjs-node");
+    const tf = require(process.argv[1]);
     const core = require("@tensorflow/tfjs");
     if (tf.getBackend() !== "tensorflow") throw new Error("backend is " + tf.getBackend());
     if (core.engine() !== tf.engine()) throw new Error("tfjs-node uses a different tfjs-core than the project");
     const c = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])).arraySync();
     if (JSON.stringify(c) !== "[[19,22],[43,50]]") throw new Error("matmul gave " + JSON.stringify(c));
-    console.log(JSON.stringify({ tfjsNode: tf.version["tfjs-node"], tensorflow: tf.backend().binding.TF_Version }));
-  ')
+    console.log(JSON.stringify({ package: process.argv[1], tfjsNode: tf.version["tfjs-node"], tensorflow: tf.backend().binding.TF_Version }));
+  ' "$TFJS_PACKAGE")
 }
 
 write_stamp() {
   local tfv="$1"
   node -e '
-    const [file, tfjsNode, wheel, sha, tf, mode] = process.argv.slice(1);
-    require("fs").writeFileSync(file, JSON.stringify({ tfjsNode, wheel, sha256: sha, tensorflow: tf,
+    const [file, tfjsNode, wheel, sha, tf, mode, cuda] = process.argv.slice(1);
+    require("fs").writeFileSync(file, JSON.stringify({ tfjsNode, wheel, sha256: sha, tensorflow: tf, cuda,
       node: process.version, napi: process.versions.napi, builtWith: mode, builtAt: new Date().toISOString() }, null, 2) + "\n");
-  ' "$STAMP" "$TFJS_NODE_VERSION" "$TF_WHEEL" "$TF_WHEEL_SHA256" "$tfv" "$BUILT_WITH"
+  ' "$STAMP" "$TFJS_NODE_VERSION" "$TF_WHEEL" "$TF_WHEEL_SHA256" "$tfv" "$BUILT_WITH" "$(((GPU)) && [[ -f "$CUDA_DIR/.complete" ]] && echo wheels || echo none)"
 }
 
 stamp_matches() {
@@ -276,6 +364,13 @@ cmd_install() {
     return 0
   fi
   fetch_tensorflow
+  if ((GPU)); then
+    case "$CUDA_MODE" in
+      fetch) fetch_cuda ;;
+      skip) log "ROBUSTOK_NATIVE_TF_CUDA=skip: no CUDA libraries; TensorFlow will run on the CPU" ;;
+      *) die "ROBUSTOK_NATIVE_TF_CUDA must be fetch or skip, got $CUDA_MODE" ;;
+    esac
+  fi
   install_tfjs_node
   stage_deps
   build_addon
@@ -284,8 +379,10 @@ cmd_install() {
   log "ready: $out ($(since "$t0") in all)"
 }
 
-case "${1:-install}" in
-  install | --force)
+cmd=install
+for a in "$@"; do [[ "$a" != --gpu && "$a" != --force ]] && { cmd=$a; break; }; done
+case "$cmd" in
+  install)
     force=0
     for a in "$@"; do [[ "$a" == --force ]] && force=1; done
     cmd_install "$force"
@@ -298,5 +395,5 @@ case "${1:-install}" in
     log "removed $PKG_DIR (its dependencies stay until the next npm install prunes them)"
     ;;
   -h | --help | help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' ;;
-  *) die "unknown command $1 (install | check | remove | --force)" ;;
+  *) die "unknown command $cmd (install | check | remove, with --force, --gpu)" ;;
 esac

@@ -4,7 +4,8 @@
  * on SIGINT/SIGTERM it stops polling and gives running stages the grace time to finish.
  */
 import { openStore } from '../../artifacts/open-store';
-import { initBackend } from '../../compute/backend';
+import { describeBackend, initBackend } from '../../compute/backend';
+import { PipelineError } from '../../core/errors';
 import { CONTROL_QUEUE, queuePrefix } from '../queues';
 import { defaultStoreUri } from '../state-dir';
 import { openTemporalSession } from '../temporal-session';
@@ -12,7 +13,7 @@ import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
 import { ensureNativeBackend } from '../../infra/native-backend-setup';
 
-export async function workerCommand(o: { queue: string[]; address?: string; namespace?: string; store?: string; queuePrefix?: string; concurrency?: string; grace?: string; workRoot?: string }): Promise<number> {
+export async function workerCommand(o: { queue: string[]; address?: string; namespace?: string; store?: string; queuePrefix?: string; concurrency?: string; grace?: string; workRoot?: string; allowCpu?: boolean }): Promise<number> {
   const settings = temporalSettingsFromEnv(process.env, o);
   if (settings.address === undefined) {
     console.error('robustok worker needs a Temporal server: set TEMPORAL_ADDRESS or --address (robustok server start runs a local one)');
@@ -22,7 +23,14 @@ export async function workerCommand(o: { queue: string[]; address?: string; name
   const queues = (o.queue.length > 0 ? o.queue : [CONTROL_QUEUE, 'cpu']).map((q) => prefix + q);
   // Logged at start and recorded in every manifest this worker writes; built on first use if missing.
   await ensureNativeBackend((l) => console.error(l));
-  await initBackend({ log: (l) => console.error(l) });
+  const backend = await initBackend({ log: (l) => console.error(l) });
+  // Stages sent to the gpu queue were sized for a GPU: on a CPU they would run for days, not fail.
+  if (o.queue.includes('gpu') && backend.gpu === null && o.allowCpu !== true) {
+    throw new PipelineError(
+      'BACKEND_UNAVAILABLE',
+      `robustok worker --queue gpu needs a GPU backend, and this host has none (${describeBackend(backend).replace(/^compute backend: /, '')}). On a host with an NVIDIA GPU and driver: bash infra/native-tensorflow.sh --gpu. To poll the gpu queue on the CPU anyway: --allow-cpu`,
+    );
+  }
   const session = await openTemporalSession(settings, (l) => console.error(l));
   const store = openStore(o.store ?? defaultStoreUri());
   const workers = await Promise.all(

@@ -118,6 +118,18 @@ test('the worker image builds from the lockfile, copies every source folder and 
   for (const target of ['cpu', 'gpu']) assert.match(docker, new RegExp(`^FROM base AS ${target}$`, 'm'));
 });
 
+test('the flags the image passes to infra/native-tensorflow.sh are ones it documents and parses', async () => {
+  const docker = read(path.join(CLUSTER, 'Dockerfile'));
+  const script = path.join(ROOT, 'infra', 'native-tensorflow.sh');
+  const help = (await promisify(execFile)('bash', [script, '--help'])).stdout;
+  const flags = [...docker.matchAll(/infra\/native-tensorflow\.sh((?: --?[a-z-]+)*)/g)].flatMap((m) => (m[1] ?? '').trim().split(/\s+/).filter(Boolean));
+  assert.ok(flags.includes('--gpu'), 'the gpu target builds the GPU backend');
+  for (const f of flags) {
+    assert.match(help, new RegExp(`${f}\\b`), `--help documents ${f}`);
+    assert.match(read(script), new RegExp(`== ${f}\\b`), `the script parses ${f}`);
+  }
+});
+
 test('MinIO is built from the pinned commit', () => {
   const m = /ARG MINIO_GO_VERSION=(\S+)/.exec(read(path.join(CLUSTER, 'minio.Dockerfile')));
   assert.equal(m?.[1], MINIO.goVersion);
