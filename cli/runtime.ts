@@ -60,5 +60,7 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): void {
   const level = (env.ROBUSTOK_LOG_LEVEL ?? 'WARN').toUpperCase() as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   // No signal handling by the SDK (by default it shuts every worker down on SIGINT): `run` decides what
   // Ctrl-C means (cli/interrupt.ts) and `robustok worker` shuts down gracefully itself.
-  Runtime.install({ logger: new DefaultLogger(level, print), shutdownSignals: [] });
+  // Core's own (Rust) log lines — connection retries while a server restarts, among others — would
+  // otherwise go straight to the terminal: forward them through the same logger.
+  Runtime.install({ logger: new DefaultLogger(level, print), shutdownSignals: [], telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } } });
 }

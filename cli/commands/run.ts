@@ -22,6 +22,7 @@ import { openTemporalSession, runUiLink, type TemporalSession } from '../tempora
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { startInProcessWorkers } from '../in-process-workers';
 import { followInteractively, INTERRUPTED } from '../interrupt';
+import { resultThroughOutages } from '../reconnect';
 import { StageProgressBars } from '../progress-bars';
 
 export interface RunOptions {
@@ -98,7 +99,8 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
 export async function follow(handle: WorkflowHandle<typeof pipelineWorkflow>, quiet: boolean, workers: Promise<void>[] = []): Promise<RunRecord> {
   const printed = new Set<string>();
   let done = false;
-  const result = handle.result().finally(() => (done = true));
+  // A Temporal restart while we wait is waited out: the run itself goes on server-side.
+  const result = resultThroughOutages(handle, (l) => (quiet ? undefined : console.error(l))).finally(() => (done = true));
   // A crashed in-process worker must not leave us waiting forever.
   const workerDied = workers.map((w) => w.then(() => (done ? undefined : Promise.reject(new Error('in-process worker stopped unexpectedly')))));
   // Bars only on a terminal; piped output gets plain lines.
