@@ -60,11 +60,17 @@ function ownerOf(live: readonly AliveMarker[], self: { execution: string; token:
  * undefined when this attempt should compute the key itself.
  */
 export async function awaitInFlight(store: ArtifactStore, key: string, o: SingleFlightOptions): Promise<Manifest | undefined> {
-  // A manifest already there when this attempt started is the one its lookup rejected (corrupt, or a
-  // nondeterministic stage's): only a manifest committed since then is another run's fresh result.
+  // A manifest already there when this attempt starts is either one another run committed since this
+  // run's cache lookup (it verifies: take it) or the entry the lookup rejected (it does not: never join
+  // it; only a manifest committed after it is another run's fresh result).
   const stamp = (m: Manifest) => `${m.finishedAt}/${m.attempt}/${m.host}`;
-  const before = await lookupManifest(store, key, { verify: false }).catch(() => undefined);
-  const stale = before?.state === 'hit' ? stamp(before.manifest) : undefined;
+  const raw = await lookupManifest(store, key, { verify: false }).catch(() => undefined);
+  let stale: string | undefined;
+  if (raw?.state === 'hit') {
+    const verified = await lookupManifest(store, key, { verify: true }).catch(() => undefined);
+    if (verified?.state === 'hit') return verified.manifest;
+    stale = stamp(raw.manifest);
+  }
   await sleep(o.settleMs ?? SETTLE_MS);
   for (;;) {
     o.signal?.throwIfAborted();

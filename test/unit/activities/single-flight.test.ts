@@ -24,8 +24,10 @@ async function marker(s: LocalDirStore, token: string, m: Partial<AliveMarker>):
   await s.put(`runs/${KEY}/alive/${token}.json`, JSON.stringify({ attempt: 1, worker: 'w', at: new Date().toISOString(), token, ...m }));
 }
 
-async function manifest(s: LocalDirStore, host = 'owner'): Promise<void> {
-  await s.put(manifestKey(KEY), JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: KEY, outputs: {}, metrics: { n: 1 }, attempt: 1, host, finishedAt: new Date().toISOString() }));
+/** A manifest; `missingBlob` makes it one whose output blob is gone (what a lookup rejects as corrupt). */
+async function manifest(s: LocalDirStore, host = 'owner', missingBlob = false): Promise<void> {
+  const outputs = missingBlob ? { out: { type: 'file', digest: 'b'.repeat(64), bytes: 3 } } : {};
+  await s.put(manifestKey(KEY), JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: KEY, outputs, metrics: { n: 1 }, attempt: 1, host, finishedAt: new Date().toISOString() }));
 }
 
 test('an earlier claim of another execution owns the key: the later attempt waits for its manifest', async () => {
@@ -75,13 +77,14 @@ test('keepAlive writes the execution and a stable start time', async () => {
   await stop();
 });
 
-test('a manifest present before the attempt started (the corrupt entry its lookup rejected) is never joined', async () => {
+test('a corrupt manifest present when the attempt starts is never joined; a valid one (committed since the lookup) is', async () => {
   const s = await store();
-  await manifest(s, 'corrupt-old');
+  await manifest(s, 'corrupt-old', true);
   assert.equal(await awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => assert.fail('no owner'), ...fast }), undefined);
   await marker(s, 'owner', { execution: 'run-a/act', since: '2026-01-01T00:00:00.000Z' });
   const p = awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => undefined, ...fast });
   await new Promise((r) => setTimeout(r, 100));
   await manifest(s, 'owner-fresh');
   assert.equal((await p)?.host, 'owner-fresh');
+  assert.equal((await awaitInFlight(s, KEY, { execution: 'run-c/act', token: 'c', since: '2026-01-01T00:00:02.000Z', onWait: () => assert.fail('a valid manifest needs no wait'), ...fast }))?.host, 'owner-fresh');
 });
