@@ -3,11 +3,13 @@
  * host). It hosts the pipeline workflow on the control queue and stage activities on the others;
  * on SIGINT/SIGTERM it stops polling and gives running stages the grace time to finish.
  */
+import path from 'node:path';
 import { openStore } from '../../artifacts/open-store';
 import { describeBackend, initBackend } from '../../compute/backend';
 import { PipelineError } from '../../core/errors';
 import { CONTROL_QUEUE, queuePrefix } from '../queues';
-import { defaultStoreUri } from '../state-dir';
+import { logsToTerminal } from '../runtime';
+import { defaultStoreUri, stateDir } from '../state-dir';
 import { openTemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
@@ -39,6 +41,7 @@ export async function workerCommand(o: { queue: string[]; address?: string; name
     ),
   );
   console.error(`worker ${process.pid} polling ${queues.join(', ')} on ${session.address} (namespace ${session.namespace})`);
+  if (!logsToTerminal()) console.error(`worker log (failed attempts, SDK messages): ${path.join(stateDir(), 'logs', 'worker.log')} (--verbose prints it here)`);
   const stop = () => {
     console.error(`worker ${process.pid}: shutting down (running stages get ${o.grace ?? '60s'} to finish)`);
     for (const w of workers) w.shutdown();
