@@ -5,13 +5,14 @@
  * functions of the epoch, the GAN switches on at `discriminator.startEpoch`. The loop, checkpoints,
  * exact resume, validation and outputs are shared with post-training (tokenizer-training-loop.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../compute/backend';
 import { PipelineError } from '../core/errors';
 import { ImageBatchLoader } from '../data/image-batches';
 import { perturbationSchedule } from '../models/latent-perturbation';
 import { RobustokTokenizer } from '../models/robustok-tokenizer';
+import { initTokenizerTrunks } from '../models/tokenizer-init';
 import { parseTokenizerConfig } from '../models/tokenizer-config';
 import { RngStreams } from '../models/training/rng';
 import { delayed, perEpoch, timmCosine } from '../models/training/schedules';
@@ -89,6 +90,14 @@ export function trainerFromConfig(c: TrainerSettings, model: RobustokTokenizer, 
   });
 }
 
+/** The `init` input: a safetensors file, or a folder (e.g. a files.import of one) holding exactly one. */
+function safetensorsIn(input: string): string {
+  if (!statSync(input).isDirectory()) return input;
+  const found = readdirSync(input).filter((f) => f.endsWith('.safetensors'));
+  if (found.length !== 1) throw new PipelineError('INPUT_MISSING', `init input ${input} is a folder with ${found.length} .safetensors files; wire the ViT weights file itself`);
+  return path.join(input, found[0] as string);
+}
+
 async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult> {
   // Re-parsed here, not trusted as planned: a worker running newer code than the CLI that planned the
   // run must still see every default filled (an absent key would otherwise read as undefined).
@@ -106,6 +115,12 @@ async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult
 
   const rng = new RngStreams(ctx.seed);
   const model = new RobustokTokenizer(modelConfig, rng.stream('init'));
+  if (ctx.inputs.init !== undefined) {
+    // Before the trainer exists: its EMA starts from the initialised weights (upstream's EMA copy).
+    const file = safetensorsIn(ctx.inputs.init);
+    const r = await initTokenizerTrunks(model, file);
+    ctx.log.info(`initialised ${r.encoder} encoder and ${r.decoder} decoder trunk tensors from ${path.basename(file)}`);
+  }
   const nets = await buildLossNetworks(c, ctx.inputs, model, rng);
   const trainer = trainerFromConfig(c, model, nets, rng);
   const pert = c.perturbation;

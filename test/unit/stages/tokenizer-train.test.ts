@@ -15,6 +15,11 @@ import { writeSyntheticDataset } from '../../../data/synthetic-images';
 import { loadTokenizerArtifact } from '../../../models/tokenizer-artifact';
 import { tokenizerTrainConfigSchema, type TokenizerTrainConfig } from '../../../stages/tokenizer-train-config';
 import { tokenizerTrainStage } from '../../../stages/tokenizer-train';
+import type * as tf from '@tensorflow/tfjs';
+import { saveStateDict } from '../../../compute/checkpoint';
+import { RobustokTokenizer } from '../../../models/robustok-tokenizer';
+import { parseTokenizerConfig } from '../../../models/tokenizer-config';
+import { Rng } from '../../../models/training/rng';
 import { testStageContext } from '../../helpers/stage-context';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
@@ -72,6 +77,19 @@ test('tokenizer.train learns: validation PSNR rises and the artifact loads', asy
   const art = await loadTokenizerArtifact(res.outputs.tokenizer as string);
   assert.deepEqual(art.model.config.image_size, 16);
   art.model.dispose();
+});
+
+test('an `init` ViT initialises both trunks before training (and the EMA starts from it)', async () => {
+  const dataset = await data(); // initialises the backend
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tok-train-init-'));
+  const donor = new RobustokTokenizer(parseTokenizerConfig(MODEL), Rng.fromSeed(5));
+  const vit = new Map([...donor.parameters()].filter(([k]) => k.startsWith('encoder.model.')).map(([k, v]) => [k.slice('encoder.model.'.length), v as tf.Tensor]));
+  const file = path.join(dir, 'vit.safetensors');
+  await saveStateDict(file, vit);
+  donor.dispose();
+  const ctx = await testStageContext({ config: config({ maxSteps: 1, discriminator: { kind: 'conv', startEpoch: 3 } }), inputs: { dataset, init: file }, seed: 1 });
+  await tokenizerTrainStage.run(ctx);
+  assert.ok(ctx.lines.some((l) => /initialised \d+ encoder and \d+ decoder trunk tensors from vit\.safetensors/.test(l)), ctx.lines.join('\n'));
 });
 
 test('validate-time checks: the model block and δ against the codebook', () => {
