@@ -62,7 +62,8 @@ test('status and cancel of a run whose `run` was killed answer at once with the 
   const r = await runCli(['status', runId], env);
   assert.equal(r.code, 0, r.stderr);
   noTrace(r.stdout + r.stderr);
-  assert.ok(r.ms < 20_000, `status took ${r.ms} ms`);
+  // 7 s here when idle (5 s of it the query wait); before, 34 s and a stack trace. Loose: the machine is shared.
+  assert.ok(r.ms < 30_000, `status took ${r.ms} ms`);
   assert.match(r.stdout, new RegExp(`run ${runId}: running`));
   assert.match(r.stdout, /did not answer .*robustok resume .*robustok cancel/);
   assert.match(r.stdout, /… s attempt 1/);
