@@ -30,6 +30,20 @@ export interface PipelineInput {
   readonly defaultConcurrency?: number;
   /** History length at which to continue as new (default HISTORY_SOFT_LIMIT; tests lower it). */
   readonly historySoftLimit?: number;
+  /**
+   * Set by schedules, whose input is the same for every firing: the run id is then the workflow id
+   * without its `run-` (Temporal makes it `run-<schedule id>-<firing time>`, unique per firing) and
+   * the start time is the execution's. Frozen into the input before any continue-as-new.
+   */
+  readonly runIdFromWorkflowId?: boolean;
+}
+
+// No patched() needed: executions started before this change never carry the flag, so they take the
+// unchanged path, and reading workflowInfo() records no command (replay.test.ts checks the old histories).
+function perFiring(input: PipelineInput): PipelineInput {
+  if (input.runIdFromWorkflowId !== true) return input;
+  const info = workflowInfo();
+  return { ...input, runId: info.workflowId.replace(/^run-/, ''), startedAt: info.startTime.toISOString(), runIdFromWorkflowId: false };
 }
 
 export const progressQuery = defineQuery<{ runId: string; stages: StageRunRecord[]; running: string[] }>('progress');
@@ -67,7 +81,8 @@ function failureOf(e: unknown): { code: string; message: string; attempts?: numb
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }
 
-export async function pipelineWorkflow(input: PipelineInput): Promise<RunRecord> {
+export async function pipelineWorkflow(given: PipelineInput): Promise<RunRecord> {
+  const input = perFiring(given);
   const { plan } = input;
   const results = new Map<string, StageRunRecord>(Object.entries(input.carried ?? {}));
   const running = new Set<string>();

@@ -148,7 +148,7 @@ export function scheduleCreateCommand(file: string, o: ScheduleCreateOptions): P
     // see the README (Schedules) for what that means for run records. `runIdFromWorkflowId` asks the
     // workflow to take both from the execution instead; today's workflow ignores it (a proposed
     // change to workflows/pipeline.ts reads it), so schedules created now get per-firing ids then.
-    const input: PipelineInput & { readonly runIdFromWorkflowId: true } = { plan, runId: id, storeUri: store.uri, controlQueue, startedAt: createdAt, runIdFromWorkflowId: true };
+    const input: PipelineInput = { plan, runId: id, storeUri: store.uri, controlQueue, startedAt: createdAt, runIdFromWorkflowId: true };
     const when = [...(spec.cronExpressions ?? []).map((c) => `cron ${c}${o.timezone ? ` (${o.timezone})` : ''}`), ...(spec.intervals ?? []).map((i) => `every ${String(i.every)}`), ...(once ? [`once at ${o.at ?? ''}`] : [])];
     const memo: ScheduleMemo = { robustok: 1, when, pipeline: plan.name, specFile: file, sets: o.set, store: store.uri, queuePrefix: prefix, arms: plan.arms.length, stageRuns: plan.runs.length, createdAt };
     const options: ScheduleOptions = {

@@ -67,10 +67,16 @@ stages:
     assert.equal(paused.code, 0, paused.stderr);
     const [run] = await listRunRecords(store);
     assert.equal(run?.outcome, 'succeeded');
+    assert.equal(`run-${run?.runId ?? ''}`, fired.workflowId, 'the run id is the firing\'s workflow id');
     assert.deepEqual(run?.stages.map((s) => s.outcome), ['ran']);
     // The worker ran the plan made at create time, --set included.
     assert.deepEqual(await fileLines(counter), ['scheduled']);
 
+    // A second firing is a second run with its own record.
+    const second = parseJson<{ workflowId: string | null }>(await runCli(['schedule', 'trigger', id, '--json', '--overlap', 'allow-all'], env));
+    assert.notEqual(second.workflowId, fired.workflowId);
+    await waitFor('the second firing\'s record', async () => (await listRunRecords(store)).length === 2, 60_000);
+    assert.deepEqual((await listRunRecords(store)).map((r) => `run-${r.runId}`).sort(), [fired.workflowId, second.workflowId].sort());
     const listed = parseJson<Listed>(await runCli(['schedule', 'list', '--json'], env));
     const mine = listed.schedules.find((s) => s.id === id);
     assert.equal(mine?.paused, true);
