@@ -43,7 +43,13 @@ test('SIGKILL of an embedded run takes its silent stage program and its Temporal
   const env: NodeJS.ProcessEnv = { ...process.env, ROBUSTOK_HOME: await tempDir('faults-orphans-home') };
   for (const k of ['TEMPORAL_ADDRESS', 'ROBUSTOK_STORE', 'ROBUSTOK_S3_ENDPOINT']) delete env[k];
   const run = startCli(['run', spec], env);
+  let stderr = '';
+  run.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   await waitFor('the stage program to start', async () => (await readFile(pidFile, 'utf8').catch(() => '')) !== '', 90_000);
+  // The embedded dev server serves the Web UI, and run prints the run's page (issue 10).
+  const ui = /Temporal Web UI: (http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/run-silent-\S+)/.exec(stderr)?.[1];
+  assert.ok(ui !== undefined, stderr);
+  assert.equal((await fetch(ui)).status, 200);
   const stagePid = Number(await readFile(pidFile, 'utf8'));
   const server = childrenOf(run.pid ?? 0).find((c) => c.args.includes('server start-dev'));
   assert.ok(server !== undefined, 'the run started its own dev server');
