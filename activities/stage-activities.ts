@@ -31,6 +31,7 @@ import { toApplicationFailure } from './failures';
 import { takeLease, assertLease, type Lease } from './lease';
 import { keepAlive } from './liveness';
 import { awaitInFlight } from './single-flight';
+import { fullEntry, slimOutputs } from './output-listing';
 import { MetricsHistory, restoreHistoryAtCheckpoint, saveHistoryAtCheckpoint, storeMetricsHistory } from './metrics-history';
 import { markUsed, runIdOfWorkflow } from './usage-marks';
 import { inputPath, materialise, uploadOutput } from './outputs';
@@ -62,7 +63,7 @@ export function createStageActivities(deps: StageActivityDeps) {
       switch (found.state) {
         case 'hit':
           await markUsed(deps.openStore(input.storeUri), key, runIdOfWorkflow(Context.current().info.workflowExecution?.workflowId));
-          return { hit: true, key, material, outputs: found.manifest.outputs, metrics: found.manifest.metrics };
+          return { hit: true, key, material, outputs: slimOutputs(key, found.manifest.outputs), metrics: found.manifest.metrics };
         case 'miss':
           return { hit: false, key, material, reason: 'absent' };
         case 'corrupt': {
@@ -131,7 +132,7 @@ export function createStageActivities(deps: StageActivityDeps) {
           actx.log.info(note);
           lines.add('INFO', note);
           await rm(workdir, { recursive: true, force: true });
-          return { key: input.key, outputs: joined.outputs, metrics: joined.metrics, attempt, durationMs: Date.now() - started };
+          return { key: input.key, outputs: slimOutputs(input.key, joined.outputs), metrics: joined.metrics, attempt, durationMs: Date.now() - started };
         }
       }
       const result = reused === undefined ? await compute() : { outputs: reused.outputs, metrics: reused.metrics };
@@ -178,15 +179,17 @@ export function createStageActivities(deps: StageActivityDeps) {
       });
       await clearCompleted(workRoot, { key: input.key, workdir: reused?.workdir });
       await rm(workdir, { recursive: true, force: true });
-      return { key: input.key, outputs, metrics: result.metrics ?? {}, attempt, durationMs: finished - started, resumedFromStep };
+      return { key: input.key, outputs: slimOutputs(input.key, outputs), metrics: result.metrics ?? {}, attempt, durationMs: finished - started, resumedFromStep };
 
     async function compute(): Promise<{ outputs: Record<string, string>; metrics?: Record<string, Json> }> {
       if (impl === undefined || !parsed.success) throw new PipelineError('INTERNAL', 'unreachable: stage implementation checked above');
       beat({ step: 0, message: 'materialising inputs' });
       const inputs: Record<string, string> = {};
       for (const [name, ref] of Object.entries(input.inputs)) {
-        const target = inputPath(path.join(workdir, 'inputs'), name, ref);
-        await materialise(store, ref, target, `input '${name}' of stage ${input.run.id} (entry ${String(ref.digest).slice(0, 12)}…)`);
+        const where = `input '${name}' of stage ${input.run.id} (entry ${String(ref.digest).slice(0, 12)}…)`;
+        const entry = await fullEntry(store, ref, where);
+        const target = inputPath(path.join(workdir, 'inputs'), name, entry);
+        await materialise(store, entry, target, where);
         inputs[name] = target;
       }
       const ckpt = checkpointIo({

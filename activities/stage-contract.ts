@@ -6,8 +6,23 @@ import type { Json } from '../core/canonical-json';
 import type { OutputEntry } from '../artifacts/manifest';
 import type { CacheKeyMaterial, StageRun } from '../plan/types';
 
+/**
+ * A directory output whose file list stays in the producer's manifest: a dataset folder lists one
+ * entry per file (~150 bytes each), and ImageNet's 1.28M would be ~150 MB in an activity result,
+ * far past Temporal's 2 MB payload limit. Consumers read the list from the store
+ * (activities/output-listing.ts) and check it against the digest.
+ */
+export interface DirListingRef {
+  readonly type: 'dir';
+  readonly digest: string;
+  readonly bytes: number;
+  readonly fileCount: number;
+  /** The producer's cache key and output name: runs/<key>/manifest.json → outputs[output].files. */
+  readonly listing: { readonly key: string; readonly output: string };
+}
+
 /** An output of a finished run, as the workflow passes it to consumers. */
-export type OutputRef = OutputEntry;
+export type OutputRef = OutputEntry | DirListingRef;
 
 export interface LookupInput {
   /** The run's artifact store (s3://… or file://…); every worker opens it with its own credentials. */
