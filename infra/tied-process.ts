@@ -1,12 +1,13 @@
 /**
- * Child processes that never outlive us. Two mechanisms, because neither covers every death:
+ * Child processes that never outlive us, however we die:
  * - a Linux parent-death signal (util-linux `setpriv --pdeathsig`, which then execs the program with
  *   the same pid): the kernel signals the child when this process dies, SIGKILL included;
- * - for stage programs, which lead their own process group so that a cancel reaches their children,
- *   every live group is killed when this process exits (process.exit, end of the event loop).
- * Elsewhere (macOS, no setpriv) only the second applies.
+ * - stage programs lead their own process group (so a cancel reaches their children); each group
+ *   gets a watchdog — a tiny `sh` reading a pipe from us — that kills the whole group when the pipe
+ *   closes, i.e. when this process is gone (any platform, grandchildren included);
+ * - every live group is also killed when this process exits normally (process.exit, end of loop).
  */
-import { spawn, type ChildProcessByStdio, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -47,6 +48,24 @@ function killGroups(): void {
 }
 
 /**
+ * A process that kills group `pgid` once its stdin (a pipe from us) reaches end of file: the kernel
+ * closes the pipe when this process dies, however it dies. Not part of the group it guards.
+ */
+function groupWatchdog(pgid: number): ChildProcess | undefined {
+  try {
+    const dog = spawn('/bin/sh', ['-c', 'read _; kill -KILL "-$0" 2>/dev/null', String(pgid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+    dog.on('error', () => undefined);
+    dog.stdin?.on('error', () => undefined);
+    // Neither the watchdog nor its pipe may keep this process alive.
+    dog.unref();
+    (dog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return dog;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Spawns a program as the leader of its own process group, tied to this process. A program that
  * cannot be found is spawned plainly, so the caller still gets spawn's ENOENT error.
  */
@@ -56,7 +75,11 @@ export function spawnTiedGroup(cmd: string, args: readonly string[], opts: Omit<
   const pid = child.pid;
   if (pid !== undefined) {
     groups.add(pid);
-    child.once('exit', () => groups.delete(pid));
+    const watchdog = groupWatchdog(pid);
+    child.once('exit', () => {
+      groups.delete(pid);
+      watchdog?.kill('SIGKILL');
+    });
   }
   if (!hooked) {
     hooked = true;

@@ -34,7 +34,7 @@ const childrenOf = (pid: number) =>
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ pid: Number(m[1]), args: m[2] ?? '' }));
 
-test('SIGKILL of an embedded run takes its silent stage program and its Temporal dev server along', async () => {
+test('SIGKILL of an embedded run takes its silent stage program, the program\'s child and its Temporal dev server along', async () => {
   const dir = await tempDir('faults-orphans');
   const pidFile = path.join(dir, 'stage.pid');
   const spec = path.join(dir, 'silent.yaml');
@@ -50,12 +50,12 @@ test('SIGKILL of an embedded run takes its silent stage program and its Temporal
   const ui = /Temporal Web UI: (http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/run-silent-\S+)/.exec(stderr)?.[1];
   assert.ok(ui !== undefined, stderr);
   assert.equal((await fetch(ui)).status, 200);
-  const stagePid = Number(await readFile(pidFile, 'utf8'));
+  const [stagePid = 0, grandchildPid = 0] = (await readFile(pidFile, 'utf8')).split(' ').map(Number);
   const server = childrenOf(run.pid ?? 0).find((c) => c.args.includes('server start-dev'));
   assert.ok(server !== undefined, 'the run started its own dev server');
-  assert.ok(alive(stagePid) && alive(server.pid));
+  assert.ok(alive(stagePid) && alive(grandchildPid) && alive(server.pid));
   run.kill('SIGKILL');
-  await waitFor('the stage program and the dev server to exit', () => Promise.resolve(!alive(stagePid) && !alive(server.pid)), 15_000);
+  await waitFor('the stage program, its child and the dev server to exit', () => Promise.resolve(!alive(stagePid) && !alive(grandchildPid) && !alive(server.pid)), 15_000);
 });
 
 test('only the newest failed workdir of a stage is kept', async () => {
