@@ -4,24 +4,12 @@
  * stage name within a run. Reads the store only: no Temporal needed.
  */
 import { PipelineError } from '../core/errors';
+import { mapLimit } from '../core/map-limit';
 import type { RunRecord, StageRunRecord } from '../core/run-record';
 import type { ArtifactStore } from '../artifacts/store';
 
 const RECORD = /^records\/([^/]+)\.json$/;
 
-/** Runs `fn` over `items` with at most `limit` at once (store reads are latency-bound). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
 
 export async function listRunIds(store: ArtifactStore): Promise<string[]> {
   return (await store.list('records/')).map((k) => RECORD.exec(k)?.[1]).filter((id): id is string => id !== undefined);

@@ -23,7 +23,7 @@ import type { Lease } from '../activities/lease';
 import type { AliveMarker } from '../activities/liveness';
 import type { UsedMark } from '../activities/usage-marks';
 import { PipelineError } from '../core/errors';
-import { mapLimit } from './run-history';
+import { mapLimit } from '../core/map-limit';
 
 /** A run without a record that left no trace for this long is abandoned (crashed, terminated). */
 export const IN_FLIGHT_WINDOW_MS = 7 * 24 * 3600_000;

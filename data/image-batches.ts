@@ -19,6 +19,7 @@ import { philox4x32, Rng } from '../models/training/rng';
 import { centerCropArr, randomCropArr, writeChwSigned, type Resampler } from './adm-crop';
 import { decodeSample, openImageFolder, type ImageFolder } from './image-folder';
 import type { RgbImage } from './images';
+import { mapLimit } from '../core/map-limit';
 
 export type Augment = 'random-crop-flip' | 'center-crop';
 
@@ -67,19 +68,6 @@ export function subStream(base: Rng, purpose: number, a: number, b = 0): Rng {
   return new Rng({ algorithm: 'philox4x32-10', key: [k0, k1], counter: 0, offset: 0 });
 }
 
-/** Runs `fn` over `items` with at most `limit` calls pending; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 export class ImageBatchLoader {
   readonly numImages: number;

@@ -10,6 +10,7 @@ import { readRunPlan } from '../artifacts/run-plans';
 import { readStageHistory, type StageHistory } from '../artifacts/stage-history';
 import type { ArtifactStore } from '../artifacts/store';
 import { errorMessage } from '../core/errors';
+import { mapLimit } from '../core/map-limit';
 import type { RunRecord, StageRunRecord } from '../core/run-record';
 import type { Plan } from '../plan/types';
 import { buildPivot, type Pivot } from './pivot';
@@ -58,18 +59,6 @@ export interface ReportData {
 const MAX_GRID_ARMS = 64;
 const SAMPLE_KINDS = ['generator.sample-merge', 'generator.sample'];
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
 
 /** Producer → consumer edges: from the plan, else by matching input digests to outputs of runs sharing an arm. */
 function dagEdges(record: RunRecord, plan: Plan | undefined): { from: string; to: string }[] {

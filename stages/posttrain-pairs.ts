@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/backend';
 import { PipelineError } from '../core/errors';
 import { centerCropArr, writeChwSigned } from '../data/adm-crop';
-import { mapLimit } from '../data/image-batches';
+import { mapLimit } from '../core/map-limit';
 import { decodeSample, openImageFolder, type ImageFolderSample } from '../data/image-folder';
 import { encodeNpy, readNpyFile } from '../data/npy';
 import { GENERATOR_WEIGHTS, loadRar } from '../models/rar-artifact';

@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/backend';
 import { PipelineError } from '../core/errors';
 import { centerCropArr, flipHorizontal, tenCrop, writeChwSigned } from '../data/adm-crop';
-import { mapLimit } from '../data/image-batches';
+import { mapLimit } from '../core/map-limit';
 import { decodeSample, openImageFolder, type ImageFolderSample } from '../data/image-folder';
 import type { RgbImage } from '../data/images';
 import { entryLine, mergeTokenParts, partShardRange, shardName, TOKEN_FORMAT, TOKEN_MANIFEST, type TokenManifest } from '../data/token-shards';
