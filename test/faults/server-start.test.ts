@@ -35,7 +35,7 @@ async function serverStart(home: string, args: string[] = []): Promise<Started> 
   child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await waitFor('server start to print its addresses', async () => stdout.includes('Ctrl-C stops both') || child.exitCode !== null, 90_000);
+  await waitFor('server start to print its addresses', () => Promise.resolve(stdout.includes('Ctrl-C stops both') || child.exitCode !== null), 90_000);
   assert.match(stdout, /Ctrl-C stops both/, `stdout: ${stdout}\nstderr: ${stderr}`);
   const exports = Object.fromEntries([...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
   const ui = /^# Temporal Web UI: (http:\S+)$/m.exec(stdout)?.[1] ?? '';
@@ -80,7 +80,7 @@ test('server start: prints the credentials and Web UI, remembers ports, exits 1 
   process.kill(minioPid, 'SIGKILL');
   assert.equal(await first.exited, 1);
   assert.match(first.out(), /error \[SERVER_DIED\]: MinIO exited \(SIGKILL\); its log: .*minio\.log/);
-  await waitFor('the Temporal server to be stopped', async () => children.every((c) => !alive(c)), 15_000);
+  await waitFor('the Temporal server to be stopped', () => Promise.resolve(children.every((c) => !alive(c))), 15_000);
 
   // Started again without flags: the same ports and credentials; SIGKILL of it takes its servers along.
   const second = await serverStart(home);
@@ -88,5 +88,5 @@ test('server start: prints the credentials and Web UI, remembers ports, exits 1 
   const servers = childPids(second.child.pid ?? 0);
   assert.equal(servers.length, 2);
   second.child.kill('SIGKILL');
-  await waitFor('both servers to exit after their parent was SIGKILLed', async () => servers.every((c) => !alive(c)), 15_000);
+  await waitFor('both servers to exit after their parent was SIGKILLed', () => Promise.resolve(servers.every((c) => !alive(c))), 15_000);
 });
