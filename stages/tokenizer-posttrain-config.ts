@@ -48,7 +48,8 @@ export type TokenizerPosttrainConfig = z.output<typeof tokenizerPosttrainConfigS
 
 export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainConfig> = {
   kind: 'tokenizer.posttrain',
-  version: '1',
+  // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
+  version: '2',
   description: 'RobusTok decoder post-training on σ-paired data: encode the generated image, reconstruct the real one (dossier §8).',
   configSchema: tokenizerPosttrainConfigSchema,
   inputs: (c) => {

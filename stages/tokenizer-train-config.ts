@@ -69,7 +69,8 @@ export type TokenizerTrainConfig = z.output<typeof tokenizerTrainConfigSchema>;
 
 export const tokenizerTrainDescriptor: StageDescriptor<TokenizerTrainConfig> = {
   kind: 'tokenizer.train',
-  version: '1',
+  // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
+  version: '2',
   description: 'RobusTok tokenizer main training: ViT VQ tokenizer with latent perturbation, L2 + LPIPS + VQ + semantic InfoNCE + hinge GAN (dossier §2–§3).',
   configSchema: tokenizerTrainConfigSchema,
   inputs: (c) => {

@@ -11,13 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { getBlob, type BlobRef } from '../../artifacts/cas';
 import { lookupManifest } from '../../artifacts/manifest';
-import { openStore } from '../../artifacts/open-store';
 import type { ArtifactStore } from '../../artifacts/store';
 import { initBackend } from '../../compute/backend';
 import { SafetensorsReader } from '../../compute/safetensors';
 import { generatorTrainConfigSchema } from '../../stages/generator-train-config';
 import { generatorTrainStage } from '../../stages/generator-train';
-import { cliEnv, parseJson, runCli, startCli, waitFor } from '../helpers/cli';
+import { cliEnv, parseJson } from '../helpers/cli';
+import { runKilledAfterCheckpoint } from '../helpers/kill-resume';
 import { tempDir } from '../helpers/servers';
 import { testStageContext } from '../helpers/stage-context';
 
@@ -87,76 +87,55 @@ stages:
 `,
   );
   const env = await cliEnv('genkill');
-  const store = openStore(env.ROBUSTOK_STORE as string, env);
   // only the generator stage checkpoints in this spec
-  const checkpointSteps = async (attempt: number) =>
-    (await store.list('runs/')).map((k) => new RegExp(`/checkpoints/attempt-${attempt}/step-(\\d+)\\.json$`).exec(k)?.[1]).filter((s): s is string => s !== undefined).map(Number);
+  const { run, killedAfter, store } = await runKilledAfterCheckpoint(spec, env, 8);
+  assert.equal(run.code, 0, run.stderr);
+  type StageRec = { id: string; key: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, BlobRef> };
+  const record = parseJson<{ stages: StageRec[] }>(run);
+  const gen = record.stages.find((s) => s.id === 'gen');
+  assert.equal(gen?.outcome, 'ran');
+  assert.ok((gen?.attempts ?? 0) >= 2, `attempts ${gen?.attempts}`);
+  assert.ok(killedAfter < GENERATOR.maxSteps, `the kill came after step ${killedAfter}, before the end`);
+  assert.ok((gen?.resumedFromStep ?? 0) >= killedAfter, `resumed from ${gen?.resumedFromStep}, the newest checkpoint before the kill was ${killedAfter}`);
+  const resumed = (JSON.parse((await blobBytes(store, gen?.outputs.metrics as BlobRef)).toString('utf8')) as { history: Row[] }).history;
 
-  const workerA = startCli(['worker'], env);
-  let workerB: ReturnType<typeof startCli> | undefined;
-  const runP = runCli(['run', spec, '--no-worker', '--json'], env);
-  let ended: Awaited<typeof runP> | undefined;
-  void runP.then((r) => (ended = r));
-  try {
-    await waitFor('the generator checkpoint of step 8', async () => {
-      if (ended) throw new Error(`the run ended before the kill (exit ${ended.code}): ${ended.stdout.slice(-2000)} ${ended.stderr.slice(-2000)}`);
-      return (await checkpointSteps(1)).some((s) => s >= 8);
-    }, 300_000);
-    workerA.kill('SIGKILL');
-    const killedAfter = Math.max(...(await checkpointSteps(1)));
-    workerB = startCli(['worker'], env);
-    const run = await runP;
-    assert.equal(run.code, 0, run.stderr);
-    type StageRec = { id: string; key: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, BlobRef> };
-    const record = parseJson<{ stages: StageRec[] }>(run);
-    const gen = record.stages.find((s) => s.id === 'gen');
-    assert.equal(gen?.outcome, 'ran');
-    assert.ok((gen?.attempts ?? 0) >= 2, `attempts ${gen?.attempts}`);
-    assert.ok(killedAfter < GENERATOR.maxSteps, `the kill came after step ${killedAfter}, before the end`);
-    assert.ok((gen?.resumedFromStep ?? 0) >= killedAfter, `resumed from ${gen?.resumedFromStep}, the newest checkpoint before the kill was ${killedAfter}`);
-    const resumed = (JSON.parse((await blobBytes(store, gen?.outputs.metrics as BlobRef)).toString('utf8')) as { history: Row[] }).history;
-
-    // The uninterrupted reference, in this process, on the very token shards the run trained on.
-    const tokensKey = record.stages.find((s) => s.id === 'tokens')?.key as string;
-    const found = await lookupManifest(store, tokensKey, { verify: true });
-    assert.equal(found.state, 'hit');
-    const out = found.state === 'hit' ? found.manifest.outputs.tokens : undefined;
-    assert.equal(out?.type, 'dir');
-    const local = await mkdtemp(path.join(os.tmpdir(), 'gen-kill-tokens-'));
-    for (const f of out?.type === 'dir' ? out.files : []) {
-      await mkdir(path.dirname(path.join(local, f.path)), { recursive: true });
-      await writeFile(path.join(local, f.path), await blobBytes(store, f));
-    }
-    await initBackend({ log: null });
-    const ref = await generatorTrainStage.run(await testStageContext({ config: generatorTrainConfigSchema.parse(GENERATOR), inputs: { tokens: local }, seed: SEED, checkpointEvery: EVERY }));
-    const full = (JSON.parse(await readFile(ref.outputs.metrics as string, 'utf8')) as { history: Row[] }).history;
-    assert.equal(resumed.length, full.length);
-    const after = full.filter((r) => r.step > (gen?.resumedFromStep ?? 0));
-    assert.ok(after.length > 0);
-    for (const r of after) {
-      const q = resumed.find((x) => x.step === r.step);
-      assert.ok(q && Math.abs(q.loss - r.loss) <= 1e-5 * Math.max(1, Math.abs(r.loss)), `step ${r.step}: ${q?.loss} after the resume vs ${r.loss}`);
-    }
-    const remote = await lookupManifest(store, gen?.key, { verify: false });
-    const genOut = remote.state === 'hit' ? remote.manifest.outputs.generator : undefined;
-    const wFile = genOut?.type === 'dir' ? genOut.files.find((f) => f.path === 'model.safetensors') : undefined;
-    assert.ok(wFile, 'the generator output holds model.safetensors');
-    const remoteFile = path.join(local, 'remote.safetensors');
-    await writeFile(remoteFile, await blobBytes(store, wFile));
-    const [a, b] = await Promise.all([SafetensorsReader.open(remoteFile), SafetensorsReader.open(path.join(ref.outputs.generator as string, 'model.safetensors'))]);
-    let worst = 0;
-    try {
-      assert.deepEqual(a.names(), b.names());
-      for (const name of a.names()) {
-        const [x, y] = await Promise.all([a.readArray(name), b.readArray(name)]);
-        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)));
-      }
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-    }
-    assert.ok(worst <= 1e-5, `largest weight difference after the resume: ${worst}`);
-  } finally {
-    workerA.kill('SIGKILL');
-    workerB?.kill('SIGTERM');
+  // The uninterrupted reference, in this process, on the very token shards the run trained on.
+  const tokensKey = record.stages.find((s) => s.id === 'tokens')?.key as string;
+  const found = await lookupManifest(store, tokensKey, { verify: true });
+  assert.equal(found.state, 'hit');
+  const out = found.state === 'hit' ? found.manifest.outputs.tokens : undefined;
+  assert.equal(out?.type, 'dir');
+  const local = await mkdtemp(path.join(os.tmpdir(), 'gen-kill-tokens-'));
+  for (const f of out?.type === 'dir' ? out.files : []) {
+    await mkdir(path.dirname(path.join(local, f.path)), { recursive: true });
+    await writeFile(path.join(local, f.path), await blobBytes(store, f));
   }
+  await initBackend({ log: null });
+  const ref = await generatorTrainStage.run(await testStageContext({ config: generatorTrainConfigSchema.parse(GENERATOR), inputs: { tokens: local }, seed: SEED, checkpointEvery: EVERY }));
+  const full = (JSON.parse(await readFile(ref.outputs.metrics as string, 'utf8')) as { history: Row[] }).history;
+  assert.equal(resumed.length, full.length);
+  const after = full.filter((r) => r.step > (gen?.resumedFromStep ?? 0));
+  assert.ok(after.length > 0);
+  for (const r of after) {
+    const q = resumed.find((x) => x.step === r.step);
+    assert.ok(q && Math.abs(q.loss - r.loss) <= 1e-5 * Math.max(1, Math.abs(r.loss)), `step ${r.step}: ${q?.loss} after the resume vs ${r.loss}`);
+  }
+  const remote = await lookupManifest(store, gen?.key, { verify: false });
+  const genOut = remote.state === 'hit' ? remote.manifest.outputs.generator : undefined;
+  const wFile = genOut?.type === 'dir' ? genOut.files.find((f) => f.path === 'model.safetensors') : undefined;
+  assert.ok(wFile, 'the generator output holds model.safetensors');
+  const remoteFile = path.join(local, 'remote.safetensors');
+  await writeFile(remoteFile, await blobBytes(store, wFile));
+  const [a, b] = await Promise.all([SafetensorsReader.open(remoteFile), SafetensorsReader.open(path.join(ref.outputs.generator as string, 'model.safetensors'))]);
+  let worst = 0;
+  try {
+    assert.deepEqual(a.names(), b.names());
+    for (const name of a.names()) {
+      const [x, y] = await Promise.all([a.readArray(name), b.readArray(name)]);
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)));
+    }
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+  assert.ok(worst <= 1e-5, `largest weight difference after the resume: ${worst}`);
 });

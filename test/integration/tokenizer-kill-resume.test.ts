@@ -10,12 +10,12 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { getBlob } from '../../artifacts/cas';
-import { openStore } from '../../artifacts/open-store';
 import { initBackend } from '../../compute/backend';
 import { writeSyntheticDataset } from '../../data/synthetic-images';
 import { tokenizerTrainConfigSchema } from '../../stages/tokenizer-train-config';
 import { tokenizerTrainStage } from '../../stages/tokenizer-train';
-import { cliEnv, parseJson, runCli, startCli, waitFor } from '../helpers/cli';
+import { cliEnv, parseJson } from '../helpers/cli';
+import { runKilledAfterCheckpoint } from '../helpers/kill-resume';
 import { tempDir } from '../helpers/servers';
 import { testStageContext } from '../helpers/stage-context';
 
@@ -65,47 +65,31 @@ stages:
 `,
   );
   const env = await cliEnv('tokkill');
-  const store = openStore(env.ROBUSTOK_STORE as string, env);
-  const checkpointSteps = async (attempt: number) =>
-    (await store.list('runs/')).map((k) => new RegExp(`/checkpoints/attempt-${attempt}/step-(\\d+)\\.json$`).exec(k)?.[1]).filter((s): s is string => s !== undefined).map(Number);
+  const { run, killedAfter, store } = await runKilledAfterCheckpoint(spec, env, 8);
+  assert.equal(run.code, 0, run.stderr);
+  const record = parseJson<{ stages: { id: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, { digest: string; bytes: number }> }[] }>(run);
+  const tok = record.stages.find((s) => s.id === 'tok');
+  assert.equal(tok?.outcome, 'ran');
+  assert.ok((tok?.attempts ?? 0) >= 2, `attempts ${tok?.attempts}`);
+  assert.ok((tok?.resumedFromStep ?? 0) >= killedAfter, `resumed from ${tok?.resumedFromStep}, the newest checkpoint before the kill was ${killedAfter}`);
+  const metricsRef = tok?.outputs.metrics;
+  assert.ok(metricsRef);
+  const chunks: Buffer[] = [];
+  for await (const c of await getBlob(store, metricsRef)) chunks.push(c as Buffer);
+  const resumed = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { history: Row[] }).history;
 
-  const workerA = startCli(['worker'], env);
-  let workerB: ReturnType<typeof startCli> | undefined;
-  const runP = runCli(['run', spec, '--no-worker', '--json'], env);
-  try {
-    await waitFor('the checkpoint of step 8', async () => (await checkpointSteps(1)).some((s) => s >= 8), 300_000);
-    workerA.kill('SIGKILL');
-    const killedAfter = Math.max(...(await checkpointSteps(1)));
-    workerB = startCli(['worker'], env);
-    const run = await runP;
-    assert.equal(run.code, 0, run.stderr);
-    const record = parseJson<{ stages: { id: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, { digest: string; bytes: number }> }[] }>(run);
-    const tok = record.stages.find((s) => s.id === 'tok');
-    assert.equal(tok?.outcome, 'ran');
-    assert.ok((tok?.attempts ?? 0) >= 2, `attempts ${tok?.attempts}`);
-    assert.ok((tok?.resumedFromStep ?? 0) >= killedAfter, `resumed from ${tok?.resumedFromStep}, the newest checkpoint before the kill was ${killedAfter}`);
-    const metricsRef = tok?.outputs.metrics;
-    assert.ok(metricsRef);
-    const chunks: Buffer[] = [];
-    for await (const c of await getBlob(store, metricsRef)) chunks.push(c as Buffer);
-    const resumed = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { history: Row[] }).history;
-
-    // The same stage, uninterrupted, in this process (dataset.synthetic is byte-identical for the same config).
-    await initBackend({ log: null });
-    const local = await mkdtemp(path.join(os.tmpdir(), 'tok-kill-ref-'));
-    await writeSyntheticDataset(local, DATA);
-    const ref = await tokenizerTrainStage.run(await testStageContext({ config: tokenizerTrainConfigSchema.parse(TRAIN), inputs: { dataset: local }, seed: SEED, checkpointEvery: EVERY }));
-    const full = (JSON.parse(await readFile(ref.outputs.metrics as string, 'utf8')) as { history: Row[] }).history;
-    assert.equal(resumed.length, full.length);
-    const after = full.filter((r) => r.step > (tok?.resumedFromStep ?? 0));
-    assert.ok(after.length > 0);
-    for (const r of after) {
-      const q = resumed.find((x) => x.step === r.step);
-      assert.ok(q && Math.abs(q.loss - r.loss) <= 1e-5 * Math.max(1, Math.abs(r.loss)), `step ${r.step}: ${q?.loss} after the resume vs ${r.loss}`);
-      assert.ok(q && Math.abs(q.disc - r.disc) <= 1e-5 * Math.max(1, Math.abs(r.disc)), `step ${r.step}: disc ${q?.disc} vs ${r.disc}`);
-    }
-  } finally {
-    workerA.kill('SIGKILL');
-    workerB?.kill('SIGTERM');
+  // The same stage, uninterrupted, in this process (dataset.synthetic is byte-identical for the same config).
+  await initBackend({ log: null });
+  const local = await mkdtemp(path.join(os.tmpdir(), 'tok-kill-ref-'));
+  await writeSyntheticDataset(local, DATA);
+  const ref = await tokenizerTrainStage.run(await testStageContext({ config: tokenizerTrainConfigSchema.parse(TRAIN), inputs: { dataset: local }, seed: SEED, checkpointEvery: EVERY }));
+  const full = (JSON.parse(await readFile(ref.outputs.metrics as string, 'utf8')) as { history: Row[] }).history;
+  assert.equal(resumed.length, full.length);
+  const after = full.filter((r) => r.step > (tok?.resumedFromStep ?? 0));
+  assert.ok(after.length > 0);
+  for (const r of after) {
+    const q = resumed.find((x) => x.step === r.step);
+    assert.ok(q && Math.abs(q.loss - r.loss) <= 1e-5 * Math.max(1, Math.abs(r.loss)), `step ${r.step}: ${q?.loss} after the resume vs ${r.loss}`);
+    assert.ok(q && Math.abs(q.disc - r.disc) <= 1e-5 * Math.max(1, Math.abs(r.disc)), `step ${r.step}: disc ${q?.disc} vs ${r.disc}`);
   }
 });
