@@ -28,6 +28,16 @@ const pureFence = {
   patterns: [{ group: ['@tensorflow/*', 'minio', 'sharp', '@temporalio/*'], message: 'plan/ must stay pure.' }],
 };
 
+// core/ is the bottom layer: everything may import it, so it imports nothing of ours above it.
+const coreFence = {
+  patterns: [
+    {
+      group: ['**/plan/**', '**/plan', '**/spec/**', '**/spec', '**/stages/**', '**/models/**', '**/compute/**', '**/artifacts/**', '**/activities/**', '**/workflows/**', '**/metrics/**', '**/data/**', '**/infra/**', '**/cli/**', '**/report/**'],
+      message: 'core/ is the bottom layer: move the shared type or helper into core/ instead.',
+    },
+  ],
+};
+
 // Stages are plain functions of their inputs: they never see Temporal.
 const stageFence = {
   patterns: [{ group: ['@temporalio/*'], message: 'Stages are free of Temporal: report progress through ctx.' }],
@@ -68,5 +78,6 @@ export default tseslint.config(
     },
   },
   { files: ['plan/**/*.ts'], rules: { 'no-restricted-imports': ['error', pureFence] } },
+  { files: ['core/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreFence] } },
   { files: ['stages/**/*.ts', 'models/**/*.ts', 'compute/**/*.ts', 'metrics/**/*.ts'], rules: { 'no-restricted-imports': ['error', stageFence] } },
 );

@@ -9,21 +9,11 @@
 import { PipelineError } from '../core/errors';
 import { getBlob } from './cas';
 import type { ArtifactStore } from './store';
+import type { AttemptLogRef } from '../core/attempt-log-ref';
 
 export const ATTEMPT_LOG_SCHEMA = 'robustok.dev/attempt-log/v1';
 
-/** What a run record (and a manifest) says about one attempt's log. */
-export interface AttemptLogRef {
-  readonly attempt: number;
-  readonly outcome: 'succeeded' | 'failed' | 'cancelled';
-  readonly digest: string;
-  readonly bytes: number;
-  /** Bytes before bounding: larger than `bytes` when the middle was cut out. */
-  readonly originalBytes: number;
-  readonly worker: string;
-  readonly startedAt: string;
-  readonly finishedAt: string;
-}
+export type { AttemptLogRef } from '../core/attempt-log-ref';
 
 export interface AttemptLogIndex extends AttemptLogRef {
   readonly schema: typeof ATTEMPT_LOG_SCHEMA;

@@ -1,7 +1,7 @@
 /** The record of one pipeline run: what every stage run did, per arm. Written to records/<runId>.json. */
 import type { Json } from './canonical-json';
-import type { AttemptLogRef } from '../artifacts/attempt-logs';
-import type { CacheKeyMaterial } from '../plan/types';
+import type { AttemptLogRef } from './attempt-log-ref';
+import type { CacheKeyMaterial } from './cache-key-material';
 
 export type StageOutcome = 'ran' | 'cached' | 'failed' | 'skipped';
 

@@ -51,12 +51,4 @@ export interface Plan {
   readonly concurrency: Readonly<Record<string, number>>;
 }
 
-/** The content identity of one stage run's inputs, known once its producers finished. */
-export interface CacheKeyMaterial {
-  readonly kind: string;
-  readonly version: string;
-  readonly config: Json;
-  /** input name → sha256 of the producer's output content. */
-  readonly inputDigests: Readonly<Record<string, string>>;
-  readonly seed: number;
-}
+export type { CacheKeyMaterial } from '../core/cache-key-material';
