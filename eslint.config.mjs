@@ -32,7 +32,23 @@ const pureFence = {
 const coreFence = {
   patterns: [
     {
-      group: ['**/plan/**', '**/plan', '**/spec/**', '**/spec', '**/stages/**', '**/models/**', '**/compute/**', '**/artifacts/**', '**/activities/**', '**/workflows/**', '**/metrics/**', '**/data/**', '**/infra/**', '**/cli/**', '**/report/**'],
+      group: [
+        '**/plan/**',
+        '**/plan',
+        '**/spec/**',
+        '**/spec',
+        '**/stages/**',
+        '**/models/**',
+        '**/compute/**',
+        '**/artifacts/**',
+        '**/activities/**',
+        '**/workflows/**',
+        '**/metrics/**',
+        '**/data/**',
+        '**/infra/**',
+        '**/cli/**',
+        '**/report/**',
+      ],
       message: 'core/ is the bottom layer: move the shared type or helper into core/ instead.',
     },
   ],
@@ -56,9 +72,14 @@ export default tseslint.config(
     },
     rules: {
       // node:test's test()/describe() return promises the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', {
-        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
-      }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -69,12 +90,16 @@ export default tseslint.config(
     files: ['workflows/**/*.ts', '**/fixtures/lint/workflows/*.ts'],
     rules: {
       'no-restricted-imports': ['error', workflowFence],
-      'no-restricted-globals': ['error',
+      'no-restricted-globals': [
+        'error',
         { name: 'setTimeout', message: 'Use workflow.sleep in workflows.' },
-        { name: 'process', message: 'Workflows must not read the environment.' }],
-      'no-restricted-properties': ['error',
+        { name: 'process', message: 'Workflows must not read the environment.' },
+      ],
+      'no-restricted-properties': [
+        'error',
         // (Date.now is allowed: Temporal's sandbox replaces it with the deterministic workflow-task time.)
-        { object: 'Math', property: 'random', message: 'Non-deterministic: pass seeds in the plan.' }],
+        { object: 'Math', property: 'random', message: 'Non-deterministic: pass seeds in the plan.' },
+      ],
     },
   },
   { files: ['plan/**/*.ts'], rules: { 'no-restricted-imports': ['error', pureFence] } },

@@ -7,7 +7,17 @@ import { open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { redact } from '../core/redact';
 import { putBlob } from '../artifacts/cas';
-import { ATTEMPT_LOG_SCHEMA, LOG_HEAD_BYTES, LOG_TAIL_BYTES, boundLog, listAttemptLogs, logIndexKey, omittedMarker, type AttemptLogIndex, type AttemptLogRef } from '../artifacts/attempt-logs';
+import {
+  ATTEMPT_LOG_SCHEMA,
+  LOG_HEAD_BYTES,
+  LOG_TAIL_BYTES,
+  boundLog,
+  listAttemptLogs,
+  logIndexKey,
+  omittedMarker,
+  type AttemptLogIndex,
+  type AttemptLogRef,
+} from '../artifacts/attempt-logs';
 import type { RunRecord } from '../core/run-record';
 import type { ArtifactStore } from '../artifacts/store';
 
@@ -57,7 +67,11 @@ async function fileSection(file: string): Promise<{ body: Buffer; size: number }
       return b.subarray(0, bytesRead);
     };
     if (size <= LOG_HEAD_BYTES + LOG_TAIL_BYTES) return read(0, size);
-    return Buffer.concat([await read(0, LOG_HEAD_BYTES), omittedMarker(size - LOG_HEAD_BYTES - LOG_TAIL_BYTES), await read(size - LOG_TAIL_BYTES, LOG_TAIL_BYTES)]);
+    return Buffer.concat([
+      await read(0, LOG_HEAD_BYTES),
+      omittedMarker(size - LOG_HEAD_BYTES - LOG_TAIL_BYTES),
+      await read(size - LOG_TAIL_BYTES, LOG_TAIL_BYTES),
+    ]);
   }
 }
 
@@ -109,7 +123,16 @@ export async function uploadAttemptLog(store: ArtifactStore, a: AttemptLogInput,
   // Stage output files are redacted as they are written; the worker's own secrets are checked once more here.
   const text = boundLog(Buffer.from(redact(raw.text.toString('utf8'))));
   const blob = await putBlob(store, text);
-  const ref: AttemptLogRef = { attempt: a.attempt, outcome: a.outcome, digest: blob.digest, bytes: blob.bytes, originalBytes: Math.max(raw.wholeBytes, text.length), worker: a.worker, startedAt: a.startedAt, finishedAt };
+  const ref: AttemptLogRef = {
+    attempt: a.attempt,
+    outcome: a.outcome,
+    digest: blob.digest,
+    bytes: blob.bytes,
+    originalBytes: Math.max(raw.wholeBytes, text.length),
+    worker: a.worker,
+    startedAt: a.startedAt,
+    finishedAt,
+  };
   const index: AttemptLogIndex = {
     schema: ATTEMPT_LOG_SCHEMA,
     ...ref,
@@ -140,7 +163,16 @@ export async function storeFailedLog(store: ArtifactStore, a: AttemptLogInput, l
 export async function attachAttemptLogs(store: ArtifactStore, record: RunRecord): Promise<RunRecord> {
   const all = await listAttemptLogs(store, record.runId).catch(() => []);
   if (all.length === 0) return record;
-  const toRef = (i: AttemptLogIndex): AttemptLogRef => ({ attempt: i.attempt, outcome: i.outcome, digest: i.digest, bytes: i.bytes, originalBytes: i.originalBytes, worker: i.worker, startedAt: i.startedAt, finishedAt: i.finishedAt });
+  const toRef = (i: AttemptLogIndex): AttemptLogRef => ({
+    attempt: i.attempt,
+    outcome: i.outcome,
+    digest: i.digest,
+    bytes: i.bytes,
+    originalBytes: i.originalBytes,
+    worker: i.worker,
+    startedAt: i.startedAt,
+    finishedAt: i.finishedAt,
+  });
   return {
     ...record,
     stages: record.stages.map((s) => {

@@ -32,13 +32,7 @@ export async function newestCheckpoint(store: ArtifactStore, key: string): Promi
   return best && { key: best.key, step: best.step };
 }
 
-export function checkpointIo(o: {
-  store: ArtifactStore;
-  key: string;
-  lease: Lease;
-  workdir: string;
-  onSaved: (ref: CheckpointRef) => void;
-}): CheckpointIo {
+export function checkpointIo(o: { store: ArtifactStore; key: string; lease: Lease; workdir: string; onSaved: (ref: CheckpointRef) => void }): CheckpointIo {
   return {
     async latest() {
       const ref = await newestCheckpoint(o.store, o.key);

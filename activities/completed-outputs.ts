@@ -61,7 +61,10 @@ export async function recordCompleted(workRoot: string, c: Omit<CompletedOutputs
  * The note for `key` when its outputs can be uploaded as they are: same key, every declared output
  * listed, files unchanged. A stale or unusable note is removed and undefined returned.
  */
-export async function findCompleted(workRoot: string, o: { key: string; execution: string; deterministic: boolean; declared: readonly string[] }): Promise<CompletedOutputs | undefined> {
+export async function findCompleted(
+  workRoot: string,
+  o: { key: string; execution: string; deterministic: boolean; declared: readonly string[] },
+): Promise<CompletedOutputs | undefined> {
   const file = completedNote(workRoot, o.key);
   let note: CompletedOutputs;
   try {

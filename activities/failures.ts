@@ -15,5 +15,10 @@ export function toApplicationFailure(e: unknown): ApplicationFailure {
       cause: e.cause instanceof Error ? redactError(e.cause) : undefined,
     });
   }
-  return ApplicationFailure.create({ type: 'INTERNAL', message: redact(errorMessage(e)), nonRetryable: false, cause: e instanceof Error ? redactError(e) : undefined });
+  return ApplicationFailure.create({
+    type: 'INTERNAL',
+    message: redact(errorMessage(e)),
+    nonRetryable: false,
+    cause: e instanceof Error ? redactError(e) : undefined,
+  });
 }

@@ -27,7 +27,12 @@ const prefix = (key: string) => `runs/${key}/alive/`;
  * the first marker is in the store (single flight reads the others' markers only after that); `since`
  * is the start time every refresh repeats.
  */
-export function keepAlive(store: ArtifactStore, key: string, token: string, marker: Omit<AliveMarker, 'at' | 'token' | 'since'>): (() => Promise<void>) & { written: Promise<void>; since: string } {
+export function keepAlive(
+  store: ArtifactStore,
+  key: string,
+  token: string,
+  marker: Omit<AliveMarker, 'at' | 'token' | 'since'>,
+): (() => Promise<void>) & { written: Promise<void>; since: string } {
   const file = `${prefix(key)}${token}.json`;
   const since = new Date().toISOString();
   // Writes retry through a store outage: never start a second while one is still waiting.

@@ -153,7 +153,13 @@ export class MetricsHistory {
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Stores the history (when there is one) beside the entry's manifest; a failure only costs the plot. */
-export async function storeMetricsHistory(store: ArtifactStore, history: MetricsHistory, key: string, stage: { id: string; kind: string }, warn: (m: string) => void): Promise<void> {
+export async function storeMetricsHistory(
+  store: ArtifactStore,
+  history: MetricsHistory,
+  key: string,
+  stage: { id: string; kind: string },
+  warn: (m: string) => void,
+): Promise<void> {
   if (history.empty) return;
   try {
     await writeStageHistory(store, history.toHistory(key, stage));

@@ -14,7 +14,10 @@ export const INLINE_FILES_MAX = 1000;
 export function slimOutputs(key: string, outputs: Readonly<Record<string, OutputEntry>>, max = INLINE_FILES_MAX): Record<string, OutputRef> {
   const out: Record<string, OutputRef> = {};
   for (const [name, e] of Object.entries(outputs)) {
-    out[name] = e.type === 'dir' && e.files.length > max ? ({ type: 'dir', digest: e.digest, bytes: e.bytes, fileCount: e.files.length, listing: { key, output: name } } satisfies DirListingRef) : e;
+    out[name] =
+      e.type === 'dir' && e.files.length > max
+        ? ({ type: 'dir', digest: e.digest, bytes: e.bytes, fileCount: e.files.length, listing: { key, output: name } } satisfies DirListingRef)
+        : e;
   }
   return out;
 }
@@ -25,8 +28,15 @@ export async function fullEntry(store: ArtifactStore, ref: OutputRef, where: str
   const found = await lookupManifest(store, ref.listing.key, { verify: false });
   const entry = found.state === 'hit' ? found.manifest.outputs[ref.listing.output] : undefined;
   if (entry === undefined) {
-    throw new PipelineError('INPUT_MISSING', `${where}: its file list (runs/${ref.listing.key}/manifest.json, output '${ref.listing.output}') is ${found.state === 'corrupt' ? `unusable (${found.reason})` : 'gone'}; re-run the producing stage (robustok resume)`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${where}: its file list (runs/${ref.listing.key}/manifest.json, output '${ref.listing.output}') is ${found.state === 'corrupt' ? `unusable (${found.reason})` : 'gone'}; re-run the producing stage (robustok resume)`,
+    );
   }
-  if (entry.digest !== ref.digest || entry.type !== 'dir') throw new PipelineError('DIGEST_MISMATCH', `${where}: the manifest's entry has digest ${entry.digest.slice(0, 12)}…, the run expected ${ref.digest.slice(0, 12)}…`);
+  if (entry.digest !== ref.digest || entry.type !== 'dir')
+    throw new PipelineError(
+      'DIGEST_MISMATCH',
+      `${where}: the manifest's entry has digest ${entry.digest.slice(0, 12)}…, the run expected ${ref.digest.slice(0, 12)}…`,
+    );
   return entry;
 }

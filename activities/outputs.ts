@@ -58,7 +58,8 @@ async function realDirs(root: string, segments: readonly string[]): Promise<stri
     await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'EEXIST') throw e;
     });
-    if (!(await lstat(dir)).isDirectory()) throw new PipelineError('INTERNAL', `refusing to materialise through ${dir}: it exists and is not a plain directory (a symlink?)`);
+    if (!(await lstat(dir)).isDirectory())
+      throw new PipelineError('INTERNAL', `refusing to materialise through ${dir}: it exists and is not a plain directory (a symlink?)`);
   }
   return dir;
 }
@@ -71,7 +72,8 @@ async function writeNew(store: ArtifactStore, blob: FileEntry | OutputEntry, fil
   } catch (e) {
     source.destroy();
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ELOOP') throw new PipelineError('INTERNAL', `refusing to materialise over ${file}: it already exists (a symlink?)`, { cause: e });
+    if (code === 'EEXIST' || code === 'ELOOP')
+      throw new PipelineError('INTERNAL', `refusing to materialise over ${file}: it already exists (a symlink?)`, { cause: e });
     throw e;
   }
   // The stream owns the handle and closes it however the copy ends.

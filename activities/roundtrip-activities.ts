@@ -27,7 +27,10 @@ export function createRoundTripActivities(deps: { store: ArtifactStore }) {
       try {
         const { digest, bytes } = await sha256OfStream(await deps.store.get(ref.key));
         if (digest !== ref.digest || bytes !== ref.bytes) {
-          throw new PipelineError('DIGEST_MISMATCH', `artifact '${ref.key}' in ${deps.store.uri} reads back as sha256 ${digest} (${bytes} B), expected ${ref.digest} (${ref.bytes} B)`);
+          throw new PipelineError(
+            'DIGEST_MISMATCH',
+            `artifact '${ref.key}' in ${deps.store.uri} reads back as sha256 ${digest} (${bytes} B), expected ${ref.digest} (${ref.bytes} B)`,
+          );
         }
         return { ref, readBackDigest: digest, storeUri: deps.store.uri };
       } catch (e) {

@@ -83,7 +83,13 @@ export function createStageActivities(deps: StageActivityDeps) {
     const started = Date.now();
     const workdir = path.join(workRoot, input.key.slice(0, 16), `attempt-${attempt}-${randomUUID().slice(0, 8)}`);
     const wf = actx.info.workflowExecution;
-    const lease: Lease = { execution: `${wf?.workflowId ?? '?'}/${wf?.runId ?? '?'}/${actx.info.activityId}`, attempt, token: randomUUID(), worker: workerName, at: new Date().toISOString() };
+    const lease: Lease = {
+      execution: `${wf?.workflowId ?? '?'}/${wf?.runId ?? '?'}/${actx.info.activityId}`,
+      attempt,
+      token: randomUUID(),
+      worker: workerName,
+      at: new Date().toISOString(),
+    };
     const store = deps.openStore(input.storeUri);
     let stopAlive: (() => Promise<void>) | undefined;
     let lastCheckpoint: CheckpointRef | undefined;
@@ -93,7 +99,18 @@ export function createStageActivities(deps: StageActivityDeps) {
     // The attempt's log goes to the store whatever the outcome, so it outlives this host.
     const lines = new AttemptLines();
     const logOf = (outcome: AttemptLogInput['outcome'], error?: AttemptLogInput['error']): AttemptLogInput => ({
-      runId: input.runId, stageRunId: input.run.id, stageId: input.run.stageId, kind: input.run.kind, key: input.key, attempt, token: lease.token, worker: workerName, workdir, startedAt: new Date(started).toISOString(), outcome, error,
+      runId: input.runId,
+      stageRunId: input.run.id,
+      stageId: input.run.stageId,
+      kind: input.run.kind,
+      key: input.key,
+      attempt,
+      token: lease.token,
+      worker: workerName,
+      workdir,
+      startedAt: new Date(started).toISOString(),
+      outcome,
+      error,
     });
     // A heartbeat states the whole picture: fields a report leaves out (e.g. total) keep their last value.
     let last: Omit<StageHeartbeat, 'checkpointRef' | 'stage'> = { step: 0 };
@@ -105,9 +122,11 @@ export function createStageActivities(deps: StageActivityDeps) {
     };
     try {
       const impl = await stageImpl(input.run.kind);
-      if (impl === undefined) throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);
+      if (impl === undefined)
+        throw new PipelineError('UNKNOWN_STAGE_KIND', `no worker implementation for stage kind '${input.run.kind}' on ${workerName}; upgrade this worker`);
       const parsed = impl.descriptor.configSchema.safeParse(input.run.config);
-      if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
+      if (!parsed.success)
+        throw new PipelineError('CONFIG_INVALID', `config of stage ${input.run.id} is invalid for kind ${input.run.kind}: ${parsed.error.message}`);
       // Private to the worker's user (inputs, logs and kept workdirs of failed attempts included).
       await mkdir(workdir, { recursive: true, mode: 0o700 });
       const declared = impl.descriptor.outputs(parsed.data);
@@ -125,7 +144,8 @@ export function createStageActivities(deps: StageActivityDeps) {
           token: lease.token,
           since: alive.since,
           signal: actx.cancellationSignal,
-          onWait: (owner) => beat({ step: 0, message: `another run is computing this stage (attempt ${owner.attempt} on ${owner.worker}); waiting for its result` }),
+          onWait: (owner) =>
+            beat({ step: 0, message: `another run is computing this stage (attempt ${owner.attempt} on ${owner.worker}); waiting for its result` }),
         });
         if (joined !== undefined) {
           const note = `stage ${input.run.id}: joined the run of attempt ${joined.attempt} on ${joined.host} (another run computed the same key); its outputs are reused`;
@@ -179,72 +199,79 @@ export function createStageActivities(deps: StageActivityDeps) {
       });
       await clearCompleted(workRoot, { key: input.key, workdir: reused?.workdir });
       await rm(workdir, { recursive: true, force: true });
-      return { key: input.key, outputs: slimOutputs(input.key, outputs), metrics: result.metrics ?? {}, attempt, durationMs: finished - started, resumedFromStep };
-
-    async function compute(): Promise<{ outputs: Record<string, string>; metrics?: Record<string, Json> }> {
-      if (impl === undefined || !parsed.success) throw new PipelineError('INTERNAL', 'unreachable: stage implementation checked above');
-      beat({ step: 0, message: 'materialising inputs' });
-      const inputs: Record<string, string> = {};
-      for (const [name, ref] of Object.entries(input.inputs)) {
-        const where = `input '${name}' of stage ${input.run.id} (entry ${String(ref.digest).slice(0, 12)}…)`;
-        const entry = await fullEntry(store, ref, where);
-        const target = inputPath(path.join(workdir, 'inputs'), name, entry);
-        await materialise(store, entry, target, where);
-        inputs[name] = target;
-      }
-      const ckpt = checkpointIo({
-        store: store,
+      return {
         key: input.key,
-        lease,
-        workdir,
-        onSaved: (ref) => {
-          lastCheckpoint = ref;
-          beat({ step: ref.step, message: 'checkpoint saved' });
-        },
-      });
-      const ctx: StageContext<unknown> = {
-        config: parsed.data,
-        inputs,
-        workdir,
-        seed: input.run.seed,
+        outputs: slimOutputs(input.key, outputs),
+        metrics: result.metrics ?? {},
         attempt,
-        checkpointEvery: input.run.checkpointEvery,
-        log: {
-          info: (m) => {
-            actx.log.info(redact(m), { stage: input.run.id });
-            lines.add('INFO', redact(m));
-          },
-          warn: (m) => {
-            actx.log.warn(redact(m), { stage: input.run.id });
-            lines.add('WARN', redact(m));
-          },
-        },
-        progress: (p) => beat(history.take(p)),
-        checkpoints: {
-          latest: async () => {
-            const got = await ckpt.latest();
-            resumedFromStep = got?.step;
-            if (got !== undefined) await restoreHistoryAtCheckpoint(store, history, input.key, got.step);
-            return got;
-          },
-          save: async (dir, step) => {
-            await ckpt.save(dir, step);
-            // So a resumed attempt's curves continue from here instead of starting at its first step.
-            await saveHistoryAtCheckpoint(store, history, input.key, (m) => {
-              actx.log.warn(redact(`stage ${input.run.id}: ${m}`));
-            });
-          },
-        },
-        signal: actx.cancellationSignal,
+        durationMs: finished - started,
+        resumedFromStep,
       };
-      await mkdir(workdir, { recursive: true });
-      const ran = await impl.run(ctx);
-      // From here the work is done: outputs stay in this (kept) workdir until a manifest commits them.
-      const local: Record<string, string> = {};
-      for (const name of declared) if (ran.outputs[name] !== undefined) local[name] = ran.outputs[name];
-      await recordCompleted(workRoot, { key: input.key, execution: lease.execution, attempt, workdir, outputs: local, metrics: ran.metrics ?? {} });
-      return ran;
-    }
+
+      async function compute(): Promise<{ outputs: Record<string, string>; metrics?: Record<string, Json> }> {
+        if (impl === undefined || !parsed.success) throw new PipelineError('INTERNAL', 'unreachable: stage implementation checked above');
+        beat({ step: 0, message: 'materialising inputs' });
+        const inputs: Record<string, string> = {};
+        for (const [name, ref] of Object.entries(input.inputs)) {
+          const where = `input '${name}' of stage ${input.run.id} (entry ${String(ref.digest).slice(0, 12)}…)`;
+          const entry = await fullEntry(store, ref, where);
+          const target = inputPath(path.join(workdir, 'inputs'), name, entry);
+          await materialise(store, entry, target, where);
+          inputs[name] = target;
+        }
+        const ckpt = checkpointIo({
+          store: store,
+          key: input.key,
+          lease,
+          workdir,
+          onSaved: (ref) => {
+            lastCheckpoint = ref;
+            beat({ step: ref.step, message: 'checkpoint saved' });
+          },
+        });
+        const ctx: StageContext<unknown> = {
+          config: parsed.data,
+          inputs,
+          workdir,
+          seed: input.run.seed,
+          attempt,
+          checkpointEvery: input.run.checkpointEvery,
+          log: {
+            info: (m) => {
+              actx.log.info(redact(m), { stage: input.run.id });
+              lines.add('INFO', redact(m));
+            },
+            warn: (m) => {
+              actx.log.warn(redact(m), { stage: input.run.id });
+              lines.add('WARN', redact(m));
+            },
+          },
+          progress: (p) => beat(history.take(p)),
+          checkpoints: {
+            latest: async () => {
+              const got = await ckpt.latest();
+              resumedFromStep = got?.step;
+              if (got !== undefined) await restoreHistoryAtCheckpoint(store, history, input.key, got.step);
+              return got;
+            },
+            save: async (dir, step) => {
+              await ckpt.save(dir, step);
+              // So a resumed attempt's curves continue from here instead of starting at its first step.
+              await saveHistoryAtCheckpoint(store, history, input.key, (m) => {
+                actx.log.warn(redact(`stage ${input.run.id}: ${m}`));
+              });
+            },
+          },
+          signal: actx.cancellationSignal,
+        };
+        await mkdir(workdir, { recursive: true });
+        const ran = await impl.run(ctx);
+        // From here the work is done: outputs stay in this (kept) workdir until a manifest commits them.
+        const local: Record<string, string> = {};
+        for (const name of declared) if (ran.outputs[name] !== undefined) local[name] = ran.outputs[name];
+        await recordCompleted(workRoot, { key: input.key, execution: lease.execution, attempt, workdir, outputs: local, metrics: ran.metrics ?? {} });
+        return ran;
+      }
     } catch (e) {
       // Cancellation must reach Temporal as it is.
       if (e instanceof CancelledFailure) {

@@ -33,8 +33,20 @@ export interface LookupInput {
 }
 
 export type LookupResult =
-  | { readonly hit: true; readonly key: string; readonly material: CacheKeyMaterial; readonly outputs: Readonly<Record<string, OutputRef>>; readonly metrics: Readonly<Record<string, Json>> }
-  | { readonly hit: false; readonly key: string; readonly material: CacheKeyMaterial; readonly reason: 'absent' | 'nondeterministic' | 'corrupt'; readonly warning?: string };
+  | {
+      readonly hit: true;
+      readonly key: string;
+      readonly material: CacheKeyMaterial;
+      readonly outputs: Readonly<Record<string, OutputRef>>;
+      readonly metrics: Readonly<Record<string, Json>>;
+    }
+  | {
+      readonly hit: false;
+      readonly key: string;
+      readonly material: CacheKeyMaterial;
+      readonly reason: 'absent' | 'nondeterministic' | 'corrupt';
+      readonly warning?: string;
+    };
 
 export interface RunStageInput {
   readonly storeUri: string;

@@ -30,7 +30,8 @@ export interface AttemptLogIndex extends AttemptLogRef {
 const part = (stageRunId: string) => stageRunId.replace(/#/g, '@');
 
 export const logsPrefix = (runId: string, stageRunId?: string) => (stageRunId === undefined ? `logs/${runId}/` : `logs/${runId}/${part(stageRunId)}/`);
-export const logIndexKey = (runId: string, stageRunId: string, attempt: number, token: string) => `${logsPrefix(runId, stageRunId)}attempt-${attempt}-${token.slice(0, 8)}.json`;
+export const logIndexKey = (runId: string, stageRunId: string, attempt: number, token: string) =>
+  `${logsPrefix(runId, stageRunId)}attempt-${attempt}-${token.slice(0, 8)}.json`;
 
 /** Every attempt log index of a run (optionally of one stage run), oldest attempt first. */
 export async function listAttemptLogs(store: ArtifactStore, runId: string, stageRunId?: string): Promise<AttemptLogIndex[]> {

@@ -82,6 +82,9 @@ export function entryProblem(entry: unknown): string | undefined {
 export function assertSafeEntry(entry: unknown, where: string): asserts entry is OutputEntry {
   const problem = entryProblem(entry);
   if (problem !== undefined) {
-    throw new PipelineError('ENTRY_CORRUPT', `${where} is corrupt or unsafe: ${problem}; nothing was written. Delete it from the store so the producing stage reruns`);
+    throw new PipelineError(
+      'ENTRY_CORRUPT',
+      `${where} is corrupt or unsafe: ${problem}; nothing was written. Delete it from the store so the producing stage reruns`,
+    );
   }
 }

@@ -57,8 +57,10 @@ export async function lookupManifest(store: ArtifactStore, key: string, opts: { 
   let manifest: Manifest;
   try {
     manifest = JSON.parse((await store.getBytes(manifestKey(key))).toString('utf8')) as Manifest;
-    if (manifest.schema !== MANIFEST_SCHEMA || manifest.key !== key) return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has schema ${String(manifest.schema)} / key ${String(manifest.key)}` };
-    if (typeof manifest.outputs !== 'object' || manifest.outputs === null) return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has no outputs object` };
+    if (manifest.schema !== MANIFEST_SCHEMA || manifest.key !== key)
+      return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has schema ${String(manifest.schema)} / key ${String(manifest.key)}` };
+    if (typeof manifest.outputs !== 'object' || manifest.outputs === null)
+      return { state: 'corrupt', reason: `manifest ${manifestKey(key)} has no outputs object` };
     // Checked on every lookup (cheap, no store reads): an unsafe entry must never be served, verified or not.
     for (const [name, out] of Object.entries(manifest.outputs)) {
       const problem = entryProblem(out);

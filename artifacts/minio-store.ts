@@ -56,7 +56,9 @@ export class MinioStore implements ArtifactStore {
       // One line per outage-ish interval, not one per request: many requests wait at once.
       if (Date.now() - this.lastRetryWarning < 30_000) return;
       this.lastRetryWarning = Date.now();
-      console.warn(`store ${this.uri}: could not ${what} (${e.code}); retrying in ${Math.round(waitMs / 100) / 10} s and for up to ${Math.round((s.retry ?? retryPolicyFromEnv()).maxMs / 1000)} s per operation`);
+      console.warn(
+        `store ${this.uri}: could not ${what} (${e.code}); retrying in ${Math.round(waitMs / 100) / 10} s and for up to ${Math.round((s.retry ?? retryPolicyFromEnv()).maxMs / 1000)} s per operation`,
+      );
     });
     this.uri = `s3://${s.bucket}${s.prefix === '' ? '' : `/${s.prefix}`}`;
     // However they were given (env, flags, a test), these credentials never appear in a message.
@@ -206,7 +208,10 @@ export class MinioStore implements ArtifactStore {
         { cause: e },
       );
     }
-    return new PipelineError('STORE_ERROR', `MinIO at ${this.s.endpoint} failed to ${what} in ${this.uri}: ${errorMessage(e)}`, { cause: e, details: { transient: isBusy(e) } });
+    return new PipelineError('STORE_ERROR', `MinIO at ${this.s.endpoint} failed to ${what} in ${this.uri}: ${errorMessage(e)}`, {
+      cause: e,
+      details: { transient: isBusy(e) },
+    });
   }
 }
 

@@ -26,7 +26,8 @@ export function retryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): RetryP
   let maxMs = durationMs(DEFAULT_RETRY_MAX) ?? 300_000;
   if (text !== undefined && text !== '') {
     const ms = text === '0' ? 0 : durationMs(text);
-    if (ms === undefined) throw new PipelineError('CONFIG_INVALID', `ROBUSTOK_STORE_RETRY_MAX=${text} is not a duration: use e.g. 30s, 5m, 1h, or 0 to fail at once`);
+    if (ms === undefined)
+      throw new PipelineError('CONFIG_INVALID', `ROBUSTOK_STORE_RETRY_MAX=${text} is not a duration: use e.g. 30s, 5m, 1h, or 0 to fail at once`);
     maxMs = ms;
   }
   return { maxMs, baseMs: 500, capMs: 30_000 };
@@ -70,7 +71,11 @@ export function retrier(policy: RetryPolicy, onRetry?: (what: string, e: Pipelin
           if (spent + wait > budget) {
             if (n === 0) throw e;
             const pe = e as PipelineError;
-            throw new PipelineError(pe.code, `${pe.message} (still failing after ${Math.round(spent / 1000)} s of retries; ROBUSTOK_STORE_RETRY_MAX sets how long to wait out an outage)`, { cause: pe.cause, details: pe.details });
+            throw new PipelineError(
+              pe.code,
+              `${pe.message} (still failing after ${Math.round(spent / 1000)} s of retries; ROBUSTOK_STORE_RETRY_MAX sets how long to wait out an outage)`,
+              { cause: pe.cause, details: pe.details },
+            );
           }
           onRetry?.(what, e as PipelineError, wait);
           await new Promise((r) => setTimeout(r, wait));

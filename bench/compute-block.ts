@@ -13,12 +13,18 @@ export interface BlockConfig {
 }
 
 export interface BlockParams {
-  ln1g: tf.Variable; ln1b: tf.Variable;
-  wqkv: tf.Variable; bqkv: tf.Variable; // [C, 3C]
-  wo: tf.Variable; bo: tf.Variable; // [C, C]
-  ln2g: tf.Variable; ln2b: tf.Variable;
-  w1: tf.Variable; b1: tf.Variable; // [C, rC]
-  w2: tf.Variable; b2: tf.Variable; // [rC, C]
+  ln1g: tf.Variable;
+  ln1b: tf.Variable;
+  wqkv: tf.Variable;
+  bqkv: tf.Variable; // [C, 3C]
+  wo: tf.Variable;
+  bo: tf.Variable; // [C, C]
+  ln2g: tf.Variable;
+  ln2b: tf.Variable;
+  w1: tf.Variable;
+  b1: tf.Variable; // [C, rC]
+  w2: tf.Variable;
+  b2: tf.Variable; // [rC, C]
 }
 
 /** Deterministic init (seeded truncated normal, std 0.02, as GPT-2). */
@@ -30,8 +36,18 @@ export function initBlock(cfg: BlockConfig, seed = 1): BlockParams {
   const z = (n: number) => tf.variable(tf.zeros([n]));
   const o = (n: number) => tf.variable(tf.ones([n]));
   return {
-    ln1g: o(c), ln1b: z(c), wqkv: w([c, 3 * c]), bqkv: z(3 * c), wo: w([c, c]), bo: z(c),
-    ln2g: o(c), ln2b: z(c), w1: w([c, h]), b1: z(h), w2: w([h, c]), b2: z(c),
+    ln1g: o(c),
+    ln1b: z(c),
+    wqkv: w([c, 3 * c]),
+    bqkv: z(3 * c),
+    wo: w([c, c]),
+    bo: z(c),
+    ln2g: o(c),
+    ln2b: z(c),
+    w1: w([c, h]),
+    b1: z(h),
+    w2: w([h, c]),
+    b2: z(c),
   };
 }
 
@@ -41,7 +57,11 @@ export function blockVariables(p: BlockParams): tf.Variable[] {
 
 function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(g).add(b);
+  return x
+    .sub(mean)
+    .mul(tf.rsqrt(variance.add(1e-5)))
+    .mul(g)
+    .add(b);
 }
 
 function gelu(x: tf.Tensor): tf.Tensor {
@@ -65,13 +85,21 @@ export function blockForward(p: BlockParams, cfg: BlockConfig, x: tf.Tensor3D, c
   const yT = y.transpose([0, 2, 1, 3]).reshape([b * t, c]); // [B·T, C]
   const x1 = x.add(tf.matMul(yT, p.wo).add(p.bo).reshape([b, t, c]));
   const h2 = layerNorm(x1, p.ln2g, p.ln2b).reshape([b * t, c]); // [B·T, C]
-  const m = tf.matMul(gelu(tf.matMul(h2, p.w1).add(p.b1)), p.w2).add(p.b2).reshape([b, t, c]);
+  const m = tf
+    .matMul(gelu(tf.matMul(h2, p.w1).add(p.b1)), p.w2)
+    .add(p.b2)
+    .reshape([b, t, c]);
   return x1.add<tf.Tensor3D>(m);
 }
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, −1e9 above. */
 export function causalMask(t: number): tf.Tensor2D {
-  return tf.tidy(() => tf.linalg.bandPart(tf.ones([t, t]), -1, 0).sub(1).mul<tf.Tensor2D>(1e9));
+  return tf.tidy(() =>
+    tf.linalg
+      .bandPart(tf.ones([t, t]), -1, 0)
+      .sub(1)
+      .mul<tf.Tensor2D>(1e9),
+  );
 }
 
 /** FLOPs of one forward pass (matmuls only, 2 per multiply-add), for GFLOP/s figures. */

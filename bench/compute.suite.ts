@@ -13,7 +13,14 @@ import { runTorch } from './torch';
 type CaseSpec =
   | { kind: 'matmul' | 'matmul_grad'; name: string; m: number; k: number; n: number }
   | { kind: 'batched_matmul'; name: string; a: number[]; b: number[]; transposeB: boolean }
-  | { kind: 'conv_fwd' | 'conv_bwd_filter' | 'conv_bwd_input'; name: string; x: [number, number, number, number]; f: [number, number, number, number]; stride: number; pad: number }
+  | {
+      kind: 'conv_fwd' | 'conv_bwd_filter' | 'conv_bwd_input';
+      name: string;
+      x: [number, number, number, number];
+      f: [number, number, number, number];
+      stride: number;
+      pad: number;
+    }
   | { kind: 'block_train'; name: string; b: number; t: number; width: number; heads: number; mlpRatio: number };
 
 function cases(quick: boolean): CaseSpec[] {
@@ -42,7 +49,7 @@ function flops(c: CaseSpec): number | null {
     case 'batched_matmul': {
       const [m, k] = c.a.slice(-2) as [number, number];
       const n = (c.transposeB ? c.b[c.b.length - 2] : c.b[c.b.length - 1]) as number;
-      return 2 * (c.a.slice(0, -2).reduce((x, y) => x * y, 1)) * m * k * n;
+      return 2 * c.a.slice(0, -2).reduce((x, y) => x * y, 1) * m * k * n;
     }
     case 'block_train':
       return 3 * blockForwardFlops({ width: c.width, heads: c.heads, mlpRatio: c.mlpRatio }, c.b, c.t);
@@ -75,15 +82,19 @@ function ours(c: CaseSpec): { run: () => void; dispose: () => void } {
   const done = () => tf.dispose(keep);
   switch (c.kind) {
     case 'matmul': {
-      const a = rnd([c.m, c.k]), b = rnd([c.k, c.n]);
+      const a = rnd([c.m, c.k]),
+        b = rnd([c.k, c.n]);
       return { run: () => sync(tf.matMul(a, b)), dispose: done };
     }
     case 'matmul_grad': {
-      const a = rnd([c.m, c.k]), b = rnd([c.k, c.n]), dy = rnd([c.m, c.n]);
+      const a = rnd([c.m, c.k]),
+        b = rnd([c.k, c.n]),
+        dy = rnd([c.m, c.n]);
       return { run: () => sync([tf.matMul(dy, b, false, true), tf.matMul(a, dy, true, false)]), dispose: done };
     }
     case 'batched_matmul': {
-      const a = rnd(c.a), b = rnd(c.b);
+      const a = rnd(c.a),
+        b = rnd(c.b);
       return { run: () => sync(tf.matMul(a, b, false, c.transposeB)), dispose: done };
     }
     case 'block_train': {
@@ -109,15 +120,29 @@ function ours(c: CaseSpec): { run: () => void; dispose: () => void } {
     default: {
       const [n, h, w, ci] = c.x;
       const [kh, kw, , co] = c.f;
-      const x = rnd(c.x) as tf.Tensor4D, f = rnd(c.f) as tf.Tensor4D;
+      const x = rnd(c.x) as tf.Tensor4D,
+        f = rnd(c.f) as tf.Tensor4D;
       // Named paddings, not explicit ones: tfjs-node's backprop kernels accept only 'same' and 'valid'.
       const pad = c.pad === 0 ? 'valid' : 'same';
       const oh = Math.floor((h + 2 * c.pad - kh) / c.stride) + 1;
       const ow = Math.floor((w + 2 * c.pad - kw) / c.stride) + 1;
       const dy = rnd([n, oh, ow, co]) as tf.Tensor4D;
       if (c.kind === 'conv_fwd') return { run: () => sync(tf.conv2d(x, f, c.stride, pad)), dispose: done };
-      if (c.kind === 'conv_bwd_filter') return { run: () => sync(tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: c.stride, pad, dataFormat: 'NHWC', filterShape: c.f })), dispose: done };
-      return { run: () => sync(tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: f }, { strides: c.stride, pad, dataFormat: 'NHWC', inputShape: [n, h, w, ci] })), dispose: done };
+      if (c.kind === 'conv_bwd_filter')
+        return {
+          run: () =>
+            sync(tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: c.stride, pad, dataFormat: 'NHWC', filterShape: c.f })),
+          dispose: done,
+        };
+      return {
+        run: () =>
+          sync(
+            tf
+              .engine()
+              .runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: f }, { strides: c.stride, pad, dataFormat: 'NHWC', inputShape: [n, h, w, ci] }),
+          ),
+        dispose: done,
+      };
     }
   }
 }
@@ -140,8 +165,13 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
       const f = flops(c);
       const t = torchMs[c.name] ?? null;
       out.push({
-        suite: 'compute', name: c.name, ours_ms: ms, torch_ms: t, ratio: t ? ms / t : null,
-        gflops: f === null ? null : f / (ms * 1e6), peak_gflops: ctx.peakGflops,
+        suite: 'compute',
+        name: c.name,
+        ours_ms: ms,
+        torch_ms: t,
+        ratio: t ? ms / t : null,
+        gflops: f === null ? null : f / (ms * 1e6),
+        peak_gflops: ctx.peakGflops,
       });
       ctx.log(`  ${c.name}: ${ms.toFixed(1)} ms${t ? ` (torch ${t.toFixed(1)} ms, ×${(ms / t).toFixed(2)})` : ''}`);
     } finally {

@@ -26,12 +26,19 @@ async function jpegFolder(dir: string, n: number): Promise<void> {
     const cls = classes[i % 4] as (typeof classes)[number];
     await mkdir(path.join(dir, cls.name), { recursive: true });
     const px = renderSyntheticImage(cls, 500, Rng.fromSeed(i));
-    await sharp(px, { raw: { width: 500, height: 500, channels: 3 } }).extract({ left: 0, top: 60, width: 500, height: 375 }).jpeg({ quality: 90 }).toFile(path.join(dir, cls.name, `${i}.jpg`));
+    await sharp(px, { raw: { width: 500, height: 500, channels: 3 } })
+      .extract({ left: 0, top: 60, width: 500, height: 375 })
+      .jpeg({ quality: 90 })
+      .toFile(path.join(dir, cls.name, `${i}.jpg`));
   }
 }
 
 function pilMs(python: string, augment: Augment, size: number, reps: number, files: string[]): number | null {
-  const r = spawnSync(python, [path.join(__dirname, 'data_pil_bench.py'), augment === 'center-crop' ? 'center' : 'random', String(size), String(reps), ...files], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(
+    python,
+    [path.join(__dirname, 'data_pil_bench.py'), augment === 'center-crop' ? 'center' : 'random', String(size), String(reps), ...files],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
   if (r.status !== 0) return null;
   const ms = (JSON.parse(r.stdout) as { ms: number[] }).ms.sort((a, b) => a - b);
   return ms[Math.floor(ms.length / 2)] as number;
@@ -56,13 +63,26 @@ export const suite: BenchSuite = {
       }
       const out: BenchCase[] = [];
       for (const c of cases) {
-        const loader = await ImageBatchLoader.open({ root: c.root, imageSize: c.size, batchSize: 32, augment: c.augment, shuffle: true, dropLast: false, resampler: c.resampler, decodeCacheBytes: c.cache ? undefined : 0 });
+        const loader = await ImageBatchLoader.open({
+          root: c.root,
+          imageSize: c.size,
+          batchSize: 32,
+          augment: c.augment,
+          shuffle: true,
+          dropLast: false,
+          resampler: c.resampler,
+          decodeCacheBytes: c.cache ? undefined : 0,
+        });
         let epoch = 0;
-        const ours = await medianMs(async () => {
-          for await (const b of loader.epoch(epoch++, Rng.fromSeed(1))) void b;
-        }, Math.max(1, Math.min(ctx.reps, 3)));
+        const ours = await medianMs(
+          async () => {
+            for await (const b of loader.epoch(epoch++, Rng.fromSeed(1))) void b;
+          },
+          Math.max(1, Math.min(ctx.reps, 3)),
+        );
         const files = await listImages(c.root);
-        const torch = ctx.torch && c.resampler === 'sharp' && !c.cache ? pilMs(ctx.torch.python, c.augment, c.size, Math.max(1, Math.min(ctx.reps, 3)), files) : null;
+        const torch =
+          ctx.torch && c.resampler === 'sharp' && !c.cache ? pilMs(ctx.torch.python, c.augment, c.size, Math.max(1, Math.min(ctx.reps, 3)), files) : null;
         const n = loader.numImages;
         ctx.log(`${c.name}: ${((n * 1000) / ours).toFixed(0)} images/s${torch ? `, Pillow ${((n * 1000) / torch).toFixed(0)} images/s` : ''}`);
         out.push({

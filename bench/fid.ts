@@ -68,12 +68,26 @@ async function benchFrechet(dir: string) {
   const b = syntheticStats(d, 3000, 2);
   const runs = [timed(() => frechetDistance(a, b)), timed(() => frechetDistance(a, b))];
   const best = runs.reduce((p, q) => (q.cpu_s < p.cpu_s ? q : p));
-  const out: Record<string, unknown> = { d, ours: { fid: best.value.value, method: best.value.method, wall_s: runs.map((r) => r.wall_s), cpu_s: runs.map((r) => r.cpu_s) } };
+  const out: Record<string, unknown> = {
+    d,
+    ours: { fid: best.value.value, method: best.value.method, wall_s: runs.map((r) => r.wall_s), cpu_s: runs.map((r) => r.cpu_s) },
+  };
   const py = process.env.FID_BENCH_PYTHON ?? findPython(['python3'], 'import scipy');
   if (!py) return { ...out, scipy: 'not available (pip install numpy scipy)' };
   const file = path.join(dir, 'stats.npz');
-  await writeFile(file, encodeNpz({ mu1: { data: a.mu, shape: [d] }, sigma1: { data: a.sigma, shape: [d, d] }, mu2: { data: b.mu, shape: [d] }, sigma2: { data: b.sigma, shape: [d, d] } }));
-  const ref = JSON.parse(execFileSync(py, [path.join(__dirname, 'fid_scipy.py'), file], { encoding: 'utf8', maxBuffer: 1 << 20 })) as { adm_sqrtm: { fid: number; wall_s: number; cpu_s: number }; numpy_eigh: { fid: number } };
+  await writeFile(
+    file,
+    encodeNpz({
+      mu1: { data: a.mu, shape: [d] },
+      sigma1: { data: a.sigma, shape: [d, d] },
+      mu2: { data: b.mu, shape: [d] },
+      sigma2: { data: b.sigma, shape: [d, d] },
+    }),
+  );
+  const ref = JSON.parse(execFileSync(py, [path.join(__dirname, 'fid_scipy.py'), file], { encoding: 'utf8', maxBuffer: 1 << 20 })) as {
+    adm_sqrtm: { fid: number; wall_s: number; cpu_s: number };
+    numpy_eigh: { fid: number };
+  };
   return {
     ...out,
     reference: ref,
@@ -102,7 +116,16 @@ async function benchFeatures(dir: string, weightsPath: string | undefined) {
   for (let done = 0; done < total; done += batch) await run();
   const wall = (Date.now() - t) / 1000;
   const cu = process.cpuUsage(c);
-  const ours = { backend: backendInfo().backend, package: backendInfo().package, images: total, batch, size, wall_s: wall, cpu_s: (cu.user + cu.system) / 1e6, images_per_s: total / wall };
+  const ours = {
+    backend: backendInfo().backend,
+    package: backendInfo().package,
+    images: total,
+    batch,
+    size,
+    wall_s: wall,
+    cpu_s: (cu.user + cu.system) / 1e6,
+    images_per_s: total / wall,
+  };
   x.dispose();
 
   const torchPy = process.env.FID_BENCH_TORCH_PYTHON ?? findPython(['python3', '/usr/bin/python3'], 'import torch, numpy');
@@ -114,7 +137,22 @@ async function benchFeatures(dir: string, weightsPath: string | undefined) {
   const outFile = path.join(dir, 'torch-pool.npy');
   await writeFile(imgFile, encodeNpy(pix, [n, 299, 299, 3]));
   const res = JSON.parse(
-    execFileSync(torchPy, [path.join(__dirname, 'fid_torch_inception.py'), weightsFile, imgFile, outFile, '--bench', String(total), '--size', String(size), '--batch', String(batch)], { encoding: 'utf8' }),
+    execFileSync(
+      torchPy,
+      [
+        path.join(__dirname, 'fid_torch_inception.py'),
+        weightsFile,
+        imgFile,
+        outFile,
+        '--bench',
+        String(total),
+        '--size',
+        String(size),
+        '--batch',
+        String(batch),
+      ],
+      { encoding: 'utf8' },
+    ),
   ) as Record<string, number>;
   const theirs = decodeNpy(await readFile(outFile), outFile).data;
   const img = tf.tensor4d(pix, [n, 299, 299, 3], 'int32');
@@ -128,7 +166,13 @@ async function benchFeatures(dir: string, weightsPath: string | undefined) {
     maxAbs = Math.max(maxAbs, Math.abs(theirs[i]!));
   }
   net.dispose();
-  return { weights: net.weightsDigest, ours, pytorch: res, ratio_ours_over_pytorch: ours.images_per_s / res.images_per_s!, pool3_parity: { max_abs_diff: maxDiff, max_abs: maxAbs } };
+  return {
+    weights: net.weightsDigest,
+    ours,
+    pytorch: res,
+    ratio_ours_over_pytorch: ours.images_per_s / res.images_per_s!,
+    pool3_parity: { max_abs_diff: maxDiff, max_abs: maxAbs },
+  };
 }
 
 async function main() {

@@ -32,7 +32,11 @@ export interface RarCaseSpec {
 }
 
 function size(label: string, batch: number, D: number, depth: number, heads: number, L: number, K: number, C: number): RarSize {
-  return { label, batch, model: RarConfig.parse({ hiddenSize: D, numLayers: depth, numHeads: heads, intermediateSize: 4 * D, imageSeqLen: L, codebookSize: K, numClasses: C }) };
+  return {
+    label,
+    batch,
+    model: RarConfig.parse({ hiddenSize: D, numLayers: depth, numHeads: heads, intermediateSize: 4 * D, imageSeqLen: L, codebookSize: K, numClasses: C }),
+  };
 }
 
 export const RAR_SIZES = {
@@ -70,12 +74,25 @@ export function oursRarCase(c: RarCaseSpec): { run: () => Promise<void>; dispose
   if (c.kind !== 'train') {
     return {
       run: async () => {
-        await sampleRar(model, classes, { guidanceScale: c.sampling.guidanceScale, guidanceScalePow: c.sampling.guidanceScalePow, randomizeTemperature: c.sampling.temperature, seed: 1, kvCache: c.kind === 'sample-kv' });
+        await sampleRar(model, classes, {
+          guidanceScale: c.sampling.guidanceScale,
+          guidanceScalePow: c.sampling.guidanceScalePow,
+          randomizeTemperature: c.sampling.temperature,
+          seed: 1,
+          kvCache: c.kind === 'sample-kv',
+        });
       },
       dispose: () => model.dispose(),
     };
   }
-  const trainer = new RarTrainer(model, { beta1: c.adamw.beta1, beta2: c.adamw.beta2, weightDecay: c.adamw.weightDecay, maxGradNorm: 1, anneal: { start: 1e9, end: 1e9 }, rng: new RngStreams(3) });
+  const trainer = new RarTrainer(model, {
+    beta1: c.adamw.beta1,
+    beta2: c.adamw.beta2,
+    weightDecay: c.adamw.weightDecay,
+    maxGradNorm: 1,
+    anneal: { start: 1e9, end: 1e9 },
+    rng: new RngStreams(3),
+  });
   const tokens = Int32Array.from({ length: B * L }, () => rng.int(cfg.codebookSize));
   let step = 0;
   return {

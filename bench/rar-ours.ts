@@ -33,7 +33,13 @@ async function timeAsync(fn: () => Promise<void>, reps: number, warmup: number):
   const wall = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
   times.sort((a, b) => a - b);
-  return { median_ms: times[Math.floor(times.length / 2)] as number, min_ms: times[0] as number, max_ms: times[times.length - 1] as number, reps, cores: (cpu.user + cpu.system) / 1000 / wall };
+  return {
+    median_ms: times[Math.floor(times.length / 2)] as number,
+    min_ms: times[0] as number,
+    max_ms: times[times.length - 1] as number,
+    reps,
+    cores: (cpu.user + cpu.system) / 1000 / wall,
+  };
 }
 
 async function main(): Promise<void> {

@@ -34,7 +34,8 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       const reps = c.kind === 'train' ? ctx.reps : Math.min(ctx.reps, 3);
       const input = { cases: [c], reps, warmup: 1 };
       const oursSide = () => runOursInChild<OursOutput>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
-      const torchSide = () => (ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/rar_bench.py', input, threads).results[c.name] ?? null) : null);
+      const torchSide = () =>
+        ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/rar_bench.py', input, threads).results[c.name] ?? null) : null;
       let ours: OursRarResult;
       let torch: StepTiming | null;
       if (order++ % 2 === 0) {
@@ -67,7 +68,9 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       });
       ctx.log(
         `  ${c.name} @${threads}t: ours ${ours.median_ms.toFixed(1)} ms (${Math.round(tokPerS(ours.median_ms))} tok/s, ${ours.cores.toFixed(2)} cores)` +
-          (torch ? `, torch ${torch.median_ms.toFixed(1)} ms (${Math.round(tokPerS(torch.median_ms))} tok/s, ${torch.cores.toFixed(2)} cores), ×${(ours.median_ms / torch.median_ms).toFixed(2)}` : ''),
+          (torch
+            ? `, torch ${torch.median_ms.toFixed(1)} ms (${Math.round(tokPerS(torch.median_ms))} tok/s, ${torch.cores.toFixed(2)} cores), ×${(ours.median_ms / torch.median_ms).toFixed(2)}`
+            : ''),
       );
     }
   }

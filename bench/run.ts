@@ -78,7 +78,9 @@ export async function medianMs(fn: () => unknown, reps: number, warmup = 1): Pro
 }
 
 export async function discoverSuites(dir = __dirname): Promise<BenchSuite[]> {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.suite.ts')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.suite.ts'))
+    .sort();
   const suites: BenchSuite[] = [];
   for (const f of files) {
     const mod = (await import(path.join(dir, f))) as { suite?: BenchSuite };
@@ -129,7 +131,11 @@ async function main(): Promise<void> {
   const backend = await initBackend({ backend: args.backend, log });
   const found = findTorch({ install: args.installTorch, log });
   const torch = 'error' in found ? null : found;
-  log(torch ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source})` : `pytorch reference: none (${'error' in found ? found.error : ''})`);
+  log(
+    torch
+      ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source})`
+      : `pytorch reference: none (${'error' in found ? found.error : ''})`,
+  );
   const ctx: BenchContext = { backend, torch, quick: args.quick, reps: args.reps ?? (args.quick ? 3 : 5), profile: args.profile, log, peakGflops: null };
   const suites = (await discoverSuites()).filter((s) => !args.suites || args.suites.includes(s.name));
   const cases: BenchCase[] = [];
@@ -137,9 +143,13 @@ async function main(): Promise<void> {
     log(`suite ${s.name}: ${s.description}`);
     cases.push(...(await s.run(ctx)));
   }
-  log(`\n${'case'.padEnd(52)} ${'thr'.padStart(3)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`);
+  log(
+    `\n${'case'.padEnd(52)} ${'thr'.padStart(3)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`,
+  );
   for (const c of cases) {
-    log(`${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}`);
+    log(
+      `${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}`,
+    );
   }
   if (args.json) {
     const torchInfo = torch ? { version: torch.version, python: torch.python, source: torch.source } : null;

@@ -19,7 +19,23 @@ export interface TokenizerSize {
   label: string;
   batch: number;
   /** Keys of models/tokenizer-config.ts; the port reads the same keys. */
-  model: Required<Pick<TokenizerConfigInput, 'image_size' | 'patch_size' | 'width' | 'depth' | 'num_heads' | 'mlp_ratio' | 'codebook_size' | 'codebook_embed_dim' | 'num_latent_tokens' | 'drop_path_rate' | 'layer_scale_init' | 'commit_loss_beta'>>;
+  model: Required<
+    Pick<
+      TokenizerConfigInput,
+      | 'image_size'
+      | 'patch_size'
+      | 'width'
+      | 'depth'
+      | 'num_heads'
+      | 'mlp_ratio'
+      | 'codebook_size'
+      | 'codebook_embed_dim'
+      | 'num_latent_tokens'
+      | 'drop_path_rate'
+      | 'layer_scale_init'
+      | 'commit_loss_beta'
+    >
+  >;
 }
 
 export interface TokenizerCaseSpec {
@@ -32,15 +48,34 @@ export interface TokenizerCaseSpec {
   adamw: { lr: number; beta1: number; beta2: number; weightDecay: number };
 }
 
-function size(label: string, batch: number, imageSize: number, patch: number, width: number, depth: number, heads: number, K: number, D: number): TokenizerSize {
+function size(
+  label: string,
+  batch: number,
+  imageSize: number,
+  patch: number,
+  width: number,
+  depth: number,
+  heads: number,
+  K: number,
+  D: number,
+): TokenizerSize {
   const grid = imageSize / patch;
   return {
     label,
     batch,
     model: {
-      image_size: imageSize, patch_size: patch, width, depth, num_heads: heads, mlp_ratio: 4,
-      codebook_size: K, codebook_embed_dim: D, num_latent_tokens: grid * grid,
-      drop_path_rate: 0.1, layer_scale_init: 1e-5, commit_loss_beta: 0.25,
+      image_size: imageSize,
+      patch_size: patch,
+      width,
+      depth,
+      num_heads: heads,
+      mlp_ratio: 4,
+      codebook_size: K,
+      codebook_embed_dim: D,
+      num_latent_tokens: grid * grid,
+      drop_path_rate: 0.1,
+      layer_scale_init: 1e-5,
+      commit_loss_beta: 0.25,
     },
   };
 }

@@ -41,7 +41,8 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       const input = { cases: [c], reps, warmup, profile: ctx.profile };
       const load1 = os.loadavg()[0] as number;
       const oursSide = () => runOursInChild<OursOutput>('tokenizer-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursResult;
-      const torchSide = () => (ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/tokenizer_bench.py', input, threads).results[c.name] ?? null) : null);
+      const torchSide = () =>
+        ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/tokenizer_bench.py', input, threads).results[c.name] ?? null) : null;
       let ours: OursResult;
       let torch: StepTiming | null;
       if (order++ % 2 === 0) {

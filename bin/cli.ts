@@ -39,25 +39,69 @@ const store = new Option('--store <uri>', 'artifact store: file:///dir or s3://b
 const set = new Option('--set <path=value>', 'override a spec value, e.g. --set stages.train.config.lr=0.001 (repeatable)').argParser(collect).default([]);
 const prefix = new Option('--queue-prefix <p>', 'prefix of every task queue name (default $ROBUSTOK_QUEUE_PREFIX)');
 
-program.command('validate <spec>').description('check a spec; exit 2 with file:line:column issues if invalid').addOption(set).addOption(json).action((spec: string, o: { set: string[]; json?: boolean }) => exit(validateCommand(spec, o)));
-program.command('schema').description('print the JSON Schema of pipeline specs (for editors)').action(() => exit(schemaCommand()));
-program.command('plan <spec>').description('every stage run with cached | will run and its cache key').addOption(set).addOption(json).addOption(store).action((spec: string, o: { set: string[]; json?: boolean; store?: string }) => exit(planCommand(spec, o)));
+program
+  .command('validate <spec>')
+  .description('check a spec; exit 2 with file:line:column issues if invalid')
+  .addOption(set)
+  .addOption(json)
+  .action((spec: string, o: { set: string[]; json?: boolean }) => exit(validateCommand(spec, o)));
+program
+  .command('schema')
+  .description('print the JSON Schema of pipeline specs (for editors)')
+  .action(() => exit(schemaCommand()));
+program
+  .command('plan <spec>')
+  .description('every stage run with cached | will run and its cache key')
+  .addOption(set)
+  .addOption(json)
+  .addOption(store)
+  .action((spec: string, o: { set: string[]; json?: boolean; store?: string }) => exit(planCommand(spec, o)));
 program
   .command('run <spec>')
   .description('run a pipeline (starts a local Temporal dev server and workers when no address is set)')
-  .addOption(set).addOption(json).addOption(store).addOption(address).addOption(namespace).addOption(prefix)
+  .addOption(set)
+  .addOption(json)
+  .addOption(store)
+  .addOption(address)
+  .addOption(namespace)
+  .addOption(prefix)
   .option('--worker', 'also run workers in this process when connecting to a server')
   .option('--no-worker', 'never run workers in this process')
   .action((spec: string, o: Parameters<typeof runCommand>[1]) => exit(runCommand(spec, o)));
-program.command('status <run>').description('progress or result of a run').option('--watch', 'follow until it finishes').addOption(json).addOption(address).addOption(namespace).action((run: string, o: Parameters<typeof statusCommand>[1]) => exit(statusCommand(run, o)));
+program
+  .command('status <run>')
+  .description('progress or result of a run')
+  .option('--watch', 'follow until it finishes')
+  .addOption(json)
+  .addOption(address)
+  .addOption(namespace)
+  .action((run: string, o: Parameters<typeof statusCommand>[1]) => exit(statusCommand(run, o)));
 program
   .command('resume <run>')
   .description('a new run of the same plan: finished stages are cache hits, failed ones rerun (training resumes from its last checkpoint)')
-  .addOption(json).addOption(address).addOption(namespace).addOption(store).addOption(prefix)
-  .option('--worker', 'also run workers in this process').option('--no-worker', 'never run workers in this process')
+  .addOption(json)
+  .addOption(address)
+  .addOption(namespace)
+  .addOption(store)
+  .addOption(prefix)
+  .option('--worker', 'also run workers in this process')
+  .option('--no-worker', 'never run workers in this process')
   .action((run: string, o: Parameters<typeof resumeCommand>[1]) => exit(resumeCommand(run, o)));
-program.command('explain <stage> <spec>').description("why a stage's cache key changed since the last run").addOption(set).addOption(json).addOption(store).action((stage: string, spec: string, o: Parameters<typeof explainCommand>[2]) => exit(explainCommand(stage, spec, o)));
-program.command('cancel <run>').description('cancel a run').option('--force', 'terminate at once, without waiting for its workers').addOption(json).addOption(address).addOption(namespace).action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(cancelCommand(run, o)));
+program
+  .command('explain <stage> <spec>')
+  .description("why a stage's cache key changed since the last run")
+  .addOption(set)
+  .addOption(json)
+  .addOption(store)
+  .action((stage: string, spec: string, o: Parameters<typeof explainCommand>[2]) => exit(explainCommand(stage, spec, o)));
+program
+  .command('cancel <run>')
+  .description('cancel a run')
+  .option('--force', 'terminate at once, without waiting for its workers')
+  .addOption(json)
+  .addOption(address)
+  .addOption(namespace)
+  .action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(cancelCommand(run, o)));
 program
   .command('worker')
   .description('a worker process: hosts the control queue and stage queues')
@@ -66,29 +110,74 @@ program
   .option('--grace <duration>', 'shutdown grace time for running stages', '60s')
   .option('--work-root <dir>', "this host's folder for stage attempt workdirs (default <tmpdir>/robustok-work)")
   .option('--allow-cpu', 'poll the gpu queue even without a GPU backend (its stages then run on the CPU)')
-  .addOption(address).addOption(namespace).addOption(store).addOption(prefix)
+  .addOption(address)
+  .addOption(namespace)
+  .addOption(store)
+  .addOption(prefix)
   .action((o: Parameters<typeof workerCommand>[0]) => exit(workerCommand(o)));
-program.command('demo').description('round-trip an artifact through a Temporal workflow and the artifact store').addOption(json).addOption(address).addOption(namespace).addOption(store).action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));
+program
+  .command('demo')
+  .description('round-trip an artifact through a Temporal workflow and the artifact store')
+  .addOption(json)
+  .addOption(address)
+  .addOption(namespace)
+  .addOption(store)
+  .action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));
 
 // Commands over past runs read the store only (no Temporal); loaded on use.
-program.command('runs').description('past runs from the store: id, pipeline, outcome, start, duration, best metric').option('--limit <n>', 'newest N runs', '20').addOption(json).addOption(store).action((o: { limit?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/runs-list.js').then((m) => m.runsCommand(o))));
-program.command('compare <runA> <runB>').description('config differences per stage and metrics per arm (B − A) of two runs').addOption(json).addOption(store).action((a: string, b: string, o: { json?: boolean; store?: string }) => exit(import('../cli/commands/compare.js').then((m) => m.compareCommand(a, b, o))));
-program.command('logs <run> [stage]').description("a stage attempt's stored log (stage log, stdout, stderr); without a stage, which logs the run has").option('--attempt <n>', 'attempt number (default: the last)').addOption(json).addOption(store).action((run: string, stage: string | undefined, o: { attempt?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/logs.js').then((m) => m.logsCommand(run, stage, o))));
-program.command('get <run> <output> <dest>').description('export <stage>.<output> of a run to dest (digests verified)').option('--force', 'replace a non-empty dest').addOption(json).addOption(store).action((run: string, out: string, dest: string, o: { force?: boolean; json?: boolean; store?: string }) => exit(import('../cli/commands/get.js').then((m) => m.getCommand(run, out, dest, o))));
+program
+  .command('runs')
+  .description('past runs from the store: id, pipeline, outcome, start, duration, best metric')
+  .option('--limit <n>', 'newest N runs', '20')
+  .addOption(json)
+  .addOption(store)
+  .action((o: { limit?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/runs-list.js').then((m) => m.runsCommand(o))));
+program
+  .command('compare <runA> <runB>')
+  .description('config differences per stage and metrics per arm (B − A) of two runs')
+  .addOption(json)
+  .addOption(store)
+  .action((a: string, b: string, o: { json?: boolean; store?: string }) => exit(import('../cli/commands/compare.js').then((m) => m.compareCommand(a, b, o))));
+program
+  .command('logs <run> [stage]')
+  .description("a stage attempt's stored log (stage log, stdout, stderr); without a stage, which logs the run has")
+  .option('--attempt <n>', 'attempt number (default: the last)')
+  .addOption(json)
+  .addOption(store)
+  .action((run: string, stage: string | undefined, o: { attempt?: string; json?: boolean; store?: string }) =>
+    exit(import('../cli/commands/logs.js').then((m) => m.logsCommand(run, stage, o))),
+  );
+program
+  .command('get <run> <output> <dest>')
+  .description('export <stage>.<output> of a run to dest (digests verified)')
+  .option('--force', 'replace a non-empty dest')
+  .addOption(json)
+  .addOption(store)
+  .action((run: string, out: string, dest: string, o: { force?: boolean; json?: boolean; store?: string }) =>
+    exit(import('../cli/commands/get.js').then((m) => m.getCommand(run, out, dest, o))),
+  );
 program
   .command('gc')
-  .description('remove what the newest N runs do not need: old records, unused cache entries, old checkpoints, unreferenced blobs, failed workdirs (dry run unless --apply)')
+  .description(
+    'remove what the newest N runs do not need: old records, unused cache entries, old checkpoints, unreferenced blobs, failed workdirs (dry run unless --apply)',
+  )
   .requiredOption('--keep-runs <n>', 'keep the newest N run records and everything they reference')
   .option('--apply', 'delete (default: only report what would be freed)')
   .option('--work-root <dir>', "this host's worker work root (default <tmpdir>/robustok-work)")
-  .addOption(json).addOption(store)
-  .action((o: { keepRuns?: string; apply?: boolean; workRoot?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/gc.js').then((m) => m.gcCommand(o))));
+  .addOption(json)
+  .addOption(store)
+  .action((o: { keepRuns?: string; apply?: boolean; workRoot?: string; json?: boolean; store?: string }) =>
+    exit(import('../cli/commands/gc.js').then((m) => m.gcCommand(o))),
+  );
 
 program
   .command('report <run>')
-  .description('one self-contained HTML page of a run: stage graph, metrics pivoted on the sweep axes (+ CSV), FID plots, sample grids, training curves, artifacts, FID provenance')
+  .description(
+    'one self-contained HTML page of a run: stage graph, metrics pivoted on the sweep axes (+ CSV), FID plots, sample grids, training curves, artifacts, FID provenance',
+  )
   .option('--out <dir>', 'folder for report.html and metrics.csv (default <state dir>/reports/<run>)')
-  .addOption(json).addOption(store)
+  .addOption(json)
+  .addOption(store)
   .action((run: string, o: { out?: string; json?: boolean; store?: string }) => exit(import('../cli/commands/report.js').then((m) => m.reportCommand(run, o))));
 
 const model = program.command('model').description('registered model architectures');
@@ -104,7 +193,9 @@ model
   .requiredOption('--out <dir>', 'output directory (one <name>.npy per output)')
   .option('--seed <n>', 'init seed when no --weights are given', '0')
   .addOption(json)
-  .action((o: ModelForwardOptions) => exit(import('../cli/commands/model-forward.js').then((m) => m.modelForwardCommand({ ...o, backend: process.env.ROBUSTOK_BACKEND }))));
+  .action((o: ModelForwardOptions) =>
+    exit(import('../cli/commands/model-forward.js').then((m) => m.modelForwardCommand({ ...o, backend: process.env.ROBUSTOK_BACKEND }))),
+  );
 
 program
   .command('fid <a> <b>')
@@ -129,17 +220,48 @@ schedule
   .option('--at <time>', 'fire once at this ISO time')
   .option('--timezone <tz>', 'time zone of --cron (default UTC)')
   .option('--overlap <policy>', 'when the previous run is still going: skip | buffer-one | buffer-all | allow-all', 'skip')
-  .option('--paused', 'create it paused').option('--note <text>', 'note shown by list').option('--replace', 're-plan an existing schedule of this id')
-  .addOption(set).addOption(json).addOption(store).addOption(address).addOption(namespace).addOption(prefix)
+  .option('--paused', 'create it paused')
+  .option('--note <text>', 'note shown by list')
+  .option('--replace', 're-plan an existing schedule of this id')
+  .addOption(set)
+  .addOption(json)
+  .addOption(store)
+  .addOption(address)
+  .addOption(namespace)
+  .addOption(prefix)
   .action((spec: string, o: ScheduleCreateOptions) => exit(sched().then((m) => m.scheduleCreateCommand(spec, o))));
-schedule.command('list').description('schedules of this queue prefix: when, overlap, paused, next and recent firings').addOption(json).addOption(address).addOption(namespace).addOption(prefix).action((o: { json?: boolean }) => exit(sched().then((m) => m.scheduleListCommand(o))));
+schedule
+  .command('list')
+  .description('schedules of this queue prefix: when, overlap, paused, next and recent firings')
+  .addOption(json)
+  .addOption(address)
+  .addOption(namespace)
+  .addOption(prefix)
+  .action((o: { json?: boolean }) => exit(sched().then((m) => m.scheduleListCommand(o))));
 for (const action of ['pause', 'unpause', 'delete'] as const) {
-  schedule.command(`${action} <id>`).description(`${action} a schedule`).option('--note <text>', 'reason (pause/unpause)').addOption(json).addOption(address).addOption(namespace).action((id: string, o: { json?: boolean; note?: string }) => exit(sched().then((m) => m.scheduleStateCommand(action, id, o))));
+  schedule
+    .command(`${action} <id>`)
+    .description(`${action} a schedule`)
+    .option('--note <text>', 'reason (pause/unpause)')
+    .addOption(json)
+    .addOption(address)
+    .addOption(namespace)
+    .action((id: string, o: { json?: boolean; note?: string }) => exit(sched().then((m) => m.scheduleStateCommand(action, id, o))));
 }
-schedule.command('trigger <id>').description('fire one run now').option('--overlap <policy>', 'override the overlap policy for this firing').addOption(json).addOption(address).addOption(namespace).action((id: string, o: { json?: boolean; overlap?: string }) => exit(sched().then((m) => m.scheduleTriggerCommand(id, o))));
+schedule
+  .command('trigger <id>')
+  .description('fire one run now')
+  .option('--overlap <policy>', 'override the overlap policy for this firing')
+  .addOption(json)
+  .addOption(address)
+  .addOption(namespace)
+  .action((id: string, o: { json?: boolean; overlap?: string }) => exit(sched().then((m) => m.scheduleTriggerCommand(id, o))));
 
 const server = program.command('server').description('local Temporal dev server and MinIO');
-server.command('provision').description('find or build the temporal and minio binaries; print version and source').action(() => exit(provisionCommand()));
+server
+  .command('provision')
+  .description('find or build the temporal and minio binaries; print version and source')
+  .action(() => exit(provisionCommand()));
 server
   .command('start')
   .description('start Temporal (with its Web UI) and MinIO in the foreground; print addresses and credentials; exit 1 if one dies')

@@ -29,7 +29,8 @@ async function statusOf(run: StageRun, outputs: Map<string, Readonly<Record<stri
   const inputDigests: Record<string, string> = {};
   for (const [name, ref] of Object.entries(run.inputs)) {
     const digest = outputs.get(ref.run)?.[ref.output]?.digest;
-    if (digest === undefined) return { state: 'will run', key: undefined, material: undefined, why: `input '${name}' comes from ${ref.run}, which will run first` };
+    if (digest === undefined)
+      return { state: 'will run', key: undefined, material: undefined, why: `input '${name}' comes from ${ref.run}, which will run first` };
     inputDigests[name] = digest;
   }
   const material = keyMaterial(run, inputDigests);

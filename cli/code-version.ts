@@ -11,7 +11,10 @@ export function codeVersion(): string {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
   let lock = 'nolock';
   try {
-    lock = createHash('sha256').update(readFileSync(path.join(root, 'package-lock.json'))).digest('hex').slice(0, 12);
+    lock = createHash('sha256')
+      .update(readFileSync(path.join(root, 'package-lock.json')))
+      .digest('hex')
+      .slice(0, 12);
   } catch {
     // running from a packed copy without a lockfile
   }

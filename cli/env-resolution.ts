@@ -32,7 +32,11 @@ export async function resolveEnvironment(spec: Spec, env: NodeJS.ProcessEnv): Pr
       const file = path.resolve(value);
       const st = await stat(file).catch(() => undefined);
       if (!st?.isFile()) {
-        issues.push({ code: 'INPUT_MISSING', path: `stages.${s.id}.config.weightsFromEnv`, message: `${c.weightsFromEnv}=${value} is not a file: point it at the converted Inception safetensors (README "FID Inception weights"), or unset it for the random network` });
+        issues.push({
+          code: 'INPUT_MISSING',
+          path: `stages.${s.id}.config.weightsFromEnv`,
+          message: `${c.weightsFromEnv}=${value} is not a file: point it at the converted Inception safetensors (README "FID Inception weights"), or unset it for the random network`,
+        });
         return s;
       }
       return { ...s, config: { ...c, weightsFile: file, weightsSha256: await sha256File(file) } };

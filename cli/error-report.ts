@@ -32,8 +32,16 @@ export function describeError(e: unknown): { code: string; message: string } {
   if (e instanceof ServiceError) {
     const grpc = (e.cause as { code?: number; details?: string } | undefined) ?? {};
     const status = grpc.code === undefined ? undefined : GRPC[grpc.code];
-    if (status === 'RESOURCE_EXHAUSTED') return { code: 'SPEC_TOO_LARGE', message: `Temporal refused a message as too large (${grpc.details ?? e.message}): keep large data in files wired as inputs, not inline in the spec` };
-    if (status === 'UNAVAILABLE' || status === 'DEADLINE_EXCEEDED') return { code: 'TEMPORAL_UNREACHABLE', message: `Temporal did not answer (${grpc.details ?? e.message}): is the server running? (robustok server start, or unset TEMPORAL_ADDRESS for a local one)` };
+    if (status === 'RESOURCE_EXHAUSTED')
+      return {
+        code: 'SPEC_TOO_LARGE',
+        message: `Temporal refused a message as too large (${grpc.details ?? e.message}): keep large data in files wired as inputs, not inline in the spec`,
+      };
+    if (status === 'UNAVAILABLE' || status === 'DEADLINE_EXCEEDED')
+      return {
+        code: 'TEMPORAL_UNREACHABLE',
+        message: `Temporal did not answer (${grpc.details ?? e.message}): is the server running? (robustok server start, or unset TEMPORAL_ADDRESS for a local one)`,
+      };
     return { code: 'TEMPORAL_ERROR', message: `${e.message}${grpc.details ? `: ${grpc.details}` : ''}` };
   }
   const inner = innermostFailure(e);

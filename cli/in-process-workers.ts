@@ -10,7 +10,18 @@ import { createWorker } from './worker';
 export async function startInProcessWorkers(plan: Plan, session: TemporalSession, store: ArtifactStore, controlQueue: string): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (const taskQueue of [controlQueue, ...planQueues(plan).filter((q) => q !== controlQueue)]) {
-    workers.push(await createWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: '10s', workflows: taskQueue === controlQueue, mainThreadWorkflows: true, maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2 }));
+    workers.push(
+      await createWorker({
+        connection: session.worker,
+        namespace: session.namespace,
+        taskQueue,
+        store,
+        shutdownGraceTime: '10s',
+        workflows: taskQueue === controlQueue,
+        mainThreadWorkflows: true,
+        maxConcurrentActivities: taskQueue === controlQueue ? 16 : 2,
+      }),
+    );
   }
   return workers;
 }

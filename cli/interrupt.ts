@@ -33,8 +33,10 @@ function windowMs(env: NodeJS.ProcessEnv = process.env): number {
 
 function detachHint(runId: string, o: InteractiveFollow, ms: number): string {
   const head = `Ctrl-C: detaching from run ${runId} in ${Math.round(ms / 100) / 10} s (Ctrl-C again to cancel the run instead).`;
-  if (o.embedded) return `${head} Its workers and the local Temporal server live in this process, so it pauses: 'robustok resume ${runId}' continues it where it stopped, 'robustok cancel ${runId}' drops it.`;
-  if (o.inProcess) return `${head} It stays on the server and its stages wait for a worker ('robustok worker', or 'robustok resume ${runId}' to host them here). Follow it: 'robustok status ${runId} --watch'; cancel it: 'robustok cancel ${runId}'.`;
+  if (o.embedded)
+    return `${head} Its workers and the local Temporal server live in this process, so it pauses: 'robustok resume ${runId}' continues it where it stopped, 'robustok cancel ${runId}' drops it.`;
+  if (o.inProcess)
+    return `${head} It stays on the server and its stages wait for a worker ('robustok worker', or 'robustok resume ${runId}' to host them here). Follow it: 'robustok status ${runId} --watch'; cancel it: 'robustok cancel ${runId}'.`;
   return `${head} It continues on its workers. Follow it: 'robustok status ${runId} --watch'; cancel it: 'robustok cancel ${runId}'.`;
 }
 
@@ -43,7 +45,11 @@ export function isCancelledRun(e: unknown): boolean {
 }
 
 /** Follows until the run ends (its record), or until the user detaches or cancels (undefined). */
-export async function followInteractively(handle: WorkflowHandle<typeof pipelineWorkflow>, runId: string, o: InteractiveFollow): Promise<RunRecord | undefined> {
+export async function followInteractively(
+  handle: WorkflowHandle<typeof pipelineWorkflow>,
+  runId: string,
+  o: InteractiveFollow,
+): Promise<RunRecord | undefined> {
   const ms = windowMs();
   let interrupts = 0;
   let timer: NodeJS.Timeout | undefined;

@@ -24,7 +24,11 @@ export function isTemporalOutage(e: unknown): e is ServiceError {
   return code === 14 || code === 4 || /No connection established|ECONNREFUSED|ECONNRESET/.test(`${e.message} ${errorMessage(e.cause)}`);
 }
 
-export async function resultThroughOutages(handle: WorkflowHandle<typeof pipelineWorkflow>, log: (l: string) => void, maxMs = temporalWaitMs()): Promise<RunRecord> {
+export async function resultThroughOutages(
+  handle: WorkflowHandle<typeof pipelineWorkflow>,
+  log: (l: string) => void,
+  maxMs = temporalWaitMs(),
+): Promise<RunRecord> {
   let outageSince: number | undefined;
   let lastFailure = 0;
   for (;;) {
@@ -36,7 +40,9 @@ export async function resultThroughOutages(handle: WorkflowHandle<typeof pipelin
       // A failure long after the previous one is a new outage (a long poll succeeded in between).
       if (outageSince === undefined || now - lastFailure > 60_000) {
         outageSince = now;
-        log(`Temporal is not answering (${errorMessage(e.cause ?? e).split('\n')[0] ?? ''}): still following run ${handle.workflowId.replace(/^run-/, '')}, for up to ${Math.round(maxMs / 1000)} s (ROBUSTOK_TEMPORAL_WAIT)`);
+        log(
+          `Temporal is not answering (${errorMessage(e.cause ?? e).split('\n')[0] ?? ''}): still following run ${handle.workflowId.replace(/^run-/, '')}, for up to ${Math.round(maxMs / 1000)} s (ROBUSTOK_TEMPORAL_WAIT)`,
+        );
       }
       lastFailure = now;
       if (now - outageSince > maxMs) throw e;

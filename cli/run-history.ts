@@ -10,7 +10,6 @@ import type { ArtifactStore } from '../artifacts/store';
 
 const RECORD = /^records\/([^/]+)\.json$/;
 
-
 export async function listRunIds(store: ArtifactStore): Promise<string[]> {
   return (await store.list('records/')).map((k) => RECORD.exec(k)?.[1]).filter((id): id is string => id !== undefined);
 }
@@ -45,8 +44,12 @@ export async function resolveRun(store: ArtifactStore, name: string): Promise<Ru
     const r = await readRunRecord(store, matches[0] ?? '');
     if (r !== undefined) return r;
   }
-  if (matches.length > 1) throw new PipelineError('INPUT_MISSING', `run '${name}' is ambiguous in ${store.uri}: ${matches.slice(0, 8).join(', ')}${matches.length > 8 ? ', …' : ''}`);
-  throw new PipelineError('INPUT_MISSING', `no finished run '${name}' in ${store.uri} (${ids.length} run records; list them with 'robustok runs'; a run still going has no record yet: 'robustok status')`);
+  if (matches.length > 1)
+    throw new PipelineError('INPUT_MISSING', `run '${name}' is ambiguous in ${store.uri}: ${matches.slice(0, 8).join(', ')}${matches.length > 8 ? ', …' : ''}`);
+  throw new PipelineError(
+    'INPUT_MISSING',
+    `no finished run '${name}' in ${store.uri} (${ids.length} run records; list them with 'robustok runs'; a run still going has no record yet: 'robustok status')`,
+  );
 }
 
 /** A stage run of a record by its run id (`train#1a2b3c4d`) or, when the stage has one run, by its stage id. */
@@ -56,9 +59,15 @@ export function findStageRun(record: RunRecord, name: string): StageRunRecord {
   const byStage = record.stages.filter((s) => s.stageId === name || s.id.startsWith(`${name}#`));
   if (byStage.length === 1 && byStage[0] !== undefined) return byStage[0];
   if (byStage.length > 1) {
-    throw new PipelineError('INPUT_MISSING', `stage '${name}' has ${byStage.length} runs in ${record.runId} (one per sweep value): name one of ${byStage.map((s) => `${s.id} [arms ${s.arms.join(',')}]`).join(', ')}`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `stage '${name}' has ${byStage.length} runs in ${record.runId} (one per sweep value): name one of ${byStage.map((s) => `${s.id} [arms ${s.arms.join(',')}]`).join(', ')}`,
+    );
   }
-  throw new PipelineError('INPUT_MISSING', `run ${record.runId} has no stage '${name}'; its stages: ${[...new Set(record.stages.map((s) => s.stageId))].join(', ')}`);
+  throw new PipelineError(
+    'INPUT_MISSING',
+    `run ${record.runId} has no stage '${name}'; its stages: ${[...new Set(record.stages.map((s) => s.stageId))].join(', ')}`,
+  );
 }
 
 export function formatBytes(n: number): string {

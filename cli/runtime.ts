@@ -62,5 +62,9 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): void {
   // Ctrl-C means (cli/interrupt.ts) and `robustok worker` shuts down gracefully itself.
   // Core's own (Rust) log lines — connection retries while a server restarts, among others — would
   // otherwise go straight to the terminal: forward them through the same logger.
-  Runtime.install({ logger: new DefaultLogger(level, print), shutdownSignals: [], telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } } });
+  Runtime.install({
+    logger: new DefaultLogger(level, print),
+    shutdownSignals: [],
+    telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } },
+  });
 }

@@ -24,4 +24,3 @@ export async function readServerSettings(env: NodeJS.ProcessEnv = process.env): 
     return {};
   }
 }
-

@@ -163,7 +163,10 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
       liveKeys.add(key);
       // Newer markers name their execution and start themselves; older ones are matched to a lease by token.
       const wf = marker?.execution?.split('/')[0];
-      const owner = marker?.execution !== undefined && marker.since !== undefined ? { runId: wf?.startsWith('run-') ? wf.slice(4) : undefined, at: Date.parse(marker.since) } : tokenRun.get(a.slice(a.lastIndexOf('/') + 1, -'.json'.length));
+      const owner =
+        marker?.execution !== undefined && marker.since !== undefined
+          ? { runId: wf?.startsWith('run-') ? wf.slice(4) : undefined, at: Date.parse(marker.since) }
+          : tokenRun.get(a.slice(a.lastIndexOf('/') + 1, -'.json'.length));
       if (owner !== undefined) {
         note(owner.runId, key, now);
         oldestLiveStart = Math.min(oldestLiveStart, Number.isFinite(owner.at) ? owner.at : 0);
@@ -171,7 +174,8 @@ export async function planGc(store: ArtifactStore, keepRuns: number, now = Date.
     }
   });
   const inFlight = [...lastSeen.entries()].filter(([id, at]) => !hasRecord.has(id) && (id === '?' || now - at < IN_FLIGHT_WINDOW_MS)).map(([id]) => id);
-  for (const id of [...touchedBy.keys()]) if (!hasRecord.has(id) && [...(touchedBy.get(id) ?? [])].some((k) => liveKeys.has(k)) && !inFlight.includes(id)) inFlight.push(id);
+  for (const id of [...touchedBy.keys()])
+    if (!hasRecord.has(id) && [...(touchedBy.get(id) ?? [])].some((k) => liveKeys.has(k)) && !inFlight.includes(id)) inFlight.push(id);
   const protectedKeys = new Set<string>(liveKeys);
   for (const id of inFlight) for (const k of touchedBy.get(id) ?? []) protectedKeys.add(k);
 
@@ -274,7 +278,11 @@ export async function applyGc(store: ArtifactStore, plan: GcPlan): Promise<{ del
   // A run that started (or took a cache hit, or began an attempt) since the plan may need what it would delete.
   const seen = new Set(plan.marks);
   const fresh = (await store.list('runs/')).filter((k) => MARK.test(k) && !seen.has(k));
-  if (fresh.length > 0) throw new PipelineError('STORE_ERROR', `a run touched the store while gc was planning (${fresh[0] ?? ''}${fresh.length > 1 ? ` and ${fresh.length - 1} more` : ''}); nothing was deleted — plan again`);
+  if (fresh.length > 0)
+    throw new PipelineError(
+      'STORE_ERROR',
+      `a run touched the store while gc was planning (${fresh[0] ?? ''}${fresh.length > 1 ? ` and ${fresh.length - 1} more` : ''}); nothing was deleted — plan again`,
+    );
   let deleted = 0;
   let bytes = 0;
   let spared = 0;

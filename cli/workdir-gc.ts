@@ -54,17 +54,30 @@ export async function planWorkdirs(store: ArtifactStore, root: string, now = Dat
     const hasManifest = (key: string) => keys.includes(`runs/${key}/manifest.json`);
     let live = false;
     for (const k of keys.filter((x) => x.includes('/alive/'))) {
-      const m = await store.getBytes(k).then((b) => JSON.parse(b.toString('utf8')) as AliveMarker).catch(() => undefined);
+      const m = await store
+        .getBytes(k)
+        .then((b) => JSON.parse(b.toString('utf8')) as AliveMarker)
+        .catch(() => undefined);
       if (m === undefined || now - Date.parse(m.at) <= ALIVE_GRACE_MS) live = true;
     }
-    const note = await readFile(path.join(dir, 'outputs-complete.json'), 'utf8').then((t) => JSON.parse(t) as CompletedOutputs).catch(() => undefined);
+    const note = await readFile(path.join(dir, 'outputs-complete.json'), 'utf8')
+      .then((t) => JSON.parse(t) as CompletedOutputs)
+      .catch(() => undefined);
     const pendingUpload = note !== undefined && !hasManifest(note.key) ? note.workdir : undefined;
     for (const a of attempts) {
       const p = path.join(dir, a);
       const info = await treeInfo(p).catch(() => undefined);
       if (info === undefined) continue;
       const why =
-        fullKeys.length === 0 ? 'its stage is not in this store' : live ? 'an attempt of its stage is running' : pendingUpload !== undefined && path.resolve(pendingUpload) === p ? 'its finished outputs wait to be uploaded' : now - info.newest < WORKDIR_QUIET_MS ? 'changed in the last 10 minutes' : undefined;
+        fullKeys.length === 0
+          ? 'its stage is not in this store'
+          : live
+            ? 'an attempt of its stage is running'
+            : pendingUpload !== undefined && path.resolve(pendingUpload) === p
+              ? 'its finished outputs wait to be uploaded'
+              : now - info.newest < WORKDIR_QUIET_MS
+                ? 'changed in the last 10 minutes'
+                : undefined;
       if (why === undefined) remove.push({ path: p, bytes: info.bytes });
       else kept.push({ path: p, why });
     }

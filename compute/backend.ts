@@ -66,10 +66,7 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
   const v = (value ?? 'auto').trim().toLowerCase();
   if (v === '') return 'auto';
   if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
-  throw new PipelineError(
-    'BACKEND_UNAVAILABLE',
-    `unknown backend "${value}": use one of ${BACKEND_CHOICES.join(', ')} (--backend or ROBUSTOK_BACKEND)`,
-  );
+  throw new PipelineError('BACKEND_UNAVAILABLE', `unknown backend "${value}": use one of ${BACKEND_CHOICES.join(', ')} (--backend or ROBUSTOK_BACKEND)`);
 }
 
 /**

@@ -41,7 +41,12 @@ export async function saveTrainingCheckpoint(path: string, parts: TrainingParts,
   for (const [n, t] of parts.model) named.set(`model.${n}`, t);
   if (parts.ema) for (const [n, t] of parts.ema.tensors()) named.set(`ema.${n}`, t);
   if (parts.optimizer) for (const [n, t] of parts.optimizer.stateTensors()) named.set(`optimizer.${n}`, t);
-  const meta = { format: TRAINING_CHECKPOINT_FORMAT, version: TRAINING_CHECKPOINT_VERSION, ...state, optimizer: parts.optimizer?.getState() ?? state.optimizer };
+  const meta = {
+    format: TRAINING_CHECKPOINT_FORMAT,
+    version: TRAINING_CHECKPOINT_VERSION,
+    ...state,
+    optimizer: parts.optimizer?.getState() ?? state.optimizer,
+  };
   await writeSafetensors(path, tensorEntries(named), { metadata: { robustok: JSON.stringify(meta) } });
 }
 
@@ -58,10 +63,17 @@ export async function loadTrainingCheckpoint(path: string, parts: TrainingParts)
   const reader = await SafetensorsReader.open(path);
   try {
     const raw = reader.metadata.robustok;
-    if (raw === undefined) throw new PipelineError('CHECKPOINT_MISMATCH', `${path} is not a RobusTok training checkpoint (no "robustok" metadata); load plain weights with loadStateDictFile`);
+    if (raw === undefined)
+      throw new PipelineError(
+        'CHECKPOINT_MISMATCH',
+        `${path} is not a RobusTok training checkpoint (no "robustok" metadata); load plain weights with loadStateDictFile`,
+      );
     const meta = JSON.parse(raw) as TrainingState & { format?: string; version?: number };
     if (meta.format !== TRAINING_CHECKPOINT_FORMAT || meta.version !== TRAINING_CHECKPOINT_VERSION) {
-      throw new PipelineError('CHECKPOINT_MISMATCH', `${path}: format ${meta.format} v${meta.version}, expected ${TRAINING_CHECKPOINT_FORMAT} v${TRAINING_CHECKPOINT_VERSION}`);
+      throw new PipelineError(
+        'CHECKPOINT_MISMATCH',
+        `${path}: format ${meta.format} v${meta.version}, expected ${TRAINING_CHECKPOINT_FORMAT} v${TRAINING_CHECKPOINT_VERSION}`,
+      );
     }
     const model = await loadStateDict(parts.model, reader, { prefix: 'model.' });
     if (parts.ema) {

@@ -91,7 +91,10 @@ function describeProblems(r: LoadReport): string[] {
   const out: string[] = [];
   if (r.missing.length) out.push(`missing ${r.missing.length} key(s) the model needs: ${list(r.missing)}`);
   if (r.unexpected.length) out.push(`unexpected ${r.unexpected.length} key(s) the model does not have: ${list(r.unexpected)}`);
-  if (r.mismatched.length) out.push(`shape mismatch for ${r.mismatched.length} key(s): ${list(r.mismatched.map((m) => `${m.name} (model [${m.expected.join(', ')}], file [${m.found.join(', ')}])`))}`);
+  if (r.mismatched.length)
+    out.push(
+      `shape mismatch for ${r.mismatched.length} key(s): ${list(r.mismatched.map((m) => `${m.name} (model [${m.expected.join(', ')}], file [${m.found.join(', ')}])`))}`,
+    );
   return out;
 }
 

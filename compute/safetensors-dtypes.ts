@@ -7,7 +7,16 @@
 import { PipelineError } from '../core/errors';
 
 export const DTYPE_BYTES = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 } as const;
 export type SafetensorsDtype = keyof typeof DTYPE_BYTES;
 
@@ -25,7 +34,8 @@ function f16Table(): Float32Array {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const frac = h & 0x3ff;
-    if (exp === 0) t[h] = sign * frac * 2 ** -24; // subnormal (or zero)
+    if (exp === 0)
+      t[h] = sign * frac * 2 ** -24; // subnormal (or zero)
     else if (exp === 31) t[h] = frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
     else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
   }
@@ -52,7 +62,8 @@ export function f32ToBf16(x: Float32Array): Uint16Array {
   const out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const b = u[i] as number;
-    if ((b & 0x7f800000) === 0x7f800000 && b & 0x7fffff) out[i] = (b >>> 16) | 0x40; // NaN stays a (quiet) NaN
+    if ((b & 0x7f800000) === 0x7f800000 && b & 0x7fffff)
+      out[i] = (b >>> 16) | 0x40; // NaN stays a (quiet) NaN
     else out[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff; // round to nearest, ties to even
   }
   return out;
@@ -129,7 +140,8 @@ export function decodeElements(dtype: SafetensorsDtype, bytes: Uint8Array, name:
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const v = big[i] as bigint;
-        if (v > 2147483647n || v < -2147483648n) throw new PipelineError('DATA_CORRUPT', `tensor ${name}: I64 value ${v} does not fit int32 (tfjs has no int64)`);
+        if (v > 2147483647n || v < -2147483648n)
+          throw new PipelineError('DATA_CORRUPT', `tensor ${name}: I64 value ${v} does not fit int32 (tfjs has no int64)`);
         out[i] = Number(v);
       }
       return out;

@@ -53,7 +53,8 @@ export class SafetensorsReader {
       if (size < 8) throw corrupt(`${where} is ${size} bytes: too short for the 8-byte header length`);
       const lenBuf = await readExactly(fh, 0, 8, where);
       const n = new DataView(lenBuf.buffer, lenBuf.byteOffset, 8).getBigUint64(0, true);
-      if (n > BigInt(MAX_HEADER_BYTES) || n + 8n > BigInt(size)) throw corrupt(`${where}: header length ${n} exceeds the file (${size} bytes) or the 100 MB limit`);
+      if (n > BigInt(MAX_HEADER_BYTES) || n + 8n > BigInt(size))
+        throw corrupt(`${where}: header length ${n} exceeds the file (${size} bytes) or the 100 MB limit`);
       const headerBytes = await readExactly(fh, 8, Number(n), where);
       const { tensors, metadata } = parseHeader(headerBytes, size - 8 - Number(n), where);
       return new SafetensorsReader(fh, path, 8 + Number(n), tensors, metadata);
@@ -76,7 +77,9 @@ export class SafetensorsReader {
 
   /** The tensor's raw bytes (a fresh buffer). */
   async readBytes(name: string): Promise<Uint8Array> {
-    const { dataOffsets: [b, e] } = this.info(name);
+    const {
+      dataOffsets: [b, e],
+    } = this.info(name);
     return readExactly(this.fh, this.dataStart + b, e - b, `${this.path}:${name}`);
   }
 
@@ -139,17 +142,20 @@ function parseHeader(bytes: Uint8Array, bufferBytes: number, where: string): { t
     const okInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
     if (!isDtype(r.dtype)) throw corrupt(`${where}: tensor ${name} has unsupported dtype ${JSON.stringify(r.dtype)}`);
     if (!Array.isArray(r.shape) || !r.shape.every(okInt)) throw corrupt(`${where}: tensor ${name} has an invalid shape ${JSON.stringify(r.shape)}`);
-    if (!Array.isArray(off) || off.length !== 2 || !okInt(off[0]) || !okInt(off[1]) || off[1] < off[0]) throw corrupt(`${where}: tensor ${name} has invalid data_offsets ${JSON.stringify(off)}`);
+    if (!Array.isArray(off) || off.length !== 2 || !okInt(off[0]) || !okInt(off[1]) || off[1] < off[0])
+      throw corrupt(`${where}: tensor ${name} has invalid data_offsets ${JSON.stringify(off)}`);
     const shape = r.shape;
     const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[r.dtype];
-    if (off[1] - off[0] !== expected) throw corrupt(`${where}: tensor ${name} (${r.dtype} [${shape.join(', ')}]) needs ${expected} bytes but data_offsets span ${off[1] - off[0]}`);
+    if (off[1] - off[0] !== expected)
+      throw corrupt(`${where}: tensor ${name} (${r.dtype} [${shape.join(', ')}]) needs ${expected} bytes but data_offsets span ${off[1] - off[0]}`);
     entries.push([name, { dtype: r.dtype, shape, dataOffsets: [off[0], off[1]] }]);
   }
   // The buffer must be covered exactly: sorted by offset, each tensor starts where the previous ended.
   entries.sort(([, a], [, b]) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]);
   let cursor = 0;
   for (const [name, t] of entries) {
-    if (t.dataOffsets[0] !== cursor) throw corrupt(`${where}: tensor ${name} starts at ${t.dataOffsets[0]}, expected ${cursor} (overlap or hole in the byte buffer)`);
+    if (t.dataOffsets[0] !== cursor)
+      throw corrupt(`${where}: tensor ${name} starts at ${t.dataOffsets[0]}, expected ${cursor} (overlap or hole in the byte buffer)`);
     cursor = t.dataOffsets[1];
   }
   if (cursor > bufferBytes) {
@@ -182,7 +188,8 @@ export async function writeSafetensors(path: string, entries: readonly Safetenso
   if (o.metadata && Object.keys(o.metadata).length > 0) header.__metadata__ = o.metadata;
   let offset = 0;
   for (const e of entries) {
-    if (e.name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, e.name)) throw new PipelineError('INTERNAL', `safetensors: duplicate or reserved tensor name "${e.name}"`);
+    if (e.name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, e.name))
+      throw new PipelineError('INTERNAL', `safetensors: duplicate or reserved tensor name "${e.name}"`);
     const bytes = e.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[e.dtype];
     header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
@@ -203,7 +210,8 @@ export async function writeSafetensors(path: string, entries: readonly Safetenso
     for (const e of entries) {
       const data = await e.data();
       const n = e.shape.reduce((a, b) => a * b, 1);
-      if (data.length !== n) throw new PipelineError('TENSOR_SHAPE', `safetensors: ${e.name} has ${data.length} values, shape [${e.shape.join(', ')}] needs ${n}`);
+      if (data.length !== n)
+        throw new PipelineError('TENSOR_SHAPE', `safetensors: ${e.name} has ${data.length} values, shape [${e.shape.join(', ')}] needs ${n}`);
       let bytes: Uint8Array;
       if (e.dtype === 'I32') {
         if (!(data instanceof Int32Array)) throw new PipelineError('TENSOR_SHAPE', `safetensors: ${e.name} is stored as I32 but its data is not int32`);

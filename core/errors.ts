@@ -55,9 +55,7 @@ export class PipelineError extends Error {
 }
 
 /** Codes that must fail a stage at once: retrying cannot help. Used for Temporal's nonRetryableErrorTypes. */
-export const NON_RETRYABLE_CODES: readonly ErrorCode[] = (Object.keys(ERROR_CODES) as ErrorCode[]).filter(
-  (c) => !ERROR_CODES[c].retryable,
-);
+export const NON_RETRYABLE_CODES: readonly ErrorCode[] = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => !ERROR_CODES[c].retryable);
 
 export function isPipelineError(err: unknown, code?: ErrorCode): err is PipelineError {
   return err instanceof PipelineError && (code === undefined || err.code === code);

@@ -43,7 +43,16 @@ function pemSecrets(file: string): string[] {
     } catch {
       // unreadable here: nothing of it can leak from here either
     }
-    got = text === '' ? [] : [text, ...text.split('\n').map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith('-----'))];
+    got =
+      text === ''
+        ? []
+        : [
+            text,
+            ...text
+              .split('\n')
+              .map((l) => l.trim())
+              .filter((l) => l.length >= 16 && !l.startsWith('-----')),
+          ];
     pemCache.set(file, got);
   }
   return got;

@@ -115,7 +115,8 @@ export async function randomCropArr(img: RgbImage, size: number, rng: Rng, opts:
   checkSize(size);
   const minFrac = opts.minCropFrac ?? 0.8;
   const maxFrac = opts.maxCropFrac ?? 1.0;
-  if (!(minFrac > 0 && minFrac <= maxFrac && maxFrac <= 1)) throw new PipelineError('CONFIG_INVALID', `crop fractions must satisfy 0 < min ≤ max ≤ 1, got ${minFrac}, ${maxFrac}`);
+  if (!(minFrac > 0 && minFrac <= maxFrac && maxFrac <= 1))
+    throw new PipelineError('CONFIG_INVALID', `crop fractions must satisfy 0 < min ≤ max ≤ 1, got ${minFrac}, ${maxFrac}`);
   const lo = Math.ceil(size / maxFrac);
   const hi = Math.ceil(size / minFrac);
   const short = lo + rng.int(hi - lo + 1);

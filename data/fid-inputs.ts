@@ -42,7 +42,10 @@ export async function loadEvalSide(input: string, opts: LoadSideOptions): Promis
   try {
     st = await stat(input);
   } catch {
-    throw new PipelineError('INPUT_MISSING', `${input}: no such file or folder; give an image folder, an .npz (samples or statistics) or an .npy feature matrix`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${input}: no such file or folder; give an image folder, an .npz (samples or statistics) or an .npy feature matrix`,
+    );
   }
   if (st.isDirectory()) return fromImageFolder(input, opts);
   const ext = path.extname(input).toLowerCase();
@@ -53,7 +56,11 @@ export async function loadEvalSide(input: string, opts: LoadSideOptions): Promis
 
 async function fromNpy(file: string): Promise<EvalSide> {
   const arr = await readNpyFile(file);
-  if (arr.shape.length !== 2) throw new PipelineError('TENSOR_SHAPE', `${file}: a feature matrix must be 2-D (N × D), got shape (${arr.shape.join(', ')}); save it as np.save(path, feats.reshape(len(feats), -1))`);
+  if (arr.shape.length !== 2)
+    throw new PipelineError(
+      'TENSOR_SHAPE',
+      `${file}: a feature matrix must be 2-D (N × D), got shape (${arr.shape.join(', ')}); save it as np.save(path, feats.reshape(len(feats), -1))`,
+    );
   if (!(arr.data instanceof Float32Array || arr.data instanceof Float64Array)) {
     throw new PipelineError('DATA_CORRUPT', `${file}: features have dtype ${arr.dtype}; expected float32 or float64 (cast with .astype(np.float32))`);
   }
@@ -67,7 +74,10 @@ async function readStats(r: NpzReader, file: string, muKey: string, sigmaKey: st
   const sigma = await r.read(sigmaKey);
   const d = mu.shape[0] ?? 0;
   if (mu.shape.length !== 1 || sigma.shape.length !== 2 || sigma.shape[0] !== d || sigma.shape[1] !== d) {
-    throw new PipelineError('TENSOR_SHAPE', `${file}: '${muKey}' has shape (${mu.shape.join(', ')}) and '${sigmaKey}' (${sigma.shape.join(', ')}); expected (D,) and (D, D)`);
+    throw new PipelineError(
+      'TENSOR_SHAPE',
+      `${file}: '${muKey}' has shape (${mu.shape.join(', ')}) and '${sigmaKey}' (${sigma.shape.join(', ')}); expected (D,) and (D, D)`,
+    );
   }
   if (!(mu.data instanceof Float32Array || mu.data instanceof Float64Array) || !(sigma.data instanceof Float32Array || sigma.data instanceof Float64Array)) {
     throw new PipelineError('DATA_CORRUPT', `${file}: '${muKey}'/'${sigmaKey}' have dtypes ${mu.dtype}/${sigma.dtype}; expected float32 or float64`);
@@ -91,7 +101,11 @@ async function fromNpz(file: string, opts: LoadSideOptions): Promise<EvalSide> {
       }
       return side;
     }
-    if (!r.has('arr_0')) throw new PipelineError('DATA_CORRUPT', `${file}: holds neither 'arr_0' (uint8 N×H×W×3 images) nor 'mu'/'sigma' statistics (it has: ${r.keys.join(', ') || 'nothing'})`);
+    if (!r.has('arr_0'))
+      throw new PipelineError(
+        'DATA_CORRUPT',
+        `${file}: holds neither 'arr_0' (uint8 N×H×W×3 images) nor 'mu'/'sigma' statistics (it has: ${r.keys.join(', ') || 'nothing'})`,
+      );
     const f = await samplesFeatures(r, file, opts);
     return sideFromFeatures(file, 'npz-samples', f.feats, f.provenance, f.cached);
   } finally {
@@ -171,10 +185,14 @@ async function readFeatureCache(bytes: Buffer, key: string): Promise<{ feats: In
     const pool = await r.read('pool');
     const logits = await r.read('logits');
     const n = pool.shape[0] ?? 0;
-    if (!(pool.data instanceof Float32Array) || !(logits.data instanceof Float32Array) || pool.shape[1] !== POOL_DIM) throw new Error(`${key}: unexpected cache layout`);
+    if (!(pool.data instanceof Float32Array) || !(logits.data instanceof Float32Array) || pool.shape[1] !== POOL_DIM)
+      throw new Error(`${key}: unexpected cache layout`);
     const stats = await readStats(r, key, 'mu', 'sigma');
     const spatialStats = await readStats(r, key, 'mu_s', 'sigma_s');
-    return { feats: { n, pool: pool.data, logits: logits.data, spatial: new Float32Array(0) }, cached: { stats: { ...stats, count: n }, spatialStats: { ...spatialStats, count: n } } };
+    return {
+      feats: { n, pool: pool.data, logits: logits.data, spatial: new Float32Array(0) },
+      cached: { stats: { ...stats, count: n }, spatialStats: { ...spatialStats, count: n } },
+    };
   } finally {
     await r.close();
     await fs.rm(path.dirname(tmp), { recursive: true, force: true });
@@ -184,7 +202,10 @@ async function readFeatureCache(bytes: Buffer, key: string): Promise<{ feats: In
 async function samplesFeatures(r: NpzReader, file: string, opts: LoadSideOptions) {
   const h = await r.header('arr_0');
   if (h.dtype !== 'u1' || h.shape.length !== 4 || h.shape[3] !== 3) {
-    throw new PipelineError('DATA_CORRUPT', `${file}: 'arr_0' has dtype ${h.dtype} and shape (${h.shape.join(', ')}); a sample batch must be uint8 N×H×W×3 (RGB 0..255)`);
+    throw new PipelineError(
+      'DATA_CORRUPT',
+      `${file}: 'arr_0' has dtype ${h.dtype} and shape (${h.shape.join(', ')}); a sample batch must be uint8 N×H×W×3 (RGB 0..255)`,
+    );
   }
   const [n, height, width] = h.shape as [number, number, number, number];
   const digest = await sha256File(file);
@@ -198,7 +219,11 @@ async function samplesFeatures(r: NpzReader, file: string, opts: LoadSideOptions
 
 async function fromImageFolder(dir: string, opts: LoadSideOptions): Promise<EvalSide> {
   const files = await listImages(dir);
-  if (files.length < 2) throw new PipelineError('INPUT_MISSING', `${dir}: found ${files.length} image(s) (png/jpg/webp/tiff/gif/avif); FID needs at least 2, and thousands to mean anything`);
+  if (files.length < 2)
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${dir}: found ${files.length} image(s) (png/jpg/webp/tiff/gif/avif); FID needs at least 2, and thousands to mean anything`,
+    );
   const h = createHash('sha256');
   for (const f of files) h.update(`${path.relative(dir, f)}\0${await sha256File(f)}\n`);
   const f = await cachedFeatures(`dir-${h.digest('hex')}`, opts, (net) => {

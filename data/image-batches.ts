@@ -68,7 +68,6 @@ export function subStream(base: Rng, purpose: number, a: number, b = 0): Rng {
   return new Rng({ algorithm: 'philox4x32-10', key: [k0, k1], counter: 0, offset: 0 });
 }
 
-
 export class ImageBatchLoader {
   readonly numImages: number;
   readonly numClasses: number;
@@ -81,7 +80,8 @@ export class ImageBatchLoader {
     private readonly folder: ImageFolder,
   ) {
     for (const k of ['imageSize', 'batchSize'] as const) {
-      if (!Number.isInteger(opts[k]) || opts[k] < 1) throw new PipelineError('CONFIG_INVALID', `ImageBatchLoader: ${k} must be a positive integer, got ${opts[k]}`);
+      if (!Number.isInteger(opts[k]) || opts[k] < 1)
+        throw new PipelineError('CONFIG_INVALID', `ImageBatchLoader: ${k} must be a positive integer, got ${opts[k]}`);
     }
     this.numImages = folder.samples.length;
     this.classNames = folder.classNames;
@@ -106,10 +106,14 @@ export class ImageBatchLoader {
 
   /** Batches `startStep`..stepsPerEpoch()−1 of epoch `epoch` (see the module comment for determinism). */
   async *epoch(epoch: number, rng: Rng, startStep = 0): AsyncGenerator<ImageBatch> {
-    if (!Number.isInteger(epoch) || epoch < 0) throw new PipelineError('INTERNAL', `ImageBatchLoader.epoch: epoch must be a non-negative integer, got ${epoch}`);
+    if (!Number.isInteger(epoch) || epoch < 0)
+      throw new PipelineError('INTERNAL', `ImageBatchLoader.epoch: epoch must be a non-negative integer, got ${epoch}`);
     const steps = this.stepsPerEpoch();
     if (!Number.isInteger(startStep) || startStep < 0 || startStep > steps) {
-      throw new PipelineError('CHECKPOINT_MISMATCH', `ImageBatchLoader.epoch: start step ${startStep} outside 0..${steps} (the dataset or batch size changed since the checkpoint?)`);
+      throw new PipelineError(
+        'CHECKPOINT_MISMATCH',
+        `ImageBatchLoader.epoch: start step ${startStep} outside 0..${steps} (the dataset or batch size changed since the checkpoint?)`,
+      );
     }
     const order = this.order(epoch, rng);
     const load = (s: number) => {
@@ -145,7 +149,10 @@ export class ImageBatchLoader {
       if (sample === undefined) throw new PipelineError('INTERNAL', `sample ${index} out of range`);
       const img = await this.decode(index, sample.path);
       if (img === undefined) return undefined;
-      const crop = augment === 'center-crop' ? await centerCropArr(img, size, { resampler }) : await randomCropArr(img, size, subStream(rng, CROP, epoch, index), { resampler });
+      const crop =
+        augment === 'center-crop'
+          ? await centerCropArr(img, size, { resampler })
+          : await randomCropArr(img, size, subStream(rng, CROP, epoch, index), { resampler });
       return { crop, sample };
     });
     const kept = crops.filter((c) => c !== undefined);

@@ -27,22 +27,32 @@ function byCodeUnit(a: string, b: string): number {
 export async function openImageFolder(root: string): Promise<ImageFolder> {
   const st = await stat(root).catch(() => undefined);
   if (!st?.isDirectory()) {
-    throw new PipelineError('INPUT_MISSING', `dataset directory ${root} does not exist or is not a directory: point the stage's dataset input at an ImageFolder root (one subfolder per class)`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `dataset directory ${root} does not exist or is not a directory: point the stage's dataset input at an ImageFolder root (one subfolder per class)`,
+    );
   }
   const entries = await readdir(root, { withFileTypes: true });
   // Class folders may be symbolic links (followed, as torchvision does).
-  const isDir = async (e: (typeof entries)[number]) => e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, e.name)).catch(() => undefined))?.isDirectory() === true);
+  const isDir = async (e: (typeof entries)[number]) =>
+    e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(root, e.name)).catch(() => undefined))?.isDirectory() === true);
   const dirs = await Promise.all(entries.map(async (e) => ((await isDir(e)) && !e.name.startsWith('.') ? e.name : undefined)));
   const classNames = dirs.filter((n): n is string => n !== undefined).sort(byCodeUnit);
   if (classNames.length === 0) {
-    throw new PipelineError('INPUT_MISSING', `dataset directory ${root} has no class subfolders: an ImageFolder root holds one subfolder per class (${root}/<class>/<image>.png)`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `dataset directory ${root} has no class subfolders: an ImageFolder root holds one subfolder per class (${root}/<class>/<image>.png)`,
+    );
   }
   const samples: ImageFolderSample[] = [];
   for (const [label, name] of classNames.entries()) {
     for (const file of await listImages(path.join(root, name))) samples.push({ path: file, label });
   }
   if (samples.length === 0) {
-    throw new PipelineError('INPUT_MISSING', `dataset directory ${root} has class folders (${classNames.slice(0, 3).join(', ')}${classNames.length > 3 ? ', …' : ''}) but no images in them (extensions .png .jpg .jpeg .webp .tif .tiff .gif .avif)`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `dataset directory ${root} has class folders (${classNames.slice(0, 3).join(', ')}${classNames.length > 3 ? ', …' : ''}) but no images in them (extensions .png .jpg .jpeg .webp .tif .tiff .gif .avif)`,
+    );
   }
   return { root, classNames, samples };
 }

@@ -201,7 +201,8 @@ function descrOf(data: NpyData): string {
 /** Encodes a C-order array as .npy version 1.0 (header padded to a multiple of 64 bytes, as NumPy does). */
 export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
   const size = shape.reduce((a, b) => a * b, 1);
-  if (size !== data.length) throw new PipelineError('TENSOR_SHAPE', `encodeNpy: shape (${shape.join(', ')}) holds ${size} elements but data has ${data.length}`);
+  if (size !== data.length)
+    throw new PipelineError('TENSOR_SHAPE', `encodeNpy: shape (${shape.join(', ')}) holds ${size} elements but data has ${data.length}`);
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descrOf(data)}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   const total = 10 + header.length + 1;

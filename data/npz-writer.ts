@@ -112,7 +112,11 @@ export class NpzWriter {
     const cur = this.current;
     if (!cur) throw new PipelineError('INTERNAL', 'NpzWriter.write: no open member');
     if (counted) {
-      if (bytes.length > cur.remaining) throw new PipelineError('TENSOR_SHAPE', `NpzWriter: ${bytes.length} more bytes than member ${cur.member.name.toString()} holds (${cur.remaining} left)`);
+      if (bytes.length > cur.remaining)
+        throw new PipelineError(
+          'TENSOR_SHAPE',
+          `NpzWriter: ${bytes.length} more bytes than member ${cur.member.name.toString()} holds (${cur.remaining} left)`,
+        );
       cur.remaining -= bytes.length;
     }
     cur.member.crc = zlib.crc32(bytes, cur.member.crc);
@@ -123,7 +127,8 @@ export class NpzWriter {
   async end(): Promise<void> {
     const cur = this.current;
     if (!cur) throw new PipelineError('INTERNAL', 'NpzWriter.end: no open member');
-    if (cur.remaining !== 0) throw new PipelineError('TENSOR_SHAPE', `NpzWriter: member ${cur.member.name.toString()} is ${cur.remaining} bytes short of its shape`);
+    if (cur.remaining !== 0)
+      throw new PipelineError('TENSOR_SHAPE', `NpzWriter: member ${cur.member.name.toString()} is ${cur.remaining} bytes short of its shape`);
     const crc = Buffer.alloc(4);
     crc.writeUInt32LE(cur.member.crc >>> 0, 0);
     await this.put(crc, cur.member.offset + 14);

@@ -117,7 +117,7 @@ export class NpzReader {
   }
 
   private async *rawBytes(start: number, length: number, src: string): AsyncGenerator<Buffer> {
-    for (let pos = 0; pos < length; ) {
+    for (let pos = 0; pos < length;) {
       const n = Math.min(CHUNK, length - pos);
       const buf = Buffer.allocUnsafe(n);
       const r = await this.fh.read(buf, 0, n, start + pos);
@@ -147,7 +147,10 @@ export class NpzReader {
   async read(key: string): Promise<NpyArray> {
     const e = this.entry(key);
     if (e.uncompressedSize > 2 ** 31) {
-      throw new PipelineError('CONFIG_INVALID', `${this.path}: array '${key}' is ${e.uncompressedSize} bytes, too large to read at once; stream it with rows()`);
+      throw new PipelineError(
+        'CONFIG_INVALID',
+        `${this.path}: array '${key}' is ${e.uncompressedSize} bytes, too large to read at once; stream it with rows()`,
+      );
     }
     const all = Buffer.allocUnsafe(e.uncompressedSize);
     let off = 0;
@@ -302,7 +305,8 @@ export function encodeNpz(arrays: Readonly<Record<string, NpzMember>>): Buffer {
     const m = arrays[name];
     if (!m) continue;
     const body = Buffer.from(encodeNpy(m.data, m.shape));
-    if (body.length >= 0xffffffff) throw new PipelineError('CONFIG_INVALID', `encodeNpz: array '${name}' is ${body.length} bytes; members over 4 GiB are not supported here`);
+    if (body.length >= 0xffffffff)
+      throw new PipelineError('CONFIG_INVALID', `encodeNpz: array '${name}' is ${body.length} bytes; members over 4 GiB are not supported here`);
     const fname = Buffer.from(`${name}.npy`, 'utf8');
     const crc = zlib.crc32(body) >>> 0;
     const local = Buffer.alloc(30);

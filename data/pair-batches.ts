@@ -104,7 +104,10 @@ export class PairBatchLoader {
         const [g, r] = await Promise.all([decodeSample(pair.generated, { skipCorrupt, log }), decodeSample(pair.real, { skipCorrupt, log })]);
         if (g === undefined || r === undefined) return undefined;
         if (g.width !== size || g.height !== size) {
-          throw new PipelineError('DATA_CORRUPT', `${pair.generated} is ${g.width}×${g.height}, the tokenizer takes ${size}×${size}: generate the pairs with the same tokenizer`);
+          throw new PipelineError(
+            'DATA_CORRUPT',
+            `${pair.generated} is ${g.width}×${g.height}, the tokenizer takes ${size}×${size}: generate the pairs with the same tokenizer`,
+          );
         }
         return { g, r: await centerCropArr(r, size) };
       }),

@@ -174,13 +174,15 @@ export function renderSyntheticImage(cls: SyntheticClass, size: number, rng: Rng
 function checkOptions(o: SyntheticDatasetOptions): void {
   const positive = (k: keyof SyntheticDatasetOptions, min: number, max: number) => {
     const v = o[k];
-    if (!Number.isInteger(v) || v < min || v > max) throw new PipelineError('CONFIG_INVALID', `synthetic dataset: ${k} must be an integer in [${min}, ${max}], got ${v}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new PipelineError('CONFIG_INVALID', `synthetic dataset: ${k} must be an integer in [${min}, ${max}], got ${v}`);
   };
   positive('imageSize', 8, 1024);
   positive('numClasses', 1, 1000);
   positive('trainPerClass', 0, 1_000_000);
   positive('valPerClass', 0, 1_000_000);
-  if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new PipelineError('CONFIG_INVALID', `synthetic dataset: seed must be a non-negative safe integer, got ${o.seed}`);
+  if (!Number.isSafeInteger(o.seed) || o.seed < 0)
+    throw new PipelineError('CONFIG_INVALID', `synthetic dataset: seed must be a non-negative safe integer, got ${o.seed}`);
 }
 
 export interface WriteSyntheticOptions {
@@ -197,7 +199,10 @@ export async function writeSyntheticDataset(dir: string, o: SyntheticDatasetOpti
   const digits = Math.max(String(Math.max(o.trainPerClass, o.valPerClass) - 1).length, 3);
   const total = o.numClasses * (o.trainPerClass + o.valPerClass);
   let done = 0;
-  for (const [split, perClass] of [['train', o.trainPerClass], ['val', o.valPerClass]] as const) {
+  for (const [split, perClass] of [
+    ['train', o.trainPerClass],
+    ['val', o.valPerClass],
+  ] as const) {
     for (const [c, cls] of classes.entries()) {
       const folder = path.join(dir, split, cls.name);
       await mkdir(folder, { recursive: true });
@@ -208,7 +213,9 @@ export async function writeSyntheticDataset(dir: string, o: SyntheticDatasetOpti
         const pngs = await Promise.all(
           indices.map((i) => {
             const pixels = renderSyntheticImage(cls, o.imageSize, subStream(base, SPLITS[split], c, i));
-            return sharp(pixels, { raw: { width: o.imageSize, height: o.imageSize, channels: 3 } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+            return sharp(pixels, { raw: { width: o.imageSize, height: o.imageSize, channels: 3 } })
+              .png({ compressionLevel: 6, adaptiveFiltering: false })
+              .toBuffer();
           }),
         );
         for (const [k, png] of pngs.entries()) {
@@ -225,7 +232,10 @@ export async function writeSyntheticDataset(dir: string, o: SyntheticDatasetOpti
     seed: o.seed,
     numClasses: o.numClasses,
     classes,
-    splits: { train: { perClass: o.trainPerClass, count: o.trainPerClass * o.numClasses }, val: { perClass: o.valPerClass, count: o.valPerClass * o.numClasses } },
+    splits: {
+      train: { perClass: o.trainPerClass, count: o.trainPerClass * o.numClasses },
+      val: { perClass: o.valPerClass, count: o.valPerClass * o.numClasses },
+    },
   };
   await writeFile(path.join(dir, 'dataset.json'), `${JSON.stringify(info, null, 2)}\n`);
   return info;

@@ -46,8 +46,14 @@ function parseManifest(raw: unknown, where: string): Manifest {
   if (!Array.isArray(shards) || shards.length === 0) throw corrupt(`${where}: "shards" must be a non-empty list of shard file names`);
   const names = shards.map((s: unknown) => {
     // a shard entry is a file name, or an object naming one
-    const name = typeof s === 'string' ? s : typeof s === 'object' && s !== null ? ((s as Record<string, unknown>).file ?? (s as Record<string, unknown>).path ?? (s as Record<string, unknown>).name) : undefined;
-    if (typeof name !== 'string' || name.includes('..') || path.isAbsolute(name)) throw corrupt(`${where}: shard entry ${JSON.stringify(s)} is not a relative file name`);
+    const name =
+      typeof s === 'string'
+        ? s
+        : typeof s === 'object' && s !== null
+          ? ((s as Record<string, unknown>).file ?? (s as Record<string, unknown>).path ?? (s as Record<string, unknown>).name)
+          : undefined;
+    if (typeof name !== 'string' || name.includes('..') || path.isAbsolute(name))
+      throw corrupt(`${where}: shard entry ${JSON.stringify(s)} is not a relative file name`);
     return name;
   });
   return { count: int('count', 1), seq_len: int('seq_len', 1), codebook_size: int('codebook_size', 1), num_classes: int('num_classes', 1), shards: names };
@@ -59,7 +65,11 @@ export async function readTokenDataset(dir: string): Promise<TokenDataset> {
   try {
     raw = JSON.parse(await readFile(manifestPath, 'utf8'));
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `${manifestPath}: cannot read the pretokenized dataset manifest (${errorMessage(e)}); the tokens input must be a pretokenize output directory`, { cause: e });
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${manifestPath}: cannot read the pretokenized dataset manifest (${errorMessage(e)}); the tokens input must be a pretokenize output directory`,
+      { cause: e },
+    );
   }
   const m = parseManifest(raw, manifestPath);
   const L = m.seq_len;
@@ -83,12 +93,15 @@ export async function readTokenDataset(dir: string): Promise<TokenDataset> {
           throw corrupt(`${where}: not JSON (${errorMessage(e)})`);
         }
         const c = rec.class_id;
-        if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c >= m.num_classes) throw corrupt(`${where}: class_id ${JSON.stringify(c)} is not in 0..${m.num_classes - 1}`);
+        if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c >= m.num_classes)
+          throw corrupt(`${where}: class_id ${JSON.stringify(c)} is not in 0..${m.num_classes - 1}`);
         const t = rec.tokens;
-        if (!Array.isArray(t) || t.length !== L) throw corrupt(`${where}: "tokens" must be a list of ${L} ids, got ${Array.isArray(t) ? `${t.length} entries` : typeof t}`);
+        if (!Array.isArray(t) || t.length !== L)
+          throw corrupt(`${where}: "tokens" must be a list of ${L} ids, got ${Array.isArray(t) ? `${t.length} entries` : typeof t}`);
         for (let j = 0; j < L; j++) {
           const v = t[j] as unknown;
-          if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= m.codebook_size) throw corrupt(`${where}: token ${j} = ${JSON.stringify(v)} is not in 0..${m.codebook_size - 1}`);
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= m.codebook_size)
+            throw corrupt(`${where}: token ${j} = ${JSON.stringify(v)} is not in 0..${m.codebook_size - 1}`);
           tokens[n * L + j] = v;
         }
         classes[n] = c;

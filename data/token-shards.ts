@@ -71,13 +71,18 @@ export async function readTokenManifest(dir: string): Promise<TokenManifest> {
   try {
     m = JSON.parse(await readFile(file, 'utf8')) as TokenManifest;
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `${dir} is not a pretokenized dataset: cannot read ${TOKEN_MANIFEST} (${(e as Error).message}); produce it with a tokenizer.pretokenize stage`, { cause: e });
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${dir} is not a pretokenized dataset: cannot read ${TOKEN_MANIFEST} (${(e as Error).message}); produce it with a tokenizer.pretokenize stage`,
+      { cause: e },
+    );
   }
   if (m.format !== TOKEN_FORMAT || !Array.isArray(m.shards) || !Array.isArray(m.shard_counts) || m.shards.length !== m.shard_counts.length) {
     throw new PipelineError('DATA_CORRUPT', `${file}: not a ${TOKEN_FORMAT} manifest (format, shards and shard_counts expected)`);
   }
   for (const s of m.shards as unknown[]) {
-    if (typeof s !== 'string' || path.basename(s) !== s) throw new PipelineError('DATA_CORRUPT', `${file}: shard name ${JSON.stringify(s)} must be a plain file name`);
+    if (typeof s !== 'string' || path.basename(s) !== s)
+      throw new PipelineError('DATA_CORRUPT', `${file}: shard name ${JSON.stringify(s)} must be a plain file name`);
   }
   return m;
 }
@@ -116,11 +121,21 @@ export async function mergeTokenParts(dirs: readonly string[], out: string): Pro
   const parts = await Promise.all(dirs.map(async (d) => ({ dir: d, m: await readTokenManifest(d) })));
   const first = (parts[0] as (typeof parts)[number]).m;
   const same = (m: TokenManifest) =>
-    m.seq_len === first.seq_len && m.codebook_size === first.codebook_size && m.mode === first.mode && m.image_size === first.image_size &&
-    m.images_per_shard === first.images_per_shard && m.total_images === first.total_images && m.weights === first.weights && JSON.stringify(m.classes) === JSON.stringify(first.classes);
+    m.seq_len === first.seq_len &&
+    m.codebook_size === first.codebook_size &&
+    m.mode === first.mode &&
+    m.image_size === first.image_size &&
+    m.images_per_shard === first.images_per_shard &&
+    m.total_images === first.total_images &&
+    m.weights === first.weights &&
+    JSON.stringify(m.classes) === JSON.stringify(first.classes);
   const byShard = new Map<string, { dir: string; count: number }>();
   for (const { dir, m } of parts) {
-    if (!same(m)) throw new PipelineError('CONFIG_INVALID', `${dir}: its manifest describes another dataset or tokenizer than ${parts[0]?.dir} (seq_len, codebook, mode, image size, shard size, classes and weights must agree)`);
+    if (!same(m))
+      throw new PipelineError(
+        'CONFIG_INVALID',
+        `${dir}: its manifest describes another dataset or tokenizer than ${parts[0]?.dir} (seq_len, codebook, mode, image size, shard size, classes and weights must agree)`,
+      );
     m.shards.forEach((s, i) => {
       if (byShard.has(s)) throw new PipelineError('CONFIG_INVALID', `${s} is in two parts (${byShard.get(s)?.dir} and ${dir})`);
       byShard.set(s, { dir, count: m.shard_counts[i] as number });
@@ -129,7 +144,10 @@ export async function mergeTokenParts(dirs: readonly string[], out: string): Pro
   const totalShards = Math.ceil(first.total_images / first.images_per_shard);
   const missing = Array.from({ length: totalShards }, (_, i) => shardName(i)).filter((s) => !byShard.has(s));
   if (missing.length > 0 || byShard.size !== totalShards) {
-    throw new PipelineError('INPUT_MISSING', `the parts cover ${byShard.size} of ${totalShards} shards; missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}: wire every part of the pretokenization into the merge`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `the parts cover ${byShard.size} of ${totalShards} shards; missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}: wire every part of the pretokenization into the merge`,
+    );
   }
   await mkdir(out, { recursive: true });
   const shards = Array.from({ length: totalShards }, (_, i) => shardName(i));

@@ -18,7 +18,13 @@ export interface MinioServer {
   stop(): Promise<void>;
 }
 
-export async function startMinioServer(opts: { dataDir: string; accessKey?: string; secretKey?: string; port?: number; log?: (l: string) => void }): Promise<MinioServer> {
+export async function startMinioServer(opts: {
+  dataDir: string;
+  accessKey?: string;
+  secretKey?: string;
+  port?: number;
+  log?: (l: string) => void;
+}): Promise<MinioServer> {
   const binary = await provision('minio', { log: opts.log });
   const accessKey = opts.accessKey ?? process.env.MINIO_ROOT_USER ?? `robustok-${randomBytes(4).toString('hex')}`;
   const secretKey = opts.secretKey ?? process.env.MINIO_ROOT_PASSWORD ?? randomBytes(18).toString('base64url');

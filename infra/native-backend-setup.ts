@@ -20,9 +20,7 @@ const SCRIPT = path.join(ROOT, 'infra', 'native-tensorflow.sh');
 const STALE_LOCK_MS = 20 * 60_000;
 
 export type NativeSetup =
-  | { readonly state: 'present' | 'installed' }
-  | { readonly state: 'skipped'; readonly reason: string }
-  | { readonly state: 'failed'; readonly reason: string };
+  { readonly state: 'present' | 'installed' } | { readonly state: 'skipped'; readonly reason: string } | { readonly state: 'failed'; readonly reason: string };
 
 function nativeInstalled(): boolean {
   try {
@@ -74,7 +72,14 @@ export async function ensureNativeBackend(log: (line: string) => void, env: Node
       log(`native TensorFlow backend ready (${((Date.now() - started) / 1000).toFixed(0)} s)`);
       return { state: 'installed' } as const;
     }
-    const last = r.output.trim().split('\n').filter((l) => l.includes('ERROR') || l.includes('error')).at(-1) ?? r.output.trim().split('\n').at(-1) ?? '';
+    const last =
+      r.output
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('ERROR') || l.includes('error'))
+        .at(-1) ??
+      r.output.trim().split('\n').at(-1) ??
+      '';
     const reason = `infra/native-tensorflow.sh exited ${String(r.code)}: ${last.slice(0, 300)}`;
     log(`WARNING: ${reason}\n  continuing on the wasm backend (several times slower); retry with \`npm run native-tf\``);
     return { state: 'failed', reason } as const;

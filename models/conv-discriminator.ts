@@ -30,7 +30,14 @@ export interface ConvDiscriminatorOptions {
 class SnConv2d extends Module {
   readonly sn: SpectralNormWeight;
   readonly bias: tf.Variable;
-  constructor(readonly inChannels: number, outChannels: number, readonly k: number, readonly stride: number, readonly padding: number, rng: Rng) {
+  constructor(
+    readonly inChannels: number,
+    outChannels: number,
+    readonly k: number,
+    readonly stride: number,
+    readonly padding: number,
+    rng: Rng,
+  ) {
     super();
     const w = this.param('weight_orig', initTensor([outChannels, inChannels, k, k], { kind: 'normal', std: 0.02 }, rng));
     this.bias = this.param('bias', tf.zeros([outChannels]));
@@ -51,7 +58,9 @@ class ConvStack extends Module {
     const ndf = o.channels ?? 32;
     let cin = o.inChannels;
     const add = (cout: number, k: number, stride: number, pad: number) => {
-      const conv = o.spectralNorm ? new SnConv2d(cin, cout, k, stride, pad, o.rng) : new Conv2d({ inChannels: cin, outChannels: cout, kernelSize: k, stride, padding: pad, rng: o.rng });
+      const conv = o.spectralNorm
+        ? new SnConv2d(cin, cout, k, stride, pad, o.rng)
+        : new Conv2d({ inChannels: cin, outChannels: cout, kernelSize: k, stride, padding: pad, rng: o.rng });
       this.convs.push(this.module(String(2 * this.convs.length), conv));
       cin = cout;
     };

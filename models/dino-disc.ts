@@ -68,7 +68,12 @@ export class FrozenDinoVit extends Module {
     this.clsToken = this.param('cls_token', tf.zeros([1, 1, o.width]));
     this.posEmbed = this.param('pos_embed', tf.zeros([1, this.patchEmbed.numPatches + 1, o.width]));
     const n = Math.max(o.depth, 1 + Math.max(-1, ...this.keyDepths));
-    this.blocks = this.module('blocks', new ModuleList(Array.from({ length: n }, () => new VitBlock({ dim: o.width, numHeads: o.numHeads, qkvBias: true, eps: o.normEps, act: 'gelu_tanh', rng }))));
+    this.blocks = this.module(
+      'blocks',
+      new ModuleList(
+        Array.from({ length: n }, () => new VitBlock({ dim: o.width, numHeads: o.numHeads, qkvBias: true, eps: o.normEps, act: 'gelu_tanh', rng })),
+      ),
+    );
     // present in the released weights and upstream's module, unused by the discriminator
     this.module('norm', new LayerNorm({ dim: o.width, eps: o.normEps }));
     this.setTrainable(false);
@@ -121,7 +126,12 @@ export function dinoDiscInput(x: tf.Tensor, size: number, rng: Rng): tf.Tensor {
 class SnConv1d extends Module {
   readonly sn: SpectralNormWeight;
   readonly bias: tf.Variable;
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly k: number, rng: Rng) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly k: number,
+    rng: Rng,
+  ) {
     super();
     const bound = 1 / Math.sqrt(inChannels * k); // PyTorch's default Conv1d init
     const w = this.param('weight_orig', initTensor([outChannels, inChannels, k], { kind: 'uniform', low: -bound, high: bound }, rng));
@@ -151,7 +161,11 @@ class SnConv1d extends Module {
 class BatchNormLocal extends Module {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable;
-  constructor(channels: number, readonly virtualBatch: number, readonly eps: number) {
+  constructor(
+    channels: number,
+    readonly virtualBatch: number,
+    readonly eps: number,
+  ) {
     super();
     this.weight = this.param('weight', tf.ones([channels]));
     this.bias = this.param('bias', tf.zeros([channels]));
@@ -161,11 +175,20 @@ class BatchNormLocal extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     const [B, L, C] = x.shape as [number, number, number];
     const G = Math.ceil(B / this.virtualBatch);
-    if (B % G !== 0) throw new PipelineError('TENSOR_SHAPE', `BatchNormLocal: batch ${B} does not split into ${G} equal groups of ≤ ${this.virtualBatch} (upstream's view() needs B divisible by ceil(B / ${this.virtualBatch})); use such a batch size`);
+    if (B % G !== 0)
+      throw new PipelineError(
+        'TENSOR_SHAPE',
+        `BatchNormLocal: batch ${B} does not split into ${G} equal groups of ≤ ${this.virtualBatch} (upstream's view() needs B divisible by ceil(B / ${this.virtualBatch})); use such a batch size`,
+      );
     return tf.tidy(() => {
       const g = x.reshape([G, B / G, L, C]); // [B, L, C] -> [G, B/G, L, C]
       const { mean, variance } = tf.moments(g, [1, 2], true); // [G, 1, 1, C]
-      return g.sub(mean).mul(tf.rsqrt(variance.add(this.eps))).reshape([B, L, C]).mul(this.weight).add(this.bias);
+      return g
+        .sub(mean)
+        .mul(tf.rsqrt(variance.add(this.eps)))
+        .reshape([B, L, C])
+        .mul(this.weight)
+        .add(this.bias);
     });
   }
 }
@@ -241,7 +264,11 @@ export class DinoDisc extends Module {
         const withHeads = reader.names().some((k) => k.startsWith('heads.'));
         await loadStateDict(d.backbone.stateDict(), reader, { ignore: (k) => k.startsWith('heads.') || k.startsWith('head.') }).catch((e: unknown) => {
           if (!(e instanceof PipelineError) || e.code !== 'CHECKPOINT_MISMATCH') throw e;
-          throw new PipelineError('CHECKPOINT_MISMATCH', `${e.message}\nThe DINO discriminator backbone is DINO ViT-S/16 at ${d.options.imgSize} px (dino_deitsmall16_pretrain.pth converted to safetensors: README "Loss networks").`, { cause: e, details: e.details });
+          throw new PipelineError(
+            'CHECKPOINT_MISMATCH',
+            `${e.message}\nThe DINO discriminator backbone is DINO ViT-S/16 at ${d.options.imgSize} px (dino_deitsmall16_pretrain.pth converted to safetensors: README "Loss networks").`,
+            { cause: e, details: e.details },
+          );
         });
         if (withHeads) await loadStateDict(d.stateDict(), reader, { ignore: (k) => !k.startsWith('heads.') });
       } finally {

@@ -32,7 +32,12 @@ export function emptyFeatures(n: number): InceptionFeatures {
 }
 
 /** Runs `net` over `batches` (which must yield `total` images in order). */
-export async function extractInceptionFeatures(net: FidInception, batches: AsyncIterable<ImageBatch>, total: number, ctx: ExtractContext = {}): Promise<InceptionFeatures> {
+export async function extractInceptionFeatures(
+  net: FidInception,
+  batches: AsyncIterable<ImageBatch>,
+  total: number,
+  ctx: ExtractContext = {},
+): Promise<InceptionFeatures> {
   const out = emptyFeatures(total);
   let done = 0;
   for await (const b of batches) {

@@ -47,7 +47,11 @@ export async function loadInceptionWeights(file: string): Promise<InceptionWeigh
   try {
     digest = await sha256File(file);
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `${file}: cannot read the Inception weights (${(e as Error).message}); pass the converted pt_inception-2015-12-05 safetensors file`, { cause: e });
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${file}: cannot read the Inception weights (${(e as Error).message}); pass the converted pt_inception-2015-12-05 safetensors file`,
+      { cause: e },
+    );
   }
   // The reader's own messages name the file and the problem; add the remedy.
   const withRemedy = (e: unknown): unknown =>

@@ -96,7 +96,7 @@ export function inceptionConvSpecs(): ConvSpec[] {
 
 /** Seeded random weights (He-scaled convs, BN at its identity statistics) with the file's names. */
 export function randomInceptionTensors(seed: number): Map<string, WeightTensor> {
-  let state = (seed >>> 0) || 1;
+  let state = seed >>> 0 || 1;
   const uniform = () => {
     state ^= state << 13;
     state ^= state >>> 17;
@@ -147,7 +147,11 @@ export class FidInception {
   static fromWeights(w: InceptionWeights): FidInception {
     const get = (name: string, shape: readonly number[]): Float32Array => {
       const t = w.tensors.get(name);
-      if (!t) throw new PipelineError('DATA_CORRUPT', `${w.source}: tensor '${name}' is missing; this is not a converted FID Inception-v3 (pt_inception-2015-12-05) state dict`);
+      if (!t)
+        throw new PipelineError(
+          'DATA_CORRUPT',
+          `${w.source}: tensor '${name}' is missing; this is not a converted FID Inception-v3 (pt_inception-2015-12-05) state dict`,
+        );
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw new PipelineError('TENSOR_SHAPE', `${w.source}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
       }
@@ -188,7 +192,11 @@ export class FidInception {
 
   /** A randomly initialised network: only when the caller explicitly accepts unpublished provenance. */
   static randomlyInitialised(seed: number): FidInception {
-    return FidInception.fromWeights({ tensors: randomInceptionTensors(seed), digest: `random-init:seed=${seed}`, source: `random initialisation (seed ${seed})` });
+    return FidInception.fromWeights({
+      tensors: randomInceptionTensors(seed),
+      digest: `random-init:seed=${seed}`,
+      source: `random initialisation (seed ${seed})`,
+    });
   }
 
   dispose(): void {
@@ -207,7 +215,12 @@ export class FidInception {
       // Symmetric padding of (k−1)/2, as the PyTorch port uses (all such kernels are odd, stride 1).
       const ph = (c.spec.kh - 1) / 2;
       const pw = (c.spec.kw - 1) / 2;
-      input = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]);
+      input = tf.pad(x, [
+        [0, 0],
+        [ph, ph],
+        [pw, pw],
+        [0, 0],
+      ]);
     }
     return tf.fused.conv2d({ x: input, filter: c.filter, strides: stride, pad: 'valid', bias: c.bias, activation: 'relu' });
   }

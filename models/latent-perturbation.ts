@@ -53,7 +53,8 @@ export function checkPerturbation(p: PerturbationParams, codebookSize: number): 
   const bad = (m: string) => new PipelineError('CONFIG_INVALID', `latent perturbation: ${m}`);
   if (!(p.alpha >= 0 && p.alpha <= 1)) throw bad(`alpha must be in [0, 1], got ${p.alpha}`);
   if (!(p.beta >= 0 && p.beta <= 1)) throw bad(`beta must be in [0, 1], got ${p.beta}`);
-  if (!Number.isInteger(p.delta) || p.delta < 1) throw bad(`delta must be an integer ≥ 1 (the annealed δ = trunc(ratio·delta) reached ${p.delta}); raise delta`);
+  if (!Number.isInteger(p.delta) || p.delta < 1)
+    throw bad(`delta must be an integer ≥ 1 (the annealed δ = trunc(ratio·delta) reached ${p.delta}); raise delta`);
   if (p.delta > codebookSize) throw bad(`delta ${p.delta} exceeds codebook_size ${codebookSize}; scale delta with the codebook (the paper uses ~2.4% of it)`);
 }
 
@@ -61,7 +62,11 @@ export function checkPerturbation(p: PerturbationParams, codebookSize: number): 
 export function nearestCodes(zn: tf.Tensor, codebook: tf.Tensor, delta: number): tf.Tensor {
   return tf.tidy(() => {
     // the quantizer's squared distance, so rank 0 is the quantizer's nearest code
-    const dist = zn.square().sum(1, true).add(codebook.square().sum(1).expandDims(0)).sub(tf.matMul(zn, codebook, false, true).mul(2)); // [M, K]
+    const dist = zn
+      .square()
+      .sum(1, true)
+      .add(codebook.square().sum(1).expandDims(0))
+      .sub(tf.matMul(zn, codebook, false, true).mul(2)); // [M, K]
     return tf.topk(dist.neg(), delta, true).indices; // [M, δ] ascending distance
   });
 }

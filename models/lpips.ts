@@ -24,7 +24,13 @@ import { assertShape, Module } from './layers/module';
 import { Rng } from './training/rng';
 
 /** torchvision vgg16.features indices of the convs, grouped by LPIPS slice (a max-pool opens slices 2–5). */
-const SLICES: readonly (readonly number[])[] = [[0, 2], [5, 7], [10, 12, 14], [17, 19, 21], [24, 26, 28]];
+const SLICES: readonly (readonly number[])[] = [
+  [0, 2],
+  [5, 7],
+  [10, 12, 14],
+  [17, 19, 21],
+  [24, 26, 28],
+];
 const CHANNELS = [64, 128, 256, 512, 512];
 const SHIFT = [-0.03, -0.088, -0.188];
 const SCALE = [0.458, 0.448, 0.45];
@@ -47,7 +53,9 @@ class Vgg16Features extends Module {
   readonly slices: VggSlice[];
   constructor(rng: Rng) {
     super();
-    this.slices = SLICES.map((idx, k) => this.module(`slice${k + 1}`, new VggSlice(idx, k === 0 ? 3 : (CHANNELS[k - 1] as number), CHANNELS[k] as number, rng)));
+    this.slices = SLICES.map((idx, k) =>
+      this.module(`slice${k + 1}`, new VggSlice(idx, k === 0 ? 3 : (CHANNELS[k - 1] as number), CHANNELS[k] as number, rng)),
+    );
   }
 
   /** NHWC input → the five relu outputs (NHWC). */
@@ -111,7 +119,11 @@ export class Lpips extends Module {
     } catch (e) {
       m.dispose();
       if (e instanceof PipelineError && e.code === 'CHECKPOINT_MISMATCH') {
-        throw new PipelineError('CHECKPOINT_MISMATCH', `${e.message}\nLPIPS needs VGG16 features and the five lin layers in one file: see README "Loss networks" for the conversion.`, { cause: e, details: e.details });
+        throw new PipelineError(
+          'CHECKPOINT_MISMATCH',
+          `${e.message}\nLPIPS needs VGG16 features and the five lin layers in one file: see README "Loss networks" for the conversion.`,
+          { cause: e, details: e.details },
+        );
       }
       throw e;
     }

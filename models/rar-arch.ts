@@ -35,12 +35,15 @@ function rarForward(m: Rar, classIds: tf.Tensor, ids: tf.Tensor, orders: tf.Tens
   const { numClasses, codebookSize, imageSeqLen } = m.config;
   const classes = Array.from(classIds.dataSync());
   const isNull = classes.map((k) => k === numClasses);
-  const condition = m.conditionIds(classes.map((k, i) => (isNull[i] ? 0 : k)), isNull);
+  const condition = m.conditionIds(
+    classes.map((k, i) => (isNull[i] ? 0 : k)),
+    isNull,
+  );
   const bad = Array.from(ids.dataSync()).findIndex((v) => v < 0 || v >= codebookSize);
   if (bad >= 0) throw new PipelineError('TENSOR_SHAPE', `RAR: input id at flat index ${bad} is outside 0..${codebookSize - 1}`);
   if (orders) {
     const o = orders.dataSync();
-    for (let b = 0; b < (orders.shape[0]); b++) {
+    for (let b = 0; b < orders.shape[0]; b++) {
       const seen = new Uint8Array(imageSeqLen);
       for (let j = 0; j < imageSeqLen; j++) {
         const v = o[b * imageSeqLen + j] as number;

@@ -33,11 +33,19 @@ export async function readRarArtifactConfig(dir: string): Promise<RarConfig> {
   try {
     raw = JSON.parse(await readFile(file, 'utf8')) as typeof raw;
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `${file}: cannot read the generator description (${errorMessage(e)}); expected a generator.train output directory`, { cause: e });
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `${file}: cannot read the generator description (${errorMessage(e)}); expected a generator.train output directory`,
+      { cause: e },
+    );
   }
   if (raw.arch !== RAR_ARCH) throw new PipelineError('CHECKPOINT_MISMATCH', `${file}: arch is ${JSON.stringify(raw.arch)}, expected "${RAR_ARCH}"`);
   const parsed = RarConfigInput.safeParse(raw.config);
-  if (!parsed.success) throw new PipelineError('CHECKPOINT_MISMATCH', `${file}: invalid RAR config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new PipelineError(
+      'CHECKPOINT_MISMATCH',
+      `${file}: invalid RAR config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 

@@ -54,7 +54,14 @@ export class RarBlock extends Module {
   /** x, c: [B, T, D] → [B, T, D]. With a cache, T counts only the new positions. */
   forward(x: tf.Tensor, c: tf.Tensor, o: { cache?: KVCache; dropout?: RarDropout } = {}): tf.Tensor {
     return tf.tidy(() => {
-      const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = this.adaLN.forward(c) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = this.adaLN.forward(c) as [
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+      ];
       const d = o.dropout;
       const a = this.attn.forward(modulate(this.norm1.forward(x), shiftMsa, scaleMsa), {
         causal: true,

@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
 import type { Rar } from './rar';
-import type { Rng} from './training/rng';
+import type { Rng } from './training/rng';
 import { RngStreams } from './training/rng';
 
 export interface RarSamplingOptions {

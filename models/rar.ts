@@ -67,7 +67,10 @@ export class Rar extends Module {
     this.timestepsEmbeddings = this.param('timesteps_embeddings', learnedPosEmbed(L + TIMESTEP_TABLE_EXTRA, D, rng));
     // upstream: Mlp(hidden_features=int(dim * (intermediate_size / dim)))
     const hidden = Math.trunc(D * (config.intermediateSize / D));
-    this.blocks = this.module('blocks', new ModuleList(Array.from({ length: config.numLayers }, () => new RarBlock({ dim: D, numHeads: config.numHeads, hidden, rng }))));
+    this.blocks = this.module(
+      'blocks',
+      new ModuleList(Array.from({ length: config.numLayers }, () => new RarBlock({ dim: D, numHeads: config.numHeads, hidden, rng }))),
+    );
     this.embeddings = this.module('embeddings', new Embedding(this.tokens.vocab, D, { rng }));
     this.finalLayer = this.module('adaln_before_head', new RarFinalLayer({ dim: D, rng }));
     this.lmHead = this.module('lm_head', new Linear({ inFeatures: D, outFeatures: config.codebookSize, rng }));
@@ -78,7 +81,8 @@ export class Rar extends Module {
     const { numClasses } = this.config;
     return Int32Array.from({ length: classes.length }, (_, i) => {
       const c = classes[i] as number;
-      if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new PipelineError('TENSOR_SHAPE', `RAR: class id ${c} at index ${i} is outside 0..${numClasses - 1}`);
+      if (!Number.isInteger(c) || c < 0 || c >= numClasses)
+        throw new PipelineError('TENSOR_SHAPE', `RAR: class id ${c} at index ${i} is outside 0..${numClasses - 1}`);
       return drop?.[i] ? this.tokens.nullClassId : c + this.tokens.classOffset;
     });
   }
@@ -92,7 +96,8 @@ export class Rar extends Module {
     const { B, n } = this.checkInputs(inputIds, condition);
     if (o.orders) {
       assertShape(o.orders, [B, this.config.imageSeqLen], 'RAR orders');
-      if (n !== this.config.imageSeqLen) throw new PipelineError('TENSOR_SHAPE', `RAR: per-sample orders need the full ${this.config.imageSeqLen}-token sequence, got ${n} tokens`);
+      if (n !== this.config.imageSeqLen)
+        throw new PipelineError('TENSOR_SHAPE', `RAR: per-sample orders need the full ${this.config.imageSeqLen}-token sequence, got ${n} tokens`);
     }
     return tf.tidy(() => {
       const ids = o.orders ? permute(inputIds, o.orders) : inputIds;
@@ -141,7 +146,8 @@ export class Rar extends Module {
     assertShape(condition, [null], 'RAR condition');
     const B = condition.shape[0];
     assertShape(inputIds, [B, null], 'RAR input ids');
-    if (inputIds.dtype !== 'int32' || condition.dtype !== 'int32') throw new PipelineError('TENSOR_SHAPE', `RAR: input ids and condition must be int32, got ${inputIds.dtype} and ${condition.dtype}`);
+    if (inputIds.dtype !== 'int32' || condition.dtype !== 'int32')
+      throw new PipelineError('TENSOR_SHAPE', `RAR: input ids and condition must be int32, got ${inputIds.dtype} and ${condition.dtype}`);
     const n = inputIds.shape[1] as number;
     if (n > this.config.imageSeqLen) throw new PipelineError('TENSOR_SHAPE', `RAR: ${n} input tokens exceed imageSeqLen ${this.config.imageSeqLen}`);
     return { B, n };
@@ -181,7 +187,11 @@ export class Rar extends Module {
     const q0 = Math.max(p0, 1);
     const q1 = Math.min(p1, L + 1);
     if (q1 > q0) {
-      target.push(orders ? gatherPositions(rows(this.targetAwarePosEmbed, PREFIX, L), orders.slice([0, q0 - 1], [B, q1 - q0])) : tile(rows(this.targetAwarePosEmbed, q0 + 1, q1 - q0)));
+      target.push(
+        orders
+          ? gatherPositions(rows(this.targetAwarePosEmbed, PREFIX, L), orders.slice([0, q0 - 1], [B, q1 - q0]))
+          : tile(rows(this.targetAwarePosEmbed, q0 + 1, q1 - q0)),
+      );
     }
     if (p1 === L + PREFIX) target.push(tf.zeros([B, 1, D]));
 

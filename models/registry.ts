@@ -99,7 +99,11 @@ export const ARCHS = {
     config: blockConfig,
     build: (c: z.infer<typeof blockConfig>, rng: Rng): BuiltModel => {
       const b = new VitBlock({ ...c, rng });
-      return { module: b, inputs: [{ name: 'x', dtype: 'float32', shape: ['B', 'T', c.dim] }], forward: (xs) => ({ y: b.forward(one(xs), { causal: c.causal }) }) };
+      return {
+        module: b,
+        inputs: [{ name: 'x', dtype: 'float32', shape: ['B', 'T', c.dim] }],
+        forward: (xs) => ({ y: b.forward(one(xs), { causal: c.causal }) }),
+      };
     },
   },
   'vit-encoder': {

@@ -54,7 +54,15 @@ export class RobustokDecoder extends Module {
     this.width = c.width;
     this.model = this.module(
       'model',
-      new VitTrunk({ numPatches: this.grid * this.grid, width: c.width, depth: c.depth, numHeads: c.num_heads, mlpRatio: c.mlp_ratio, layerScale: c.layer_scale_init ?? undefined, rng }),
+      new VitTrunk({
+        numPatches: this.grid * this.grid,
+        width: c.width,
+        depth: c.depth,
+        numHeads: c.num_heads,
+        mlpRatio: c.mlp_ratio,
+        layerScale: c.layer_scale_init ?? undefined,
+        rng,
+      }),
     );
     this.maskToken = this.param('mask_token', initTensor([1, 1, c.width], { kind: 'normal', std: 1e-6 }, rng));
     this.lvlEmbed = this.module('lvl_embed', new Embedding(2, c.width, { rng, init: { kind: 'truncNormal', std: Math.sqrt(1 / c.width / 3) } }));

@@ -45,7 +45,10 @@ export class VitTrunk extends Module {
     super();
     this.clsToken = this.param('cls_token', initTensor([1, 1, o.width], { kind: 'normal', std: 1e-6 }, o.rng));
     this.posEmbed = this.param('pos_embed', learnedPosEmbed(1 + o.numPatches, o.width, o.rng));
-    const blocks = Array.from({ length: o.depth }, () => new VitBlock({ dim: o.width, numHeads: o.numHeads, mlpRatio: o.mlpRatio, eps: 1e-6, layerScale: o.layerScale, rng: o.rng }));
+    const blocks = Array.from(
+      { length: o.depth },
+      () => new VitBlock({ dim: o.width, numHeads: o.numHeads, mlpRatio: o.mlpRatio, eps: 1e-6, layerScale: o.layerScale, rng: o.rng }),
+    );
     this.blocks = this.module('blocks', new ModuleList(blocks));
     this.norm = this.module('norm', new LayerNorm({ dim: o.width, eps: 1e-6 }));
   }

@@ -38,8 +38,14 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
 /** [-1, 1] → ImageNet-normalised: ((x + 1)/2 − m)/s = x·(0.5/s) + (0.5 − m)/s, per channel (NCHW). */
 export function imagenetFromPm1(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const scale = tf.tensor4d(IMAGENET_STD.map((s) => 0.5 / s), [1, 3, 1, 1]);
-    const shift = tf.tensor4d(IMAGENET_MEAN.map((m, i) => (0.5 - m) / (IMAGENET_STD[i] as number)), [1, 3, 1, 1]);
+    const scale = tf.tensor4d(
+      IMAGENET_STD.map((s) => 0.5 / s),
+      [1, 3, 1, 1],
+    );
+    const shift = tf.tensor4d(
+      IMAGENET_MEAN.map((m, i) => (0.5 - m) / (IMAGENET_STD[i] as number)),
+      [1, 3, 1, 1],
+    );
     return x.mul(scale).add(shift);
   });
 }
@@ -62,7 +68,19 @@ export class Dinov2Teacher extends VitEncoder implements SemanticTeacher {
   constructor(o: Dinov2TeacherOptions = {}) {
     const imageSize = o.imageSize ?? 256;
     const width = o.width ?? 768;
-    super({ imgSize: imageSize, patchSize: o.patchSize ?? 16, inChans: 3, embedDim: width, depth: o.depth ?? 12, numHeads: o.numHeads ?? 12, mlpRatio: 4, qkvBias: true, eps: 1e-6, layerScale: 1e-5, rng: placeholderRng() });
+    super({
+      imgSize: imageSize,
+      patchSize: o.patchSize ?? 16,
+      inChans: 3,
+      embedDim: width,
+      depth: o.depth ?? 12,
+      numHeads: o.numHeads ?? 12,
+      mlpRatio: 4,
+      qkvBias: true,
+      eps: 1e-6,
+      layerScale: 1e-5,
+      rng: placeholderRng(),
+    });
     this.imageSize = imageSize;
     this.width = width;
     this.setTrainable(false);
@@ -122,11 +140,16 @@ export class SmallTeacher extends Module implements SemanticTeacher {
   readonly patchSize: number;
   readonly imageSize: number;
 
-  constructor(readonly width: number, rng: Rng, o: SmallTeacherOptions = {}) {
+  constructor(
+    readonly width: number,
+    rng: Rng,
+    o: SmallTeacherOptions = {},
+  ) {
     super();
     this.imageSize = o.imageSize ?? 32;
     this.patchSize = o.patchSize ?? Math.max(1, Math.floor(this.imageSize / 4));
-    if (this.imageSize % this.patchSize !== 0) throw new PipelineError('CONFIG_INVALID', `smallTeacher: imageSize ${this.imageSize} is not a multiple of patchSize ${this.patchSize}`);
+    if (this.imageSize % this.patchSize !== 0)
+      throw new PipelineError('CONFIG_INVALID', `smallTeacher: imageSize ${this.imageSize} is not a multiple of patchSize ${this.patchSize}`);
     const p = this.patchSize;
     // He-scaled so the features keep O(1) variation between images (a 0.02 init would make them nearly constant)
     this.projWeight = this.param('proj_weight', initTensor([width, 3, p, p], { kind: 'normal', std: Math.sqrt(2 / (3 * p * p)) }, rng));

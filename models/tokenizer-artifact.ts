@@ -46,7 +46,12 @@ export async function loadTokenizerWeights(model: RobustokTokenizer, file: strin
   const reader = await SafetensorsReader.open(file);
   try {
     const prefix = o.prefix ?? '';
-    const int64 = new Set(reader.names().filter((k) => reader.info(k).dtype === 'I64').map((k) => k.slice(prefix.length)));
+    const int64 = new Set(
+      reader
+        .names()
+        .filter((k) => reader.info(k).dtype === 'I64')
+        .map((k) => k.slice(prefix.length)),
+    );
     const own = model.stateDict();
     // any int64 buffer the model lacks is index bookkeeping (upstream registers them with register_buffer)
     const ignore = (name: string) => isUpstreamOnlyKey(name) || (int64.has(name) && !own.has(name));
@@ -86,7 +91,11 @@ export async function saveTokenizerArtifact(dir: string, parts: TokenizerArtifac
   if (p.ema) {
     const ema = p.ema;
     const missing = names.filter((k) => !ema.has(k));
-    if (missing.length > 0) throw new PipelineError('INTERNAL', `saveTokenizerArtifact: the EMA weights lack ${missing.length} key(s) of the model: ${missing.slice(0, 5).join(', ')}`);
+    if (missing.length > 0)
+      throw new PipelineError(
+        'INTERNAL',
+        `saveTokenizerArtifact: the EMA weights lack ${missing.length} key(s) of the model: ${missing.slice(0, 5).join(', ')}`,
+      );
   }
   await mkdir(dir, { recursive: true });
   await saveStateDict(path.join(dir, MODEL_WEIGHTS), p.model);
@@ -118,7 +127,8 @@ export async function readTokenizerArtifactConfig(dir: string): Promise<Tokenize
   } catch (e) {
     throw new PipelineError('INPUT_MISSING', `${dir} is not a tokenizer artifact: cannot read ${TOKENIZER_JSON} (${errorMessage(e)})`, { cause: e });
   }
-  if (meta.arch !== TOKENIZER_ARCH) throw new PipelineError('CHECKPOINT_MISMATCH', `${jsonPath}: arch ${JSON.stringify(meta.arch)}, expected "${TOKENIZER_ARCH}"`);
+  if (meta.arch !== TOKENIZER_ARCH)
+    throw new PipelineError('CHECKPOINT_MISMATCH', `${jsonPath}: arch ${JSON.stringify(meta.arch)}, expected "${TOKENIZER_ARCH}"`);
   return parseTokenizerConfig(meta.config, `config in ${jsonPath}`);
 }
 

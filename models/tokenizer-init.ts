@@ -41,14 +41,22 @@ export async function initTokenizerTrunks(model: RobustokTokenizer, file: string
   const reader = await SafetensorsReader.open(file);
   try {
     if (reader.names().some((n) => n.startsWith('encoder.') || n.startsWith('decoder.'))) {
-      throw new PipelineError('CHECKPOINT_MISMATCH', `${file} holds a whole tokenizer (encoder.* / decoder.* names), not one ViT: wire a pretrained timm ViT state dict as \`init\` (see models/tokenizer-init.ts), or post-train from a tokenizer artifact with tokenizer.posttrain`);
+      throw new PipelineError(
+        'CHECKPOINT_MISMATCH',
+        `${file} holds a whole tokenizer (encoder.* / decoder.* names), not one ViT: wire a pretrained timm ViT state dict as \`init\` (see models/tokenizer-init.ts), or post-train from a tokenizer artifact with tokenizer.posttrain`,
+      );
     }
-    const hint = 'the init ViT must already have the config\'s geometry (timm create_model(..., img_size=image_size, patch_size=patch_size, pretrained=True) resamples DINOv2 on load) and the same width/depth/heads';
+    const hint =
+      "the init ViT must already have the config's geometry (timm create_model(..., img_size=image_size, patch_size=patch_size, pretrained=True) resamples DINOv2 on load) and the same width/depth/heads";
     const load = async (which: 'encoder' | 'decoder') => {
       try {
-        return await loadStateDict(trunk(model, which), reader, { strict: true, ignore: (n) => IGNORED(n) || (which === 'decoder' && n.startsWith('patch_embed.')) });
+        return await loadStateDict(trunk(model, which), reader, {
+          strict: true,
+          ignore: (n) => IGNORED(n) || (which === 'decoder' && n.startsWith('patch_embed.')),
+        });
       } catch (e) {
-        if (e instanceof PipelineError && e.code === 'CHECKPOINT_MISMATCH') throw new PipelineError('CHECKPOINT_MISMATCH', `${which} init: ${e.message}\n${hint}`, { cause: e, details: e.details });
+        if (e instanceof PipelineError && e.code === 'CHECKPOINT_MISMATCH')
+          throw new PipelineError('CHECKPOINT_MISMATCH', `${which} init: ${e.message}\n${hint}`, { cause: e, details: e.details });
         throw e;
       }
     };

@@ -22,7 +22,21 @@ const VIT_SIZES: readonly { prefix: string; width: number; depth: number; num_he
 const UPSTREAM_PATCH = 16;
 
 /** Our config keys; upstream's YAML shares six of them (image_size, codebook_*, commit_loss_beta, num_latent_tokens). */
-const OWN_KEYS = new Set(['image_size', 'patch_size', 'width', 'depth', 'num_heads', 'mlp_ratio', 'drop_path_rate', 'layer_scale_init', 'codebook_size', 'codebook_embed_dim', 'codebook_l2_norm', 'commit_loss_beta', 'num_latent_tokens']);
+const OWN_KEYS = new Set([
+  'image_size',
+  'patch_size',
+  'width',
+  'depth',
+  'num_heads',
+  'mlp_ratio',
+  'drop_path_rate',
+  'layer_scale_init',
+  'codebook_size',
+  'codebook_embed_dim',
+  'codebook_l2_norm',
+  'commit_loss_beta',
+  'num_latent_tokens',
+]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -30,15 +44,19 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function tokenizerKeysFromUpstream(raw: unknown, where: string): Record<string, unknown> {
   if (!isRecord(raw)) throw new PipelineError('CONFIG_INVALID', `${where}: expected a mapping of upstream config keys`);
   const bad = (key: string, why: string) => new PipelineError('CONFIG_INVALID', `${where}: ${key} ${why}`);
-  for (const k of ['enc_type', 'dec_type'] as const) if (raw[k] !== undefined && raw[k] !== 'dinov2') throw bad(k, `is ${JSON.stringify(raw[k])}; only the dinov2 ViT tokenizer RobusTok uses can be imported`);
-  if (raw.product_quant !== undefined && raw.product_quant !== 1) throw bad('product_quant', `is ${JSON.stringify(raw.product_quant)}; only plain VQ (1) is implemented`);
+  for (const k of ['enc_type', 'dec_type'] as const)
+    if (raw[k] !== undefined && raw[k] !== 'dinov2') throw bad(k, `is ${JSON.stringify(raw[k])}; only the dinov2 ViT tokenizer RobusTok uses can be imported`);
+  if (raw.product_quant !== undefined && raw.product_quant !== 1)
+    throw bad('product_quant', `is ${JSON.stringify(raw.product_quant)}; only plain VQ (1) is implemented`);
   const scales = raw.v_patch_nums;
-  if (scales !== undefined && (!Array.isArray(scales) || scales.length !== 1 || typeof scales[0] !== 'number')) throw bad('v_patch_nums', `is ${JSON.stringify(scales)}; only one latent scale ([16]) is implemented`);
+  if (scales !== undefined && (!Array.isArray(scales) || scales.length !== 1 || typeof scales[0] !== 'number'))
+    throw bad('v_patch_nums', `is ${JSON.stringify(scales)}; only one latent scale ([16]) is implemented`);
   const out: Record<string, unknown> = {};
   const enc = raw.encoder_model;
   const dec = raw.decoder_model;
   if (enc !== undefined || dec !== undefined) {
-    if (enc !== undefined && dec !== undefined && enc !== dec) throw bad('decoder_model', `(${JSON.stringify(dec)}) differs from encoder_model (${JSON.stringify(enc)}); both ViTs share one size here`);
+    if (enc !== undefined && dec !== undefined && enc !== dec)
+      throw bad('decoder_model', `(${JSON.stringify(dec)}) differs from encoder_model (${JSON.stringify(enc)}); both ViTs share one size here`);
     const name = typeof (enc ?? dec) === 'string' ? String(enc ?? dec) : JSON.stringify(enc ?? dec);
     const size = VIT_SIZES.find((s) => name.startsWith(s.prefix));
     if (!size) throw bad('encoder_model', `${JSON.stringify(name)} is not a timm vit_small_/vit_base_/vit_large_ model`);

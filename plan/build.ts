@@ -61,7 +61,13 @@ export function buildPlan(spec: Spec, catalog: StageCatalog, sourceMap: SourceMa
   // 2. Arms, and each stage's config and seed in each arm.
   const { axes, problems } = spec.sweep ? expandAxes(spec.sweep) : { axes: [], problems: [] };
   for (const p of problems) issues.add('SWEEP_INVALID', ['sweep', 'axes', p.axis, 'path'], p.message);
-  for (const a of axes) if (!indexOf.has(a.stageId)) issues.add('SWEEP_INVALID', ['sweep', 'axes', a.index, 'path'], `sweep path "${a.path}" names no stage "${a.stageId}"${didYouMean(a.stageId, indexOf.keys())}`);
+  for (const a of axes)
+    if (!indexOf.has(a.stageId))
+      issues.add(
+        'SWEEP_INVALID',
+        ['sweep', 'axes', a.index, 'path'],
+        `sweep path "${a.path}" names no stage "${a.stageId}"${didYouMean(a.stageId, indexOf.keys())}`,
+      );
   if (spec.sweep?.mode === 'zip' && new Set(axes.map((a) => a.values.length)).size > 1) {
     issues.add('SWEEP_INVALID', ['sweep', 'mode'], `zip needs axes of equal length; got ${axes.map((a) => `${a.path}: ${a.values.length}`).join(', ')}`);
   }
@@ -80,7 +86,11 @@ export function buildPlan(spec: Spec, catalog: StageCatalog, sourceMap: SourceMa
       const output = ref.slice(dot + 1);
       const pi = indexOf.get(producer);
       if (dot < 0 || pi === undefined) {
-        issues.add('DANGLING_INPUT', ['stages', s.id, 'inputs', name], `input "${name}" of "${s.id}" references unknown stage "${producer}"${didYouMean(producer, indexOf.keys())}`);
+        issues.add(
+          'DANGLING_INPUT',
+          ['stages', s.id, 'inputs', name],
+          `input "${name}" of "${s.id}" references unknown stage "${producer}"${didYouMean(producer, indexOf.keys())}`,
+        );
         continue;
       }
       edges.push({ producer: pi, consumer: ci });
@@ -100,7 +110,11 @@ export function buildPlan(spec: Spec, catalog: StageCatalog, sourceMap: SourceMa
         const outs = pd.outputs(pcfg);
         if (!outs.includes(r.output)) {
           const has = outs.length === 0 ? 'it declares no outputs' : `it declares ${outs.join(', ')}`;
-          issues.add('DANGLING_INPUT', ['stages', s.id, 'inputs', name], `input "${name}" of "${s.id}" references output "${r.output}" that "${r.producer}" does not produce${didYouMean(r.output, outs)}; ${has}`);
+          issues.add(
+            'DANGLING_INPUT',
+            ['stages', s.id, 'inputs', name],
+            `input "${name}" of "${s.id}" references output "${r.output}" that "${r.producer}" does not produce${didYouMean(r.output, outs)}; ${has}`,
+          );
         }
       }
       for (const r of d.inputRefs?.(cfg) ?? []) {
@@ -116,10 +130,21 @@ export function buildPlan(spec: Spec, catalog: StageCatalog, sourceMap: SourceMa
       if (io.required !== 'any') {
         const given = Object.keys(s.inputs);
         const missing = io.required.filter((n) => !given.includes(n));
-        if (missing.length > 0) issues.add('INPUT_MISSING', ['stages', s.id, 'inputs'], `"${s.id}" (${s.kind}) needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}`);
+        if (missing.length > 0)
+          issues.add(
+            'INPUT_MISSING',
+            ['stages', s.id, 'inputs'],
+            `"${s.id}" (${s.kind}) needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}`,
+          );
         const allowed = [...io.required, ...(io.optional ?? [])];
         for (const n of given) {
-          if (!allowed.includes(n)) issues.add('UNKNOWN_INPUT', ['stages', s.id, 'inputs', n], `a "${s.kind}" stage takes no input "${n}"${didYouMean(n, allowed)}; it takes ${allowed.join(', ') || 'none'}`, 'key');
+          if (!allowed.includes(n))
+            issues.add(
+              'UNKNOWN_INPUT',
+              ['stages', s.id, 'inputs', n],
+              `a "${s.kind}" stage takes no input "${n}"${didYouMean(n, allowed)}; it takes ${allowed.join(', ') || 'none'}`,
+              'key',
+            );
         }
       }
     });

@@ -38,7 +38,8 @@ export function cacheKey(material: CacheKeyMaterial): string {
 export function explainKeyChange(previous: CacheKeyMaterial, current: CacheKeyMaterial): string[] {
   const lines: string[] = [];
   if (previous.kind !== current.kind) lines.push(`kind: ${previous.kind} → ${current.kind}`);
-  if (previous.version !== current.version) lines.push(`version of "${current.kind}": ${previous.version} → ${current.version} (the stage's behaviour changed)`);
+  if (previous.version !== current.version)
+    lines.push(`version of "${current.kind}": ${previous.version} → ${current.version} (the stage's behaviour changed)`);
   diffJson(previous.config, current.config, 'config', lines);
   const names = [...new Set([...Object.keys(previous.inputDigests), ...Object.keys(current.inputDigests)])].sort();
   for (const n of names) {
@@ -66,7 +67,8 @@ function diffJson(a: Json | undefined, b: Json | undefined, path: string, out: s
   if (a !== undefined && b !== undefined && canonicalJson(a) === canonicalJson(b)) return;
   const isObj = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (isObj(a) && isObj(b)) {
-    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) diffJson(a[k], b[k], `${path}${/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`, out);
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort())
+      diffJson(a[k], b[k], `${path}${/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`, out);
   } else if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
     a.forEach((v, i) => diffJson(v, b[i], `${path}[${i}]`, out));
   } else {

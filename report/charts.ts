@@ -46,7 +46,16 @@ export function sweepPlot(p: Pivot, col: number, title: string): string | undefi
         grid: { left: 90, right: 110, top: 40, bottom: 50 },
         xAxis: { type: 'category', data: a1.values.map((v) => formatValue(v)), name: a1.label, nameLocation: 'middle', nameGap: 30 },
         yAxis: { type: 'category', inverse: true, data: a0.values.map((v) => formatValue(v)), name: a0.label, nameLocation: 'middle', nameGap: 60 },
-        visualMap: { min: Math.min(...values), max: Math.max(...values), calculable: false, orient: 'vertical', right: 10, top: 'middle', inRange: { color: ['#fff5eb', '#fd8d3c', '#7f2704'] }, text: ['high', 'low'] },
+        visualMap: {
+          min: Math.min(...values),
+          max: Math.max(...values),
+          calculable: false,
+          orient: 'vertical',
+          right: 10,
+          top: 'middle',
+          inRange: { color: ['#fff5eb', '#fd8d3c', '#7f2704'] },
+          text: ['high', 'low'],
+        },
         series: [{ type: 'heatmap', data, label: { show: true, formatter: (q: { value: unknown }) => fmt((q.value as number[])[2] ?? 0) } }],
       },
       Math.max(420, 160 + 90 * a1.values.length),
@@ -59,7 +68,11 @@ export function sweepPlot(p: Pivot, col: number, title: string): string | undefi
   for (const r of p.rows) {
     const y = r.metrics[col];
     if (y === undefined) continue;
-    const name = p.axes.slice(1).map((ax, k) => `${ax.label}=${formatValue(r.axisValues[k + 1] ?? null)}`).join(', ') || column.key;
+    const name =
+      p.axes
+        .slice(1)
+        .map((ax, k) => `${ax.label}=${formatValue(r.axisValues[k + 1] ?? null)}`)
+        .join(', ') || column.key;
     const x = numeric ? r.axisValues[0] : formatValue(r.axisValues[0] ?? null);
     groups.set(name, [...(groups.get(name) ?? []), { x, y }]);
   }
@@ -68,9 +81,17 @@ export function sweepPlot(p: Pivot, col: number, title: string): string | undefi
       title: { text: title, left: 'center', textStyle: { fontSize: 14 } },
       grid: { left: 70, right: 30, top: 40, bottom: groups.size > 1 ? 80 : 50 },
       legend: groups.size > 1 ? { bottom: 0 } : undefined,
-      xAxis: numeric ? { type: 'value', name: a0.label, nameLocation: 'middle', nameGap: 28, scale: true } : { type: 'category', data: a0.values.map((v) => formatValue(v)), name: a0.label, nameLocation: 'middle', nameGap: 28 },
+      xAxis: numeric
+        ? { type: 'value', name: a0.label, nameLocation: 'middle', nameGap: 28, scale: true }
+        : { type: 'category', data: a0.values.map((v) => formatValue(v)), name: a0.label, nameLocation: 'middle', nameGap: 28 },
       yAxis: { type: 'value', name: column.metric, scale: true },
-      series: [...groups].map(([name, pts]) => ({ type: 'line', name, symbolSize: 8, label: { show: true, formatter: (q: { value: unknown }) => fmt(Array.isArray(q.value) ? (q.value[1] as number) : (q.value as number)) }, data: pts.map((pt) => [pt.x, pt.y]) })),
+      series: [...groups].map(([name, pts]) => ({
+        type: 'line',
+        name,
+        symbolSize: 8,
+        label: { show: true, formatter: (q: { value: unknown }) => fmt(Array.isArray(q.value) ? (q.value[1] as number) : (q.value as number)) },
+        data: pts.map((pt) => [pt.x, pt.y]),
+      })),
     },
     560,
     320,
@@ -85,7 +106,9 @@ export function curveChart(name: string, s: MetricSeries): string {
       grid: { left: 60, right: 16, top: 30, bottom: 30 },
       xAxis: { type: 'value', scale: true, name: 'step', nameGap: 4, axisLabel: { fontSize: 10 } },
       yAxis: { type: 'value', scale: true, axisLabel: { fontSize: 10, formatter: (v: number) => fmt(v) } },
-      series: [{ type: 'line', showSymbol: s.values.length < 40, symbolSize: 4, lineStyle: { width: 1.5 }, data: s.steps.map((st, i) => [st, s.values[i] ?? null]) }],
+      series: [
+        { type: 'line', showSymbol: s.values.length < 40, symbolSize: 4, lineStyle: { width: 1.5 }, data: s.steps.map((st, i) => [st, s.values[i] ?? null]) },
+      ],
     },
     340,
     200,

@@ -59,17 +59,22 @@ export interface ReportData {
 const MAX_GRID_ARMS = 64;
 const SAMPLE_KINDS = ['generator.sample-merge', 'generator.sample'];
 
-
 /** Producer → consumer edges: from the plan, else by matching input digests to outputs of runs sharing an arm. */
 function dagEdges(record: RunRecord, plan: Plan | undefined): { from: string; to: string }[] {
   const ids = new Set(record.stages.map((s) => s.id));
   if (plan !== undefined) {
-    return plan.runs.flatMap((r) => Object.values(r.inputs).filter((i) => ids.has(i.run) && ids.has(r.id)).map((i) => ({ from: i.run, to: r.id })));
+    return plan.runs.flatMap((r) =>
+      Object.values(r.inputs)
+        .filter((i) => ids.has(i.run) && ids.has(r.id))
+        .map((i) => ({ from: i.run, to: r.id })),
+    );
   }
   const edges: { from: string; to: string }[] = [];
   for (const s of record.stages) {
     for (const digest of Object.values(s.material?.inputDigests ?? {})) {
-      const from = record.stages.find((p) => p.id !== s.id && p.arms.some((a) => s.arms.includes(a)) && Object.values(p.outputs).some((o) => o.digest === digest));
+      const from = record.stages.find(
+        (p) => p.id !== s.id && p.arms.some((a) => s.arms.includes(a)) && Object.values(p.outputs).some((o) => o.digest === digest),
+      );
       if (from !== undefined && !edges.some((e) => e.from === from.id && e.to === s.id)) edges.push({ from: from.id, to: s.id });
     }
   }
@@ -79,7 +84,7 @@ function dagEdges(record: RunRecord, plan: Plan | undefined): { from: string; to
 /** The output of an arm that holds its samples: generator.sample(-merge) first, then an output named samples/images. */
 function samplesOf(views: readonly StageView[], arm: number): { view: StageView; name: string; out: OutputEntry } | undefined {
   const mine = views.filter((v) => v.rec.arms.includes(arm) && (v.rec.outcome === 'ran' || v.rec.outcome === 'cached'));
-  const entry = (v: StageView, name: string) => (v.manifest?.outputs[name] ?? (v.rec.outputs[name] as OutputEntry | undefined));
+  const entry = (v: StageView, name: string) => v.manifest?.outputs[name] ?? (v.rec.outputs[name] as OutputEntry | undefined);
   for (const kind of SAMPLE_KINDS) {
     const v = mine.filter((m) => m.rec.kind === kind).at(-1);
     const out = v && entry(v, 'samples');
@@ -104,7 +109,10 @@ async function provenanceOf(store: ArtifactStore, v: StageView): Promise<FidProv
   const metricsOut = v.manifest?.outputs.metrics;
   if (v.rec.kind === 'eval.fid' && metricsOut?.type === 'file' && metricsOut.bytes < 1 << 20) {
     try {
-      const report = JSON.parse((await store.getBytes(blobKey(metricsOut.digest))).toString('utf8')) as { features?: { network?: string; weightsDigest?: string | null }; inputs?: { a?: { kind?: string } } };
+      const report = JSON.parse((await store.getBytes(blobKey(metricsOut.digest))).toString('utf8')) as {
+        features?: { network?: string; weightsDigest?: string | null };
+        inputs?: { a?: { kind?: string } };
+      };
       network = report.features?.network;
       weightsDigest = report.features?.weightsDigest ?? weightsDigest;
       referenceKind = report.inputs?.a?.kind;
@@ -113,11 +121,23 @@ async function provenanceOf(store: ArtifactStore, v: StageView): Promise<FidProv
     }
   }
   const base = { stageRunId: v.rec.id, stageId: v.rec.stageId, weightsDigest, network, referenceKind };
-  if (weightsDigest === null) return { ...base, comparable: false, why: 'the feature network is unknown (precomputed features or statistics without provenance)' };
-  if (weightsDigest.startsWith('random-init')) return { ...base, comparable: false, why: `a randomly initialised Inception (${weightsDigest}) computed these numbers: they check the wiring only` };
-  if (network !== undefined && network !== 'inception-v3-fid-2015-12-05') return { ...base, comparable: false, why: `the feature network is ${network}, not the FID Inception-v3 (2015-12-05)` };
-  if (referenceKind !== undefined && referenceKind !== 'npz-stats') return { ...base, comparable: false, why: `the reference is ${referenceKind === 'image-folder' ? 'an image folder' : `a ${referenceKind}`}, not a reference batch's statistics (e.g. ADM's VIRTUAL_imagenet256_labeled.npz)` };
-  return { ...base, comparable: true, why: `Inception weights ${weightsDigest}: comparable with published numbers only if these are the converted pt_inception-2015-12-05 weights and the reference is the ADM reference batch` };
+  if (weightsDigest === null)
+    return { ...base, comparable: false, why: 'the feature network is unknown (precomputed features or statistics without provenance)' };
+  if (weightsDigest.startsWith('random-init'))
+    return { ...base, comparable: false, why: `a randomly initialised Inception (${weightsDigest}) computed these numbers: they check the wiring only` };
+  if (network !== undefined && network !== 'inception-v3-fid-2015-12-05')
+    return { ...base, comparable: false, why: `the feature network is ${network}, not the FID Inception-v3 (2015-12-05)` };
+  if (referenceKind !== undefined && referenceKind !== 'npz-stats')
+    return {
+      ...base,
+      comparable: false,
+      why: `the reference is ${referenceKind === 'image-folder' ? 'an image folder' : `a ${referenceKind}`}, not a reference batch's statistics (e.g. ADM's VIRTUAL_imagenet256_labeled.npz)`,
+    };
+  return {
+    ...base,
+    comparable: true,
+    why: `Inception weights ${weightsDigest}: comparable with published numbers only if these are the converted pt_inception-2015-12-05 weights and the reference is the ADM reference batch`,
+  };
 }
 
 export async function collectReport(store: ArtifactStore, record: RunRecord): Promise<ReportData> {
@@ -128,7 +148,10 @@ export async function collectReport(store: ArtifactStore, record: RunRecord): Pr
     try {
       const found = await lookupManifest(store, rec.key, { verify: false });
       const history = await readStageHistory(store, rec.key);
-      if (found.state !== 'hit') warnings.push(`stage ${rec.id}: cache entry ${rec.key.slice(0, 12)}… is ${found.state === 'miss' ? 'no longer in the store' : `unusable (${found.reason})`}`);
+      if (found.state !== 'hit')
+        warnings.push(
+          `stage ${rec.id}: cache entry ${rec.key.slice(0, 12)}… is ${found.state === 'miss' ? 'no longer in the store' : `unusable (${found.reason})`}`,
+        );
       return { rec, manifest: found.state === 'hit' ? found.manifest : undefined, history };
     } catch (e) {
       warnings.push(`stage ${rec.id}: could not read its entry: ${errorMessage(e)}`);

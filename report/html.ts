@@ -11,8 +11,16 @@ import { formatValue, grid2d, headlineColumn, plotView } from './pivot';
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
 const num = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toPrecision(5));
-const seconds = (ms: number) => (ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 7_200_000 ? `${(ms / 60_000).toFixed(1)} min` : `${(ms / 3_600_000).toFixed(2)} h`);
-const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} kB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / (1 << 30)).toFixed(2)} GB`);
+const seconds = (ms: number) =>
+  ms < 1000
+    ? `${ms} ms`
+    : ms < 120_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : ms < 7_200_000
+        ? `${(ms / 60_000).toFixed(1)} min`
+        : `${(ms / 3_600_000).toFixed(2)} h`;
+const bytes = (n: number) =>
+  n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} kB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / (1 << 30)).toFixed(2)} GB`;
 const blobUri = (storeUri: string, digest: string) => `${storeUri.replace(/\/+$/, '')}/${blobKey(digest)}`;
 
 const CSS = `
@@ -82,7 +90,10 @@ function metricsSection(d: ReportData): string {
     for (const [ci, c] of pv.columns.entries()) {
       const g = grid2d(pv, ci);
       out += `<h3>${esc(c.key)}${mark(c.stageId)}: ${esc(a0.label)} ↓ × ${esc(a1.label)} →</h3><table class="pivot2d" data-key="${esc(c.key)}"><tr><th>${esc(a0.label)} \\ ${esc(a1.label)}</th>${a1.values.map((v) => `<th>${esc(formatValue(v))}</th>`).join('')}</tr>${g
-        .map((row, i) => `<tr><th>${esc(formatValue(a0.values[i]))}</th>${row.map((v) => `<td class="n${notComparable.has(c.stageId) ? ' nc' : ''}">${v === undefined ? '—' : num(v)}</td>`).join('')}</tr>`)
+        .map(
+          (row, i) =>
+            `<tr><th>${esc(formatValue(a0.values[i]))}</th>${row.map((v) => `<td class="n${notComparable.has(c.stageId) ? ' nc' : ''}">${v === undefined ? '—' : num(v)}</td>`).join('')}</tr>`,
+        )
         .join('')}</table>`;
     }
   }
@@ -93,7 +104,11 @@ function metricsSection(d: ReportData): string {
 }
 
 function dagSection(d: ReportData): string {
-  const nodes = d.stages.map((v) => ({ id: v.rec.id, outcome: v.rec.outcome, text: `${v.rec.id}\n${v.rec.outcome}${v.rec.outcome === 'ran' || v.rec.outcome === 'failed' ? ` · ${seconds(v.rec.durationMs)}` : ''}` }));
+  const nodes = d.stages.map((v) => ({
+    id: v.rec.id,
+    outcome: v.rec.outcome,
+    text: `${v.rec.id}\n${v.rec.outcome}${v.rec.outcome === 'ran' || v.rec.outcome === 'failed' ? ` · ${seconds(v.rec.durationMs)}` : ''}`,
+  }));
   const rows = d.stages
     .map((v) => {
       const s = v.rec;
@@ -101,7 +116,10 @@ function dagSection(d: ReportData): string {
       // compute/backend.ts records {backend: 'tensorflow' | 'wasm' | 'cpu', …}.
       const b = m?.backend;
       const backend = b !== undefined && b !== null && typeof b === 'object' && !Array.isArray(b) && typeof b.backend === 'string' ? b.backend : '';
-      const err = s.error !== undefined ? `<div class="${s.outcome === 'failed' ? 'nc' : 'muted'}">${esc(s.error.code)}: ${esc(s.error.message.slice(0, 600))}</div>` : '';
+      const err =
+        s.error !== undefined
+          ? `<div class="${s.outcome === 'failed' ? 'nc' : 'muted'}">${esc(s.error.code)}: ${esc(s.error.message.slice(0, 600))}</div>`
+          : '';
       return `<tr data-stage="${esc(s.id)}"><td><code>${esc(s.id)}</code>${err}</td><td>${esc(s.kind)}</td><td>${s.arms.length === d.record.arms.length && d.record.arms.length > 1 ? 'all' : esc(s.arms.join(', '))}</td><td>${badge(s.outcome)}</td><td class="n">${seconds(s.durationMs)}</td><td class="n">${s.attempts}</td><td class="mono">${esc(s.key?.slice(0, 16) ?? '')}</td><td class="muted">${m ? `${esc(seconds(m.durationMs))} on ${esc(m.host)}${backend ? ` (${esc(backend)})` : ''}` : ''}</td></tr>`;
     })
     .join('\n');
@@ -136,9 +154,13 @@ function curvesSection(d: ReportData): string {
     if (seen.has(v.history.key)) continue;
     seen.add(v.history.key);
     const names = Object.keys(v.history.series).sort((a, b) => curveRank(a) - curveRank(b) || a.localeCompare(b));
-    const charts = names.map((n) => `<div class="curve" data-metric="${esc(n)}">${curveChart(n, v.history.series[n] ?? { steps: [], values: [], reports: 0 })}</div>`).join('');
+    const charts = names
+      .map((n) => `<div class="curve" data-metric="${esc(n)}">${curveChart(n, v.history.series[n] ?? { steps: [], values: [], reports: 0 })}</div>`)
+      .join('');
     const reports = Math.max(0, ...Object.values(v.history.series).map((s) => s.reports));
-    parts.push(`<h3><code>${esc(v.rec.id)}</code> <span class="muted">(${esc(v.rec.kind)}, ${reports} progress reports, ≤ ${v.history.maxPoints} points per curve${v.rec.outcome === 'cached' ? ', from the run that computed this cache entry' : ''})</span></h3><div class="charts">${charts}</div>`);
+    parts.push(
+      `<h3><code>${esc(v.rec.id)}</code> <span class="muted">(${esc(v.rec.kind)}, ${reports} progress reports, ≤ ${v.history.maxPoints} points per curve${v.rec.outcome === 'cached' ? ', from the run that computed this cache entry' : ''})</span></h3><div class="charts">${charts}</div>`,
+    );
   }
   return `<h2>Training curves</h2>${parts.join('\n')}`;
 }
@@ -146,9 +168,13 @@ function curvesSection(d: ReportData): string {
 function outputRows(d: ReportData, v: StageView): string[] {
   const outputs = (v.manifest?.outputs ?? v.rec.outputs) as Readonly<Record<string, OutputEntry>>;
   return Object.entries(outputs).map(([name, o]) => {
-    if (o.type === 'file') return `<tr><td><code>${esc(v.rec.id)}.${esc(name)}</code></td><td>file${o.fileName ? ` (${esc(o.fileName)})` : ''}</td><td class="n">${bytes(o.bytes)}</td><td class="mono">sha256:${esc(o.digest)}</td><td class="mono">${esc(blobUri(d.storeUri, o.digest))}</td></tr>`;
+    if (o.type === 'file')
+      return `<tr><td><code>${esc(v.rec.id)}.${esc(name)}</code></td><td>file${o.fileName ? ` (${esc(o.fileName)})` : ''}</td><td class="n">${bytes(o.bytes)}</td><td class="mono">sha256:${esc(o.digest)}</td><td class="mono">${esc(blobUri(d.storeUri, o.digest))}</td></tr>`;
     const files: readonly FileEntry[] = Array.isArray(o.files) ? o.files : [];
-    const shown = files.slice(0, 50).map((f) => `<div class="mono">${esc(f.path)} — ${bytes(f.bytes)} — ${esc(blobUri(d.storeUri, f.digest))}</div>`).join('');
+    const shown = files
+      .slice(0, 50)
+      .map((f) => `<div class="mono">${esc(f.path)} — ${bytes(f.bytes)} — ${esc(blobUri(d.storeUri, f.digest))}</div>`)
+      .join('');
     const manifestUri = v.rec.key === undefined ? '' : `${d.storeUri.replace(/\/+$/, '')}/runs/${v.rec.key}/manifest.json`;
     return `<tr><td><code>${esc(v.rec.id)}.${esc(name)}</code></td><td>folder, ${files.length} files</td><td class="n">${bytes(o.bytes)}</td><td class="mono">sha256:${esc(o.digest)}</td><td class="mono">${esc(manifestUri)} (outputs.${esc(name)})${files.length > 0 ? `<details><summary>files${files.length > 50 ? ` (first 50 of ${files.length})` : ''}</summary>${shown}</details>` : ''}</td></tr>`;
   });
@@ -162,14 +188,20 @@ function artifactsSection(d: ReportData): string {
 function provenanceSection(d: ReportData): string {
   if (d.provenance.length === 0) return '';
   const rows = d.provenance
-    .map((p) => `<tr class="${p.comparable ? '' : 'nc'}"><td><code>${esc(p.stageRunId)}</code></td><td>${esc(p.network ?? '?')}</td><td class="mono">${esc(p.weightsDigest ?? 'unknown')}</td><td>${esc(p.referenceKind ?? '?')}</td><td>${p.comparable ? 'yes, with the caveat' : '<b>NOT comparable</b>'}: ${esc(p.why)}</td></tr>`)
+    .map(
+      (p) =>
+        `<tr class="${p.comparable ? '' : 'nc'}"><td><code>${esc(p.stageRunId)}</code></td><td>${esc(p.network ?? '?')}</td><td class="mono">${esc(p.weightsDigest ?? 'unknown')}</td><td>${esc(p.referenceKind ?? '?')}</td><td>${p.comparable ? 'yes, with the caveat' : '<b>NOT comparable</b>'}: ${esc(p.why)}</td></tr>`,
+    )
     .join('\n');
   return `<h2>FID feature network</h2><table id="provenance"><tr><th>stage run</th><th>network</th><th>weights</th><th>reference</th><th>comparable with published numbers?</th></tr>${rows}</table>`;
 }
 
 export function renderReport(d: ReportData, generatedAt: string): string {
   const warnings = d.warnings.length > 0 ? `<div class="note">${d.warnings.map(esc).join('<br>')}</div>` : '';
-  const paramsNote = d.plan === undefined && d.record.arms.length > 1 ? '<div class="note">This run has no stored plan: sweep values were read from the arm labels and the graph from input digests.</div>' : '';
+  const paramsNote =
+    d.plan === undefined && d.record.arms.length > 1
+      ? '<div class="note">This run has no stored plan: sweep values were read from the arm labels and the graph from input digests.</div>'
+      : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(d.record.name)} — ${esc(d.record.runId)}</title><style>${CSS}</style></head>

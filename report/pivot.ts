@@ -67,7 +67,8 @@ const same = (a: Json, b: Json) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The sweep axes with each arm's value: from the record or the stored plan, else from the arm labels. */
 export function sweepAxes(record: RunRecord, plan: Plan | undefined): { axes: Axis[]; valuesOf: (arm: number) => Json[] } {
-  const planned = (index: number) => (plan !== undefined && plan.arms.length === record.arms.length ? plan.arms.find((p) => p.index === index)?.params : undefined);
+  const planned = (index: number) =>
+    plan !== undefined && plan.arms.length === record.arms.length ? plan.arms.find((p) => p.index === index)?.params : undefined;
   const known = record.arms.map((a) => a.params ?? planned(a.index));
   const fromPlan = known.every((k) => k !== undefined);
   const paramsOf = new Map<number, [string, Json][]>(record.arms.map((a, i) => [a.index, fromPlan ? Object.entries(known[i] ?? {}) : parseArmLabel(a.label)]));
@@ -153,7 +154,11 @@ export function pivotCsv(p: Pivot): string {
   const header = ['arm', 'label', 'outcome', ...p.axes.map((a) => a.label), ...p.columns.map((c) => c.key)];
   const lines = [header.map(cell).join(',')];
   for (const r of p.rows) {
-    lines.push([String(r.arm), r.label, r.outcome, ...r.axisValues.map((v) => formatValue(v)), ...r.metrics.map((m) => (m === undefined ? '' : String(m)))].map(cell).join(','));
+    lines.push(
+      [String(r.arm), r.label, r.outcome, ...r.axisValues.map((v) => formatValue(v)), ...r.metrics.map((m) => (m === undefined ? '' : String(m)))]
+        .map(cell)
+        .join(','),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -178,7 +183,8 @@ export function plotView(p: Pivot): Pivot {
     else groups.push([i]);
   });
   if (groups.every((g) => g.length === 1)) return p;
-  const valueOf = (r: PivotRow, g: number[]): Json => (g.length === 1 ? (r.axisValues[g[0] ?? 0] ?? null) : g.map((i) => formatValue(r.axisValues[i] ?? null)).join(' / '));
+  const valueOf = (r: PivotRow, g: number[]): Json =>
+    g.length === 1 ? (r.axisValues[g[0] ?? 0] ?? null) : g.map((i) => formatValue(r.axisValues[i] ?? null)).join(' / ');
   const axes: Axis[] = groups.map((g) => {
     const values: Json[] = [];
     for (const r of p.rows) {

@@ -101,7 +101,8 @@ export async function npzFirstImages(stream: Readable, max: number): Promise<Rgb
     if (!(await npy.need(dataOffset))) return undefined;
     const header = parseNpyHeader(npy.take(dataOffset), 'samples arr_0');
     const [n, h, w, c] = header.shape;
-    if (header.dtype !== 'u1' || header.fortranOrder || header.shape.length !== 4 || c !== 3 || n === undefined || h === undefined || w === undefined) return undefined;
+    if (header.dtype !== 'u1' || header.fortranOrder || header.shape.length !== 4 || c !== 3 || n === undefined || h === undefined || w === undefined)
+      return undefined;
     const count = Math.min(n, max);
     const tiles: RgbTile[] = [];
     for (let i = 0; i < count; i++) {
@@ -152,7 +153,9 @@ export async function composeGrid(tiles: readonly RgbTile[], source: string): Pr
     const y0 = GUTTER + Math.floor(i / cols) * (th + GUTTER);
     for (let y = 0; y < th; y++) canvas.set(t.data.subarray(y * tw * 3, (y + 1) * tw * 3), ((y0 + y) * width + x0) * 3);
   });
-  const png = await sharp(canvas, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const png = await sharp(canvas, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
   return { png, width, height, images: tiles.length, tile: { width: tw, height: th }, source };
 }
 
@@ -164,7 +167,10 @@ export async function sampleGridOf(store: ArtifactStore, out: OutputEntry, label
     const tiles = await npzFirstImages(await store.get(blobKey(out.digest)), max);
     return tiles === undefined ? undefined : composeGrid(tiles, `${label} (first ${tiles.length} images of the .npz)`);
   }
-  const files = out.files.filter(isImageFile).sort((a, b) => a.path.localeCompare(b.path)).slice(0, max);
+  const files = out.files
+    .filter(isImageFile)
+    .sort((a, b) => a.path.localeCompare(b.path))
+    .slice(0, max);
   if (files.length === 0) {
     // A folder output may hold its batch as an .npz (e.g. samples/samples.npz).
     const npz = out.files.find((f) => f.path.endsWith('.npz'));

@@ -31,13 +31,7 @@ export const SPEC_ISSUE_CODES = [
 ] as const;
 export type SpecIssueCode = (typeof SPEC_ISSUE_CODES)[number];
 
-export function issueAt(
-  sourceMap: SourceMap,
-  code: SpecIssueCode,
-  path: readonly PathSegment[],
-  message: string,
-  part: 'key' | 'value' = 'value',
-): SpecIssue {
+export function issueAt(sourceMap: SourceMap, code: SpecIssueCode, path: readonly PathSegment[], message: string, part: 'key' | 'value' = 'value'): SpecIssue {
   const p = formatPath(path);
   return { code, path: p, message, ...sourceMap.locate(p, part) };
 }

@@ -6,15 +6,7 @@
  */
 import { z } from 'zod';
 import type { StageCatalog } from '../stages/descriptor';
-import {
-  defaultsSchema,
-  identifier,
-  stageBodySchema,
-  stageItemSchema,
-  sweepAxesSchema,
-  sweepMapSchema,
-  topLevelSchema,
-} from './schema';
+import { defaultsSchema, identifier, stageBodySchema, stageItemSchema, sweepAxesSchema, sweepMapSchema, topLevelSchema } from './schema';
 
 type JsonSchema = Record<string, unknown>;
 

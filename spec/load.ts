@@ -24,22 +24,22 @@ import { durationMs } from './duration';
 import { fromZodIssues, issueAt, type SpecIssueCode } from './issues';
 import { applyOverrides, type AddedKey } from './overrides';
 import { formatPath, parsePath, type PathSegment } from './path';
-import type {
-  defaultsSchema} from './schema';
-import {
-  BUILTIN_RETRY,
-  BUILTIN_TIMEOUTS,
-  DEFAULT_QUEUE,
-  stageBodySchema,
-  stageItemSchema,
-  sweepAxesSchema,
-  sweepMapSchema,
-  topLevelSchema,
-} from './schema';
+import type { defaultsSchema } from './schema';
+import { BUILTIN_RETRY, BUILTIN_TIMEOUTS, DEFAULT_QUEUE, stageBodySchema, stageItemSchema, sweepAxesSchema, sweepMapSchema, topLevelSchema } from './schema';
 import { YamlSourceMap, OVERRIDE_FILE } from './source-map';
 import { closest, didYouMean } from './suggest';
 import { rangeCount, type RangeSpec } from './sweep-values';
-import { API_VERSION, type LoadedSpec, type RetrySpec, type Spec, type SpecIssue, type StageSpec, type SweepAxis, type SweepSpec, type TimeoutSpec } from './types';
+import {
+  API_VERSION,
+  type LoadedSpec,
+  type RetrySpec,
+  type Spec,
+  type SpecIssue,
+  type StageSpec,
+  type SweepAxis,
+  type SweepSpec,
+  type TimeoutSpec,
+} from './types';
 import type { Walkable } from './zod-walk';
 import { isFreeFormMap, keysOf, schemaAt } from './zod-walk';
 
@@ -186,7 +186,12 @@ function checkStages(rawStages: unknown, catalog: StageCatalog, sm: YamlSourceMa
       if (id !== undefined && seen.has(id)) {
         const seq = sm.document.get('stages', true);
         const idNode = isSeq(seq) && isMap(seq.items[i]) ? seq.items[i].get('id', true) : undefined;
-        issues.push({ code: 'DUPLICATE_STAGE_ID', path: formatPath(['stages', i, 'id']), message: `stage id "${id}" is used twice (first at stages[${seen.get(id) ?? 0}])`, ...sm.positionOf(idNode) });
+        issues.push({
+          code: 'DUPLICATE_STAGE_ID',
+          path: formatPath(['stages', i, 'id']),
+          message: `stage id "${id}" is used twice (first at stages[${seen.get(id) ?? 0}])`,
+          ...sm.positionOf(idNode),
+        });
         entries.push({ base: ['stages', i], id: undefined, raw: item, listForm: true });
         return;
       }
@@ -307,7 +312,9 @@ function resolveStage(s: CheckedStage, d: Defaults, sm: YamlSourceMap, issues: S
   const timeouts: TimeoutSpec = { ...BUILTIN_TIMEOUTS, ...defined(d.timeouts ?? {}), ...defined(b.timeouts ?? {}) };
   if ((durationMs(retry.maximumInterval) ?? 0) < (durationMs(retry.initialInterval) ?? 0)) {
     const where = b.retry?.maximumInterval !== undefined || b.retry?.initialInterval !== undefined ? ['stages', s.id, 'retry'] : ['defaults', 'retry'];
-    issues.push(issueAt(sm, 'INVALID_VALUE', where, `retry.maximumInterval (${retry.maximumInterval}) is shorter than retry.initialInterval (${retry.initialInterval})`));
+    issues.push(
+      issueAt(sm, 'INVALID_VALUE', where, `retry.maximumInterval (${retry.maximumInterval}) is shorter than retry.initialInterval (${retry.initialInterval})`),
+    );
   }
   return {
     id: s.id,

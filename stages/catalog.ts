@@ -12,4 +12,19 @@ import { tokenizerTrainDescriptor } from './tokenizer-train-config';
 import { tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor } from './tokenizer-pretokenize-config';
 import { weightsImportDescriptor } from './weights-import-config';
 
-export const stageCatalog: StageCatalog = catalogOf([commandDescriptor, evalFidDescriptor, datasetSyntheticDescriptor, generatorTrainDescriptor, generatorSampleDescriptor, generatorSampleMergeDescriptor, posttrainPairsDescriptor, posttrainPairsMergeDescriptor, tokenizerTrainDescriptor, tokenizerPosttrainDescriptor, tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor, filesImportDescriptor, weightsImportDescriptor]);
+export const stageCatalog: StageCatalog = catalogOf([
+  commandDescriptor,
+  evalFidDescriptor,
+  datasetSyntheticDescriptor,
+  generatorTrainDescriptor,
+  generatorSampleDescriptor,
+  generatorSampleMergeDescriptor,
+  posttrainPairsDescriptor,
+  posttrainPairsMergeDescriptor,
+  tokenizerTrainDescriptor,
+  tokenizerPosttrainDescriptor,
+  tokenizerPretokenizeDescriptor,
+  tokenizerPretokenizeMergeDescriptor,
+  filesImportDescriptor,
+  weightsImportDescriptor,
+]);

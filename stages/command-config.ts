@@ -23,7 +23,8 @@ const relPath = z
 export function forbiddenEnvName(name: string): string | undefined {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return 'is not an environment variable name (letters, digits and _, not starting with a digit)';
   if (name.startsWith('RT_')) return 'is set by the runner (RT_* variables)';
-  if (/^(ROBUSTOK_|TEMPORAL_|MINIO_ROOT_)/.test(name)) return "is one of the runner's own settings or credentials, never given to stage programs: pass the stage its own under another name";
+  if (/^(ROBUSTOK_|TEMPORAL_|MINIO_ROOT_)/.test(name))
+    return "is one of the runner's own settings or credentials, never given to stage programs: pass the stage its own under another name";
   return undefined;
 }
 
@@ -38,7 +39,10 @@ export const commandConfigSchema = z
     shell: z.boolean().default(false),
     /** Fixed variables for the program (the worker's environment is not inherited; see command-env.ts). */
     env: z
-      .record(z.string(), z.string().refine((v) => !v.includes('\0'), 'must not contain a NUL character'))
+      .record(
+        z.string(),
+        z.string().refine((v) => !v.includes('\0'), 'must not contain a NUL character'),
+      )
       .superRefine((env, ctx) => {
         for (const k of Object.keys(env)) {
           const why = forbiddenEnvName(k);
@@ -60,7 +64,8 @@ export const commandConfigSchema = z
   .superRefine((c, ctx) => {
     // With shell: true nothing is substituted; otherwise no placeholder may land in code (command-script-rule.ts).
     if (c.shell) return;
-    for (const u of unsafePlaceholders(c.argv)) ctx.addIssue({ code: 'custom', path: ['argv', u.index], message: u.message, params: { specCode: 'UNSAFE_PLACEHOLDER' } });
+    for (const u of unsafePlaceholders(c.argv))
+      ctx.addIssue({ code: 'custom', path: ['argv', u.index], message: u.message, params: { specCode: 'UNSAFE_PLACEHOLDER' } });
     // What would fail at run time fails here: every placeholder names something this config declares.
     c.argv.forEach((arg, i) => {
       for (const m of arg.matchAll(PLACEHOLDER)) {
@@ -72,7 +77,11 @@ export const commandConfigSchema = z
   });
 
 /** Why a placeholder cannot be substituted from this config (inputs are checked against the stage's wiring by the planner). */
-function placeholderProblem(scope: string, name: string | undefined, c: { params: Record<string, unknown>; outputs: Record<string, string> }): string | undefined {
+function placeholderProblem(
+  scope: string,
+  name: string | undefined,
+  c: { params: Record<string, unknown>; outputs: Record<string, string> },
+): string | undefined {
   if (scope === 'workdir') return name === undefined ? undefined : 'takes no name: write ${workdir}';
   if (name === undefined) return `needs a name, e.g. \${${scope}.${scope === 'params' ? 'lr' : 'data'}}`;
   const declared = scope === 'params' ? Object.keys(c.params) : scope === 'outputs' ? Object.keys(c.outputs) : undefined;
@@ -89,6 +98,11 @@ export const commandDescriptor: StageDescriptor<CommandConfig> = {
   description: 'Run an external program; declared inputs are materialised, declared outputs collected.',
   configSchema: commandConfigSchema,
   inputs: () => ({ required: 'any' }),
-  inputRefs: (c) => (c.shell ? [] : c.argv.flatMap((arg, i) => [...arg.matchAll(PLACEHOLDER)].filter((m) => m[1] === 'inputs' && m[2] !== undefined).map((m) => ({ name: m[2] ?? '', path: ['argv', i] })))),
+  inputRefs: (c) =>
+    c.shell
+      ? []
+      : c.argv.flatMap((arg, i) =>
+          [...arg.matchAll(PLACEHOLDER)].filter((m) => m[1] === 'inputs' && m[2] !== undefined).map((m) => ({ name: m[2] ?? '', path: ['argv', i] })),
+        ),
   outputs: (c) => Object.keys(c.outputs).sort(),
 };

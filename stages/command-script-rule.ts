@@ -133,7 +133,10 @@ export function unsafePlaceholders(argv: readonly string[]): UnsafePlaceholder[]
   const out: UnsafePlaceholder[] = [];
   const first = argv[0] ?? '';
   if (/\$\{params\./.test(first)) {
-    out.push({ index: 0, message: `argv[0] contains ${placeholdersIn(first).join(', ')}: write the program to run in the spec, not in a param (a param could name a shell)` });
+    out.push({
+      index: 0,
+      message: `argv[0] contains ${placeholdersIn(first).join(', ')}: write the program to run in the spec, not in a param (a param could name a shell)`,
+    });
   }
   // After `sh -c SCRIPT`, the next element is the script's $0 (conventionally `sh` again), not a program.
   const notPrograms = new Set<number>();

@@ -28,7 +28,10 @@ function paramText(v: Json): string {
 }
 
 /** Substitutes placeholders in one argv element; never goes through a shell. */
-export function substitute(arg: string, vars: { inputs: Record<string, string>; outputs: Record<string, string>; params: Record<string, Json>; workdir: string }): string {
+export function substitute(
+  arg: string,
+  vars: { inputs: Record<string, string>; outputs: Record<string, string>; params: Record<string, Json>; workdir: string },
+): string {
   return arg.replace(PLACEHOLDER, (whole, scope: string, name: string | undefined) => {
     const fail = (why: string) => {
       throw new PipelineError('CONFIG_INVALID', `argv placeholder ${whole}: ${why}`);
@@ -59,7 +62,13 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   const base = stageEnv(process.env, c);
   // Secrets the program was given on purpose (passEnv, env) stay out of what it reports, like the worker's own.
   const secrets = stageSecrets(base);
-  const env: NodeJS.ProcessEnv = { ...base, ...(c.metricsFile === undefined ? {} : { RT_METRICS: path.join(ctx.workdir, c.metricsFile) }), RT_WORKDIR: ctx.workdir, RT_SEED: String(ctx.seed), RT_ATTEMPT: String(ctx.attempt) };
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    ...(c.metricsFile === undefined ? {} : { RT_METRICS: path.join(ctx.workdir, c.metricsFile) }),
+    RT_WORKDIR: ctx.workdir,
+    RT_SEED: String(ctx.seed),
+    RT_ATTEMPT: String(ctx.attempt),
+  };
   for (const [k, v] of Object.entries(ctx.inputs)) env[envName('RT_INPUT_', k)] = v;
   for (const [k, v] of Object.entries(outputs)) env[envName('RT_OUTPUT_', k)] = v;
   for (const [k, v] of Object.entries(c.params)) env[envName('RT_PARAM_', k)] = paramText(v);
@@ -167,16 +176,21 @@ async function run(ctx: StageContext<CommandConfig>): Promise<StageResult> {
   });
   await saving;
   await logsWritten;
-  if (logsFailed !== undefined) throw new PipelineError('COMMAND_FAILED', `could not write the program's logs in ${logDir}: ${errorMessage(logsFailed)}`, { cause: logsFailed });
+  if (logsFailed !== undefined)
+    throw new PipelineError('COMMAND_FAILED', `could not write the program's logs in ${logDir}: ${errorMessage(logsFailed)}`, { cause: logsFailed });
   if (saveError !== undefined) throw saveError instanceof Error ? saveError : new PipelineError('INTERNAL', 'checkpoint upload failed');
   if (ctx.signal.aborted) throw new PipelineError('COMMAND_FAILED', `command '${cmd}' was stopped: the run was cancelled or this attempt lost its lease`);
   if (code === null || !c.successCodes.includes(code)) {
     const tail = redact((await readFile(stderrFile, 'utf8').catch(() => '')).trim().split('\n').slice(-20).join('\n'), secrets);
-    throw new PipelineError('COMMAND_FAILED', `command '${redact(argv.join(' '), secrets)}' exited with ${code === null ? 'a signal' : `code ${code}`}${tail ? `; stderr ends with:\n${tail}` : ' (no stderr)'}`);
+    throw new PipelineError(
+      'COMMAND_FAILED',
+      `command '${redact(argv.join(' '), secrets)}' exited with ${code === null ? 'a signal' : `code ${code}`}${tail ? `; stderr ends with:\n${tail}` : ' (no stderr)'}`,
+    );
   }
   for (const [name, p] of Object.entries(outputs)) {
     const st = await stat(p).catch(() => undefined);
-    if (st === undefined) throw new PipelineError('COMMAND_FAILED', `command finished but did not write its declared output '${name}' at ${path.relative(ctx.workdir, p)}`);
+    if (st === undefined)
+      throw new PipelineError('COMMAND_FAILED', `command finished but did not write its declared output '${name}' at ${path.relative(ctx.workdir, p)}`);
   }
   return { outputs, metrics: c.metricsFile === undefined ? undefined : await readMetrics(path.join(ctx.workdir, c.metricsFile)) };
 }

@@ -22,7 +22,9 @@ async function run(ctx: StageContext<DatasetSyntheticConfig>): Promise<StageResu
       },
     },
   );
-  ctx.log.info(`dataset.synthetic: ${info.splits.train.count} train + ${info.splits.val.count} val images, ${info.numClasses} classes, ${info.imageSize} px, seed ${info.seed}`);
+  ctx.log.info(
+    `dataset.synthetic: ${info.splits.train.count} train + ${info.splits.val.count} val images, ${info.numClasses} classes, ${info.imageSize} px, seed ${info.seed}`,
+  );
   return { outputs: { dataset: dir }, metrics: { train_images: info.splits.train.count, val_images: info.splits.val.count, classes: info.numClasses } };
 }
 

@@ -22,16 +22,25 @@ export const evalFidConfigSchema = z
      * `randomWeightsSeed` applies. For single-machine runs: workers must see the same path (on a cluster,
      * wire a files.import stage as the `weights` input instead).
      */
-    weightsFromEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    weightsFromEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
     /** Converted Inception weights on the worker's filesystem, checked against weightsSha256 before use. */
     weightsFile: z.string().optional(),
     weightsSha256: z.string().regex(SHA256).optional(),
     /** Use this sub-folder of a folder `reference` input (e.g. `val` of a dataset.synthetic output); it must exist. */
-    referenceSubdir: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, { error: 'referenceSubdir must be one folder name' }).optional(),
+    referenceSubdir: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, { error: 'referenceSubdir must be one folder name' })
+      .optional(),
     /** Also compute precision/recall (runs the network on the reference batch's arr_0 images). */
     precisionRecall: z.boolean().default(false),
   })
-  .refine((c) => (c.weightsFile === undefined) === (c.weightsSha256 === undefined), { message: 'weightsFile and weightsSha256 go together (the digest pins the file)', path: ['weightsSha256'] });
+  .refine((c) => (c.weightsFile === undefined) === (c.weightsSha256 === undefined), {
+    message: 'weightsFile and weightsSha256 go together (the digest pins the file)',
+    path: ['weightsSha256'],
+  });
 
 export type EvalFidStageConfig = z.output<typeof evalFidConfigSchema>;
 

@@ -17,7 +17,11 @@ import type { StageContext, StageImpl, StageResult } from './stage';
 function referencePath(input: string | undefined, subdir: string | undefined): string {
   if (input === undefined || subdir === undefined) return input ?? '';
   const sub = path.join(input, subdir);
-  if (!existsSync(sub) || !statSync(sub).isDirectory()) throw new PipelineError('INPUT_MISSING', `eval.fid: the reference input has no folder '${subdir}' (referenceSubdir); its entries are the reference, or fix the name`);
+  if (!existsSync(sub) || !statSync(sub).isDirectory())
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `eval.fid: the reference input has no folder '${subdir}' (referenceSubdir); its entries are the reference, or fix the name`,
+    );
   return sub;
 }
 
@@ -29,10 +33,17 @@ async function weightsPath(ctx: StageContext<EvalFidStageConfig>): Promise<strin
   try {
     for await (const chunk of createReadStream(weightsFile)) h.update(chunk as Buffer);
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `eval.fid: cannot read weightsFile ${weightsFile} on this worker (${errorMessage(e)}); workers must see the path the run was planned with — on a cluster wire the weights as the \`weights\` input (files.import)`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `eval.fid: cannot read weightsFile ${weightsFile} on this worker (${errorMessage(e)}); workers must see the path the run was planned with — on a cluster wire the weights as the \`weights\` input (files.import)`,
+    );
   }
   const got = h.digest('hex');
-  if (got !== weightsSha256) throw new PipelineError('DIGEST_MISMATCH', `eval.fid: ${weightsFile} has sha256 ${got.slice(0, 16)}…, the run was planned with ${String(weightsSha256).slice(0, 16)}…: the file changed since; plan the run again`);
+  if (got !== weightsSha256)
+    throw new PipelineError(
+      'DIGEST_MISMATCH',
+      `eval.fid: ${weightsFile} has sha256 ${got.slice(0, 16)}…, the run was planned with ${String(weightsSha256).slice(0, 16)}…: the file changed since; plan the run again`,
+    );
   ctx.log.info(`Inception weights ${weightsFile} (sha256 ${got.slice(0, 16)}…)`);
   return weightsFile;
 }

@@ -59,7 +59,8 @@ export function networkFactory(cfg: { weightsPath?: string; randomWeightsSeed?: 
 }
 
 export async function evalFid(cfg: EvalFidConfig, ctx: EvalFidContext = {}): Promise<EvalFidMetrics> {
-  if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 1) throw new PipelineError('CONFIG_INVALID', `eval.fid: batchSize must be a positive integer, got ${cfg.batchSize}`);
+  if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 1)
+    throw new PipelineError('CONFIG_INVALID', `eval.fid: batchSize must be a positive integer, got ${cfg.batchSize}`);
   const network = networkFactory(cfg, ctx.log);
   const common = { network, batchSize: cfg.batchSize, store: cfg.store, log: ctx.log, ctx: { progress: ctx.progress, signal: ctx.signal } };
   const reference = await loadEvalSide(cfg.referencePath, { ...common, referenceImagesForPR: cfg.precisionRecall === true });

@@ -19,9 +19,14 @@ async function run(ctx: StageContext<FilesImportConfig>): Promise<StageResult> {
     },
   });
   if (c.sha256 !== undefined) {
-    if (got.type !== 'file') throw new PipelineError('CONFIG_INVALID', `files.import: sha256 pins a single file, but ${c.source} is a directory; remove sha256`);
+    if (got.type !== 'file')
+      throw new PipelineError('CONFIG_INVALID', `files.import: sha256 pins a single file, but ${c.source} is a directory; remove sha256`);
     const digest = await sha256File(got.path);
-    if (digest !== c.sha256) throw new PipelineError('DATA_CORRUPT', `files.import: ${c.source} has sha256 ${digest}, the spec expects ${c.sha256}: the file changed or is not the one the spec names`);
+    if (digest !== c.sha256)
+      throw new PipelineError(
+        'DATA_CORRUPT',
+        `files.import: ${c.source} has sha256 ${digest}, the spec expects ${c.sha256}: the file changed or is not the one the spec names`,
+      );
   }
   ctx.log.info(`files.import: ${c.source} → ${got.type} (${got.files} file(s))`);
   return { outputs: { files: got.path } };

@@ -30,7 +30,8 @@ export type GeneratorSampleConfig = z.output<typeof generatorSampleConfigSchema>
 export const generatorSampleDescriptor: StageDescriptor<GeneratorSampleConfig> = {
   kind: 'generator.sample',
   version: '1',
-  description: 'Class-conditional RAR sampling (raster order, KV cache, power-cosine CFG, constant temperature), decoded with the tokenizer into an ADM .npz (dossier §6).',
+  description:
+    'Class-conditional RAR sampling (raster order, KV cache, power-cosine CFG, constant temperature), decoded with the tokenizer into an ADM .npz (dossier §6).',
   configSchema: generatorSampleConfigSchema,
   inputs: () => ({ required: ['generator', 'tokenizer'] }),
   outputs: (c) => (c.writePngs ? ['samples', 'images'] : ['samples']),

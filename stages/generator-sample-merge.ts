@@ -27,13 +27,15 @@ async function openPart(name: string, file: string): Promise<Part> {
   const reader = await NpzReader.open(file);
   try {
     for (const k of ['arr_0', 'labels', 'indices', 'total']) {
-      if (!reader.has(k)) throw new PipelineError('INPUT_MISSING', `input ${name} (${file}) has no '${k}': wire the \`samples\` outputs of generator.sample shards`);
+      if (!reader.has(k))
+        throw new PipelineError('INPUT_MISSING', `input ${name} (${file}) has no '${k}': wire the \`samples\` outputs of generator.sample shards`);
     }
     const indices = (await reader.read('indices')).data as Int32Array;
     const labels = (await reader.read('labels')).data as Int32Array;
     const total = ((await reader.read('total')).data as Int32Array)[0] as number;
     const header = await reader.header('arr_0');
-    if (header.dtype !== 'u1' || header.shape[0] !== indices.length) throw new PipelineError('TENSOR_SHAPE', `input ${name}: arr_0 is ${header.dtype} (${header.shape.join(', ')}) for ${indices.length} indices`);
+    if (header.dtype !== 'u1' || header.shape[0] !== indices.length)
+      throw new PipelineError('TENSOR_SHAPE', `input ${name}: arr_0 is ${header.dtype} (${header.shape.join(', ')}) for ${indices.length} indices`);
     return { name, reader, indices, labels, total, rowShape: header.shape.slice(1) };
   } catch (e) {
     await reader.close();
@@ -51,11 +53,20 @@ async function run(ctx: StageContext<GeneratorSampleMergeConfig>): Promise<Stage
     const first = parts[0] as Part;
     let next = 0;
     for (const p of parts) {
-      if (p.total !== first.total || p.rowShape.join() !== first.rowShape.join()) throw new PipelineError('INPUT_MISSING', `inputs ${first.name} and ${p.name} come from different samplings (N ${first.total} vs ${p.total}, images ${first.rowShape.join('×')} vs ${p.rowShape.join('×')})`);
-      if (p.indices.some((g, i) => g !== next + i)) throw new PipelineError('INPUT_MISSING', `input ${p.name} starts at sample ${p.indices[0]} but the shards before it end at ${next - 1}: a shard is missing or doubled`);
+      if (p.total !== first.total || p.rowShape.join() !== first.rowShape.join())
+        throw new PipelineError(
+          'INPUT_MISSING',
+          `inputs ${first.name} and ${p.name} come from different samplings (N ${first.total} vs ${p.total}, images ${first.rowShape.join('×')} vs ${p.rowShape.join('×')})`,
+        );
+      if (p.indices.some((g, i) => g !== next + i))
+        throw new PipelineError(
+          'INPUT_MISSING',
+          `input ${p.name} starts at sample ${p.indices[0]} but the shards before it end at ${next - 1}: a shard is missing or doubled`,
+        );
       next += p.indices.length;
     }
-    if (next !== first.total) throw new PipelineError('INPUT_MISSING', `the ${parts.length} input(s) hold samples 0..${next - 1} of ${first.total}: a shard is missing`);
+    if (next !== first.total)
+      throw new PipelineError('INPUT_MISSING', `the ${parts.length} input(s) hold samples 0..${next - 1} of ${first.total}: a shard is missing`);
 
     const out = path.join(ctx.workdir, 'samples.npz');
     const writer = await NpzWriter.create(out);
@@ -71,8 +82,18 @@ async function run(ctx: StageContext<GeneratorSampleMergeConfig>): Promise<Stage
       }
       await writer.end();
       const cat = (f: (p: Part) => Int32Array) => Int32Array.from(parts.flatMap((p) => Array.from(f(p))));
-      await writer.add('labels', 'i4', cat((p) => p.labels), [next]);
-      await writer.add('indices', 'i4', cat((p) => p.indices), [next]);
+      await writer.add(
+        'labels',
+        'i4',
+        cat((p) => p.labels),
+        [next],
+      );
+      await writer.add(
+        'indices',
+        'i4',
+        cat((p) => p.indices),
+        [next],
+      );
       await writer.add('total', 'i4', Int32Array.of(next), [1]);
       await writer.close();
     } catch (e) {

@@ -44,7 +44,8 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
   const c = ctx.config;
   const genDir = ctx.inputs.generator;
   const tokDir = ctx.inputs.tokenizer;
-  if (genDir === undefined || tokDir === undefined) throw new PipelineError('INPUT_MISSING', 'generator.sample needs inputs `generator` (a generator.train artifact) and `tokenizer` (a tokenizer artifact)');
+  if (genDir === undefined || tokDir === undefined)
+    throw new PipelineError('INPUT_MISSING', 'generator.sample needs inputs `generator` (a generator.train artifact) and `tokenizer` (a tokenizer artifact)');
   await initBackend({ log: (l) => ctx.log.info(l) });
   const gen = await loadRar(genDir);
   let tok: RobustokTokenizer | undefined;
@@ -72,7 +73,10 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
     if (resume) {
       const done = JSON.parse(await readFile(path.join(resume.dir, PROGRESS_FILE), 'utf8')) as Progress;
       if (done.lo !== lo || done.hi !== hi || done.batchSize !== c.batchSize) {
-        throw new PipelineError('CHECKPOINT_MISMATCH', `checkpoint covers samples ${done.lo}..${done.hi - 1} in batches of ${done.batchSize}; this stage ${lo}..${hi - 1} in batches of ${c.batchSize}`);
+        throw new PipelineError(
+          'CHECKPOINT_MISMATCH',
+          `checkpoint covers samples ${done.lo}..${done.hi - 1} in batches of ${done.batchSize}; this stage ${lo}..${hi - 1} in batches of ${c.batchSize}`,
+        );
       }
       const names = (await readdir(resume.dir)).filter((n) => n.startsWith('ids-'));
       for (const n of names) await copyFile(path.join(resume.dir, n), path.join(idsDir, n));
@@ -104,17 +108,21 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
         } else {
           const t0 = performance.now();
           const indices = Array.from({ length: e - s }, (_, i) => s + i);
-          ids = await sampleRar(gen, indices.map((g) => g % C), {
-            guidanceScale: c.guidanceScale,
-            guidanceScalePow: c.guidanceScalePow,
-            randomizeTemperature: c.randomizeTemperature,
-            seed: ctx.seed,
-            sampleIndices: indices,
-            // sample g always runs at row g mod batchSize of a full-size model batch: the native backend's
-            // logits move at 1e-6 with batch size and row, enough to flip a draw between shard layouts
-            modelBatch: c.batchSize,
-            onStep: stepHeartbeat(ctx, `samples ${s}..${e - 1}`),
-          });
+          ids = await sampleRar(
+            gen,
+            indices.map((g) => g % C),
+            {
+              guidanceScale: c.guidanceScale,
+              guidanceScalePow: c.guidanceScalePow,
+              randomizeTemperature: c.randomizeTemperature,
+              seed: ctx.seed,
+              sampleIndices: indices,
+              // sample g always runs at row g mod batchSize of a full-size model batch: the native backend's
+              // logits move at 1e-6 with batch size and row, enough to flip a draw between shard layouts
+              modelBatch: c.batchSize,
+              onStep: stepHeartbeat(ctx, `samples ${s}..${e - 1}`),
+            },
+          );
           await writeFile(file, encodeNpy(ids, [e - s, L]));
           sampling += performance.now() - t0;
           sampled += e - s;
@@ -122,12 +130,26 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
         const img = await decodeIdsToUint8(tok, ids, e - s);
         await writer.write(img.pixels);
         if (c.writePngs) await writePngs(pngDir, img.pixels, s, size);
-        ctx.progress({ step: e - lo, total: hi - lo, message: sampled ? `${((1000 * sampled) / sampling).toFixed(3)} images/s (sampling)` : 'decoding restored ids' });
+        ctx.progress({
+          step: e - lo,
+          total: hi - lo,
+          message: sampled ? `${((1000 * sampled) / sampling).toFixed(3)} images/s (sampling)` : 'decoding restored ids',
+        });
         if (!restored && ctx.checkpointEvery > 0 && (b + 1) % ctx.checkpointEvery === 0 && b + 1 < batches) await ctx.checkpoints.save(idsDir, b + 1);
       }
       await writer.end();
-      await writer.add('labels', 'i4', Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % C), [hi - lo]);
-      await writer.add('indices', 'i4', Int32Array.from({ length: hi - lo }, (_, i) => lo + i), [hi - lo]);
+      await writer.add(
+        'labels',
+        'i4',
+        Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % C),
+        [hi - lo],
+      );
+      await writer.add(
+        'indices',
+        'i4',
+        Int32Array.from({ length: hi - lo }, (_, i) => lo + i),
+        [hi - lo],
+      );
       await writer.add('total', 'i4', Int32Array.of(N), [1]);
       await writer.close();
     } catch (e) {
@@ -138,7 +160,15 @@ async function run(ctx: StageContext<GeneratorSampleConfig>): Promise<StageResul
     const ips = sampled / Math.max(seconds, 1e-9);
     return {
       outputs: c.writePngs ? { samples: npz, images: pngDir } : { samples: npz },
-      metrics: { images: hi - lo, first_index: lo, sampled, images_per_second: ips, tokens_per_second: ips * L, num_classes: C, wall_seconds: (performance.now() - wallStart) / 1000 }, // rates: sampling alone; wall_seconds: everything
+      metrics: {
+        images: hi - lo,
+        first_index: lo,
+        sampled,
+        images_per_second: ips,
+        tokens_per_second: ips * L,
+        num_classes: C,
+        wall_seconds: (performance.now() - wallStart) / 1000,
+      }, // rates: sampling alone; wall_seconds: everything
     };
   } finally {
     gen.dispose();
@@ -151,7 +181,9 @@ async function writePngs(dir: string, pixels: Uint8Array, first: number, size: n
   const n = pixels.length / plane;
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const png = await sharp(pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+      const png = await sharp(pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } })
+        .png({ compressionLevel: 6, adaptiveFiltering: false })
+        .toBuffer();
       await writeFile(path.join(dir, `${String(first + i).padStart(6, '0')}.png`), png);
     }),
   );

@@ -51,7 +51,8 @@ export type GeneratorTrainConfig = z.output<typeof generatorTrainConfigSchema>;
 export const generatorTrainDescriptor: StageDescriptor<GeneratorTrainConfig> = {
   kind: 'generator.train',
   version: '1',
-  description: 'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',
+  description:
+    'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',
   configSchema: generatorTrainConfigSchema,
   inputs: () => ({ required: ['tokens'], optional: ['init'] }),
   outputs: () => ['generator', 'metrics'],

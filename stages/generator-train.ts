@@ -50,8 +50,13 @@ export function rarConfigFor(c: GeneratorTrainConfig, data: Pick<TokenDataset, '
     attnDrop: m.attnDrop,
     classLabelDropout: m.classLabelDropout,
   });
-  if (!parsed.success) throw new PipelineError('CONFIG_INVALID', `generator.train: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  if (parsed.data.hiddenSize % parsed.data.numHeads !== 0) throw new PipelineError('CONFIG_INVALID', `generator.train: model.hiddenSize ${parsed.data.hiddenSize} is not divisible by numHeads ${parsed.data.numHeads}`);
+  if (!parsed.success)
+    throw new PipelineError('CONFIG_INVALID', `generator.train: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (parsed.data.hiddenSize % parsed.data.numHeads !== 0)
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `generator.train: model.hiddenSize ${parsed.data.hiddenSize} is not divisible by numHeads ${parsed.data.numHeads}`,
+    );
   return parsed.data;
 }
 
@@ -61,7 +66,11 @@ class EpochBatches {
   private perm: Int32Array = new Int32Array(0);
   readonly stepsPerEpoch: number;
 
-  constructor(private readonly data: TokenDataset, private readonly batchSize: number, private readonly seed: number) {
+  constructor(
+    private readonly data: TokenDataset,
+    private readonly batchSize: number,
+    private readonly seed: number,
+  ) {
     this.stepsPerEpoch = Math.floor(data.count / batchSize);
   }
 
@@ -92,10 +101,13 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
   const tokensDir = ctx.inputs.tokens;
   if (tokensDir === undefined) throw new PipelineError('INPUT_MISSING', 'generator.train needs a `tokens` input (a pretokenize output directory)');
   const data = await readTokenDataset(tokensDir);
-  if (data.count < c.batchSize) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${data.count} training sequences: lower batchSize`);
+  if (data.count < c.batchSize)
+    throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${data.count} training sequences: lower batchSize`);
   const config = rarConfigFor(c, data);
   const entropy = unigramEntropy(data.tokens, data.codebookSize);
-  ctx.log.info(`${data.count} sequences of ${data.seqLen} ids (codebook ${data.codebookSize}, ${data.numClasses} classes); unigram entropy ${entropy.toFixed(4)} nats`);
+  ctx.log.info(
+    `${data.count} sequences of ${data.seqLen} ids (codebook ${data.codebookSize}, ${data.numClasses} classes); unigram entropy ${entropy.toFixed(4)} nats`,
+  );
 
   const batches = new EpochBatches(data, c.batchSize, ctx.seed);
   const lr = warmupCosine({ baseLr: c.optimizer.lr, endLr: c.optimizer.endLr, warmupSteps: c.optimizer.warmupSteps, totalSteps: c.maxSteps });
@@ -119,7 +131,11 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
     const resume = await ctx.checkpoints.latest();
     if (resume) {
       const loaded = await loadTrainingCheckpoint(path.join(resume.dir, CHECKPOINT_FILE), { model: model.stateDict(), optimizer: trainer.optimizer });
-      if (!loaded.state.rng) throw new PipelineError('CHECKPOINT_MISMATCH', `${resume.dir}: the checkpoint holds no RNG state, so the run cannot continue exactly; delete the run's checkpoints to restart`);
+      if (!loaded.state.rng)
+        throw new PipelineError(
+          'CHECKPOINT_MISMATCH',
+          `${resume.dir}: the checkpoint holds no RNG state, so the run cannot continue exactly; delete the run's checkpoints to restart`,
+        );
       trainer.rng = RngStreams.fromState(loaded.state.rng);
       step = loaded.state.step;
       history = ((loaded.state.extra ?? {}) as { history?: Json[] }).history ?? [];
@@ -143,9 +159,22 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
       windowSteps += 1;
       windowLoss += s.loss;
       const tokensPerSec = (windowSteps * tokensPerStep * 1000) / Math.max(1, Date.now() - windowStart);
-      ctx.progress({ step, total: c.maxSteps, message: `loss ${s.loss.toFixed(4)} lr ${rate.toExponential(2)} random ${s.randomRatio.toFixed(2)} ${Math.round(tokensPerSec)} tok/s`, metrics: { loss: s.loss, lr: rate, gradNorm: s.gradNorm, randomRatio: s.randomRatio, tokensPerSec } });
+      ctx.progress({
+        step,
+        total: c.maxSteps,
+        message: `loss ${s.loss.toFixed(4)} lr ${rate.toExponential(2)} random ${s.randomRatio.toFixed(2)} ${Math.round(tokensPerSec)} tok/s`,
+        metrics: { loss: s.loss, lr: rate, gradNorm: s.gradNorm, randomRatio: s.randomRatio, tokensPerSec },
+      });
       if (step % c.logEvery === 0 || step === c.maxSteps) {
-        history.push({ step, loss: round(windowLoss / windowSteps), lastLoss: round(s.loss), lr: rate, gradNorm: round(s.gradNorm), randomRatio: round(s.randomRatio), tokensPerSec: Math.round(tokensPerSec) });
+        history.push({
+          step,
+          loss: round(windowLoss / windowSteps),
+          lastLoss: round(s.loss),
+          lr: rate,
+          gradNorm: round(s.gradNorm),
+          randomRatio: round(s.randomRatio),
+          tokensPerSec: Math.round(tokensPerSec),
+        });
         windowStart = Date.now();
         windowSteps = 0;
         windowLoss = 0;
@@ -154,7 +183,11 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
         const dir = path.join(workDir, 'checkpoint');
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
-        await saveTrainingCheckpoint(path.join(dir, CHECKPOINT_FILE), { model: model.stateDict(), optimizer: trainer.optimizer }, { step, rng: trainer.rng.getState(), extra: { history } });
+        await saveTrainingCheckpoint(
+          path.join(dir, CHECKPOINT_FILE),
+          { model: model.stateDict(), optimizer: trainer.optimizer },
+          { step, rng: trainer.rng.getState(), extra: { history } },
+        );
         await ctx.checkpoints.save(dir, step);
       }
     }

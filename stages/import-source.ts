@@ -23,7 +23,8 @@ const S3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
 export function sourceProblem(s: string): string | undefined {
   if (s.startsWith('s3://')) {
     const m = S3.exec(s);
-    if (!m || (m[2] ?? '').split('/').some((p) => p === '' || p === '.' || p === '..')) return `"${s}" is not s3://bucket/key (a key without empty, . or .. parts)`;
+    if (!m || (m[2] ?? '').split('/').some((p) => p === '' || p === '.' || p === '..'))
+      return `"${s}" is not s3://bucket/key (a key without empty, . or .. parts)`;
     return undefined;
   }
   if (s.startsWith('file://')) return s.startsWith('file:///') ? undefined : `"${s}" is not a file:/// URI with an absolute path`;
@@ -68,7 +69,11 @@ export async function fetchSource(source: string, dest: string, o: FetchOptions 
   if (source.startsWith('s3://')) return fetchS3(source, dest, o);
   const local = source.startsWith('file://') ? fileURLToPath(source) : source;
   const st = await stat(local).catch((e: unknown) => {
-    throw new PipelineError('INPUT_MISSING', `import source ${source} cannot be read on this worker (${errorMessage(e)}); the path must exist on every host whose workers poll this stage's queue`, { cause: e });
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `import source ${source} cannot be read on this worker (${errorMessage(e)}); the path must exist on every host whose workers poll this stage's queue`,
+      { cause: e },
+    );
   });
   if (!st.isDirectory()) {
     await copyFile(local, dest, constants.COPYFILE_EXCL);

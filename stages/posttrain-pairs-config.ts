@@ -43,7 +43,8 @@ export const posttrainPairsDescriptor: StageDescriptor<PosttrainPairsConfig> = {
   kind: 'posttrain.pairs',
   // 2: shards, and pairs.json counts kept/total positions (so shards merge to the unsharded bytes)
   version: '2',
-  description: 'σ-paired post-training data (dossier §7): RAR sampling teacher-forced to the real image\'s tokens with probability σ per position, decoded to a PNG at the real image\'s relative path.',
+  description:
+    "σ-paired post-training data (dossier §7): RAR sampling teacher-forced to the real image's tokens with probability σ per position, decoded to a PNG at the real image's relative path.",
   configSchema: posttrainPairsConfigSchema,
   inputs: () => ({ required: ['generator', 'tokenizer', 'dataset'] }),
   outputs: () => ['pairs'],

@@ -34,10 +34,15 @@ async function openPart(name: string, dir: string): Promise<Part> {
   try {
     manifest = JSON.parse(await readFile(path.join(dir, PAIRS_MANIFEST), 'utf8')) as Record<string, Json>;
   } catch (e) {
-    throw new PipelineError('INPUT_MISSING', `input ${name} (${dir}) has no readable ${PAIRS_MANIFEST}: wire the \`pairs\` outputs of posttrain.pairs shards`, { cause: e });
+    throw new PipelineError('INPUT_MISSING', `input ${name} (${dir}) has no readable ${PAIRS_MANIFEST}: wire the \`pairs\` outputs of posttrain.pairs shards`, {
+      cause: e,
+    });
   }
   if (manifest.format !== 'robustok.posttrain-pairs' || typeof manifest.positions !== 'number') {
-    throw new PipelineError('INPUT_MISSING', `input ${name}: ${PAIRS_MANIFEST} is not a posttrain.pairs (version 2) manifest; re-run the shards with this version`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `input ${name}: ${PAIRS_MANIFEST} is not a posttrain.pairs (version 2) manifest; re-run the shards with this version`,
+    );
   }
   const s = manifest.shard as ShardInfo | undefined;
   return { name, dir, manifest, shard: s ?? { index: 0, count: 1, first: 0, end: manifest.selected as number } };
@@ -72,14 +77,24 @@ async function run(ctx: StageContext<PosttrainPairsMergeConfig>): Promise<StageR
   const ref = shared(first.manifest);
   let next = 0;
   for (const [i, p] of parts.entries()) {
-    if (shared(p.manifest) !== ref) throw new PipelineError('INPUT_MISSING', `inputs ${first.name} and ${p.name} come from different pairings (σ, seeds, selection, sampling or weights differ)`);
+    if (shared(p.manifest) !== ref)
+      throw new PipelineError(
+        'INPUT_MISSING',
+        `inputs ${first.name} and ${p.name} come from different pairings (σ, seeds, selection, sampling or weights differ)`,
+      );
     if (p.shard.count !== count || p.shard.index !== i || p.shard.first !== next) {
-      throw new PipelineError('INPUT_MISSING', `input ${p.name} is shard ${p.shard.index}/${p.shard.count} but shard ${i}/${count} was expected next: a shard is missing or doubled`);
+      throw new PipelineError(
+        'INPUT_MISSING',
+        `input ${p.name} is shard ${p.shard.index}/${p.shard.count} but shard ${i}/${count} was expected next: a shard is missing or doubled`,
+      );
     }
     next = p.shard.end;
   }
   if (parts.length !== count || next !== (first.manifest.selected as number)) {
-    throw new PipelineError('INPUT_MISSING', `the ${parts.length} input(s) cover selected images 0..${next - 1} of ${first.manifest.selected as number} (${count} shards expected): a shard is missing`);
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `the ${parts.length} input(s) cover selected images 0..${next - 1} of ${first.manifest.selected as number} (${count} shards expected): a shard is missing`,
+    );
   }
 
   const out = path.join(ctx.workdir, 'pairs');
@@ -99,7 +114,10 @@ async function run(ctx: StageContext<PosttrainPairsMergeConfig>): Promise<StageR
   merged.kept_fraction = positions ? (merged.kept_positions as number) / positions : 0;
   await writeFile(path.join(out, PAIRS_MANIFEST), `${JSON.stringify(merged, null, 2)}\n`);
   ctx.log.info(`merged ${parts.length} shard(s): ${merged.count as number} pairs`);
-  return { outputs: { pairs: out }, metrics: { pairs: merged.count as number, skipped: merged.skipped as number, kept_fraction: merged.kept_fraction, shards: parts.length } };
+  return {
+    outputs: { pairs: out },
+    metrics: { pairs: merged.count as number, skipped: merged.skipped as number, kept_fraction: merged.kept_fraction, shards: parts.length },
+  };
 }
 
 export const posttrainPairsMergeStage: StageImpl<PosttrainPairsMergeConfig> = { descriptor: posttrainPairsMergeDescriptor, run };

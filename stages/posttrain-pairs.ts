@@ -75,7 +75,10 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
   const c = ctx.config;
   const { generator: genDir, tokenizer: tokDir, dataset: dataDir } = ctx.inputs;
   if (genDir === undefined || tokDir === undefined || dataDir === undefined) {
-    throw new PipelineError('INPUT_MISSING', 'posttrain.pairs needs inputs `generator` (a generator.train artifact), `tokenizer` (the main-train tokenizer artifact) and `dataset` (an ImageFolder)');
+    throw new PipelineError(
+      'INPUT_MISSING',
+      'posttrain.pairs needs inputs `generator` (a generator.train artifact), `tokenizer` (the main-train tokenizer artifact) and `dataset` (an ImageFolder)',
+    );
   }
   await initBackend({ log: (l) => ctx.log.info(l) });
   const folder = await openImageFolder(splitRoot(dataDir, c.split));
@@ -86,23 +89,38 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
     tok = loaded.model;
     checkPair(gen, tok);
     const C = folder.classNames.length;
-    if (C > gen.config.numClasses) throw new PipelineError('CHECKPOINT_MISMATCH', `the dataset has ${C} classes but the generator only ${gen.config.numClasses}: class ids are the ImageFolder indices`);
+    if (C > gen.config.numClasses)
+      throw new PipelineError(
+        'CHECKPOINT_MISMATCH',
+        `the dataset has ${C} classes but the generator only ${gen.config.numClasses}: class ids are the ImageFolder indices`,
+      );
     const size = loaded.config.image_size;
     const L = gen.config.imageSeqLen;
 
     const seen = new Map<string, string>();
     const selected: Selected[] = selectImages(folder.samples.length, c.numSamples, c.subsetSeed).map((index) => {
       const sample = folder.samples[index] as ImageFolderSample;
-      const rel = path.relative(folder.root, sample.path).split(path.sep).join('/').replace(/\.[^./]*$/, '') + '.png';
+      const rel =
+        path
+          .relative(folder.root, sample.path)
+          .split(path.sep)
+          .join('/')
+          .replace(/\.[^./]*$/, '') + '.png';
       const other = seen.get(rel);
-      if (other !== undefined) throw new PipelineError('DATA_CORRUPT', `${other} and ${sample.path} would both be paired as ${rel}: rename one (pairs are matched by path without extension)`);
+      if (other !== undefined)
+        throw new PipelineError(
+          'DATA_CORRUPT',
+          `${other} and ${sample.path} would both be paired as ${rel}: rename one (pairs are matched by path without extension)`,
+        );
       seen.set(rel, sample.path);
       return { index, sample, rel };
     });
     const [lo, hi] = shardRange(selected.length, c.shard.index, c.shard.count);
     const mine = selected.slice(lo, hi);
     const shardNote = c.shard.count > 1 ? `, shard ${c.shard.index}/${c.shard.count}: selected images ${lo}..${hi - 1}` : '';
-    ctx.log.info(`posttrain.pairs: ${selected.length} of ${folder.samples.length} images (${C} classes)${shardNote}, σ ${c.sigma}, g ${c.guidanceScale}, p ${c.guidanceScalePow}, T ${c.randomizeTemperature}, seed ${ctx.seed}`);
+    ctx.log.info(
+      `posttrain.pairs: ${selected.length} of ${folder.samples.length} images (${C} classes)${shardNote}, σ ${c.sigma}, g ${c.guidanceScale}, p ${c.guidanceScalePow}, T ${c.randomizeTemperature}, seed ${ctx.seed}`,
+    );
 
     const out = path.join(ctx.workdir, 'pairs');
     await mkdir(out, { recursive: true });
@@ -127,7 +145,9 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
         items.map(async (s, i) => {
           const file = path.join(out, ...s.rel.split('/'));
           await mkdir(path.dirname(file), { recursive: true });
-          const png = await sharp(img.pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+          const png = await sharp(img.pixels.subarray(i * plane, (i + 1) * plane), { raw: { width: size, height: size, channels: 3 } })
+            .png({ compressionLevel: 6, adaptiveFiltering: false })
+            .toBuffer();
           await writeFile(file, png);
         }),
       );
@@ -135,7 +155,8 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
     for (let b = 0; b < p.batches; b++) {
       const rows = JSON.parse(await readFile(path.join(idsDir, `items-${b}.json`), 'utf8')) as number[];
       const items = rows.map((i) => byIndex.get(i) as Selected);
-      if (items.some((x) => x === undefined)) throw new PipelineError('CHECKPOINT_MISMATCH', `checkpoint batch ${b} names images outside this stage's selection`);
+      if (items.some((x) => x === undefined))
+        throw new PipelineError('CHECKPOINT_MISMATCH', `checkpoint batch ${b} names images outside this stage's selection`);
       if (items.length > 0) await writePairs(items, (await readNpyFile(path.join(idsDir, `ids-${b}.npy`))).data as Int32Array);
       ctx.progress({ step: b + 1, total: batches.length, message: 'decoding restored ids' });
     }
@@ -229,7 +250,10 @@ async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult
     };
     await writeFile(path.join(out, PAIRS_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     if (p.skipped > 0) ctx.log.warn(`${p.skipped} corrupt image(s) skipped`);
-    return { outputs: { pairs: out }, metrics: { pairs: count, skipped: p.skipped, kept_fraction: manifest.kept_fraction, pairs_per_second: made / Math.max(seconds, 1e-9) } };
+    return {
+      outputs: { pairs: out },
+      metrics: { pairs: count, skipped: p.skipped, kept_fraction: manifest.kept_fraction, pairs_per_second: made / Math.max(seconds, 1e-9) },
+    };
   } finally {
     gen.dispose();
     tok?.dispose();

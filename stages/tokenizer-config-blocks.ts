@@ -90,7 +90,11 @@ export const validationBlock = z
   .prefault({});
 
 /** Inputs both kinds need for the loss networks their config turns on. */
-export function lossNetworkInputs(c: { losses: { perceptualWeight: number; semanticWeight: number }; semanticTeacher: string; discriminator: { kind: string } }): string[] {
+export function lossNetworkInputs(c: {
+  losses: { perceptualWeight: number; semanticWeight: number };
+  semanticTeacher: string;
+  discriminator: { kind: string };
+}): string[] {
   const out: string[] = [];
   if (c.losses.perceptualWeight > 0) out.push('lpips');
   if (c.losses.semanticWeight > 0 && c.semanticTeacher === 'dinov2') out.push('semantic');

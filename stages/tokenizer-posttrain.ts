@@ -65,12 +65,20 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
   const datasetRoot = need(ctx, 'dataset', 'the real images the pairs were generated from');
   const modelConfig = await readTokenizerArtifactConfig(artifact);
   const allPairs = await listPairs(pairsRoot, splitRoot(datasetRoot, c.pairSplit));
-  if (c.heldOutPairs >= allPairs.length) throw new PipelineError('CONFIG_INVALID', `heldOutPairs ${c.heldOutPairs} leaves no pairs to train on (there are ${allPairs.length})`);
+  if (c.heldOutPairs >= allPairs.length)
+    throw new PipelineError('CONFIG_INVALID', `heldOutPairs ${c.heldOutPairs} leaves no pairs to train on (there are ${allPairs.length})`);
   const loaderOpts = { imageSize: modelConfig.image_size, batchSize: c.batchSize, skipCorrupt: c.skipCorrupt, log: (m: string) => ctx.log.warn(m) };
   const loader = new PairBatchLoader(allPairs.slice(0, allPairs.length - c.heldOutPairs), loaderOpts);
-  const heldOut = c.heldOutPairs > 0 ? new PairBatchLoader(allPairs.slice(allPairs.length - c.heldOutPairs), { ...loaderOpts, batchSize: c.validation.batchSize }) : undefined;
+  const heldOut =
+    c.heldOutPairs > 0
+      ? new PairBatchLoader(allPairs.slice(allPairs.length - c.heldOutPairs), { ...loaderOpts, batchSize: c.validation.batchSize })
+      : undefined;
   const stepsPerEpoch = loader.stepsPerEpoch();
-  if (stepsPerEpoch === 0) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.pairs.length} pairs: lower batchSize or generate more pairs`);
+  if (stepsPerEpoch === 0)
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `batchSize ${c.batchSize} is larger than the ${loader.pairs.length} pairs: lower batchSize or generate more pairs`,
+    );
   const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, c.epochs * stepsPerEpoch) : c.epochs * stepsPerEpoch;
 
   const rng = new RngStreams(ctx.seed);
@@ -89,7 +97,9 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
   }
   let frozenCount = 0;
   for (const n of frozen) frozenCount += model.parameters().get(n)?.size ?? 0;
-  ctx.log.info(`post-training ${c.trainable === 'upstream' ? 'everything but the encoder backbone (upstream)' : 'the decoder side only'}: ${frozenCount} of ${model.numParameters()} parameters frozen`);
+  ctx.log.info(
+    `post-training ${c.trainable === 'upstream' ? 'everything but the encoder backbone (upstream)' : 'the decoder side only'}: ${frozenCount} of ${model.numParameters()} parameters frozen`,
+  );
   const valRoot = splitRoot(datasetRoot, c.valSplit);
   const before = heldOut ? await pairError(model, heldOut) : undefined;
   if (before) ctx.log.info(`held-out pairs before post-training: MSE ${before.mse.toFixed(5)}, PSNR ${before.psnr.toFixed(2)} dB`);
@@ -117,7 +127,14 @@ async function run(ctx: StageContext<TokenizerPosttrainConfig>): Promise<StageRe
     if (!heldOut || !before) return result;
     const after = await pairError(model, heldOut);
     ctx.log.info(`held-out pairs after post-training: MSE ${after.mse.toFixed(5)}, PSNR ${after.psnr.toFixed(2)} dB`);
-    const metrics = { ...result.metrics, heldOutPairs: c.heldOutPairs, pairMseBefore: before.mse, pairMseAfter: after.mse, pairPsnrBefore: before.psnr, pairPsnrAfter: after.psnr };
+    const metrics = {
+      ...result.metrics,
+      heldOutPairs: c.heldOutPairs,
+      pairMseBefore: before.mse,
+      pairMseAfter: after.mse,
+      pairPsnrBefore: before.psnr,
+      pairPsnrAfter: after.psnr,
+    };
     const file = result.outputs.metrics as string;
     const json = JSON.parse(await readFile(file, 'utf8')) as { metrics: Record<string, unknown> };
     await writeFile(file, `${JSON.stringify({ ...json, metrics }, null, 2)}\n`);

@@ -25,7 +25,12 @@ import { decodeSample, openImageFolder, type ImageFolderSample } from '../data/i
 import type { RgbImage } from '../data/images';
 import { entryLine, mergeTokenParts, partShardRange, shardName, TOKEN_FORMAT, TOKEN_MANIFEST, type TokenManifest } from '../data/token-shards';
 import { loadTokenizerArtifact } from '../models/tokenizer-artifact';
-import { tokenizerPretokenizeDescriptor, tokenizerPretokenizeMergeDescriptor, type TokenizerPretokenizeConfig, type TokenizerPretokenizeMergeConfig } from './tokenizer-pretokenize-config';
+import {
+  tokenizerPretokenizeDescriptor,
+  tokenizerPretokenizeMergeDescriptor,
+  type TokenizerPretokenizeConfig,
+  type TokenizerPretokenizeMergeConfig,
+} from './tokenizer-pretokenize-config';
 import type { StageContext, StageImpl, StageResult } from './stage';
 
 const PROGRESS_FILE = 'progress.json';
@@ -72,7 +77,8 @@ async function run(ctx: StageContext<TokenizerPretokenizeConfig>): Promise<Stage
   const c = ctx.config;
   const tokDir = ctx.inputs.tokenizer;
   const dataDir = ctx.inputs.dataset;
-  if (tokDir === undefined || dataDir === undefined) throw new PipelineError('INPUT_MISSING', 'tokenizer.pretokenize needs inputs `tokenizer` (a tokenizer.train artifact) and `dataset` (an ImageFolder)');
+  if (tokDir === undefined || dataDir === undefined)
+    throw new PipelineError('INPUT_MISSING', 'tokenizer.pretokenize needs inputs `tokenizer` (a tokenizer.train artifact) and `dataset` (an ImageFolder)');
   await initBackend({ log: (l) => ctx.log.info(l) });
   const folder = await openImageFolder(splitRoot(dataDir, c.split));
   const { model, config: mc, weights } = await loadTokenizerArtifact(tokDir, { weights: c.weights });
@@ -85,7 +91,9 @@ async function run(ctx: StageContext<TokenizerPretokenizeConfig>): Promise<Stage
     const [first, end] = c.part ? partShardRange(totalShards, c.part.index, c.part.count) : [0, totalShards];
     const out = path.join(ctx.workdir, 'tokens');
     await mkdir(out, { recursive: true });
-    ctx.log.info(`tokenizer.pretokenize: ${total} images (${folder.classNames.length} classes), ${c.mode}, ${weights} weights, shards ${first}..${end - 1} of ${totalShards}`);
+    ctx.log.info(
+      `tokenizer.pretokenize: ${total} images (${folder.classNames.length} classes), ${c.mode}, ${weights} weights, shards ${first}..${end - 1} of ${totalShards}`,
+    );
 
     const counts: number[] = [];
     let skipped = 0;
@@ -174,7 +182,13 @@ async function run(ctx: StageContext<TokenizerPretokenizeConfig>): Promise<Stage
     if (skipped > 0) ctx.log.warn(`${skipped} corrupt image(s) skipped`);
     return {
       outputs: { tokens: out },
-      metrics: { entries: manifest.count, images: endImage - first * c.imagesPerShard - skipped, skipped, seq_len: manifest.seq_len, images_per_second: encodedImages / Math.max(seconds, 1e-9) },
+      metrics: {
+        entries: manifest.count,
+        images: endImage - first * c.imagesPerShard - skipped,
+        skipped,
+        seq_len: manifest.seq_len,
+        images_per_second: encodedImages / Math.max(seconds, 1e-9),
+      },
     };
   } finally {
     model.dispose();
@@ -186,7 +200,10 @@ export const tokenizerPretokenizeStage: StageImpl<TokenizerPretokenizeConfig> = 
 async function runMerge(ctx: StageContext<TokenizerPretokenizeMergeConfig>): Promise<StageResult> {
   const names = Object.keys(ctx.inputs).sort();
   const out = path.join(ctx.workdir, 'tokens');
-  const m = await mergeTokenParts(names.map((n) => ctx.inputs[n] as string), out);
+  const m = await mergeTokenParts(
+    names.map((n) => ctx.inputs[n] as string),
+    out,
+  );
   ctx.log.info(`merged ${names.length} part(s): ${m.count} entries in ${m.shards.length} shards`);
   return { outputs: { tokens: out }, metrics: { entries: m.count, shards: m.shards.length } };
 }

@@ -20,50 +20,57 @@ const nonneg = z.number().nonnegative();
  */
 const modelConfig = z.record(z.string(), z.unknown()).default({});
 
-export const tokenizerTrainConfigSchema = z.strictObject({
-  /** Tokenizer architecture (upstream ModelArgs names + image_size, patch_size, width, depth, num_heads, mlp_ratio). */
-  model: modelConfig,
-  /** Images per optimizer step (upstream: 128 per GPU × 8 = 1024). */
-  batchSize: z.number().int().min(1).default(1024),
-  /** Epochs over the training split (upstream 200). */
-  epochs: z.number().int().min(1).default(200),
-  /** Stop after this many optimizer steps even if epochs remain (0 = run all epochs). */
-  maxSteps: z.number().int().nonnegative().default(0),
-  /** Sub-folder of the dataset input used for training / validation when present (dataset.synthetic writes train/ and val/). */
-  trainSplit: z.string().default('train'),
-  valSplit: z.string().default('val'),
-  /** Skip undecodable images with a warning instead of failing the stage. */
-  skipCorrupt: z.boolean().default(false),
-  optimizer: optimizerBlock({ lr: 3e-5, scaleLrByBatch: true, minLr: 5e-5, warmupEpochs: 1 }),
-  /** Global-norm gradient clipping of both networks; 0 = off (what the released code does by accident). */
-  maxGradNorm: nonneg.default(1.0),
-  ema: emaBlock,
-  losses: lossesBlock,
-  semanticTeacher: semanticTeacherField,
-  discriminator: discriminatorBlock({ startEpoch: 56, lr: 1e-4, scaleLrByBatch: true, minLr: 5e-5, warmupEpochs: 4 }),
-  /** Latent perturbation (dossier §3): α, β, δ and their per-epoch anneal. */
-  perturbation: z
-    .strictObject({
-      alpha: z.number().min(0).max(1).default(1),
-      beta: z.number().min(0).max(1).default(0.1),
-      delta: z.number().int().min(1).default(100),
-      annealStart: nonneg.default(40),
-      annealEnd: nonneg.default(120),
-      endRatio: z.number().min(0).max(1).default(0.5),
-    })
-    .prefault({}),
-  validation: validationBlock,
-  /** Log a heartbeat line every N steps (progress is reported every step). */
-  logEvery: z.number().int().min(1).default(10),
-}).superRefine((c, ctx) => {
-  const model = tokenizerConfigSchema.safeParse(c.model);
-  if (!model.success) {
-    for (const i of model.error.issues) ctx.addIssue({ code: 'custom', path: ['model', ...i.path.map(String)], message: i.message });
-    return;
-  }
-  const K = model.data.codebook_size;
-  if (c.perturbation.delta > K) ctx.addIssue({ code: 'custom', path: ['perturbation', 'delta'], message: `delta ${c.perturbation.delta} exceeds codebook_size ${K}: scale δ with the codebook (the paper's 100 is ~2.4% of 4096)` });
-});
+export const tokenizerTrainConfigSchema = z
+  .strictObject({
+    /** Tokenizer architecture (upstream ModelArgs names + image_size, patch_size, width, depth, num_heads, mlp_ratio). */
+    model: modelConfig,
+    /** Images per optimizer step (upstream: 128 per GPU × 8 = 1024). */
+    batchSize: z.number().int().min(1).default(1024),
+    /** Epochs over the training split (upstream 200). */
+    epochs: z.number().int().min(1).default(200),
+    /** Stop after this many optimizer steps even if epochs remain (0 = run all epochs). */
+    maxSteps: z.number().int().nonnegative().default(0),
+    /** Sub-folder of the dataset input used for training / validation when present (dataset.synthetic writes train/ and val/). */
+    trainSplit: z.string().default('train'),
+    valSplit: z.string().default('val'),
+    /** Skip undecodable images with a warning instead of failing the stage. */
+    skipCorrupt: z.boolean().default(false),
+    optimizer: optimizerBlock({ lr: 3e-5, scaleLrByBatch: true, minLr: 5e-5, warmupEpochs: 1 }),
+    /** Global-norm gradient clipping of both networks; 0 = off (what the released code does by accident). */
+    maxGradNorm: nonneg.default(1.0),
+    ema: emaBlock,
+    losses: lossesBlock,
+    semanticTeacher: semanticTeacherField,
+    discriminator: discriminatorBlock({ startEpoch: 56, lr: 1e-4, scaleLrByBatch: true, minLr: 5e-5, warmupEpochs: 4 }),
+    /** Latent perturbation (dossier §3): α, β, δ and their per-epoch anneal. */
+    perturbation: z
+      .strictObject({
+        alpha: z.number().min(0).max(1).default(1),
+        beta: z.number().min(0).max(1).default(0.1),
+        delta: z.number().int().min(1).default(100),
+        annealStart: nonneg.default(40),
+        annealEnd: nonneg.default(120),
+        endRatio: z.number().min(0).max(1).default(0.5),
+      })
+      .prefault({}),
+    validation: validationBlock,
+    /** Log a heartbeat line every N steps (progress is reported every step). */
+    logEvery: z.number().int().min(1).default(10),
+  })
+  .superRefine((c, ctx) => {
+    const model = tokenizerConfigSchema.safeParse(c.model);
+    if (!model.success) {
+      for (const i of model.error.issues) ctx.addIssue({ code: 'custom', path: ['model', ...i.path.map(String)], message: i.message });
+      return;
+    }
+    const K = model.data.codebook_size;
+    if (c.perturbation.delta > K)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['perturbation', 'delta'],
+        message: `delta ${c.perturbation.delta} exceeds codebook_size ${K}: scale δ with the codebook (the paper's 100 is ~2.4% of 4096)`,
+      });
+  });
 
 export type TokenizerTrainConfig = z.output<typeof tokenizerTrainConfigSchema>;
 

@@ -39,10 +39,19 @@ interface ScheduleSettings {
 export function tokenizerSchedules(c: ScheduleSettings, stepsPerEpoch: number): TrainingSchedules {
   const scale = (on: boolean) => (on ? c.batchSize / 128 : 1);
   const o = c.optimizer;
-  const gen = perEpoch(timmCosine({ baseLr: o.lr * scale(o.scaleLrByBatch), minLr: o.minLr, tInitial: c.epochs, warmupT: o.warmupEpochs, warmupLrInit: o.warmupLr }), stepsPerEpoch);
+  const gen = perEpoch(
+    timmCosine({ baseLr: o.lr * scale(o.scaleLrByBatch), minLr: o.minLr, tInitial: c.epochs, warmupT: o.warmupEpochs, warmupLrInit: o.warmupLr }),
+    stepsPerEpoch,
+  );
   const d = c.discriminator;
   const discStartStep = Math.round(d.startEpoch * stepsPerEpoch);
-  const discEpoch = timmCosine({ baseLr: d.lr * scale(d.scaleLrByBatch), minLr: d.minLr, tInitial: Math.max(1, c.epochs - d.startEpoch), warmupT: d.warmupEpochs, warmupLrInit: d.warmupLr });
+  const discEpoch = timmCosine({
+    baseLr: d.lr * scale(d.scaleLrByBatch),
+    minLr: d.minLr,
+    tInitial: Math.max(1, c.epochs - d.startEpoch),
+    warmupT: d.warmupEpochs,
+    warmupLrInit: d.warmupLr,
+  });
   return { gen, disc: delayed(perEpoch(discEpoch, stepsPerEpoch), discStartStep, d.warmupLr), discStartStep };
 }
 
@@ -66,7 +75,13 @@ export interface TrainerSettings {
 }
 
 /** A TokenizerTrainer for `model` with the networks built for it; `frozen` names parameters kept fixed. */
-export function trainerFromConfig(c: TrainerSettings, model: RobustokTokenizer, nets: LossNetworks, rng: RngStreams, frozen?: ReadonlySet<string>): TokenizerTrainer {
+export function trainerFromConfig(
+  c: TrainerSettings,
+  model: RobustokTokenizer,
+  nets: LossNetworks,
+  rng: RngStreams,
+  frozen?: ReadonlySet<string>,
+): TokenizerTrainer {
   return new TokenizerTrainer({
     model,
     disc: nets.disc,
@@ -94,7 +109,8 @@ export function trainerFromConfig(c: TrainerSettings, model: RobustokTokenizer, 
 function safetensorsIn(input: string): string {
   if (!statSync(input).isDirectory()) return input;
   const found = readdirSync(input).filter((f) => f.endsWith('.safetensors'));
-  if (found.length !== 1) throw new PipelineError('INPUT_MISSING', `init input ${input} is a folder with ${found.length} .safetensors files; wire the ViT weights file itself`);
+  if (found.length !== 1)
+    throw new PipelineError('INPUT_MISSING', `init input ${input} is a folder with ${found.length} .safetensors files; wire the ViT weights file itself`);
   return path.join(input, found[0] as string);
 }
 
@@ -104,12 +120,23 @@ async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult
   const c = tokenizerTrainConfigSchema.parse(ctx.config);
   await initBackend({ log: (l) => ctx.log.info(l) });
   const datasetRoot = ctx.inputs.dataset;
-  if (datasetRoot === undefined) throw new PipelineError('INPUT_MISSING', 'tokenizer.train needs a `dataset` input (an ImageFolder, e.g. the output of dataset.synthetic)');
+  if (datasetRoot === undefined)
+    throw new PipelineError('INPUT_MISSING', 'tokenizer.train needs a `dataset` input (an ImageFolder, e.g. the output of dataset.synthetic)');
   const modelConfig = parseTokenizerConfig(c.model, 'tokenizer.train config.model');
   const trainRoot = splitRoot(datasetRoot, c.trainSplit);
-  const loader = await ImageBatchLoader.open({ root: trainRoot, imageSize: modelConfig.image_size, batchSize: c.batchSize, augment: 'random-crop-flip', shuffle: true, dropLast: true, skipCorrupt: c.skipCorrupt, log: (m) => ctx.log.warn(m) });
+  const loader = await ImageBatchLoader.open({
+    root: trainRoot,
+    imageSize: modelConfig.image_size,
+    batchSize: c.batchSize,
+    augment: 'random-crop-flip',
+    shuffle: true,
+    dropLast: true,
+    skipCorrupt: c.skipCorrupt,
+    log: (m) => ctx.log.warn(m),
+  });
   const stepsPerEpoch = loader.stepsPerEpoch();
-  if (stepsPerEpoch === 0) throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.numImages} training images: lower batchSize or add data`);
+  if (stepsPerEpoch === 0)
+    throw new PipelineError('CONFIG_INVALID', `batchSize ${c.batchSize} is larger than the ${loader.numImages} training images: lower batchSize or add data`);
   const valRoot = splitRoot(datasetRoot, c.valSplit);
   const totalSteps = c.maxSteps > 0 ? Math.min(c.maxSteps, c.epochs * stepsPerEpoch) : c.epochs * stepsPerEpoch;
 
@@ -135,7 +162,13 @@ async function run(ctx: StageContext<TokenizerTrainConfig>): Promise<StageResult
       totalSteps,
       schedules: tokenizerSchedules(c, stepsPerEpoch),
       perturbation: (epoch) => {
-        const s = perturbationSchedule(epoch, { anneal_start: pert.annealStart, anneal_end: pert.annealEnd, end_ratio: pert.endRatio, alpha: pert.alpha, delta: pert.delta });
+        const s = perturbationSchedule(epoch, {
+          anneal_start: pert.annealStart,
+          anneal_end: pert.annealEnd,
+          end_ratio: pert.endRatio,
+          alpha: pert.alpha,
+          delta: pert.delta,
+        });
         return pert.beta > 0 && s.alpha > 0 && s.delta >= 1 ? { alpha: s.alpha, beta: pert.beta, delta: s.delta } : undefined;
       },
       valRoot: valRoot !== trainRoot ? valRoot : undefined,

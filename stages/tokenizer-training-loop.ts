@@ -115,7 +115,11 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
         last = trainer.step(input, target, { genLr: lr, discLr: sched.disc(p.step), discActive: p.step >= sched.discStartStep, perturbation });
       } catch (e) {
         if (e instanceof PipelineError && e.code === 'NAN_LOSS') {
-          throw new PipelineError('NAN_LOSS', `step ${p.step} (epoch ${epoch}): ${e.message}; the last good checkpoint stays in the store. Lower optimizer.lr, keep maxGradNorm > 0, or check the data`, { cause: e });
+          throw new PipelineError(
+            'NAN_LOSS',
+            `step ${p.step} (epoch ${epoch}): ${e.message}; the last good checkpoint stays in the store. Lower optimizer.lr, keep maxGradNorm > 0, or check the data`,
+            { cause: e },
+          );
         }
         throw e;
       } finally {
@@ -135,14 +139,20 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
         imagesSinceLog = 0;
       }
       const scalars = Object.fromEntries(Object.entries(last).filter((e): e is [string, number] => typeof e[1] === 'number'));
-      ctx.progress({ step: p.step, total: totalSteps, message: `epoch ${epoch} loss ${last.loss.toFixed(4)} rec ${last.rec.toFixed(4)} lr ${lr.toExponential(2)} codes ${used}/${codebookSize} ${ips.toFixed(1)} img/s`, metrics: { ...scalars, lr, codebookUsage: used / codebookSize, imagesPerSec: ips } });
+      ctx.progress({
+        step: p.step,
+        total: totalSteps,
+        message: `epoch ${epoch} loss ${last.loss.toFixed(4)} rec ${last.rec.toFixed(4)} lr ${lr.toExponential(2)} codes ${used}/${codebookSize} ${ips.toFixed(1)} img/s`,
+        metrics: { ...scalars, lr, codebookUsage: used / codebookSize, imagesPerSec: ips },
+      });
       if (p.stepInEpoch >= stepsPerEpoch) {
         p.epoch += 1;
         p.stepInEpoch = 0;
         lastEpochUsage = usedCodes(usage) / codebookSize;
         usage.fill(0);
       }
-      if (plan.valRoot && plan.validation.every > 0 && p.step % plan.validation.every === 0 && p.step < totalSteps) await validateAndSelect(ctx, plan, p, bestDir);
+      if (plan.valRoot && plan.validation.every > 0 && p.step % plan.validation.every === 0 && p.step < totalSteps)
+        await validateAndSelect(ctx, plan, p, bestDir);
       if (ctx.checkpointEvery > 0 && p.step % ctx.checkpointEvery === 0 && p.step < totalSteps) await checkpoint(ctx, workDir, trainer, plan.nets, rng, p);
       if (p.step >= totalSteps) break;
     }
@@ -174,7 +184,10 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
   }
   if (p.best) metrics.selected = p.best;
   const metricsFile = path.join(ctx.workdir, 'out', 'metrics.json');
-  await writeFile(metricsFile, `${JSON.stringify({ stage: plan.stage, backend: backendInfo(), metrics, validations: p.validations, history: p.history }, null, 2)}\n`);
+  await writeFile(
+    metricsFile,
+    `${JSON.stringify({ stage: plan.stage, backend: backendInfo(), metrics, validations: p.validations, history: p.history }, null, 2)}\n`,
+  );
   return { outputs: { tokenizer: outDir, metrics: metricsFile }, metrics };
 }
 
@@ -182,10 +195,20 @@ async function validateAndSelect<C>(ctx: StageContext<C>, plan: TrainingPlan, p:
   const { model, trainer } = plan;
   if (p.validations.at(-1)?.step === p.step) return; // validated at this step already (a resumed attempt's end)
   // Upstream evaluates the non-EMA model during training (dossier §2.5, model selection).
-  const v = await validateTokenizer(model, { root: plan.valRoot as string, batchSize: plan.validation.batchSize, maxImages: plan.validation.maxImages, fidWeights: ctx.inputs.fidWeights, skipCorrupt: plan.skipCorrupt, workdir: ctx.workdir, log: ctx.log });
+  const v = await validateTokenizer(model, {
+    root: plan.valRoot as string,
+    batchSize: plan.validation.batchSize,
+    maxImages: plan.validation.maxImages,
+    fidWeights: ctx.inputs.fidWeights,
+    skipCorrupt: plan.skipCorrupt,
+    workdir: ctx.workdir,
+    log: ctx.log,
+  });
   p.validations.push({ ...v, step: p.step });
   ctx.progress({ metrics: { valPsnr: v.psnr, valSsim: v.ssim, valCodebookUsage: v.codebookUsage, ...(v.rfid === undefined ? {} : { valRfid: v.rfid }) } });
-  ctx.log.info(`validation at step ${p.step}: PSNR ${v.psnr.toFixed(2)} dB, SSIM ${v.ssim.toFixed(4)}, codebook usage ${(v.codebookUsage * 100).toFixed(1)}%${v.rfid !== undefined ? `, rFID ${v.rfid.toFixed(3)}` : ''}`);
+  ctx.log.info(
+    `validation at step ${p.step}: PSNR ${v.psnr.toFixed(2)} dB, SSIM ${v.ssim.toFixed(4)}, codebook usage ${(v.codebookUsage * 100).toFixed(1)}%${v.rfid !== undefined ? `, rFID ${v.rfid.toFixed(3)}` : ''}`,
+  );
   const by = plan.validation.selectBy;
   if (by === 'last') return;
   const value = by === 'rfid' ? v.rfid : v[by];
@@ -198,24 +221,47 @@ async function validateAndSelect<C>(ctx: StageContext<C>, plan: TrainingPlan, p:
   }
 }
 
-async function checkpoint<C>(ctx: StageContext<C>, workDir: string, trainer: TokenizerTrainer, nets: LossNetworks, rng: RngStreams, p: Progress): Promise<void> {
+async function checkpoint<C>(
+  ctx: StageContext<C>,
+  workDir: string,
+  trainer: TokenizerTrainer,
+  nets: LossNetworks,
+  rng: RngStreams,
+  p: Progress,
+): Promise<void> {
   const dir = path.join(workDir, 'checkpoint');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const extra = { epoch: p.epoch, stepInEpoch: p.stepInEpoch, best: p.best, lecam: trainer.lecam.getState(), history: p.history, validations: p.validations };
-  await saveTrainingCheckpoint(path.join(dir, 'tokenizer.safetensors'), { model: trainer.model.stateDict(), ema: trainer.ema, optimizer: trainer.genOpt }, { step: p.step, rng: rng.getState(), extra: extra });
-  if (nets.disc && trainer.discOpt) await saveTrainingCheckpoint(path.join(dir, 'discriminator.safetensors'), { model: nets.disc.stateDict(), optimizer: trainer.discOpt }, { step: p.step });
+  await saveTrainingCheckpoint(
+    path.join(dir, 'tokenizer.safetensors'),
+    { model: trainer.model.stateDict(), ema: trainer.ema, optimizer: trainer.genOpt },
+    { step: p.step, rng: rng.getState(), extra: extra },
+  );
+  if (nets.disc && trainer.discOpt)
+    await saveTrainingCheckpoint(path.join(dir, 'discriminator.safetensors'), { model: nets.disc.stateDict(), optimizer: trainer.discOpt }, { step: p.step });
   const bestDir = path.join(workDir, 'best');
   if (existsSync(bestDir)) await cp(bestDir, path.join(dir, 'best'), { recursive: true });
   await ctx.checkpoints.save(dir, p.step);
 }
 
 async function restore(dir: string, trainer: TokenizerTrainer, nets: LossNetworks, rng: RngStreams, p: Progress, bestDir: string): Promise<void> {
-  const loaded = await loadTrainingCheckpoint(path.join(dir, 'tokenizer.safetensors'), { model: trainer.model.stateDict(), ema: trainer.ema, optimizer: trainer.genOpt });
+  const loaded = await loadTrainingCheckpoint(path.join(dir, 'tokenizer.safetensors'), {
+    model: trainer.model.stateDict(),
+    ema: trainer.ema,
+    optimizer: trainer.genOpt,
+  });
   const discFile = path.join(dir, 'discriminator.safetensors');
-  if (nets.disc && trainer.discOpt && existsSync(discFile)) await loadTrainingCheckpoint(discFile, { model: nets.disc.stateDict(), optimizer: trainer.discOpt });
-  const extra = (loaded.state.extra ?? {}) as Partial<Pick<Progress, 'epoch' | 'stepInEpoch' | 'best' | 'history' | 'validations'>> & { lecam?: ReturnType<TokenizerTrainer['lecam']['getState']> };
-  if (!loaded.state.rng) throw new PipelineError('CHECKPOINT_MISMATCH', `${dir}: the checkpoint holds no RNG state, so the run cannot continue exactly; delete the run's checkpoints to restart from step 0`);
+  if (nets.disc && trainer.discOpt && existsSync(discFile))
+    await loadTrainingCheckpoint(discFile, { model: nets.disc.stateDict(), optimizer: trainer.discOpt });
+  const extra = (loaded.state.extra ?? {}) as Partial<Pick<Progress, 'epoch' | 'stepInEpoch' | 'best' | 'history' | 'validations'>> & {
+    lecam?: ReturnType<TokenizerTrainer['lecam']['getState']>;
+  };
+  if (!loaded.state.rng)
+    throw new PipelineError(
+      'CHECKPOINT_MISMATCH',
+      `${dir}: the checkpoint holds no RNG state, so the run cannot continue exactly; delete the run's checkpoints to restart from step 0`,
+    );
   p.step = loaded.state.step;
   p.epoch = extra.epoch ?? 0;
   p.stepInEpoch = extra.stepInEpoch ?? 0;
@@ -236,5 +282,17 @@ function usedCodes(usage: Uint32Array): number {
 
 function round(s: StepStats): Record<string, number> {
   const r = (x: number) => (Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : 0);
-  return { loss: r(s.loss), rec: r(s.rec), perceptual: r(s.perceptual), codebook: r(s.codebook), commit: r(s.commit), semantic: r(s.semantic), genAdv: r(s.genAdv), adaptiveWeight: r(s.adaptiveWeight), disc: r(s.disc), gradNorm: r(s.gradNorm), replaced: s.replaced };
+  return {
+    loss: r(s.loss),
+    rec: r(s.rec),
+    perceptual: r(s.perceptual),
+    codebook: r(s.codebook),
+    commit: r(s.commit),
+    semantic: r(s.semantic),
+    genAdv: r(s.genAdv),
+    adaptiveWeight: r(s.adaptiveWeight),
+    disc: r(s.disc),
+    gradNorm: r(s.gradNorm),
+    replaced: s.replaced,
+  };
 }

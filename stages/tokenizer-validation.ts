@@ -41,7 +41,16 @@ const PSNR_CAP = 100;
 
 export async function validateTokenizer(model: RobustokTokenizer, o: ValidationOptions): Promise<ValidationResult> {
   const size = model.config.image_size;
-  const loader = await ImageBatchLoader.open({ root: o.root, imageSize: size, batchSize: o.batchSize, augment: 'center-crop', shuffle: false, dropLast: false, skipCorrupt: o.skipCorrupt, log: (m) => o.log.warn(m) });
+  const loader = await ImageBatchLoader.open({
+    root: o.root,
+    imageSize: size,
+    batchSize: o.batchSize,
+    augment: 'center-crop',
+    shuffle: false,
+    dropLast: false,
+    skipCorrupt: o.skipCorrupt,
+    log: (m) => o.log.warn(m),
+  });
   const used = new Uint8Array(model.config.codebook_size);
   let sumPsnr = 0;
   let sumSsim = 0;
@@ -73,7 +82,10 @@ export async function validateTokenizer(model: RobustokTokenizer, o: ValidationO
   const usage = used.reduce((a, b) => a + b, 0) / used.length;
   const result: ValidationResult = { psnr: n ? sumPsnr / n : 0, ssim: n ? sumSsim / n : 0, codebookUsage: usage, images: n };
   if (fidDirs && n > 1) {
-    const report = await evalFid({ samplesPath: fidDirs.recon, referencePath: fidDirs.real, weightsPath: o.fidWeights, batchSize: 50 }, { log: (l) => o.log.info(l) });
+    const report = await evalFid(
+      { samplesPath: fidDirs.recon, referencePath: fidDirs.real, weightsPath: o.fidWeights, batchSize: 50 },
+      { log: (l) => o.log.info(l) },
+    );
     result.rfid = report.fid;
   }
   return result;
@@ -84,7 +96,9 @@ async function writePngs(batches: tf.Tensor4D[], dirs: string[], offset: number)
   for (let k = 0; k < batches.length; k++) {
     const { pixels, count, height: H, width: W } = await toUint8Hwc(batches[k] as tf.Tensor4D);
     for (let i = 0; i < count; i++) {
-      await sharp(pixels.subarray(i * H * W * 3, (i + 1) * H * W * 3), { raw: { width: W, height: H, channels: 3 } }).png().toFile(path.join(dirs[k] as string, `${String(offset + i).padStart(6, '0')}.png`));
+      await sharp(pixels.subarray(i * H * W * 3, (i + 1) * H * W * 3), { raw: { width: W, height: H, channels: 3 } })
+        .png()
+        .toFile(path.join(dirs[k] as string, `${String(offset + i).padStart(6, '0')}.png`));
     }
   }
 }

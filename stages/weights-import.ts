@@ -29,7 +29,8 @@ interface Prefixes {
 /** Which entries of the file hold the model and EMA weights (see the config's `prefixes`). */
 export function detectPrefixes(names: readonly string[], arch: WeightsImportConfig['arch']): Prefixes {
   const has = (p: string) => names.some((n) => n.startsWith(p));
-  if (has('model.') && names.every((n) => n.startsWith('model.') || n.startsWith('ema.'))) return { model: 'model.', ema: arch === 'robustok-tokenizer' && has('ema.') ? 'ema.' : undefined };
+  if (has('model.') && names.every((n) => n.startsWith('model.') || n.startsWith('ema.')))
+    return { model: 'model.', ema: arch === 'robustok-tokenizer' && has('ema.') ? 'ema.' : undefined };
   return { model: '' };
 }
 
@@ -44,11 +45,16 @@ async function readUpstreamConfig(file: string, source: string): Promise<unknown
 /** The RAR config of an import: upstream YAML (model.generator.*), then `model` (a preset and/or our keys). */
 export function importedRarConfig(upstream: unknown, overrides: Readonly<Record<string, unknown>>, where: string): RarConfig {
   const { preset, ...rest } = overrides;
-  if (preset !== undefined && preset !== 'rar-b' && preset !== 'rar-l') throw new PipelineError('CONFIG_INVALID', `${where}: model.preset is ${JSON.stringify(preset)}; use rar-b or rar-l`);
+  if (preset !== undefined && preset !== 'rar-b' && preset !== 'rar-l')
+    throw new PipelineError('CONFIG_INVALID', `${where}: model.preset is ${JSON.stringify(preset)}; use rar-b or rar-l`);
   const fromYaml = upstream === undefined ? {} : (fromUpstreamYaml(upstream) as Record<string, unknown>);
   const merged = { ...fromYaml, ...(preset === undefined ? {} : RAR_PRESETS[preset]), ...rest };
   const r = RarConfig.safeParse(merged);
-  if (!r.success) throw new PipelineError('CONFIG_INVALID', `${where}: RAR config ${r.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')} (give upstreamConfig: configs/generator/rar.yaml, or model: {preset: rar-b | rar-l})`);
+  if (!r.success)
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `${where}: RAR config ${r.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')} (give upstreamConfig: configs/generator/rar.yaml, or model: {preset: rar-b | rar-l})`,
+    );
   return r.data;
 }
 
@@ -81,7 +87,10 @@ async function run(ctx: StageContext<WeightsImportConfig>): Promise<StageResult>
       const r = await SafetensorsReader.open(weights);
       try {
         await loadStateDict(model.stateDict(), r, { prefix: prefixes.model, strict: true }).catch((e: unknown) => {
-          throw withHint(e, `The RAR was built with hiddenSize ${config.hiddenSize}, numLayers ${config.numLayers}, numHeads ${config.numHeads}, intermediateSize ${config.intermediateSize}, imageSeqLen ${config.imageSeqLen}, codebookSize ${config.codebookSize}, numClasses ${config.numClasses}: set model (e.g. preset: rar-l for rar_l.bin) or upstreamConfig to the checkpoint's sizes.`);
+          throw withHint(
+            e,
+            `The RAR was built with hiddenSize ${config.hiddenSize}, numLayers ${config.numLayers}, numHeads ${config.numHeads}, intermediateSize ${config.intermediateSize}, imageSeqLen ${config.imageSeqLen}, codebookSize ${config.codebookSize}, numClasses ${config.numClasses}: set model (e.g. preset: rar-l for rar_l.bin) or upstreamConfig to the checkpoint's sizes.`,
+          );
         });
       } finally {
         await r.close();
@@ -107,7 +116,9 @@ async function run(ctx: StageContext<WeightsImportConfig>): Promise<StageResult>
     const ema = prefixes.ema === undefined ? undefined : await load(prefixes.ema);
     const out = path.join(ctx.workdir, 'tokenizer');
     await saveTokenizerArtifact(out, { config, model: model.stateDict(), ema: ema?.stateDict() });
-    ctx.log.info(`weights.import: tokenizer ${config.image_size}px/${config.patch_size}, width ${config.width}, codebook ${config.codebook_size}×${config.codebook_embed_dim}, ${ema ? 'model + EMA' : 'model only (no EMA entries)'} from ${c.weights}`);
+    ctx.log.info(
+      `weights.import: tokenizer ${config.image_size}px/${config.patch_size}, width ${config.width}, codebook ${config.codebook_size}×${config.codebook_embed_dim}, ${ema ? 'model + EMA' : 'model only (no EMA entries)'} from ${c.weights}`,
+    );
     return { outputs: { tokenizer: out }, metrics: { tensors: model.stateDict().size, ema: ema !== undefined ? 1 : 0 } };
   } finally {
     for (const m of models) m.dispose();
@@ -115,7 +126,8 @@ async function run(ctx: StageContext<WeightsImportConfig>): Promise<StageResult>
 }
 
 function withHint(e: unknown, hint: string): unknown {
-  if (e instanceof PipelineError && e.code === 'CHECKPOINT_MISMATCH') return new PipelineError('CHECKPOINT_MISMATCH', `${e.message}\n${hint}`, { cause: e, details: e.details });
+  if (e instanceof PipelineError && e.code === 'CHECKPOINT_MISMATCH')
+    return new PipelineError('CHECKPOINT_MISMATCH', `${e.message}\n${hint}`, { cause: e, details: e.details });
   return e;
 }
 

@@ -27,7 +27,10 @@ async function findTests(dir: string): Promise<string[]> {
 
 async function main(): Promise<number> {
   const root = path.resolve(__dirname, '..');
-  const filters = process.argv.slice(2).filter((a) => a !== '--').map((f) => path.resolve(f));
+  const filters = process.argv
+    .slice(2)
+    .filter((a) => a !== '--')
+    .map((f) => path.resolve(f));
   const files = (await findTests(path.join(root, 'test'))).filter((f) => filters.length === 0 || filters.some((x) => f.startsWith(x)));
   if (files.length === 0) {
     console.error(`no test files match ${filters.join(' ')}`);
@@ -43,14 +46,18 @@ async function main(): Promise<number> {
       temporal = await startTemporalDevServer({ dataDir: path.join(stateDir, 'temporal'), log });
       env.TEMPORAL_ADDRESS = temporal.address;
       env.TEMPORAL_NAMESPACE = temporal.namespace;
-      console.log(`temporal: ${temporal.binary.version} from ${temporal.binary.source}${temporal.binary.origin ? ` (built by ${temporal.binary.origin})` : ''} at ${temporal.address}`);
+      console.log(
+        `temporal: ${temporal.binary.version} from ${temporal.binary.source}${temporal.binary.origin ? ` (built by ${temporal.binary.origin})` : ''} at ${temporal.address}`,
+      );
     }
     if (!env.ROBUSTOK_S3_ENDPOINT) {
       minio = await startMinioServer({ dataDir: path.join(stateDir, 'minio'), log });
       env.ROBUSTOK_S3_ENDPOINT = minio.endpoint;
       env.ROBUSTOK_S3_ACCESS_KEY = minio.accessKey;
       env.ROBUSTOK_S3_SECRET_KEY = minio.secretKey;
-      console.log(`minio: ${minio.binary.version} from ${minio.binary.source}${minio.binary.origin ? ` (built by ${minio.binary.origin})` : ''} at ${minio.endpoint}`);
+      console.log(
+        `minio: ${minio.binary.version} from ${minio.binary.source}${minio.binary.origin ? ` (built by ${minio.binary.origin})` : ''} at ${minio.endpoint}`,
+      );
     }
   } catch (e) {
     console.error(`test servers could not be started, so the integration tests cannot run:\n${e instanceof Error ? e.message : String(e)}`);

@@ -8,7 +8,19 @@
  * 2,000), and when Temporal suggests it (history growing toward 51,200 events) the workflow drains
  * in-flight runs and continues as new, carrying the finished results.
  */
-import { CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities, setHandler, defineQuery, workflowInfo, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  defineQuery,
+  workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+} from '@temporalio/workflow';
 import type { StageActivities } from '../activities/stage-activities';
 import type { OutputRef, RunStageResult } from '../activities/stage-contract';
 import { NON_RETRYABLE_CODES } from '../core/errors';
@@ -137,14 +149,42 @@ export async function pipelineWorkflow(given: PipelineInput): Promise<RunRecord>
         scopes.delete(run.id);
         if (key !== undefined) inFlightByKey.delete(key);
       });
-      record(run, { key, outcome: 'ran', attempts: r.attempt, durationMs: Date.now() - startedMs, outputs: r.outputs, metrics: r.metrics, material, warnings, resumedFromStep: r.resumedFromStep });
+      record(run, {
+        key,
+        outcome: 'ran',
+        attempts: r.attempt,
+        durationMs: Date.now() - startedMs,
+        outputs: r.outputs,
+        metrics: r.metrics,
+        material,
+        warnings,
+        resumedFromStep: r.resumedFromStep,
+      });
     } catch (e) {
       if (isCancellation(e) && failedFast) {
-        record(run, { key, outcome: 'skipped', attempts: 0, durationMs: Date.now() - startedMs, outputs: {}, metrics: {}, material, error: { code: 'SKIPPED', message: 'stopped: another stage failed and failurePolicy is failFast' } });
+        record(run, {
+          key,
+          outcome: 'skipped',
+          attempts: 0,
+          durationMs: Date.now() - startedMs,
+          outputs: {},
+          metrics: {},
+          material,
+          error: { code: 'SKIPPED', message: 'stopped: another stage failed and failurePolicy is failFast' },
+        });
         return;
       }
       const f = failureOf(e);
-      record(run, { key, outcome: 'failed', attempts: f.attempts ?? 1, durationMs: Date.now() - startedMs, outputs: {}, metrics: {}, material, error: { code: f.code, message: f.message } });
+      record(run, {
+        key,
+        outcome: 'failed',
+        attempts: f.attempts ?? 1,
+        durationMs: Date.now() - startedMs,
+        outputs: {},
+        metrics: {},
+        material,
+        error: { code: f.code, message: f.message },
+      });
       if (plan.failurePolicy === 'failFast' && !failedFast) {
         failedFast = true;
         // Stop the stages still running: their results would be thrown away anyway.
@@ -183,7 +223,11 @@ export async function pipelineWorkflow(given: PipelineInput): Promise<RunRecord>
     }
     if (running.size === 0) {
       if (progressed) continue;
-      throw ApplicationFailure.create({ type: 'INTERNAL', nonRetryable: true, message: `plan ${plan.name} cannot progress: no run is ready and none is running` });
+      throw ApplicationFailure.create({
+        type: 'INTERNAL',
+        nonRetryable: true,
+        message: `plan ${plan.name} cannot progress: no run is ready and none is running`,
+      });
     }
     const before = results.size;
     await condition(() => results.size > before);

@@ -45,7 +45,10 @@ function pairStages(a: readonly StageRunRecord[], b: readonly StageRunRecord[]):
   };
   for (const s of a) {
     const same = [...rest].filter((t) => t.stageId === s.stageId);
-    const match = same.find((t) => t.id === s.id) ?? same.find((t) => t.arms[0] === s.arms[0]) ?? (a.filter((x) => x.stageId === s.stageId).length === 1 && same.length === 1 ? same[0] : undefined);
+    const match =
+      same.find((t) => t.id === s.id) ??
+      same.find((t) => t.arms[0] === s.arms[0]) ??
+      (a.filter((x) => x.stageId === s.stageId).length === 1 && same.length === 1 ? same[0] : undefined);
     pairs.push([s, take(match)]);
   }
   for (const t of b) if (rest.has(t)) pairs.push([undefined, t]);
@@ -59,9 +62,14 @@ export function diffStages(ra: RunRecord, rb: RunRecord): StageDiff[] {
     let changes: string[] = [];
     if (a === undefined || b === undefined) changes = [`only in run ${a === undefined ? rb.runId : ra.runId}`];
     else if (!sameKey) {
-      const missing = [a.material === undefined ? `A (${a.outcome})` : undefined, b.material === undefined ? `B (${b.outcome})` : undefined].filter((x) => x !== undefined);
+      const missing = [a.material === undefined ? `A (${a.outcome})` : undefined, b.material === undefined ? `B (${b.outcome})` : undefined].filter(
+        (x) => x !== undefined,
+      );
       // A stage skipped before its cache lookup has no key: there is nothing to diff on that side.
-      changes = missing.length === 0 && a.material !== undefined && b.material !== undefined ? explainKeyChange(a.material, b.material) : [`no key in ${missing.join(' and ')}: the stage never reached its cache lookup there`];
+      changes =
+        missing.length === 0 && a.material !== undefined && b.material !== undefined
+          ? explainKeyChange(a.material, b.material)
+          : [`no key in ${missing.join(' and ')}: the stage never reached its cache lookup there`];
     }
     return { stageId, a: a?.id, b: b?.id, outcomes: [a?.outcome, b?.outcome], sameKey, changes };
   });
@@ -114,7 +122,9 @@ export async function compareCommand(runA: string, runB: string, o: { json?: boo
   const stages = diffStages(a, b);
   const arms = diffMetrics(a, b);
   if (o.json) {
-    await writeStdout(`${JSON.stringify({ a: { runId: a.runId, name: a.name, outcome: a.outcome }, b: { runId: b.runId, name: b.name, outcome: b.outcome }, stages, arms }, null, 2)}\n`);
+    await writeStdout(
+      `${JSON.stringify({ a: { runId: a.runId, name: a.name, outcome: a.outcome }, b: { runId: b.runId, name: b.name, outcome: b.outcome }, stages, arms }, null, 2)}\n`,
+    );
     return 0;
   }
   console.log(`A ${a.runId} (${a.name}, ${a.outcome})\nB ${b.runId} (${b.name}, ${b.outcome})\n\nstages:`);

@@ -21,10 +21,17 @@ export async function demoCommand(opts: { json?: boolean; address?: string; name
     const client = new Client({ connection: session.client, namespace: session.namespace });
     const id = `demo-${randomUUID()}`;
     const result = await worker.runUntil(
-      client.workflow.execute<typeof roundTripWorkflow>('roundTripWorkflow', { taskQueue, workflowId: id, args: [{ key: `demo/${id}.txt`, text: `hello from ${id}\n` }] }),
+      client.workflow.execute<typeof roundTripWorkflow>('roundTripWorkflow', {
+        taskQueue,
+        workflowId: id,
+        args: [{ key: `demo/${id}.txt`, text: `hello from ${id}\n` }],
+      }),
     );
     if (opts.json) console.log(JSON.stringify({ workflowId: id, temporal: session.address, ...result }, null, 2));
-    else console.log(`workflow ${id}: wrote ${result.ref.key} (${result.ref.bytes} B) to ${result.storeUri}; sha256 ${result.readBackDigest} verified on read-back`);
+    else
+      console.log(
+        `workflow ${id}: wrote ${result.ref.key} (${result.ref.bytes} B) to ${result.storeUri}; sha256 ${result.readBackDigest} verified on read-back`,
+      );
     return 0;
   } finally {
     await session.close();

@@ -18,7 +18,15 @@ function previousOf(run: StageRun, record: RunRecord | undefined): StageRunRecor
   return same.find((s) => s.id === run.id) ?? same.find((s) => s.arms.some((a) => run.arms.includes(a))) ?? (same.length === 1 ? same[0] : undefined);
 }
 
-function explainRun(run: StageRun, plan: Plan, status: Map<string, RunStatus>, record: RunRecord | undefined, depth: number, out: string[], seen: Set<string>): void {
+function explainRun(
+  run: StageRun,
+  plan: Plan,
+  status: Map<string, RunStatus>,
+  record: RunRecord | undefined,
+  depth: number,
+  out: string[],
+  seen: Set<string>,
+): void {
   if (seen.has(run.id)) return;
   seen.add(run.id);
   const pad = '  '.repeat(depth);
@@ -35,7 +43,11 @@ function explainRun(run: StageRun, plan: Plan, status: Map<string, RunStatus>, r
     }
     const lines = explainKeyChange(prev.material, s.material);
     if (lines.length === 0) out.push(`${pad}${run.id}: same key as in run ${record?.runId} (${s.key.slice(0, 16)}), but ${s.why}`);
-    else out.push(`${pad}${run.id}: key changed since run ${record?.runId} (${(prev.key ?? '?').slice(0, 12)} → ${s.key.slice(0, 12)}):`, ...lines.map((l) => `${pad}  - ${l}`));
+    else
+      out.push(
+        `${pad}${run.id}: key changed since run ${record?.runId} (${(prev.key ?? '?').slice(0, 12)} → ${s.key.slice(0, 12)}):`,
+        ...lines.map((l) => `${pad}  - ${l}`),
+      );
     return;
   }
   out.push(`${pad}${run.id}: will run — its key depends on upstream outputs that will be recomputed:`);
@@ -52,7 +64,8 @@ export async function explainCommand(stage: string, file: string, o: { set: stri
   if (!planned.ok) return reportIssues(planned.issues, o.json === true);
   const { plan } = planned;
   const runs = plan.runs.filter((r) => r.stageId === stage || r.id === stage);
-  if (runs.length === 0) throw new PipelineError('CONFIG_INVALID', `no stage '${stage}' in ${file}; stages: ${[...new Set(plan.runs.map((r) => r.stageId))].join(', ')}`);
+  if (runs.length === 0)
+    throw new PipelineError('CONFIG_INVALID', `no stage '${stage}' in ${file}; stages: ${[...new Set(plan.runs.map((r) => r.stageId))].join(', ')}`);
   const store = openStore(o.store ?? defaultStoreUri());
   const status = await cacheStatus(plan, store);
   const record = await latestRunRecord(store, plan.name);

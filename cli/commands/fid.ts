@@ -54,7 +54,9 @@ export async function fidCommand(a: string, b: string, opts: FidCommandOptions =
     if (r.sfid !== undefined) lines.push(`sFID: ${r.sfid}`);
     if (r.is !== undefined) lines.push(`Inception Score: ${r.is}`);
     if (r.precision !== undefined) lines.push(`Precision: ${r.precision}`, `Recall: ${r.recall}`);
-    lines.push(`n: ${r.n_a ?? '(stats)'} vs ${r.n_b ?? '(stats)'}; features: ${r.features.network}${r.features.weightsDigest ? ` (${r.features.weightsDigest})` : ''}`);
+    lines.push(
+      `n: ${r.n_a ?? '(stats)'} vs ${r.n_b ?? '(stats)'}; features: ${r.features.network}${r.features.weightsDigest ? ` (${r.features.weightsDigest})` : ''}`,
+    );
     print(lines.join('\n'));
   }
   return 0;

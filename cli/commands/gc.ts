@@ -61,13 +61,24 @@ export async function gcCommand(o: GcOptions): Promise<number> {
     bytes: { store: plan.bytes.total, workdirs: work.bytes, total: plan.bytes.total + work.bytes },
   };
   if (o.json) {
-    await writeStdout(`${JSON.stringify({ ...summary, ...(freed === undefined ? {} : { freed: { ...freed, total: freed.store + freed.workdirs } }) }, null, 2)}\n`);
+    await writeStdout(
+      `${JSON.stringify({ ...summary, ...(freed === undefined ? {} : { freed: { ...freed, total: freed.store + freed.workdirs } }) }, null, 2)}\n`,
+    );
     return 0;
   }
-  console.log(`store ${store.uri}: keeping ${plan.keptRuns.length} run(s)${plan.inFlightRuns.length ? ` and ${plan.inFlightRuns.length} unfinished (${plan.inFlightRuns.join(', ')})` : ''}, ${plan.keptEntries} cache entries; removing ${plan.removedRuns.length} run record(s)`);
-  console.log(`  ${plan.objects.length} records/manifests/checkpoints/log indexes (${formatBytes(plan.bytes.objects)}), ${plan.blobs.length} unreferenced blobs (${formatBytes(plan.bytes.blobs)})${plan.sparedBlobs ? `; ${plan.sparedBlobs} blobs spared (a running attempt may have written them)` : ''}`);
-  console.log(`work root ${workRoot}: ${work.remove.length} failed-attempt workdir(s) (${formatBytes(work.bytes)})${work.kept.length ? `; ${work.kept.length} kept (${[...new Set(work.kept.map((k) => k.why))].join('; ')})` : ''}`);
+  console.log(
+    `store ${store.uri}: keeping ${plan.keptRuns.length} run(s)${plan.inFlightRuns.length ? ` and ${plan.inFlightRuns.length} unfinished (${plan.inFlightRuns.join(', ')})` : ''}, ${plan.keptEntries} cache entries; removing ${plan.removedRuns.length} run record(s)`,
+  );
+  console.log(
+    `  ${plan.objects.length} records/manifests/checkpoints/log indexes (${formatBytes(plan.bytes.objects)}), ${plan.blobs.length} unreferenced blobs (${formatBytes(plan.bytes.blobs)})${plan.sparedBlobs ? `; ${plan.sparedBlobs} blobs spared (a running attempt may have written them)` : ''}`,
+  );
+  console.log(
+    `work root ${workRoot}: ${work.remove.length} failed-attempt workdir(s) (${formatBytes(work.bytes)})${work.kept.length ? `; ${work.kept.length} kept (${[...new Set(work.kept.map((k) => k.why))].join('; ')})` : ''}`,
+  );
   if (freed === undefined) console.log(`would free ${formatBytes(plan.bytes.total + work.bytes)} — dry run; --apply deletes`);
-  else console.log(`freed ${formatBytes(freed.store + freed.workdirs)} (${freed.deleted} objects and workdirs deleted${freed.spared ? `, ${freed.spared} blobs spared: rewritten since the plan` : ''})`);
+  else
+    console.log(
+      `freed ${formatBytes(freed.store + freed.workdirs)} (${freed.deleted} objects and workdirs deleted${freed.spared ? `, ${freed.spared} blobs spared: rewritten since the plan` : ''})`,
+    );
   return 0;
 }

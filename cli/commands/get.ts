@@ -34,7 +34,10 @@ export async function getCommand(run: string, ref: string, dest: string, o: { fo
   const stage = findStageRun(record, stageName);
   let entry = stage.outputs[output] as OutputEntry | undefined;
   if (entry === undefined) {
-    const why = stage.outcome === 'failed' || stage.outcome === 'skipped' ? `it ${stage.outcome} in this run` : `its outputs are ${Object.keys(stage.outputs).join(', ') || 'none'}`;
+    const why =
+      stage.outcome === 'failed' || stage.outcome === 'skipped'
+        ? `it ${stage.outcome} in this run`
+        : `its outputs are ${Object.keys(stage.outputs).join(', ') || 'none'}`;
     throw new PipelineError('INPUT_MISSING', `stage ${stage.id} of run ${record.runId} has no output '${output}': ${why}`);
   }
   // Records written by older versions may lack a directory's file list: the cache entry has it.
@@ -63,6 +66,9 @@ export async function getCommand(run: string, ref: string, dest: string, o: { fo
   const files = entry.type === 'dir' ? entry.files.length : 1;
   const summary = { runId: record.runId, stage: stage.id, output, type: entry.type, digest: entry.digest, bytes: entry.bytes, files, dest: target };
   if (o.json) console.log(JSON.stringify(summary, null, 2));
-  else console.log(`${stage.id}.${output} (${entry.type}${entry.type === 'dir' ? `, ${files} files` : ''}, ${formatBytes(entry.bytes)}, sha256 ${entry.digest.slice(0, 16)}…) → ${target}`);
+  else
+    console.log(
+      `${stage.id}.${output} (${entry.type}${entry.type === 'dir' ? `, ${files} files` : ''}, ${formatBytes(entry.bytes)}, sha256 ${entry.digest.slice(0, 16)}…) → ${target}`,
+    );
   return 0;
 }

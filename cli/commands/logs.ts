@@ -29,7 +29,11 @@ interface StageLogs {
   readonly producer?: AttemptLogRef;
 }
 
-async function stageLogs(store: ArtifactStore, runId: string, s: { id: string; outcome: string; key?: string; logs?: readonly AttemptLogRef[] }): Promise<StageLogs> {
+async function stageLogs(
+  store: ArtifactStore,
+  runId: string,
+  s: { id: string; outcome: string; key?: string; logs?: readonly AttemptLogRef[] },
+): Promise<StageLogs> {
   const logs = s.logs ?? (await listAttemptLogs(store, runId, s.id));
   let producer: AttemptLogRef | undefined;
   // Served from the cache, or joined to another run computing the same key: show the producer's log.
@@ -71,7 +75,8 @@ export async function logsCommand(run: string, stage: string | undefined, o: Log
     }
     console.log(`run ${got.runId}${got.record === undefined ? ' (not finished: no run record yet)' : ''}`);
     for (const s of got.stages) {
-      const what = s.logs.length > 0 ? s.logs.map(describe).join('; ') : s.producer !== undefined ? `cached — log of the producing ${describe(s.producer)}` : 'no log';
+      const what =
+        s.logs.length > 0 ? s.logs.map(describe).join('; ') : s.producer !== undefined ? `cached — log of the producing ${describe(s.producer)}` : 'no log';
       console.log(`  ${s.id.padEnd(24)} ${s.outcome.padEnd(8)} ${what}`);
     }
     console.log(`show one: robustok logs ${got.runId} <stage> [--attempt n]`);
@@ -85,23 +90,39 @@ export async function logsCommand(run: string, stage: string | undefined, o: Log
     const matches = got.stages.filter((s) => s.id === stage || s.id.startsWith(`${stage}#`));
     target = matches.length === 1 ? matches[0] : got.stages.find((s) => s.id === stage);
   }
-  if (target === undefined) throw new PipelineError('INPUT_MISSING', `run ${got.runId} has no logs of stage '${stage}' (stages with logs: ${got.stages.map((s) => s.id).join(', ') || 'none'})`);
+  if (target === undefined)
+    throw new PipelineError(
+      'INPUT_MISSING',
+      `run ${got.runId} has no logs of stage '${stage}' (stages with logs: ${got.stages.map((s) => s.id).join(', ') || 'none'})`,
+    );
   let log: AttemptLogRef | undefined;
   let note: string;
   if (o.attempt !== undefined) {
     const n = Number(o.attempt);
     log = [...target.logs].reverse().find((l) => l.attempt === n);
-    if (log === undefined) throw new PipelineError('INPUT_MISSING', `stage ${target.id} of run ${got.runId} has no log of attempt ${o.attempt} (attempts with logs: ${target.logs.map((l) => l.attempt).join(', ') || 'none'})`);
+    if (log === undefined)
+      throw new PipelineError(
+        'INPUT_MISSING',
+        `stage ${target.id} of run ${got.runId} has no log of attempt ${o.attempt} (attempts with logs: ${target.logs.map((l) => l.attempt).join(', ') || 'none'})`,
+      );
     note = describe(log);
   } else if (target.logs.length > 0) {
     log = target.logs[target.logs.length - 1];
     note = log === undefined ? '' : describe(log);
   } else {
     log = target.producer;
-    note = log === undefined ? '' : `${target.outcome === 'cached' ? 'cached in this run' : 'computed by another run'}; the log of the ${describe(log)} that produced entry ${target.key?.slice(0, 16) ?? '?'}…`;
+    note =
+      log === undefined
+        ? ''
+        : `${target.outcome === 'cached' ? 'cached in this run' : 'computed by another run'}; the log of the ${describe(log)} that produced entry ${target.key?.slice(0, 16) ?? '?'}…`;
   }
   if (log === undefined) {
-    const why = target.outcome === 'skipped' ? 'it was skipped' : target.outcome === 'cached' ? 'its cache entry has no stored log (made before logs were stored)' : 'no attempt stored one';
+    const why =
+      target.outcome === 'skipped'
+        ? 'it was skipped'
+        : target.outcome === 'cached'
+          ? 'its cache entry has no stored log (made before logs were stored)'
+          : 'no attempt stored one';
     throw new PipelineError('INPUT_MISSING', `stage ${target.id} of run ${got.runId} has no log: ${why}`);
   }
   const text = await readAttemptLog(store, log);

@@ -50,7 +50,12 @@ export async function modelForwardCommand(o: ModelForwardOptions): Promise<numbe
   let outputs: Record<string, tf.Tensor> = {};
   try {
     if (o.weights) {
-      const report = await loadStateDictFile(model.module.stateDict(), o.weights, { strict: o.strict ?? true, prefix: o.prefix ?? '', ignore: model.ignoreWeight, onWarning: o.json ? undefined : log });
+      const report = await loadStateDictFile(model.module.stateDict(), o.weights, {
+        strict: o.strict ?? true,
+        prefix: o.prefix ?? '',
+        ignore: model.ignoreWeight,
+        onWarning: o.json ? undefined : log,
+      });
       if (!o.json) log(`loaded ${report.loaded.length} tensors from ${o.weights}`);
     } else if (!o.json) {
       log(`no --weights: parameters initialised from seed ${seed}`);
@@ -58,9 +63,13 @@ export async function modelForwardCommand(o: ModelForwardOptions): Promise<numbe
     const required = model.inputs.filter((s) => !s.optional).length;
     if (o.input.length < required || o.input.length > model.inputs.length) {
       const count = required === model.inputs.length ? `${required}` : `${required} to ${model.inputs.length}`;
-      throw new PipelineError('TENSOR_SHAPE', `arch ${o.arch} takes ${count} input(s) (${model.inputs.map(describeInput).join('; ')}), got ${o.input.length} --input file(s)`);
+      throw new PipelineError(
+        'TENSOR_SHAPE',
+        `arch ${o.arch} takes ${count} input(s) (${model.inputs.map(describeInput).join('; ')}), got ${o.input.length} --input file(s)`,
+      );
     }
-    for (const [i, spec] of model.inputs.slice(0, o.input.length).entries()) tensors.push(toTensor(await readNpyFile(o.input[i] as string), spec, o.input[i] as string));
+    for (const [i, spec] of model.inputs.slice(0, o.input.length).entries())
+      tensors.push(toTensor(await readNpyFile(o.input[i] as string), spec, o.input[i] as string));
     outputs = tf.tidy(() => model.forward(tensors));
     await mkdir(o.out, { recursive: true });
     const written: { name: string; shape: number[]; file: string }[] = [];
@@ -81,9 +90,11 @@ export async function modelForwardCommand(o: ModelForwardOptions): Promise<numbe
 
 async function readConfig(spec: string | undefined): Promise<unknown> {
   if (spec === undefined) return {};
-  const text = spec.trimStart().startsWith('{') ? spec : await readFile(spec, 'utf8').catch((e: unknown) => {
-    throw new PipelineError('INPUT_MISSING', `--config ${spec}: cannot read (${errorMessage(e)}); pass a JSON/YAML file or inline JSON`, { cause: e });
-  });
+  const text = spec.trimStart().startsWith('{')
+    ? spec
+    : await readFile(spec, 'utf8').catch((e: unknown) => {
+        throw new PipelineError('INPUT_MISSING', `--config ${spec}: cannot read (${errorMessage(e)}); pass a JSON/YAML file or inline JSON`, { cause: e });
+      });
   try {
     return parseYaml(text) as unknown; // YAML is a superset of JSON
   } catch (e) {
@@ -107,11 +118,13 @@ function toTensor(a: NpyArray, slot: InputSpec, file: string): tf.Tensor {
   }
   for (const [i, d] of spec.shape.entries()) {
     const axis = spec.shape[0] === '...' ? a.shape.length - spec.shape.length + i : i;
-    if (typeof d === 'number' && a.shape[axis] !== d) throw new PipelineError('TENSOR_SHAPE', `${file}: input ${spec.name} must have shape ${describeInput(spec)}, got (${a.shape.join(', ')})`);
+    if (typeof d === 'number' && a.shape[axis] !== d)
+      throw new PipelineError('TENSOR_SHAPE', `${file}: input ${spec.name} must have shape ${describeInput(spec)}, got (${a.shape.join(', ')})`);
   }
   if (spec.dtype === 'int32') {
     const ints = Int32Array.from(a.data as ArrayLike<number>);
-    if (ints.some((v, i) => v !== Number((a.data as ArrayLike<number>)[i]))) throw new PipelineError('TENSOR_SHAPE', `${file}: input ${spec.name} must hold int32 ids, got ${a.dtype}`);
+    if (ints.some((v, i) => v !== Number((a.data as ArrayLike<number>)[i])))
+      throw new PipelineError('TENSOR_SHAPE', `${file}: input ${spec.name} must hold int32 ids, got ${a.dtype}`);
     return tf.tensor(ints, [...a.shape], 'int32');
   }
   return tf.tensor(a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>), [...a.shape], 'float32');

@@ -32,7 +32,9 @@ export async function planCommand(file: string, o: { set: string[]; json?: boole
     const armText = plan.arms.length <= 1 ? '' : r.shared ? `  [shared by ${r.arms.length} arms]` : `  [${r.arms.join(' | ')}]`;
     const icon = r.status === 'cached' ? '●' : r.status === 'running' ? '◐' : '○';
     const detail = r.status === 'running' ? `  (${r.why ?? ''})` : '';
-    console.log(`  ${icon} ${r.id.padEnd(24)} ${r.status.padEnd(9)} ${r.key ? r.key.slice(0, 16) : '(key after upstream)'.padEnd(16)}  ${r.queue}${armText}${detail}`);
+    console.log(
+      `  ${icon} ${r.id.padEnd(24)} ${r.status.padEnd(9)} ${r.key ? r.key.slice(0, 16) : '(key after upstream)'.padEnd(16)}  ${r.queue}${armText}${detail}`,
+    );
   }
   const count = (st: string) => rows.filter((r) => r.status === st).length;
   console.log(`${count('cached')} cached, ${count('running')} running, ${count('will run')} will run`);

@@ -74,10 +74,18 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
       workflowIdConflictPolicy: 'FAIL',
       args: [{ plan, runId, storeUri: store.uri, controlQueue, startedAt: new Date().toISOString() }],
     });
-    o.log(`run ${runId}: ${plan.runs.length} stage runs, ${plan.arms.length} arm(s), store ${store.uri}${inProcess ? '' : ` — waiting for workers on ${planQueues(plan).join(', ')}`}`);
+    o.log(
+      `run ${runId}: ${plan.runs.length} stage runs, ${plan.arms.length} arm(s), store ${store.uri}${inProcess ? '' : ` — waiting for workers on ${planQueues(plan).join(', ')}`}`,
+    );
     const ui = runUiLink(o.session, handle.workflowId);
     if (ui !== undefined) o.log(`Temporal Web UI: ${ui}`);
-    const record = await followInteractively(handle, runId, { quiet: o.json === true, workers: running, inProcess, embedded: o.session.devServer !== undefined, log: o.log });
+    const record = await followInteractively(handle, runId, {
+      quiet: o.json === true,
+      workers: running,
+      inProcess,
+      embedded: o.session.devServer !== undefined,
+      log: o.log,
+    });
     if (record === undefined) return INTERRUPTED;
     const report = await reportAfterRun(store, record, defaultReportDir(stateDir(), runId), o.log);
     if (o.json) console.log(JSON.stringify({ ...recordJson(record), ...(report === undefined ? {} : { report }) }, null, 2));

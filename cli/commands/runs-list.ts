@@ -49,7 +49,14 @@ export function runSummary(r: RunRecord) {
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export async function runsCommand(o: { json?: boolean; limit?: string; store?: string }): Promise<number> {
@@ -71,8 +78,16 @@ export async function runsCommand(o: { json?: boolean; limit?: string; store?: s
   }
   const rows = [['RUN', 'PIPELINE', 'OUTCOME', 'STARTED', 'DURATION', 'STAGES', 'BEST']];
   for (const s of shown) {
-    const stages = [`${s.stages.ran} ran`, `${s.stages.cached} cached`, ...(s.stages.failed ? [`${s.stages.failed} failed`] : []), ...(s.stages.skipped ? [`${s.stages.skipped} skipped`] : [])].join(', ');
-    const best = s.best === undefined ? '—' : `${s.best.metric} ${s.best.value.toPrecision(5)}${s.best.arm ? ` (${s.best.arm})` : ''}${s.best.comparable ? '' : ' [random net]'}`;
+    const stages = [
+      `${s.stages.ran} ran`,
+      `${s.stages.cached} cached`,
+      ...(s.stages.failed ? [`${s.stages.failed} failed`] : []),
+      ...(s.stages.skipped ? [`${s.stages.skipped} skipped`] : []),
+    ].join(', ');
+    const best =
+      s.best === undefined
+        ? '—'
+        : `${s.best.metric} ${s.best.value.toPrecision(5)}${s.best.arm ? ` (${s.best.arm})` : ''}${s.best.comparable ? '' : ' [random net]'}`;
     rows.push([s.runId, s.name, s.outcome, s.startedAt.replace('T', ' ').slice(0, 19), formatDuration(s.durationMs), stages, best]);
   }
   await writeStdout(`${table(rows)}\n`);

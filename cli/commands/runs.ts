@@ -31,7 +31,11 @@ async function withRun<T>(runId: string, o: ConnOptions, fn: (h: WorkflowHandle<
     try {
       await handle.describe();
     } catch (e) {
-      if (e instanceof WorkflowNotFoundError) throw new PipelineError('INPUT_MISSING', `no run '${runId}' in namespace ${session.namespace} at ${session.address}; list runs with the Temporal UI or check the run id printed by 'robustok run'`);
+      if (e instanceof WorkflowNotFoundError)
+        throw new PipelineError(
+          'INPUT_MISSING',
+          `no run '${runId}' in namespace ${session.namespace} at ${session.address}; list runs with the Temporal UI or check the run id printed by 'robustok run'`,
+        );
       throw e;
     }
     return await fn(handle, session);
@@ -119,10 +123,19 @@ export function cancelCommand(runId: string, o: ConnOptions & { force?: boolean 
     }
     await handle.cancel();
     // Cancellation is carried out by the run's workers: say so when none takes it up.
-    const closed = await Promise.race([handle.result().then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), CANCEL_WAIT_MS))]);
+    const closed = await Promise.race([
+      handle.result().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((r) => setTimeout(() => r(false), CANCEL_WAIT_MS)),
+    ]);
     if (o.json) console.log(JSON.stringify({ runId, cancelled: true, closed }));
     else if (closed) console.log(`run ${runId}: cancelled`);
-    else console.log(`run ${runId}: cancellation requested; no worker has carried it out within ${CANCEL_WAIT_MS / 1000} s (running stages stop at their next heartbeat). If its workers are gone, 'robustok resume ${runId}' hosts them to finish the cancellation, or 'robustok cancel ${runId} --force' terminates it at once`);
+    else
+      console.log(
+        `run ${runId}: cancellation requested; no worker has carried it out within ${CANCEL_WAIT_MS / 1000} s (running stages stop at their next heartbeat). If its workers are gone, 'robustok resume ${runId}' hosts them to finish the cancellation, or 'robustok cancel ${runId} --force' terminates it at once`,
+      );
     return 0;
   });
 }
@@ -144,18 +157,36 @@ export function resumeCommand(runId: string, o: ConnOptions & { store?: string; 
     // execute the same stages at once).
     if ((await handle.describe()).status.name === 'RUNNING') return attach(handle, input, { ...o, session, log });
     log(`resuming ${input.plan.name} from run ${input.runId}: finished stages are cache hits, the rest run now`);
-    return submitAndFollow(input.plan, { set: [], json: o.json, store: o.store ?? input.storeUri, worker: o.worker, prefix: queuePrefix(o.queuePrefix), session, log });
+    return submitAndFollow(input.plan, {
+      set: [],
+      json: o.json,
+      store: o.store ?? input.storeUri,
+      worker: o.worker,
+      prefix: queuePrefix(o.queuePrefix),
+      session,
+      log,
+    });
   });
 }
 
 /** Hosts workers for a running run (when embedded or --worker) and follows it to its end. */
-async function attach(handle: WorkflowHandle<typeof pipelineWorkflow>, input: PipelineInput, o: ConnOptions & { store?: string; worker?: boolean; session: TemporalSession; log: (l: string) => void }): Promise<number> {
+async function attach(
+  handle: WorkflowHandle<typeof pipelineWorkflow>,
+  input: PipelineInput,
+  o: ConnOptions & { store?: string; worker?: boolean; session: TemporalSession; log: (l: string) => void },
+): Promise<number> {
   const inProcess = o.worker ?? o.session.devServer !== undefined;
   o.log(`run ${input.runId} is still running: attaching to it${inProcess ? ' and hosting its workers here' : ''} (no second run is started)`);
   const workers = inProcess ? await startInProcessWorkers(input.plan, o.session, openStore(o.store ?? input.storeUri), input.controlQueue) : [];
   const running = workers.map((w) => w.run());
   try {
-    const record = await followInteractively(handle, input.runId, { quiet: o.json === true, workers: running, inProcess, embedded: o.session.devServer !== undefined, log: o.log });
+    const record = await followInteractively(handle, input.runId, {
+      quiet: o.json === true,
+      workers: running,
+      inProcess,
+      embedded: o.session.devServer !== undefined,
+      log: o.log,
+    });
     if (record === undefined) return INTERRUPTED;
     if (o.json) console.log(JSON.stringify(recordJson(record), null, 2));
     else printRecord(record, true);

@@ -12,7 +12,16 @@
  * inputs changed and every `deterministic: false` stage — the knob for "fetch fresh data nightly";
  * a fully deterministic pipeline is all cache hits after its first firing.
  */
-import { Client, MONTHS, ScheduleAlreadyRunning, ScheduleNotFoundError, type ScheduleDescription, type ScheduleOptions, type ScheduleOverlapPolicy, type ScheduleSpec } from '@temporalio/client';
+import {
+  Client,
+  MONTHS,
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  type ScheduleDescription,
+  type ScheduleOptions,
+  type ScheduleOverlapPolicy,
+  type ScheduleSpec,
+} from '@temporalio/client';
 import { openStore } from '../../artifacts/open-store';
 import { writeRunPlan } from '../../artifacts/run-plans';
 import type { PipelineInput } from '../../workflows/pipeline';
@@ -75,7 +84,8 @@ export function scheduleSpec(o: Pick<ScheduleCreateOptions, 'cron' | 'every' | '
   const spec: { cronExpressions?: string[]; intervals?: { every: string }[]; calendars?: ScheduleSpec['calendars']; timezone?: string } = {};
   if (o.cron.length > 0) spec.cronExpressions = o.cron;
   if (o.every.length > 0) {
-    for (const e of o.every) if (!/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(e.trim())) throw new UsageError(`--every takes a duration such as 30m, 6h or 1d, got '${e}'`);
+    for (const e of o.every)
+      if (!/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(e.trim())) throw new UsageError(`--every takes a duration such as 30m, 6h or 1d, got '${e}'`);
     spec.intervals = o.every.map((every) => ({ every: every.trim() }));
   }
   let once = false;
@@ -87,7 +97,9 @@ export function scheduleSpec(o: Pick<ScheduleCreateOptions, 'cron' | 'every' | '
     // An exact calendar time in UTC, fired once (remainingActions 1).
     const month = MONTHS[t.getUTCMonth()];
     if (month === undefined) throw new UsageError(`--at ${o.at}: no month`);
-    spec.calendars = [{ year: t.getUTCFullYear(), month, dayOfMonth: t.getUTCDate(), hour: t.getUTCHours(), minute: t.getUTCMinutes(), second: t.getUTCSeconds() }];
+    spec.calendars = [
+      { year: t.getUTCFullYear(), month, dayOfMonth: t.getUTCDate(), hour: t.getUTCHours(), minute: t.getUTCMinutes(), second: t.getUTCSeconds() },
+    ];
     once = true;
   }
   if (spec.cronExpressions === undefined && spec.intervals === undefined && spec.calendars === undefined) {
@@ -100,7 +112,9 @@ export function scheduleSpec(o: Pick<ScheduleCreateOptions, 'cron' | 'every' | '
 async function withClient<T>(o: ScheduleConnectOptions, fn: (client: Client) => Promise<T>): Promise<T> {
   const settings = temporalSettingsFromEnv(process.env, o);
   if (settings.address === undefined) {
-    throw new UsageError('schedules live in a Temporal server that stays up: set TEMPORAL_ADDRESS or --address (robustok server start runs a local one), and run `robustok worker` processes against it');
+    throw new UsageError(
+      'schedules live in a Temporal server that stays up: set TEMPORAL_ADDRESS or --address (robustok server start runs a local one), and run `robustok worker` processes against it',
+    );
   }
   const connection = await connectClient({ ...settings, address: settings.address });
   try {
@@ -149,8 +163,23 @@ export function scheduleCreateCommand(file: string, o: ScheduleCreateOptions): P
     // workflow to take both from the execution instead; today's workflow ignores it (a proposed
     // change to workflows/pipeline.ts reads it), so schedules created now get per-firing ids then.
     const input: PipelineInput = { plan, runId: id, storeUri: store.uri, controlQueue, startedAt: createdAt, runIdFromWorkflowId: true };
-    const when = [...(spec.cronExpressions ?? []).map((c) => `cron ${c}${o.timezone ? ` (${o.timezone})` : ''}`), ...(spec.intervals ?? []).map((i) => `every ${String(i.every)}`), ...(once ? [`once at ${o.at ?? ''}`] : [])];
-    const memo: ScheduleMemo = { robustok: 1, when, pipeline: plan.name, specFile: file, sets: o.set, store: store.uri, queuePrefix: prefix, arms: plan.arms.length, stageRuns: plan.runs.length, createdAt };
+    const when = [
+      ...(spec.cronExpressions ?? []).map((c) => `cron ${c}${o.timezone ? ` (${o.timezone})` : ''}`),
+      ...(spec.intervals ?? []).map((i) => `every ${String(i.every)}`),
+      ...(once ? [`once at ${o.at ?? ''}`] : []),
+    ];
+    const memo: ScheduleMemo = {
+      robustok: 1,
+      when,
+      pipeline: plan.name,
+      specFile: file,
+      sets: o.set,
+      store: store.uri,
+      queuePrefix: prefix,
+      arms: plan.arms.length,
+      stageRuns: plan.runs.length,
+      createdAt,
+    };
     const options: ScheduleOptions = {
       scheduleId: id,
       spec,
@@ -166,11 +195,23 @@ export function scheduleCreateCommand(file: string, o: ScheduleCreateOptions): P
       } catch (e) {
         if (!(e instanceof ScheduleAlreadyRunning)) throw e;
         if (o.replace !== true) throw new UsageError(`schedule '${id}' exists: --replace re-plans it from the spec, or pick another --id`);
-        await client.schedule.getHandle(id).update((prev) => ({ ...prev, spec: options.spec, action: options.action, policies: options.policies, state: { paused: o.paused === true, note: o.note, ...(once ? { remainingActions: 1 } : {}) } }));
+        await client.schedule.getHandle(id).update((prev) => ({
+          ...prev,
+          spec: options.spec,
+          action: options.action,
+          policies: options.policies,
+          state: { paused: o.paused === true, note: o.note, ...(once ? { remainingActions: 1 } : {}) },
+        }));
       }
     });
-    if (o.json) await writeStdout(`${JSON.stringify({ id, pipeline: plan.name, when, overlap: overlapName(overlap), paused: o.paused === true, stageRuns: plan.runs.length, arms: plan.arms.length, store: store.uri }, null, 2)}\n`);
-    else console.log(`schedule ${id}: ${plan.name} (${plan.runs.length} stage runs, ${plan.arms.length} arm(s)) ${when.join(', ')}, overlap ${overlapName(overlap)}${o.paused ? ', paused' : ''}; store ${store.uri}`);
+    if (o.json)
+      await writeStdout(
+        `${JSON.stringify({ id, pipeline: plan.name, when, overlap: overlapName(overlap), paused: o.paused === true, stageRuns: plan.runs.length, arms: plan.arms.length, store: store.uri }, null, 2)}\n`,
+      );
+    else
+      console.log(
+        `schedule ${id}: ${plan.name} (${plan.runs.length} stage runs, ${plan.arms.length} arm(s)) ${when.join(', ')}, overlap ${overlapName(overlap)}${o.paused ? ', paused' : ''}; store ${store.uri}`,
+      );
     return 0;
   });
 }
@@ -191,7 +232,10 @@ export interface ScheduleInfo {
 
 function describeSchedule(id: string, d: ScheduleDescription): ScheduleInfo {
   const memo = (d.memo ?? {}) as Partial<ScheduleMemo>;
-  const when = memo.when ?? [...(d.spec.intervals ?? []).map((i) => `every ${formatMs(Number(i.every))}`), ...(d.spec.calendars ?? []).map((c) => `calendar ${JSON.stringify(c)}`)];
+  const when = memo.when ?? [
+    ...(d.spec.intervals ?? []).map((i) => `every ${formatMs(Number(i.every))}`),
+    ...(d.spec.calendars ?? []).map((c) => `calendar ${JSON.stringify(c)}`),
+  ];
   return {
     id,
     pipeline: memo.pipeline ?? '?',
@@ -209,7 +253,13 @@ function describeSchedule(id: string, d: ScheduleDescription): ScheduleInfo {
 
 function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return '?';
-  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % n === 0) return `${ms / n}${unit}`;
+  for (const [unit, n] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % n === 0) return `${ms / n}${unit}`;
   return `${ms}ms`;
 }
 
@@ -245,7 +295,9 @@ export function scheduleListCommand(o: ScheduleConnectOptions): Promise<number> 
         return 0;
       }
       for (const s of all) {
-        console.log(`${s.id}  ${s.pipeline}  ${s.when.join(', ')}  overlap ${s.overlap ?? '?'}  ${s.paused ? `PAUSED${s.note ? ` (${s.note})` : ''}` : 'active'}`);
+        console.log(
+          `${s.id}  ${s.pipeline}  ${s.when.join(', ')}  overlap ${s.overlap ?? '?'}  ${s.paused ? `PAUSED${s.note ? ` (${s.note})` : ''}` : 'active'}`,
+        );
         if (!s.paused && s.nextRuns[0] !== undefined) console.log(`  next: ${s.nextRuns[0]}`);
         for (const r of s.recent.slice(-3)) console.log(`  fired ${r.scheduledAt}: ${r.workflowId}`);
       }
@@ -277,12 +329,17 @@ export function scheduleTriggerCommand(id: string, o: ScheduleConnectOptions & {
       const before = new Set((await h.describe()).info.recentActions.map((a) => a.action.workflow.workflowId));
       await h.trigger(o.overlap === undefined ? undefined : parseOverlap(o.overlap));
       let workflowId: string | undefined;
-      for (const deadline = Date.now() + 10_000; workflowId === undefined && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 10_000; workflowId === undefined && Date.now() < deadline;) {
         await new Promise((r) => setTimeout(r, 200));
         workflowId = (await h.describe()).info.recentActions.map((a) => a.action.workflow.workflowId).find((w) => !before.has(w));
       }
       if (o.json) await writeStdout(`${JSON.stringify({ id, triggered: true, workflowId: workflowId ?? null })}\n`);
-      else console.log(workflowId === undefined ? `schedule ${id} triggered (the overlap policy may have skipped or buffered it: robustok schedule list)` : `schedule ${id} triggered: workflow ${workflowId}`);
+      else
+        console.log(
+          workflowId === undefined
+            ? `schedule ${id} triggered (the overlap policy may have skipped or buffered it: robustok schedule list)`
+            : `schedule ${id} triggered: workflow ${workflowId}`,
+        );
       return 0;
     }),
   );

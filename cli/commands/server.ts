@@ -46,7 +46,13 @@ export async function serverStartCommand(o: { temporalPort?: string; minioPort?:
   const temporal = await startTemporalDevServer({ dataDir: path.join(dir, 'temporal'), log, port: settings.temporalPort, uiPort: settings.uiPort });
   let minio: MinioServer;
   try {
-    minio = await startMinioServer({ dataDir: path.join(dir, 'minio'), log, port: settings.minioPort, accessKey: settings.accessKey, secretKey: settings.secretKey });
+    minio = await startMinioServer({
+      dataDir: path.join(dir, 'minio'),
+      log,
+      port: settings.minioPort,
+      accessKey: settings.accessKey,
+      secretKey: settings.secretKey,
+    });
   } catch (e) {
     await temporal.stop();
     throw e;

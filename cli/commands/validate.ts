@@ -8,8 +8,18 @@ export async function validateCommand(file: string, o: { set: string[]; json?: b
   if (!planned.ok) return reportIssues(planned.issues, o.json === true);
   const { plan } = planned;
   const merged = plan.runs.filter((r) => r.arms.length > 1).length;
-  if (o.json) console.log(JSON.stringify({ ok: true, name: plan.name, stages: planned.loaded.spec.stages.length, arms: plan.arms.length, runs: plan.runs.length, mergedRuns: merged }, null, 2));
-  else console.log(`✔ ${file}: pipeline '${plan.name}' is valid — ${planned.loaded.spec.stages.length} stages, ${plan.arms.length} arm(s), ${plan.runs.length} stage runs (${merged} shared across arms)`);
+  if (o.json)
+    console.log(
+      JSON.stringify(
+        { ok: true, name: plan.name, stages: planned.loaded.spec.stages.length, arms: plan.arms.length, runs: plan.runs.length, mergedRuns: merged },
+        null,
+        2,
+      ),
+    );
+  else
+    console.log(
+      `✔ ${file}: pipeline '${plan.name}' is valid — ${planned.loaded.spec.stages.length} stages, ${plan.arms.length} arm(s), ${plan.runs.length} stage runs (${merged} shared across arms)`,
+    );
   return 0;
 }
 

@@ -15,7 +15,17 @@ import { temporalSettingsFromEnv } from '../temporal-settings';
 import { createWorker } from '../worker';
 import { ensureNativeBackend } from '../../infra/native-backend-setup';
 
-export async function workerCommand(o: { queue: string[]; address?: string; namespace?: string; store?: string; queuePrefix?: string; concurrency?: string; grace?: string; workRoot?: string; allowCpu?: boolean }): Promise<number> {
+export async function workerCommand(o: {
+  queue: string[];
+  address?: string;
+  namespace?: string;
+  store?: string;
+  queuePrefix?: string;
+  concurrency?: string;
+  grace?: string;
+  workRoot?: string;
+  allowCpu?: boolean;
+}): Promise<number> {
   const settings = temporalSettingsFromEnv(process.env, o);
   if (settings.address === undefined) {
     console.error('robustok worker needs a Temporal server: set TEMPORAL_ADDRESS or --address (robustok server start runs a local one)');
@@ -37,7 +47,16 @@ export async function workerCommand(o: { queue: string[]; address?: string; name
   const store = openStore(o.store ?? defaultStoreUri());
   const workers = await Promise.all(
     queues.map((taskQueue) =>
-      createWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: o.grace ?? '60s', workflows: taskQueue === prefix + CONTROL_QUEUE, maxConcurrentActivities: o.concurrency === undefined ? undefined : Number(o.concurrency), workRoot: o.workRoot }),
+      createWorker({
+        connection: session.worker,
+        namespace: session.namespace,
+        taskQueue,
+        store,
+        shutdownGraceTime: o.grace ?? '60s',
+        workflows: taskQueue === prefix + CONTROL_QUEUE,
+        maxConcurrentActivities: o.concurrency === undefined ? undefined : Number(o.concurrency),
+        workRoot: o.workRoot,
+      }),
     ),
   );
   console.error(`worker ${process.pid} polling ${queues.join(', ')} on ${session.address} (namespace ${session.namespace})`);

@@ -23,11 +23,19 @@ import { alloc, dispose, heapOffset, makeView, releaseView, reshape, run, size, 
 const CHUNK_FLOATS = 4 * 1024 * 1024;
 
 export interface ConvGeometry {
-  n: number; h: number; w: number; ci: number;
-  kh: number; kw: number; co: number;
-  oh: number; ow: number;
-  sh: number; sw: number;
-  pt: number; pl: number;
+  n: number;
+  h: number;
+  w: number;
+  ci: number;
+  kh: number;
+  kw: number;
+  co: number;
+  oh: number;
+  ow: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
 }
 
 /**
@@ -71,19 +79,36 @@ export function im2colRows(heap: Float32Array, xOff: number, pOff: number, g: Co
 }
 
 export function geometry(
-  xShape: number[], filterShape: number[], strides: number | [number, number], pad: tf.backend_util.PadInfo | 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  pad: tf.backend_util.PadInfo | 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): ConvGeometry {
   const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape as [number, number, number, number],
-    strides, 1, pad as 'same', dimRoundingMode, false, 'channelsLast',
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad as 'same',
+    dimRoundingMode,
+    false,
+    'channelsLast',
   );
   return {
-    n: info.batchSize, h: info.inHeight, w: info.inWidth, ci: info.inChannels,
-    kh: info.filterHeight, kw: info.filterWidth, co: info.outChannels,
-    oh: info.outHeight, ow: info.outWidth,
-    sh: info.strideHeight, sw: info.strideWidth,
-    pt: info.padInfo.top, pl: info.padInfo.left,
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    ci: info.inChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    co: info.outChannels,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    pt: info.padInfo.top,
+    pl: info.padInfo.left,
   };
 }
 
@@ -133,7 +158,13 @@ export function conv2dBackpropFilterNhwc(w: Wasm, x: TensorInfo, dy: TensorInfo,
 export function conv2dBackpropFilterKernel(args: {
   inputs: { x: TensorInfo; dy: TensorInfo };
   backend: unknown;
-  attrs: { strides: number | [number, number]; pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: number[] };
+  attrs: {
+    strides: number | [number, number];
+    pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: number[];
+  };
 }): TensorInfo {
   const w = wasmOf(args.backend);
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs;

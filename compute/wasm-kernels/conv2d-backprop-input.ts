@@ -20,16 +20,35 @@ import { alloc, dispose, heapOffset, reshape, run, size, wasmOf, type TensorInfo
 /** Pads (or, for negative amounts, crops) axis 1 and 2 of an NHWC tensor. */
 function padOrCrop(w: Wasm, x: TensorInfo, top: number, bottom: number, left: number, right: number): TensorInfo {
   const [n, h, wd, c] = x.shape as [number, number, number, number];
-  const cropT = Math.max(0, -top), cropB = Math.max(0, -bottom), cropL = Math.max(0, -left), cropR = Math.max(0, -right);
+  const cropT = Math.max(0, -top),
+    cropB = Math.max(0, -bottom),
+    cropL = Math.max(0, -left),
+    cropR = Math.max(0, -right);
   let cur = x;
   let owned = false;
   if (cropT + cropB + cropL + cropR > 0) {
     cur = run(w, 'Slice', { x }, { begin: [0, cropT, cropL, 0], size: [n, h - cropT - cropB, wd - cropL - cropR, c] });
     owned = true;
   }
-  const pt = Math.max(0, top), pb = Math.max(0, bottom), pl = Math.max(0, left), pr = Math.max(0, right);
+  const pt = Math.max(0, top),
+    pb = Math.max(0, bottom),
+    pl = Math.max(0, left),
+    pr = Math.max(0, right);
   if (pt + pb + pl + pr === 0) return owned ? cur : reshape(w, cur, cur.shape);
-  const out = run(w, 'PadV2', { x: cur }, { paddings: [[0, 0], [pt, pb], [pl, pr], [0, 0]], constantValue: 0 });
+  const out = run(
+    w,
+    'PadV2',
+    { x: cur },
+    {
+      paddings: [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
   if (owned) dispose(w, cur);
   return out;
 }
@@ -80,13 +99,21 @@ function backpropInputGemm(w: Wasm, dy: TensorInfo, filter: TensorInfo, g: ConvG
 export function conv2dBackpropInputKernel(args: {
   inputs: { dy: TensorInfo; filter: TensorInfo };
   backend: unknown;
-  attrs: { strides: number | [number, number]; pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: number[] };
+  attrs: {
+    strides: number | [number, number];
+    pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    inputShape: number[];
+  };
 }): TensorInfo {
   const w = wasmOf(args.backend);
   const { filter } = args.inputs;
   const { strides, pad, dataFormat, dimRoundingMode } = args.attrs;
   const nchw = dataFormat === 'NCHW';
-  const inputShape = nchw ? [args.attrs.inputShape[0], args.attrs.inputShape[2], args.attrs.inputShape[3], args.attrs.inputShape[1]] as number[] : args.attrs.inputShape;
+  const inputShape = nchw
+    ? ([args.attrs.inputShape[0], args.attrs.inputShape[2], args.attrs.inputShape[3], args.attrs.inputShape[1]] as number[])
+    : args.attrs.inputShape;
   const dy = nchw ? transposeWasm(w, args.inputs.dy, [0, 2, 3, 1]) : args.inputs.dy; // → NHWC
   const g = geometry(inputShape, filter.shape, strides, pad, dimRoundingMode);
   const tmp: TensorInfo[] = nchw ? [dy] : [];
@@ -107,7 +134,22 @@ export function conv2dBackpropInputKernel(args: {
     let d = dy;
     if (g.sh > 1 || g.sw > 1) {
       const d6 = reshape(w, dy, [g.n, g.oh, 1, g.ow, 1, g.co]);
-      const z6 = run(w, 'PadV2', { x: d6 }, { paddings: [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]], constantValue: 0 });
+      const z6 = run(
+        w,
+        'PadV2',
+        { x: d6 },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, g.sh - 1],
+            [0, 0],
+            [0, g.sw - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
       d = reshape(w, z6, [g.n, g.oh * g.sh, g.ow * g.sw, g.co]);
       tmp.push(d6, z6, d);
     }

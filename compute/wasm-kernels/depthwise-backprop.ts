@@ -32,18 +32,40 @@ function depthwiseGeometry(xShape: number[], filterShape: number[], attrs: Depth
 function padForTaps(w: Wasm, x: TensorInfo, g: ConvGeometry): { xp: TensorInfo; hp: number; wp: number } {
   const hp = Math.max(g.pt + g.h, (g.oh - 1) * g.sh + g.kh);
   const wp = Math.max(g.pl + g.w, (g.ow - 1) * g.sw + g.kw);
-  const xp = run(w, 'PadV2', { x }, { paddings: [[0, 0], [g.pt, hp - g.pt - g.h], [g.pl, wp - g.pl - g.w], [0, 0]], constantValue: 0 });
+  const xp = run(
+    w,
+    'PadV2',
+    { x },
+    {
+      paddings: [
+        [0, 0],
+        [g.pt, hp - g.pt - g.h],
+        [g.pl, wp - g.pl - g.w],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
   return { xp, hp, wp };
 }
 
 function tapWindow(w: Wasm, xp: TensorInfo, g: ConvGeometry, kh: number, kw: number): TensorInfo {
   // Input pixels seen by tap (kh, kw) for every output pixel: [N, OH, OW, C].
-  return run(w, 'StridedSlice', { x: xp }, {
-    begin: [0, kh, kw, 0],
-    end: [g.n, kh + (g.oh - 1) * g.sh + 1, kw + (g.ow - 1) * g.sw + 1, g.ci],
-    strides: [1, g.sh, g.sw, 1],
-    beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-  });
+  return run(
+    w,
+    'StridedSlice',
+    { x: xp },
+    {
+      begin: [0, kh, kw, 0],
+      end: [g.n, kh + (g.oh - 1) * g.sh + 1, kw + (g.ow - 1) * g.sw + 1, g.ci],
+      strides: [1, g.sh, g.sw, 1],
+      beginMask: 0,
+      endMask: 0,
+      ellipsisMask: 0,
+      newAxisMask: 0,
+      shrinkAxisMask: 0,
+    },
+  );
 }
 
 export function depthwiseBackpropFilterKernel(args: {
@@ -99,13 +121,41 @@ export function depthwiseBackpropInputKernel(args: {
         // Spread output pixel (oh, ow) to padded input pixel (oh·sh + kh, ow·sw + kw): interleave zeros
         // by padding a unit axis after each spatial axis, then shift by the tap offset.
         const c6 = reshape(w, contrib, [g.n, g.oh, 1, g.ow, 1, g.ci]);
-        const spread6 = run(w, 'PadV2', { x: c6 }, { paddings: [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]], constantValue: 0 });
+        const spread6 = run(
+          w,
+          'PadV2',
+          { x: c6 },
+          {
+            paddings: [
+              [0, 0],
+              [0, 0],
+              [0, g.sh - 1],
+              [0, 0],
+              [0, g.sw - 1],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        );
         const spread = reshape(w, spread6, [g.n, g.oh * g.sh, g.ow * g.sw, g.ci]); // zeros between outputs
         // Keep rows up to hp (the stride tail may overhang), then shift by (kh, kw).
         const rows = Math.min(g.oh * g.sh, hp - kh);
         const cols = Math.min(g.ow * g.sw, wp - kw);
         const cropped = run(w, 'Slice', { x: spread }, { begin: [0, 0, 0, 0], size: [g.n, rows, cols, g.ci] });
-        const placed = run(w, 'PadV2', { x: cropped }, { paddings: [[0, 0], [kh, hp - kh - rows], [kw, wp - kw - cols], [0, 0]], constantValue: 0 });
+        const placed = run(
+          w,
+          'PadV2',
+          { x: cropped },
+          {
+            paddings: [
+              [0, 0],
+              [kh, hp - kh - rows],
+              [kw, wp - kw - cols],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        );
         dispose(w, wTap, wTap5, prod, contrib, c6, spread6, spread, cropped);
         if (acc) {
           const s = run(w, 'Add', { a: acc, b: placed });

@@ -13,9 +13,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import { transposeWasm } from './transpose';
-import {
-  alloc, cppId, dispose, makeView, releaseView, reshape, run, size, wasmOf, type TensorInfo, type Wasm,
-} from './wasm-ops';
+import { alloc, cppId, dispose, makeView, releaseView, reshape, run, size, wasmOf, type TensorInfo, type Wasm } from './wasm-ops';
 
 type CFunc = (...args: unknown[]) => unknown;
 const cFuncs = new WeakMap<object, CFunc>();
@@ -72,13 +70,18 @@ function plan(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boo
   const kb = (transposeB ? b.shape[br - 1] : b.shape[br - 2]) as number;
   const n = (transposeB ? b.shape[br - 2] : b.shape[br - 1]) as number;
   if (k !== kb) {
-    throw new PipelineError('TENSOR_SHAPE', `matMul inner dims differ: a [${a.shape.join(',')}] (transposeA=${transposeA}) and b [${b.shape.join(',')}] (transposeB=${transposeB})`);
+    throw new PipelineError(
+      'TENSOR_SHAPE',
+      `matMul inner dims differ: a [${a.shape.join(',')}] (transposeA=${transposeA}) and b [${b.shape.join(',')}] (transposeB=${transposeB})`,
+    );
   }
   const outBatchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   return {
     batchA: size(a.shape.slice(0, -2)),
     batchB: size(b.shape.slice(0, -2)),
-    m, k, n,
+    m,
+    k,
+    n,
     outBatchShape,
     outShape: [...outBatchShape, m, n],
   };
@@ -172,7 +175,13 @@ export function batchMatMulKernel(args: {
 }
 
 const ACTIVATION_KERNEL: Record<string, string | null> = {
-  linear: null, relu: 'Relu', relu6: 'Relu6', elu: 'Elu', sigmoid: 'Sigmoid', leakyrelu: 'LeakyRelu', prelu: 'Prelu',
+  linear: null,
+  relu: 'Relu',
+  relu6: 'Relu6',
+  elu: 'Elu',
+  sigmoid: 'Sigmoid',
+  leakyrelu: 'LeakyRelu',
+  prelu: 'Prelu',
 };
 
 export function fusedMatMulKernel(args: {

@@ -23,7 +23,10 @@ let registered = false;
 
 export const WASM_OVERRIDDEN_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Transpose', 'Conv2DBackpropInput'] as const;
 export const WASM_ADDED_KERNELS = [
-  'Conv2DBackpropFilter', 'UnsortedSegmentSum', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput',
+  'Conv2DBackpropFilter',
+  'UnsortedSegmentSum',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
 ] as const;
 
 export function registerWasmTrainingKernels(): void {

@@ -22,7 +22,10 @@ export function unsortedSegmentSumKernel(args: {
   const idRank = segmentIds.shape.length;
   for (let i = 0; i < idRank; i++) {
     if (x.shape[i] !== segmentIds.shape[i]) {
-      throw new PipelineError('TENSOR_SHAPE', `unsortedSegmentSum: x [${x.shape.join(',')}] does not start with segmentIds' shape [${segmentIds.shape.join(',')}]`);
+      throw new PipelineError(
+        'TENSOR_SHAPE',
+        `unsortedSegmentSum: x [${x.shape.join(',')}] does not start with segmentIds' shape [${segmentIds.shape.join(',')}]`,
+      );
     }
   }
   if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new PipelineError('TENSOR_SHAPE', `unsortedSegmentSum: unsupported dtype ${x.dtype}`);

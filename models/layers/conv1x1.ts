@@ -43,9 +43,10 @@ export class Conv1x1 extends Module {
   /** NCHW x: [B, in, H, W] → [B, out, H, W]. */
   forward(x: tf.Tensor): tf.Tensor {
     assertShape(x, [null, this.inChannels, null, null], 'Conv1x1 input');
-    return tf.tidy(() =>
-      this.forwardTokens(x.transpose([0, 2, 3, 1])) // [B, in, H, W] -> [B, H, W, in] -> [B, H, W, out]
-        .transpose([0, 3, 1, 2]), // -> [B, out, H, W]
+    return tf.tidy(
+      () =>
+        this.forwardTokens(x.transpose([0, 2, 3, 1])) // [B, in, H, W] -> [B, H, W, in] -> [B, H, W, out]
+          .transpose([0, 3, 1, 2]), // -> [B, out, H, W]
     );
   }
 }

@@ -35,7 +35,10 @@ export class Conv2d extends Module {
     this.stride = o.stride ?? 1;
     this.padding = o.padding ?? 0;
     this.inChannels = o.inChannels;
-    this.weight = this.param('weight', initTensor([o.outChannels, o.inChannels, o.kernelSize, o.kernelSize], o.weightInit ?? { kind: 'normal', std: 0.02 }, o.rng));
+    this.weight = this.param(
+      'weight',
+      initTensor([o.outChannels, o.inChannels, o.kernelSize, o.kernelSize], o.weightInit ?? { kind: 'normal', std: 0.02 }, o.rng),
+    );
     this.bias = o.bias === false ? undefined : this.param('bias', tf.zeros([o.outChannels]));
   }
 
@@ -57,7 +60,15 @@ export function conv2dNhwc(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | undefined,
       y = tf.conv2d(x as tf.Tensor4D, f, 1, 'same'); // the same zero padding, without a padded copy
     } else {
       // explicit zero padding: the native TF backend accepts only 'valid'/'same' padding modes
-      const xp = padding === 0 ? x : tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]); // [B, H, W, C] -> [B, H + 2p, W + 2p, C]
+      const xp =
+        padding === 0
+          ? x
+          : tf.pad(x, [
+              [0, 0],
+              [padding, padding],
+              [padding, padding],
+              [0, 0],
+            ]); // [B, H, W, C] -> [B, H + 2p, W + 2p, C]
       y = tf.conv2d(xp as tf.Tensor4D, f, stride, 'valid');
     }
     if (b) y = y.add(b);

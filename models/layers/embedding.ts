@@ -7,7 +7,11 @@ import { Module } from './module';
 
 export class Embedding extends Module {
   readonly weight: tf.Variable; // [num, dim]
-  constructor(readonly num: number, readonly dim: number, o: { rng: Rng; init?: Init }) {
+  constructor(
+    readonly num: number,
+    readonly dim: number,
+    o: { rng: Rng; init?: Init },
+  ) {
     super();
     this.weight = this.param('weight', initTensor([num, dim], o.init ?? TRUNC_NORMAL_002, o.rng));
   }

@@ -52,7 +52,7 @@ export abstract class Module {
       owned?.dispose();
       return new PipelineError('INTERNAL', msg);
     };
-    if (name === '' || name.includes('.') && !/^\d+(\.\d+)*$/.test(name)) {
+    if (name === '' || (name.includes('.') && !/^\d+(\.\d+)*$/.test(name))) {
       // dots belong to the hierarchy; only a child registry may introduce them
       throw fail(`invalid parameter/module name "${name}"`);
     }

@@ -34,7 +34,8 @@ export class PatchEmbed extends Module {
 
   constructor(o: PatchEmbedOptions) {
     super();
-    if (o.imgSize % o.patchSize !== 0) throw new PipelineError('CONFIG_INVALID', `PatchEmbed: imgSize ${o.imgSize} is not a multiple of patchSize ${o.patchSize}`);
+    if (o.imgSize % o.patchSize !== 0)
+      throw new PipelineError('CONFIG_INVALID', `PatchEmbed: imgSize ${o.imgSize} is not a multiple of patchSize ${o.patchSize}`);
     this.patchSize = o.patchSize;
     this.gridSize = o.imgSize / o.patchSize;
     this.numPatches = this.gridSize * this.gridSize;
@@ -48,7 +49,8 @@ export class PatchEmbed extends Module {
     const { patchSize: p, inChans: C, embedDim: D } = this;
     return tf.tidy(() => {
       const patches = patchify(images, p, format); // [B, N, C·p·p] in (c, py, px) order
-      if (patches.shape[2] !== C * p * p) throw new PipelineError('TENSOR_SHAPE', `PatchEmbed: expected ${C} input channels, got images of shape [${images.shape.join(', ')}]`);
+      if (patches.shape[2] !== C * p * p)
+        throw new PipelineError('TENSOR_SHAPE', `PatchEmbed: expected ${C} input channels, got images of shape [${images.shape.join(', ')}]`);
       const w = this.proj.weight.reshape([D, C * p * p]); // [D, C, p, p] -> [D, C·p·p]
       let y = tf.matMul(patches.reshape([-1, C * p * p]), w, false, true); // [B·N, C·p·p] x [D, C·p·p]ᵀ -> [B·N, D]
       if (this.proj.bias) y = y.add(this.proj.bias);

@@ -19,7 +19,8 @@ export function learnedPosEmbed(n: number, dim: number, rng: Rng): tf.Tensor {
 
 /** table [1, N, D], positions int32 [B, T] → [B, T, D] (differentiable w.r.t. the table). */
 export function gatherPositions(table: tf.Tensor, positions: tf.Tensor): tf.Tensor {
-  if (table.rank !== 3 || table.shape[0] !== 1) throw new PipelineError('TENSOR_SHAPE', `gatherPositions: table must be [1, N, D], got [${table.shape.join(', ')}]`);
+  if (table.rank !== 3 || table.shape[0] !== 1)
+    throw new PipelineError('TENSOR_SHAPE', `gatherPositions: table must be [1, N, D], got [${table.shape.join(', ')}]`);
   return tf.tidy(() => tf.gather(table.squeeze([0]), positions)); // [N, D] gathered by [B, T] -> [B, T, D]
 }
 
@@ -36,7 +37,10 @@ export function sincos2d(gh: number, gw: number, dim: number): tf.Tensor {
     for (let c = 0; c < gw; c++) {
       const base = (r * gw + c) * dim;
       // MAE meshgrids (w, h) and encodes grid[0] (the column index) in the first half.
-      for (const [half, pos] of [[0, c], [1, r]] as const) {
+      for (const [half, pos] of [
+        [0, c],
+        [1, r],
+      ] as const) {
         for (let k = 0; k < quarter; k++) {
           const omega = 1 / Math.pow(10000, k / quarter);
           out[base + half * 2 * quarter + k] = Math.sin(pos * omega);
@@ -57,7 +61,8 @@ export function resizePosEmbed2d(table: tf.Tensor, o: { prefix: number; from: [n
   const [fh, fw] = o.from;
   const [th, tw] = o.to;
   const D = table.shape[2] as number;
-  if (table.rank !== 3 || table.shape[1] !== o.prefix + fh * fw) throw new PipelineError('TENSOR_SHAPE', `resizePosEmbed2d: table [${table.shape.join(', ')}] does not hold ${o.prefix} + ${fh}×${fw} rows`);
+  if (table.rank !== 3 || table.shape[1] !== o.prefix + fh * fw)
+    throw new PipelineError('TENSOR_SHAPE', `resizePosEmbed2d: table [${table.shape.join(', ')}] does not hold ${o.prefix} + ${fh}×${fw} rows`);
   return tf.tidy(() => {
     const prefix = table.slice([0, 0, 0], [1, o.prefix, D]);
     const grid = table.slice([0, o.prefix, 0], [1, fh * fw, D]).reshape([1, fh, fw, D]); // [1, N, D] -> [1, gh, gw, D]

@@ -47,8 +47,14 @@ export function resizeNchw(x: tf.Tensor, outH: number, outW: number, mode: Resiz
     const mw = tf.tensor2d(resizeMatrix(W, outW, mode), [outW, W]);
     const mh = tf.tensor2d(resizeMatrix(H, outH, mode), [outH, H]);
     const cols = tf.matMul(x.reshape([B * C * H, W]), mw, false, true); // [B·C·H, W] x [outW, W]ᵀ -> [B·C·H, outW]
-    const t = cols.reshape([B * C, H, outW]).transpose([0, 2, 1]).reshape([B * C * outW, H]); // -> [B·C·outW, H]
+    const t = cols
+      .reshape([B * C, H, outW])
+      .transpose([0, 2, 1])
+      .reshape([B * C * outW, H]); // -> [B·C·outW, H]
     const rows = tf.matMul(t, mh, false, true); // [B·C·outW, H] x [outH, H]ᵀ -> [B·C·outW, outH]
-    return rows.reshape([B * C, outW, outH]).transpose([0, 2, 1]).reshape([B, C, outH, outW]); // -> [B, C, outH, outW]
+    return rows
+      .reshape([B * C, outW, outH])
+      .transpose([0, 2, 1])
+      .reshape([B, C, outH, outW]); // -> [B, C, outH, outW]
   });
 }

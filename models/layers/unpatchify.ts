@@ -26,11 +26,13 @@ export function unpatchify(tokens: tf.Tensor, o: { patchSize: number; gridH: num
 /** images [B, H, W, C] (channels-last) → tokens [B, N, p·p·C] in (py, px, c) order. */
 export function patchifyPqc(images: tf.Tensor, p: number): tf.Tensor {
   const [B, H, W, C] = images.shape as [number, number, number, number];
-  if (images.rank !== 4 || H % p !== 0 || W % p !== 0) throw new PipelineError('TENSOR_SHAPE', `patchifyPqc: bad image shape [${images.shape.join(', ')}] for patch ${p}`);
-  return tf.tidy(() =>
-    images
-      .reshape([B, H / p, p, W / p, p, C]) // [B, H, W, C] -> [B, gh, py, gw, px, C]
-      .transpose([0, 1, 3, 2, 4, 5]) // -> [B, gh, gw, py, px, C]
-      .reshape([B, (H / p) * (W / p), p * p * C]), // -> [B, N, p·p·C]
+  if (images.rank !== 4 || H % p !== 0 || W % p !== 0)
+    throw new PipelineError('TENSOR_SHAPE', `patchifyPqc: bad image shape [${images.shape.join(', ')}] for patch ${p}`);
+  return tf.tidy(
+    () =>
+      images
+        .reshape([B, H / p, p, W / p, p, C]) // [B, H, W, C] -> [B, gh, py, gw, px, C]
+        .transpose([0, 1, 3, 2, 4, 5]) // -> [B, gh, gw, py, px, C]
+        .reshape([B, (H / p) * (W / p), p * p * C]), // -> [B, N, p·p·C]
   );
 }

@@ -65,7 +65,11 @@ export class VectorQuantizer extends Module {
       const zn = l2Normalize(z.reshape([-1, this.dim])); // [..., D] -> [M, D]
       const cb = l2Normalize(this.embedding.weight); // [K, D]
       // ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b; on the sphere the norms are 1 but we keep them for robustness to eps.
-      const dist = zn.square().sum(1, true).add(cb.square().sum(1).expandDims(0)).sub(tf.matMul(zn, cb, false, true).mul(2)); // [M, K]
+      const dist = zn
+        .square()
+        .sum(1, true)
+        .add(cb.square().sum(1).expandDims(0))
+        .sub(tf.matMul(zn, cb, false, true).mul(2)); // [M, K]
       const idx = tf.argMin(dist, 1); // [M] int32
       // One-hot matmul instead of gather: tfjs' tape rejects gather whose indices descend from a watched
       // variable (their int32 zero gradient fails its float32 check), and the matmul backprop runs on every

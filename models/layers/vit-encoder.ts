@@ -42,12 +42,27 @@ export class VitEncoder extends Module {
 
   constructor(o: VitEncoderOptions) {
     super();
-    this.patchEmbed = this.module('patch_embed', new PatchEmbed({ imgSize: o.imgSize, patchSize: o.patchSize, inChans: o.inChans, embedDim: o.embedDim, rng: o.rng }));
+    this.patchEmbed = this.module(
+      'patch_embed',
+      new PatchEmbed({ imgSize: o.imgSize, patchSize: o.patchSize, inChans: o.inChans, embedDim: o.embedDim, rng: o.rng }),
+    );
     this.numPrefix = o.classToken === false ? 0 : 1;
     // timm: cls_token ~ N(0, 1e-6), pos_embed ~ trunc-normal(0.02)
     if (this.numPrefix) this.clsToken = this.param('cls_token', initTensor([1, 1, o.embedDim], { kind: 'normal', std: 1e-6 }, o.rng));
     this.posEmbed = this.param('pos_embed', learnedPosEmbed(this.numPrefix + this.patchEmbed.numPatches, o.embedDim, o.rng));
-    const blocks = Array.from({ length: o.depth }, () => new VitBlock({ dim: o.embedDim, numHeads: o.numHeads, mlpRatio: o.mlpRatio, qkvBias: o.qkvBias, eps: o.eps ?? 1e-6, layerScale: o.layerScale, rng: o.rng }));
+    const blocks = Array.from(
+      { length: o.depth },
+      () =>
+        new VitBlock({
+          dim: o.embedDim,
+          numHeads: o.numHeads,
+          mlpRatio: o.mlpRatio,
+          qkvBias: o.qkvBias,
+          eps: o.eps ?? 1e-6,
+          layerScale: o.layerScale,
+          rng: o.rng,
+        }),
+    );
     this.blocks = this.module('blocks', new ModuleList(blocks));
     this.norm = this.module('norm', new LayerNorm({ dim: o.embedDim, eps: o.eps ?? 1e-6 }));
   }

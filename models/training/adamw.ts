@@ -83,7 +83,8 @@ export class AdamW {
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g || !p.trainable) continue;
-      if (g.shape.join() !== p.shape.join()) throw new PipelineError('TENSOR_SHAPE', `AdamW: gradient of ${name} is [${g.shape.join(', ')}], parameter is [${p.shape.join(', ')}]`);
+      if (g.shape.join() !== p.shape.join())
+        throw new PipelineError('TENSOR_SHAPE', `AdamW: gradient of ${name} is [${g.shape.join(', ')}], parameter is [${p.shape.join(', ')}]`);
       const m = this.moment(this.m, name, p);
       const v = this.moment(this.v, name, p);
       const wd = this.decay.get(name) ? this.weightDecay : 0;
@@ -130,7 +131,8 @@ export class AdamW {
       const [kind, name] = splitKey(key);
       const p = this.params.get(name);
       if (!p) throw new PipelineError('CHECKPOINT_MISMATCH', `optimizer state "${key}" names no parameter of this model`);
-      if (t.shape.join() !== p.shape.join()) throw new PipelineError('CHECKPOINT_MISMATCH', `optimizer state "${key}" is [${t.shape.join(', ')}], parameter is [${p.shape.join(', ')}]`);
+      if (t.shape.join() !== p.shape.join())
+        throw new PipelineError('CHECKPOINT_MISMATCH', `optimizer state "${key}" is [${t.shape.join(', ')}], parameter is [${p.shape.join(', ')}]`);
       this.moment(kind === 'exp_avg' ? this.m : this.v, name, p).assign(t);
     }
     this.t = state.step;

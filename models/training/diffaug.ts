@@ -67,7 +67,12 @@ function translate(x: tf.Tensor, uy: Float64Array, ux: Float64Array, ratio: numb
   const dx = roundHalfEven(W * ratio);
   if (dy === 0 && dx === 0) return x;
   // Padding by δ turns the shifted read of sample b into a plain in-bounds slice at (δ + ty, δ + tx).
-  const padded = tf.pad(x, [[0, 0], [0, 0], [dy, dy], [dx, dx]]); // [B, C, H, W] -> [B, C, H + 2δy, W + 2δx]
+  const padded = tf.pad(x, [
+    [0, 0],
+    [0, 0],
+    [dy, dy],
+    [dx, dx],
+  ]); // [B, C, H, W] -> [B, C, H + 2δy, W + 2δx]
   const parts: tf.Tensor[] = [];
   for (let b = 0; b < B; b++) {
     const ty = Math.floor((uy[b] as number) * (2 * dy + 1)) - dy;
@@ -83,9 +88,15 @@ function color(x: tf.Tensor, ub: Float64Array, us: Float64Array, uc: Float64Arra
   const perSample = (v: Float64Array, f: (t: number) => number) => tf.tensor4d(Float32Array.from(v, f), [B, 1, 1, 1]);
   let y = x.add(perSample(ub, (t) => t - 0.5));
   const pixelMean = y.mean(1, true); // [B, 1, H, W]
-  y = y.sub(pixelMean).mul(perSample(us, (t) => 2 * t)).add(pixelMean);
+  y = y
+    .sub(pixelMean)
+    .mul(perSample(us, (t) => 2 * t))
+    .add(pixelMean);
   const imageMean = y.mean([1, 2, 3], true); // [B, 1, 1, 1]
-  return y.sub(imageMean).mul(perSample(uc, (t) => t + 0.5)).add(imageMean);
+  return y
+    .sub(imageMean)
+    .mul(perSample(uc, (t) => t + 0.5))
+    .add(imageMean);
 }
 
 /**

@@ -49,7 +49,8 @@ export class Ema {
     for (const [n, t] of tensors) {
       const s = this.shadow.get(n);
       if (!s) throw new PipelineError('CHECKPOINT_MISMATCH', `EMA state "${n}" names no parameter of this model`);
-      if (s.shape.join() !== t.shape.join()) throw new PipelineError('CHECKPOINT_MISMATCH', `EMA state "${n}" is [${t.shape.join(', ')}], parameter is [${s.shape.join(', ')}]`);
+      if (s.shape.join() !== t.shape.join())
+        throw new PipelineError('CHECKPOINT_MISMATCH', `EMA state "${n}" is [${t.shape.join(', ')}], parameter is [${s.shape.join(', ')}]`);
       s.assign(t);
     }
   }

@@ -8,7 +8,13 @@ import { PipelineError } from '../../core/errors';
 
 /** ½·[mean relu(1 − D(real)) + mean relu(1 + D(fake))]. */
 export function hingeDLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.relu(tf.sub(1, realLogits)).mean().add(tf.relu(tf.add(1, fakeLogits)).mean()).mul(0.5));
+  return tf.tidy(() =>
+    tf
+      .relu(tf.sub(1, realLogits))
+      .mean()
+      .add(tf.relu(tf.add(1, fakeLogits)).mean())
+      .mul(0.5),
+  );
 }
 
 /** −mean D(fake). */
@@ -45,7 +51,13 @@ export class LeCam {
   }
 
   loss(real: tf.Tensor, fake: tf.Tensor): tf.Scalar {
-    return tf.tidy(() => tf.relu(real.sub(this.fakeEma)).square().mean().add(tf.relu(tf.sub(this.realEma, fake)).square().mean()));
+    return tf.tidy(() =>
+      tf
+        .relu(real.sub(this.fakeEma))
+        .square()
+        .mean()
+        .add(tf.relu(tf.sub(this.realEma, fake)).square().mean()),
+    );
   }
 
   getState(): LeCamState {
@@ -53,7 +65,8 @@ export class LeCam {
   }
 
   setState(s: LeCamState): void {
-    if (!Number.isFinite(s.realEma) || !Number.isFinite(s.fakeEma)) throw new PipelineError('DATA_CORRUPT', `invalid LeCam state ${JSON.stringify(s)}: EMAs must be finite numbers`);
+    if (!Number.isFinite(s.realEma) || !Number.isFinite(s.fakeEma))
+      throw new PipelineError('DATA_CORRUPT', `invalid LeCam state ${JSON.stringify(s)}: EMAs must be finite numbers`);
     if (s.decay !== this.decay) throw new PipelineError('CHECKPOINT_MISMATCH', `LeCam state has decay ${s.decay}, this run uses ${this.decay}`);
     this.realEma = s.realEma;
     this.fakeEma = s.fakeEma;

@@ -13,7 +13,10 @@ export interface NamedGrads {
 /** Value and gradients of `lossFn` w.r.t. the trainable entries of `params`. Dispose both when done. */
 export function namedGrads(lossFn: () => tf.Scalar, params: Map<string, tf.Variable>): NamedGrads {
   const trainable = [...params].filter(([, v]) => v.trainable);
-  const { value, grads } = tf.variableGrads(lossFn, trainable.map(([, v]) => v));
+  const { value, grads } = tf.variableGrads(
+    lossFn,
+    trainable.map(([, v]) => v),
+  );
   const out = new Map<string, tf.Tensor>();
   for (const [name, v] of trainable) {
     const g = grads[v.name];

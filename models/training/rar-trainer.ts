@@ -58,7 +58,10 @@ export class RarTrainer {
   /** Replaced wholesale on resume (RngStreams.fromState). */
   rng: RngStreams;
 
-  constructor(readonly model: Rar, private readonly o: RarTrainerOptions) {
+  constructor(
+    readonly model: Rar,
+    private readonly o: RarTrainerOptions,
+  ) {
     this.rng = o.rng;
     this.optimizer = new AdamW(model.trainableParameters(), {
       lr: 0,

@@ -195,7 +195,8 @@ export class RngStreams {
    * (a trainer, a loader) continue from the checkpoint. Streams not in `state` start afresh.
    */
   restore(state: { seed: number; streams: Record<string, RngState> }): void {
-    if (state.seed !== this.seed) throw new PipelineError('CHECKPOINT_MISMATCH', `the checkpoint's RNG seed is ${state.seed}, this run's is ${this.seed}: resume with the same seed`);
+    if (state.seed !== this.seed)
+      throw new PipelineError('CHECKPOINT_MISMATCH', `the checkpoint's RNG seed is ${state.seed}, this run's is ${this.seed}: resume with the same seed`);
     this.streams.clear();
     for (const [name, s] of Object.entries(state.streams)) this.streams.set(name, new Rng(s));
   }
@@ -211,10 +212,19 @@ function validateState(s: RngState): void {
   const okWord = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < TWO32;
   if (
     s.algorithm !== 'philox4x32-10' ||
-    !Array.isArray(s.key) || s.key.length !== 2 || !s.key.every(okWord) ||
-    !Number.isSafeInteger(s.counter) || s.counter < 0 ||
-    !Number.isInteger(s.offset) || s.offset < 0 || s.offset > 3 || (s.offset > 0 && s.counter === 0)
+    !Array.isArray(s.key) ||
+    s.key.length !== 2 ||
+    !s.key.every(okWord) ||
+    !Number.isSafeInteger(s.counter) ||
+    s.counter < 0 ||
+    !Number.isInteger(s.offset) ||
+    s.offset < 0 ||
+    s.offset > 3 ||
+    (s.offset > 0 && s.counter === 0)
   ) {
-    throw new PipelineError('DATA_CORRUPT', `invalid RNG state ${JSON.stringify(s)}: expected {algorithm: 'philox4x32-10', key: [u32, u32], counter, offset 0..3}`);
+    throw new PipelineError(
+      'DATA_CORRUPT',
+      `invalid RNG state ${JSON.stringify(s)}: expected {algorithm: 'philox4x32-10', key: [u32, u32], counter, offset 0..3}`,
+    );
   }
 }

@@ -30,7 +30,14 @@ export function warmupCosine(o: { baseLr: number; endLr?: number; warmupSteps: n
   };
 }
 
-export function timmCosine(o: { baseLr: number; minLr: number; tInitial: number; warmupT?: number; warmupLrInit?: number; warmupPrefix?: boolean }): LrSchedule {
+export function timmCosine(o: {
+  baseLr: number;
+  minLr: number;
+  tInitial: number;
+  warmupT?: number;
+  warmupLrInit?: number;
+  warmupPrefix?: boolean;
+}): LrSchedule {
   const warmupT = o.warmupT ?? 0;
   const w0 = o.warmupLrInit ?? 0;
   return (t) => {
@@ -80,6 +87,16 @@ export function scheduleFromConfig(c: ScheduleConfig): LrSchedule {
     case 'warmup-cosine':
       return warmupCosine(c);
     case 'timm-cosine':
-      return perEpoch(timmCosine({ baseLr: c.baseLr, minLr: c.minLr, tInitial: c.epochs, warmupT: c.warmupEpochs, warmupLrInit: c.warmupLrInit, warmupPrefix: c.warmupPrefix }), c.stepsPerEpoch);
+      return perEpoch(
+        timmCosine({
+          baseLr: c.baseLr,
+          minLr: c.minLr,
+          tInitial: c.epochs,
+          warmupT: c.warmupEpochs,
+          warmupLrInit: c.warmupLrInit,
+          warmupPrefix: c.warmupPrefix,
+        }),
+        c.stepsPerEpoch,
+      );
   }
 }

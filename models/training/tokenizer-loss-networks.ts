@@ -29,11 +29,17 @@ export interface LossNetworks {
 
 function need(inputs: Readonly<Record<string, string>>, name: string, what: string, off: string): string {
   const p = inputs[name];
-  if (p === undefined) throw new PipelineError('INPUT_MISSING', `${what} needs the \`${name}\` input (a safetensors weights file; see README "Loss networks"), or set ${off}`);
+  if (p === undefined)
+    throw new PipelineError('INPUT_MISSING', `${what} needs the \`${name}\` input (a safetensors weights file; see README "Loss networks"), or set ${off}`);
   return p;
 }
 
-export async function buildLossNetworks(c: LossNetworkConfig, inputs: Readonly<Record<string, string>>, model: RobustokTokenizer, rng: RngStreams): Promise<LossNetworks> {
+export async function buildLossNetworks(
+  c: LossNetworkConfig,
+  inputs: Readonly<Record<string, string>>,
+  model: RobustokTokenizer,
+  rng: RngStreams,
+): Promise<LossNetworks> {
   const owned: { dispose(): void }[] = [];
   const out: LossNetworks = { dispose: () => owned.forEach((o) => o.dispose()) };
   try {
@@ -44,13 +50,26 @@ export async function buildLossNetworks(c: LossNetworkConfig, inputs: Readonly<R
     }
     if (c.losses.semanticWeight > 0 && c.semanticTeacher !== 'none') {
       const width = model.config.width;
-      const t = c.semanticTeacher === 'dinov2' ? await loadDinov2Teacher(need(inputs, 'semantic', 'the semantic loss (DINOv2 teacher)', "semanticTeacher: small (smoke) or losses.semanticWeight: 0"), { imageSize: model.config.image_size }) : smallTeacher(width, rng.stream('teacher-init'), { imageSize: model.config.image_size });
+      const t =
+        c.semanticTeacher === 'dinov2'
+          ? await loadDinov2Teacher(
+              need(inputs, 'semantic', 'the semantic loss (DINOv2 teacher)', 'semanticTeacher: small (smoke) or losses.semanticWeight: 0'),
+              { imageSize: model.config.image_size },
+            )
+          : smallTeacher(width, rng.stream('teacher-init'), { imageSize: model.config.image_size });
       owned.push(t);
-      if (t.width !== width) throw new PipelineError('CONFIG_INVALID', `the semantic teacher gives ${t.width}-d features but the tokenizer's quant_conv takes ${width}: upstream shares quant_conv, so teacher and encoder widths must match`);
+      if (t.width !== width)
+        throw new PipelineError(
+          'CONFIG_INVALID',
+          `the semantic teacher gives ${t.width}-d features but the tokenizer's quant_conv takes ${width}: upstream shares quant_conv, so teacher and encoder widths must match`,
+        );
       out.teacher = t;
     }
     if (c.discriminator.kind === 'dino') {
-      const d = await DinoDisc.load(need(inputs, 'discBackbone', 'the DINO discriminator', 'discriminator.kind: conv (smoke) or none'), rng.stream('disc-init'));
+      const d = await DinoDisc.load(
+        need(inputs, 'discBackbone', 'the DINO discriminator', 'discriminator.kind: conv (smoke) or none'),
+        rng.stream('disc-init'),
+      );
       owned.push(d);
       out.disc = d;
     } else if (c.discriminator.kind === 'conv') {

@@ -281,7 +281,12 @@ export class TokenizerTrainer {
       let gRec: tf.Tensor = recon.sub(target).mul((2 * w.reconstruction) / recon.size);
       if (o.lpips && w.perceptual > 0) {
         const lpips = o.lpips;
-        const gP = tf.grad((r: tf.Tensor) => lpips.forward(target, r as tf.Tensor4D, { rng: new Rng(states.lpips) }).mean().mul(w.perceptual))(recon);
+        const gP = tf.grad((r: tf.Tensor) =>
+          lpips
+            .forward(target, r as tf.Tensor4D, { rng: new Rng(states.lpips) })
+            .mean()
+            .mul(w.perceptual),
+        )(recon);
         gRec = gRec.add(gP);
       }
       const disc = o.disc as Discriminator;

@@ -20,15 +20,30 @@ test('identical stage runs of two concurrent runs execute once; both runs succee
   const counter = path.join(dir, 'count.txt');
   // The program sleeps 3 s, so the second run reaches the stage while the first is still at it.
   const config = { argv: ['node', STEP, counter, 'slow', 'made once', '${outputs.out}'], outputs: { out: 'file' }, env: { STEP_SLEEP_MS: '3000' } };
-  const plan = planOf([commandRun('slow', { config, outputs: ['out'] }), commandRun('after', { config: { argv: ['node', STEP, counter, 'after', 'then', '${outputs.out}', '${inputs.x}'], outputs: { out: 'file' } }, inputs: { x: { run: 'slow', output: 'out' } }, outputs: ['out'] })]);
+  const plan = planOf([
+    commandRun('slow', { config, outputs: ['out'] }),
+    commandRun('after', {
+      config: { argv: ['node', STEP, counter, 'after', 'then', '${outputs.out}', '${inputs.x}'], outputs: { out: 'file' } },
+      inputs: { x: { run: 'slow', output: 'out' } },
+      outputs: ['out'],
+    }),
+  ]);
   const [a, b] = await Promise.all([pipelineHarness(store), pipelineHarness(store)]);
   try {
     const [ra, rb] = await Promise.all([a.run(plan), b.run(plan)]);
     assert.equal(ra.outcome, 'succeeded');
     assert.equal(rb.outcome, 'succeeded');
     const lines = (await readFile(counter, 'utf8')).trim().split('\n');
-    assert.deepEqual(lines.filter((l) => l === 'slow'), ['slow'], `the shared stage ran ${lines.filter((l) => l === 'slow').length} times`);
-    assert.deepEqual(lines.filter((l) => l === 'after'), ['after'], 'and so did the one after it');
+    assert.deepEqual(
+      lines.filter((l) => l === 'slow'),
+      ['slow'],
+      `the shared stage ran ${lines.filter((l) => l === 'slow').length} times`,
+    );
+    assert.deepEqual(
+      lines.filter((l) => l === 'after'),
+      ['after'],
+      'and so did the one after it',
+    );
     const outA = ra.stages.find((s) => s.stageId === 'slow')?.outputs.out?.digest;
     assert.ok(outA !== undefined);
     assert.equal(rb.stages.find((s) => s.stageId === 'slow')?.outputs.out?.digest, outA);

@@ -40,7 +40,10 @@ for (const kind of ['MinIO', 'local dir'] as const) {
   let store: ArtifactStore;
   let harness: Harness;
   before(async () => {
-    store = kind === 'MinIO' ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('faults-blob'), prefix: 'p' }) : new LocalDirStore(await tempDir('faults-blob'));
+    store =
+      kind === 'MinIO'
+        ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('faults-blob'), prefix: 'p' })
+        : new LocalDirStore(await tempDir('faults-blob'));
     harness = await pipelineHarness(store);
   });
   after(() => harness.close());
@@ -51,7 +54,10 @@ for (const kind of ['MinIO', 'local dir'] as const) {
     assert.match((await verifyBlob(store, blob)) ?? '', /now hashes to .* moved aside to quarantine\/sha256\//);
     assert.equal(await store.stat(blobKey(blob.digest)), undefined, 'the corrupt copy is out of the way');
     const quarantined = await store.list('quarantine/sha256/');
-    assert.ok(quarantined.some((k) => k.includes(blob.digest)), quarantined.join(', '));
+    assert.ok(
+      quarantined.some((k) => k.includes(blob.digest)),
+      quarantined.join(', '),
+    );
 
     // Corrupt again, and this time upload the same content over it: the good bytes come back.
     await putBlob(store, `payload again ${blob.digest}`).then(async (b2) => {
@@ -64,7 +70,10 @@ for (const kind of ['MinIO', 'local dir'] as const) {
     const b3 = await putBlob(store, `streamed ${randomUUID()}`);
     await corruptInPlace(store, b3.digest);
     const dest = path.join(await tempDir('dest'), 'f.txt');
-    await assert.rejects(materialise(store, { type: 'file', digest: b3.digest, bytes: b3.bytes }, dest), (e) => isPipelineError(e, 'DIGEST_MISMATCH') && /quarantine/.test(e.message));
+    await assert.rejects(
+      materialise(store, { type: 'file', digest: b3.digest, bytes: b3.bytes }, dest),
+      (e) => isPipelineError(e, 'DIGEST_MISMATCH') && /quarantine/.test(e.message),
+    );
     await until('the streamed corrupt blob to be quarantined', async () => (await store.stat(blobKey(b3.digest))) === undefined);
   });
 
@@ -73,7 +82,11 @@ for (const kind of ['MinIO', 'local dir'] as const) {
     const plan = (useText: string) =>
       planOf([
         commandRun('make', { config: { argv: ['node', TREE, '${outputs.out}', `made-${tag}`], outputs: { out: 'tree' } }, outputs: ['out'] }),
-        commandRun('use', { config: { argv: ['node', TREE, '${outputs.out}', useText, '${inputs.x}/a.txt'], outputs: { out: 'tree' } }, inputs: { x: { run: 'make', output: 'out' } }, outputs: ['out'] }),
+        commandRun('use', {
+          config: { argv: ['node', TREE, '${outputs.out}', useText, '${inputs.x}/a.txt'], outputs: { out: 'tree' } },
+          inputs: { x: { run: 'make', output: 'out' } },
+          outputs: ['out'],
+        }),
       ]);
     const first = await harness.run(plan('one'));
     assert.equal(first.outcome, 'succeeded', JSON.stringify(first.stages));

@@ -62,7 +62,12 @@ test('first Ctrl-C detaches with the way to follow or cancel; resume attaches to
   const r = await startedRun(spec, counter, env);
   r.child.kill('SIGINT');
   assert.equal(await r.exit, 130);
-  assert.match(r.stderr(), new RegExp(`Ctrl-C: detaching from run ${r.runId}.*Ctrl-C again to cancel.*robustok resume ${r.runId}.*robustok status ${r.runId} --watch.*robustok cancel ${r.runId}`));
+  assert.match(
+    r.stderr(),
+    new RegExp(
+      `Ctrl-C: detaching from run ${r.runId}.*Ctrl-C again to cancel.*robustok resume ${r.runId}.*robustok status ${r.runId} --watch.*robustok cancel ${r.runId}`,
+    ),
+  );
   assert.match(r.stderr(), /detached from run/);
   const c = await client();
   const handle = c.workflow.getHandle(`run-${r.runId}`);
@@ -78,7 +83,13 @@ test('first Ctrl-C detaches with the way to follow or cancel; resume attaches to
 
   // One workflow per run id: starting it again is refused by the server.
   await assert.rejects(
-    c.workflow.start('pipelineWorkflow', { taskQueue: 'nowhere', workflowId: `run-${r.runId}`, args: [], workflowIdReusePolicy: 'REJECT_DUPLICATE', workflowIdConflictPolicy: 'FAIL' }),
+    c.workflow.start('pipelineWorkflow', {
+      taskQueue: 'nowhere',
+      workflowId: `run-${r.runId}`,
+      args: [],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdConflictPolicy: 'FAIL',
+    }),
     WorkflowExecutionAlreadyStartedError,
   );
 });

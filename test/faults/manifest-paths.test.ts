@@ -51,7 +51,10 @@ for (const kind of ['MinIO', 'local dir'] as const) {
   let store: ArtifactStore;
   let harness: Harness;
   before(async () => {
-    store = kind === 'MinIO' ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('faults-paths'), prefix: 'p' }) : new LocalDirStore(await tempDir('faults-paths'));
+    store =
+      kind === 'MinIO'
+        ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('faults-paths'), prefix: 'p' })
+        : new LocalDirStore(await tempDir('faults-paths'));
     harness = await pipelineHarness(store);
   });
   after(() => harness.close());
@@ -95,7 +98,11 @@ for (const kind of ['MinIO', 'local dir'] as const) {
     const plan = (useText: string) =>
       planOf([
         commandRun('make', { config: { argv: ['node', TREE, '${outputs.out}', `made-${tag}`], outputs: { out: 'tree' } }, outputs: ['out'] }),
-        commandRun('use', { config: { argv: ['node', TREE, '${outputs.out}', useText, '${inputs.x}/a.txt'], outputs: { out: 'tree' } }, inputs: { x: { run: 'make', output: 'out' } }, outputs: ['out'] }),
+        commandRun('use', {
+          config: { argv: ['node', TREE, '${outputs.out}', useText, '${inputs.x}/a.txt'], outputs: { out: 'tree' } },
+          inputs: { x: { run: 'make', output: 'out' } },
+          outputs: ['out'],
+        }),
       ]);
     const first = await harness.run(plan('one'));
     assert.equal(first.outcome, 'succeeded');
@@ -118,7 +125,11 @@ for (const kind of ['MinIO', 'local dir'] as const) {
 
   test(`${kind}: a checkpoint entry with an escaping path fails the stage at once with ENTRY_CORRUPT; nothing written outside`, async () => {
     const journal = path.join(await tempDir('journal'), 'j.txt');
-    const run = commandRun('train', { config: { argv: ['node', TRAIN, '3', '10', journal, '${outputs.out}'], outputs: { out: 'o.txt' } }, outputs: ['out'], maximumAttempts: 3 });
+    const run = commandRun('train', {
+      config: { argv: ['node', TRAIN, '3', '10', journal, '${outputs.out}'], outputs: { out: 'o.txt' } },
+      outputs: ['out'],
+      maximumAttempts: 3,
+    });
     const key = cacheKey(keyMaterial(run, {}));
     const blob = await putBlob(store, JSON.stringify({ step: 2, sum: 3 }));
     const { absolute, climb, landings } = escapes();

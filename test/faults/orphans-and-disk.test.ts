@@ -34,7 +34,7 @@ const childrenOf = (pid: number) =>
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ pid: Number(m[1]), args: m[2] ?? '' }));
 
-test('SIGKILL of an embedded run takes its silent stage program, the program\'s child and its Temporal dev server along', async () => {
+test("SIGKILL of an embedded run takes its silent stage program, the program's child and its Temporal dev server along", async () => {
   const dir = await tempDir('faults-orphans');
   const pidFile = path.join(dir, 'stage.pid');
   const spec = path.join(dir, 'silent.yaml');
@@ -55,20 +55,32 @@ test('SIGKILL of an embedded run takes its silent stage program, the program\'s 
   assert.ok(server !== undefined, 'the run started its own dev server');
   assert.ok(alive(stagePid) && alive(grandchildPid) && alive(server.pid));
   run.kill('SIGKILL');
-  await waitFor('the stage program, its child and the dev server to exit', () => Promise.resolve(!alive(stagePid) && !alive(grandchildPid) && !alive(server.pid)), 15_000);
+  await waitFor(
+    'the stage program, its child and the dev server to exit',
+    () => Promise.resolve(!alive(stagePid) && !alive(grandchildPid) && !alive(server.pid)),
+    15_000,
+  );
 });
 
 test('only the newest failed workdir of a stage is kept', async () => {
   const harness = await pipelineHarness(new LocalDirStore(await tempDir('faults-workdirs-store')));
   try {
-    const fail = commandRun('fail', { config: { argv: ['node', '-e', 'require("fs").writeFileSync("junk", "x".repeat(1e5)); process.exit(3)'] }, outputs: [], maximumAttempts: 3 });
+    const fail = commandRun('fail', {
+      config: { argv: ['node', '-e', 'require("fs").writeFileSync("junk", "x".repeat(1e5)); process.exit(3)'] },
+      outputs: [],
+      maximumAttempts: 3,
+    });
     const record = await harness.run(planOf([fail]));
     assert.equal(record.stages[0]?.outcome, 'failed');
     assert.equal(record.stages[0]?.attempts, 3);
     const keyDirs = await readdir(harness.workRoot);
     assert.equal(keyDirs.length, 1);
     const left = (await readdir(path.join(harness.workRoot, keyDirs[0] ?? ''))).filter((n) => n.startsWith('attempt-'));
-    assert.deepEqual(left.map((n) => n.split('-').slice(0, 2).join('-')), ['attempt-3'], `kept: ${left.join(', ')}`);
+    assert.deepEqual(
+      left.map((n) => n.split('-').slice(0, 2).join('-')),
+      ['attempt-3'],
+      `kept: ${left.join(', ')}`,
+    );
   } finally {
     await harness.close();
   }
@@ -85,7 +97,11 @@ test('a full work disk is DISK_FULL at once (no retry), naming the path; the wor
   }
   const harness = await pipelineHarness(new LocalDirStore(await tempDir('faults-fulldisk-store')), { workRoot: mount });
   try {
-    const writer = commandRun('big', { config: { argv: ['node', '-e', 'require("fs").writeFileSync("big", Buffer.alloc(4e6))'] }, outputs: [], maximumAttempts: 3 });
+    const writer = commandRun('big', {
+      config: { argv: ['node', '-e', 'require("fs").writeFileSync("big", Buffer.alloc(4e6))'] },
+      outputs: [],
+      maximumAttempts: 3,
+    });
     const record = await harness.run(planOf([writer]));
     const stage = record.stages[0];
     assert.equal(stage?.outcome, 'failed');
@@ -93,7 +109,10 @@ test('a full work disk is DISK_FULL at once (no retry), naming the path; the wor
     assert.equal(stage.attempts, 1, 'not retried');
     assert.match(stage.error.message, new RegExp(`the work disk is full at ${mount}/`));
     // The same worker still runs stages once there is room.
-    const ok = commandRun('small', { config: { argv: ['node', '-e', 'require("fs").writeFileSync("out.txt", "ok")'], outputs: { out: 'out.txt' } }, outputs: ['out'] });
+    const ok = commandRun('small', {
+      config: { argv: ['node', '-e', 'require("fs").writeFileSync("out.txt", "ok")'], outputs: { out: 'out.txt' } },
+      outputs: ['out'],
+    });
     assert.equal((await harness.run(planOf([ok]))).outcome, 'succeeded');
   } finally {
     await harness.close();

@@ -50,7 +50,11 @@ const alive = (pid: number) => {
     return false;
   }
 };
-const childPids = (pid: number) => execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+const childPids = (pid: number) =>
+  execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
 
 test('server start: prints the credentials and Web UI, remembers ports, exits 1 when a server dies, and its servers die with it', async () => {
   const home = await tempDir('faults-server-home');
@@ -61,7 +65,13 @@ test('server start: prints the credentials and Web UI, remembers ports, exits 1 
   assert.equal(x.ROBUSTOK_S3_ENDPOINT, `http://127.0.0.1:${minioPort}`);
   assert.ok(await temporalReady(x.TEMPORAL_ADDRESS ?? '', 'default'));
   // The printed credentials are the server's: a store opened with them works.
-  const store = new MinioStore({ endpoint: x.ROBUSTOK_S3_ENDPOINT ?? '', accessKey: x.ROBUSTOK_S3_ACCESS_KEY ?? '', secretKey: x.ROBUSTOK_S3_SECRET_KEY ?? '', bucket: uniqueBucket('server-start'), prefix: '' });
+  const store = new MinioStore({
+    endpoint: x.ROBUSTOK_S3_ENDPOINT ?? '',
+    accessKey: x.ROBUSTOK_S3_ACCESS_KEY ?? '',
+    secretKey: x.ROBUSTOK_S3_SECRET_KEY ?? '',
+    bucket: uniqueBucket('server-start'),
+    prefix: '',
+  });
   await store.put('probe', Buffer.from('ok'));
   assert.equal((await store.getBytes('probe')).toString(), 'ok');
   // The Web UI serves a run's page (a single-page app: every route answers the app).

@@ -141,7 +141,11 @@ test('a plan that skipped validation is refused by the stage at run time (defenc
   const dir = await tempDir('faults-shell-runtime');
   const mark = path.join(dir, 'pwned');
   await withLocalHarness('faults-shell-runtime', async (h) => {
-    const run = commandRun('inject', { config: { argv: ['sh', '-c', 'echo ${params.who}'], params: { who: `$(touch ${mark})` } }, outputs: [], maximumAttempts: 3 });
+    const run = commandRun('inject', {
+      config: { argv: ['sh', '-c', 'echo ${params.who}'], params: { who: `$(touch ${mark})` } },
+      outputs: [],
+      maximumAttempts: 3,
+    });
     const r = await h.run(planOf([run]));
     const s = r.stages.find((x) => x.id === 'inject');
     assert.equal(s?.outcome, 'failed');

@@ -43,7 +43,10 @@ test('a command stage never sees the worker secrets, and none leaks into message
   const apiToken = `tok-${randomBytes(12).toString('hex')}`;
   const runEnv: NodeJS.ProcessEnv = { ...env, MY_API_TOKEN: apiToken, UNLISTED_SETTING: 'worker-only', TMPDIR: tmp };
   const secrets = [env.ROBUSTOK_S3_SECRET_KEY ?? '', env.ROBUSTOK_S3_ACCESS_KEY ?? '', apiToken];
-  assert.ok(secrets.every((s) => s.length >= 8), 'the test servers have real credentials');
+  assert.ok(
+    secrets.every((s) => s.length >= 8),
+    'the test servers have real credentials',
+  );
   const secretsFile = path.join(dir, 'secrets.json');
   await writeFile(secretsFile, JSON.stringify(secrets));
   const dump = path.join(dir, 'env.json');
@@ -70,7 +73,8 @@ stages:
 
   // 1. The program's environment: the allow-list, what the config names, the runner's RT_* — nothing else.
   const childEnv = JSON.parse(await readFile(dump, 'utf8')) as Record<string, string>;
-  for (const name of ['ROBUSTOK_S3_SECRET_KEY', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_STORE', 'TEMPORAL_ADDRESS', 'UNLISTED_SETTING']) assert.equal(childEnv[name], undefined, `${name} reached the stage`);
+  for (const name of ['ROBUSTOK_S3_SECRET_KEY', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_STORE', 'TEMPORAL_ADDRESS', 'UNLISTED_SETTING'])
+    assert.equal(childEnv[name], undefined, `${name} reached the stage`);
   assert.ok(!Object.values(childEnv).some((v) => v === secrets[0] || v === secrets[1]), 'a store credential reached the stage under another name');
   assert.equal(childEnv.MY_API_TOKEN, apiToken, 'passEnv passes the named variable');
   assert.equal(childEnv.GREETING, 'hello');

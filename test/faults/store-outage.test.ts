@@ -39,7 +39,15 @@ after(async () => {
 });
 
 async function harnessWith(maxMs: number): Promise<{ harness: Harness; store: MinioStore }> {
-  const store = new MinioStore({ endpoint: minio.endpoint, accessKey: minio.accessKey, secretKey: minio.secretKey, bucket: uniqueBucket('outage'), prefix: 'p', retry: { maxMs, baseMs: 200, capMs: 1_000 }, requestTimeoutMs: 1_000 });
+  const store = new MinioStore({
+    endpoint: minio.endpoint,
+    accessKey: minio.accessKey,
+    secretKey: minio.secretKey,
+    bucket: uniqueBucket('outage'),
+    prefix: 'p',
+    retry: { maxMs, baseMs: 200, capMs: 1_000 },
+    requestTimeoutMs: 1_000,
+  });
   return { harness: await pipelineHarness(store), store };
 }
 
@@ -62,7 +70,11 @@ async function scenario(retryMaxMs: number, pauseMs: number) {
     const counter = path.join(dir, 'count.txt');
     const sentinel = path.join(dir, 'finished');
     const text = `work-${randomUUID()}`;
-    const run = commandRun('work', { config: { argv: ['node', FINISH, counter, sentinel, '${outputs.out}', text], outputs: { out: 'out.txt' } }, outputs: ['out'], maximumAttempts: 10 });
+    const run = commandRun('work', {
+      config: { argv: ['node', FINISH, counter, sentinel, '${outputs.out}', text], outputs: { out: 'out.txt' } },
+      outputs: ['out'],
+      maximumAttempts: 10,
+    });
     const [record, pause] = await Promise.all([harness.run(planOf([run])), pauseAfter(sentinel, pauseMs)]);
     const stage = record.stages[0];
     assert.equal(record.outcome, 'succeeded', JSON.stringify(record.stages));
@@ -85,8 +97,14 @@ test('retry policy: ROBUSTOK_STORE_RETRY_MAX is a duration (default 5m, 0 = off)
   assert.equal(retryPolicyFromEnv({ ROBUSTOK_STORE_RETRY_MAX: '0' }).maxMs, 0);
   assert.throws(() => retryPolicyFromEnv({ ROBUSTOK_STORE_RETRY_MAX: 'forever' }), /ROBUSTOK_STORE_RETRY_MAX=forever is not a duration/);
   const p = { maxMs: 300_000, baseMs: 500, capMs: 30_000 };
-  assert.deepEqual([0, 1, 2, 10].map((n) => backoffMs(n, p, () => 0)), [250, 500, 1_000, 15_000]);
-  assert.deepEqual([0, 1, 2, 10].map((n) => backoffMs(n, p, () => 1)), [500, 1_000, 2_000, 30_000]);
+  assert.deepEqual(
+    [0, 1, 2, 10].map((n) => backoffMs(n, p, () => 0)),
+    [250, 500, 1_000, 15_000],
+  );
+  assert.deepEqual(
+    [0, 1, 2, 10].map((n) => backoffMs(n, p, () => 1)),
+    [500, 1_000, 2_000, 30_000],
+  );
 });
 
 test('a MinIO pause during the upload is waited out by the attempt itself: one attempt, the program ran once', async () => {

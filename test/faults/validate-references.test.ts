@@ -39,13 +39,19 @@ async function issuesOf(text: string, sets: string[] = []): Promise<string[]> {
 test('an argv placeholder naming an input the stage does not wire is INPUT_MISSING at that element', async () => {
   const issues = await issuesOf(SPEC.replace('ARG', "'${inputs.y}'"));
   assert.equal(issues.length, 1, issues.join('\n'));
-  assert.match(issues[0] ?? '', /^spec\.yaml:13:34 INPUT_MISSING stages\.b\.config\.argv\[2\] "b" refers to input "y", which it does not wire \(did you mean "x"\?\)/);
+  assert.match(
+    issues[0] ?? '',
+    /^spec\.yaml:13:34 INPUT_MISSING stages\.b\.config\.argv\[2\] "b" refers to input "y", which it does not wire \(did you mean "x"\?\)/,
+  );
 });
 
 test('an argv placeholder naming an undeclared param or output is CONFIG_INVALID at that element', async () => {
   const issues = await issuesOf(SPEC.replace('ARG', "'${params.lrr}', '${outputs.model}'"));
   assert.equal(issues.length, 2, issues.join('\n'));
-  assert.match(issues[0] ?? '', /^spec\.yaml:13:34 CONFIG_INVALID stages\.b\.config\.argv\[2\] argv\[2\] uses \$\{params\.lrr\}: no param "lrr" is declared \(did you mean "lr"\?\)/);
+  assert.match(
+    issues[0] ?? '',
+    /^spec\.yaml:13:34 CONFIG_INVALID stages\.b\.config\.argv\[2\] argv\[2\] uses \$\{params\.lrr\}: no param "lrr" is declared \(did you mean "lr"\?\)/,
+  );
   assert.match(issues[1] ?? '', /^spec\.yaml:13:51 CONFIG_INVALID stages\.b\.config\.argv\[3\] argv\[3\] uses \$\{outputs\.model\}: no output "model"/);
 });
 

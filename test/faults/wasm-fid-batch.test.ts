@@ -36,7 +36,10 @@ test('Inception on wasm: the activations of one image peak far below what 64 ima
     const perImage = prof.peakBytes - before;
     // One tidy over the whole graph: ~74 MB per image (64 images ≈ 4.7 GB > 4 GiB). Step by step: a few MB.
     assert.ok(perImage < 20e6, `peak activations per image: ${(perImage / 1e6).toFixed(1)} MB`);
-    assert.ok(before + DEFAULT_BATCH * perImage < WASM_HEAP / 2, `a default batch needs ${((before + DEFAULT_BATCH * perImage) / 1e9).toFixed(2)} GB of the wasm heap`);
+    assert.ok(
+      before + DEFAULT_BATCH * perImage < WASM_HEAP / 2,
+      `a default batch needs ${((before + DEFAULT_BATCH * perImage) / 1e9).toFixed(2)} GB of the wasm heap`,
+    );
     tf.dispose(prof.result);
   } finally {
     x.dispose();
@@ -50,10 +53,14 @@ test('robustok --backend wasm fid on image folders at the default batch size', a
     await mkdir(path.join(dir, side));
     for (let i = 0; i < 3; i++) {
       const px = Buffer.alloc(32 * 32 * 3, (i * 70 + (side === 'a' ? 0 : 30)) % 256);
-      await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(path.join(dir, side, `${i}.png`));
+      await sharp(px, { raw: { width: 32, height: 32, channels: 3 } })
+        .png()
+        .toFile(path.join(dir, side, `${i}.png`));
     }
   }
-  const r = await runCli(['--backend', 'wasm', 'fid', path.join(dir, 'a'), path.join(dir, 'b'), '--random-weights', '0', '--store', 'none', '--json'], { ...process.env });
+  const r = await runCli(['--backend', 'wasm', 'fid', path.join(dir, 'a'), path.join(dir, 'b'), '--random-weights', '0', '--store', 'none', '--json'], {
+    ...process.env,
+  });
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { fid: number; n_a: number; n_b: number };
   assert.ok(Number.isFinite(report.fid));

@@ -28,7 +28,17 @@ async function chromium(bin: string, args: readonly string[]): Promise<string> {
     return await new Promise((resolve, reject) => {
       execFile(
         bin,
-        ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--hide-scrollbars', `--user-data-dir=${profile}`, '--host-resolver-rules=MAP * ~NOTFOUND', ...args],
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-dev-shm-usage',
+          '--no-first-run',
+          '--hide-scrollbars',
+          `--user-data-dir=${profile}`,
+          '--host-resolver-rules=MAP * ~NOTFOUND',
+          ...args,
+        ],
         { timeout: 60_000, maxBuffer: 64 << 20 },
         (err, stdout, stderr) => (err ? reject(new Error(`${bin} ${args.join(' ')} failed: ${err.message}\n${stderr}`)) : resolve(stdout)),
       );

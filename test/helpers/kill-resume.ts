@@ -9,10 +9,17 @@ import { runCli, startCli, waitFor, type CliResult } from './cli';
 
 /** Steps of the checkpoints saved by attempt `attempt` of any stage in the store. */
 export async function checkpointSteps(store: ArtifactStore, attempt: number): Promise<number[]> {
-  return (await store.list('runs/')).map((k) => new RegExp(`/checkpoints/attempt-${attempt}/step-(\\d+)\\.json$`).exec(k)?.[1]).filter((s): s is string => s !== undefined).map(Number);
+  return (await store.list('runs/'))
+    .map((k) => new RegExp(`/checkpoints/attempt-${attempt}/step-(\\d+)\\.json$`).exec(k)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .map(Number);
 }
 
-export async function runKilledAfterCheckpoint(spec: string, env: NodeJS.ProcessEnv, minStep: number): Promise<{ run: CliResult; killedAfter: number; store: ArtifactStore }> {
+export async function runKilledAfterCheckpoint(
+  spec: string,
+  env: NodeJS.ProcessEnv,
+  minStep: number,
+): Promise<{ run: CliResult; killedAfter: number; store: ArtifactStore }> {
   const store = openStore(env.ROBUSTOK_STORE as string, env);
   const workerA = startCli(['worker'], env);
   let workerB: ReturnType<typeof startCli> | undefined;

@@ -17,7 +17,18 @@ import { createWorker } from '../../cli/worker';
 import type { PipelineInput, pipelineWorkflow } from '../../workflows/pipeline';
 import { testTemporal, tempDir } from './servers';
 
-export function commandRun(id: string, o: { config: Json; inputs?: Record<string, { run: string; output: string }>; outputs: string[]; arms?: number[]; deterministic?: boolean; maximumAttempts?: number; heartbeat?: string }): StageRun {
+export function commandRun(
+  id: string,
+  o: {
+    config: Json;
+    inputs?: Record<string, { run: string; output: string }>;
+    outputs: string[];
+    arms?: number[];
+    deterministic?: boolean;
+    maximumAttempts?: number;
+    heartbeat?: string;
+  },
+): StageRun {
   return {
     id,
     stageId: id.split('#')[0] ?? id,
@@ -64,7 +75,15 @@ export async function pipelineHarness(store: ArtifactStore, o: { workRoot?: stri
   const cpuQueue = `cpu-${suffix}`;
   const workRoot = o.workRoot ?? (await tempDir('work'));
   const workers: Worker[] = [
-    await createWorker({ connection: workerConn, namespace: t.namespace, taskQueue: controlQueue, store, shutdownGraceTime: '1s', workRoot, maxConcurrentActivities: 8 }),
+    await createWorker({
+      connection: workerConn,
+      namespace: t.namespace,
+      taskQueue: controlQueue,
+      store,
+      shutdownGraceTime: '1s',
+      workRoot,
+      maxConcurrentActivities: 8,
+    }),
     await createWorker({ connection: workerConn, namespace: t.namespace, taskQueue: cpuQueue, store, shutdownGraceTime: '1s', workRoot }),
   ];
   const running = workers.map((w) => w.run());

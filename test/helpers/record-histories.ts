@@ -76,8 +76,16 @@ async function main(): Promise<void> {
   try {
     const threeStages = planOf([
       commandRun('a', { config: { argv: ['node', TREE, '${outputs.out}', `a-${tag}`], outputs: { out: 'tree' } }, outputs: ['out'] }),
-      commandRun('b', { config: { argv: ['node', TREE, '${outputs.out}', 'b', '${inputs.x}/a.txt'], outputs: { out: 'tree' } }, inputs: { x: { run: 'a', output: 'out' } }, outputs: ['out'] }),
-      commandRun('c', { config: { argv: ['node', TREE, '${outputs.out}', 'c', '${inputs.x}/a.txt'], outputs: { out: 'tree' } }, inputs: { x: { run: 'a', output: 'out' } }, outputs: ['out'] }),
+      commandRun('b', {
+        config: { argv: ['node', TREE, '${outputs.out}', 'b', '${inputs.x}/a.txt'], outputs: { out: 'tree' } },
+        inputs: { x: { run: 'a', output: 'out' } },
+        outputs: ['out'],
+      }),
+      commandRun('c', {
+        config: { argv: ['node', TREE, '${outputs.out}', 'c', '${inputs.x}/a.txt'], outputs: { out: 'tree' } },
+        inputs: { x: { run: 'a', output: 'out' } },
+        outputs: ['out'],
+      }),
     ]);
     await save(harness, 'pipeline-first-run.json', await harness.run(threeStages), { a: 'ran', b: 'ran', c: 'ran' });
     await save(harness, 'pipeline-cached-run.json', await harness.run(threeStages), { a: 'cached', b: 'cached', c: 'cached' });

@@ -21,7 +21,17 @@ import { saveTokenizerArtifact } from '../../models/tokenizer-artifact';
 import { parseTokenizerConfig } from '../../models/tokenizer-config';
 import { Rng } from '../../models/training/rng';
 
-export const TINY_TOKENIZER = parseTokenizerConfig({ image_size: 16, patch_size: 8, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 4, layer_scale_init: null });
+export const TINY_TOKENIZER = parseTokenizerConfig({
+  image_size: 16,
+  patch_size: 8,
+  width: 32,
+  depth: 1,
+  num_heads: 2,
+  codebook_size: 64,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 4,
+  layer_scale_init: null,
+});
 export const TINY_RAR = RarConfig.parse({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, imageSeqLen: 4, codebookSize: 64, numClasses: 4 });
 
 export interface SamplingArtifacts {
@@ -73,6 +83,7 @@ export async function expectedPixels(nchw: tf.Tensor4D): Promise<Uint8Array> {
   const [B, , H, W] = nchw.shape;
   const d = await nchw.data();
   const out = new Uint8Array(B * H * W * 3);
-  for (let b = 0; b < B; b++) for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) out[(b * H * W + i) * 3 + c] = uint8Of(d[(b * 3 + c) * H * W + i] as number);
+  for (let b = 0; b < B; b++)
+    for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) out[(b * H * W + i) * 3 + c] = uint8Of(d[(b * 3 + c) * H * W + i] as number);
   return out;
 }

@@ -49,7 +49,10 @@ export async function testStageContext<C>(o: TestStageContextOptions<C>): Promis
     saved,
     checkpoints: {
       async latest() {
-        const steps = (await readdir(ckRoot)).map((n) => /^step-(\d+)$/.exec(n)?.[1]).filter((s): s is string => s !== undefined).map(Number);
+        const steps = (await readdir(ckRoot))
+          .map((n) => /^step-(\d+)$/.exec(n)?.[1])
+          .filter((s): s is string => s !== undefined)
+          .map(Number);
         if (steps.length === 0) return undefined;
         const step = Math.max(...steps);
         const dir = path.join(workdir, '.resume', `step-${step}`);

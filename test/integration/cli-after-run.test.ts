@@ -71,11 +71,23 @@ before(async () => {
   const first = await runCli(['run', specFile, '--worker', '--json'], env);
   assert.equal(first.code, 0, first.stderr);
   r1 = parseJson<RunJson>(first);
-  assert.deepEqual(r1.stages.map((s) => [s.id, s.outcome, s.attempts]), [['make', 'ran', 2], ['score', 'ran', 1]]);
+  assert.deepEqual(
+    r1.stages.map((s) => [s.id, s.outcome, s.attempts]),
+    [
+      ['make', 'ran', 2],
+      ['score', 'ran', 1],
+    ],
+  );
   const second = await runCli(['run', specFile, '--worker', '--json', '--set', 'stages.score.config.params.fid=10.25'], env);
   assert.equal(second.code, 0, second.stderr);
   r2 = parseJson<RunJson>(second);
-  assert.deepEqual(r2.stages.map((s) => [s.id, s.outcome]), [['make', 'cached'], ['score', 'ran']]);
+  assert.deepEqual(
+    r2.stages.map((s) => [s.id, s.outcome]),
+    [
+      ['make', 'cached'],
+      ['score', 'ran'],
+    ],
+  );
 });
 
 function robustokBin(args: string[], e: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -90,11 +102,23 @@ function robustokBin(args: string[], e: NodeJS.ProcessEnv): Promise<{ code: numb
 test('robustok runs (through the bin): newest first, outcome, duration, best FID; a table without --json', async () => {
   const r = await robustokBin(['runs', '--json'], env);
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { total: number; runs: { runId: string; name: string; outcome: string; durationMs: number; stages: Record<string, number>; best?: { metric: string; value: number } }[] };
+  const out = JSON.parse(r.stdout) as {
+    total: number;
+    runs: { runId: string; name: string; outcome: string; durationMs: number; stages: Record<string, number>; best?: { metric: string; value: number } }[];
+  };
   assert.equal(out.total, 2);
-  assert.deepEqual(out.runs.map((x) => x.runId), [r2.runId, r1.runId]);
+  assert.deepEqual(
+    out.runs.map((x) => x.runId),
+    [r2.runId, r1.runId],
+  );
   assert.ok(out.runs.every((x) => x.name === 'after-run' && x.outcome === 'succeeded' && x.durationMs > 0));
-  assert.deepEqual(out.runs.map((x) => x.best), [{ metric: 'score.fid', value: 10.25, arm: '', comparable: true }, { metric: 'score.fid', value: 12.5, arm: '', comparable: true }]);
+  assert.deepEqual(
+    out.runs.map((x) => x.best),
+    [
+      { metric: 'score.fid', value: 10.25, arm: '', comparable: true },
+      { metric: 'score.fid', value: 12.5, arm: '', comparable: true },
+    ],
+  );
   assert.deepEqual(out.runs[0]?.stages, { ran: 1, cached: 1, failed: 0, skipped: 0 });
 
   const table = await runCli(['runs', '--limit', '1'], env);
@@ -106,10 +130,22 @@ test('robustok runs (through the bin): newest first, outcome, duration, best FID
 test('robustok compare: the changed config path per stage, metrics side by side with the delta', async () => {
   const r = await runCli(['compare', r1.runId, r2.runId, '--json'], env);
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { stages: { stageId: string; sameKey: boolean; changes: string[] }[]; arms: { metrics: { metric: string; a: number; b: number; delta: number }[] }[] };
-  assert.deepEqual(out.stages.map((s) => [s.stageId, s.sameKey]), [['make', true], ['score', false]]);
+  const out = JSON.parse(r.stdout) as {
+    stages: { stageId: string; sameKey: boolean; changes: string[] }[];
+    arms: { metrics: { metric: string; a: number; b: number; delta: number }[] }[];
+  };
+  assert.deepEqual(
+    out.stages.map((s) => [s.stageId, s.sameKey]),
+    [
+      ['make', true],
+      ['score', false],
+    ],
+  );
   assert.deepEqual(out.stages[1]?.changes, ['config.params.fid: 12.5 → 10.25']);
-  assert.deepEqual(out.arms[0]?.metrics.find((m) => m.metric === 'score.fid'), { metric: 'score.fid', a: 12.5, b: 10.25, delta: -2.25 });
+  assert.deepEqual(
+    out.arms[0]?.metrics.find((m) => m.metric === 'score.fid'),
+    { metric: 'score.fid', a: 12.5, b: 10.25, delta: -2.25 },
+  );
   const text = await runCli(['compare', r1.runId.slice(0, -2), r2.runId], env);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /make: same key/);
@@ -120,9 +156,16 @@ test('robustok compare: the changed config path per stage, metrics side by side 
 test('robustok logs: failed and successful attempts stored, redacted and bounded; a cached stage shows its producer', async () => {
   const list = await runCli(['logs', r1.runId, '--json'], env);
   assert.equal(list.code, 0, list.stderr);
-  const stages = (JSON.parse(list.stdout) as { stages: { id: string; logs: { attempt: number; outcome: string; bytes: number; originalBytes: number }[] }[] }).stages;
+  const stages = (JSON.parse(list.stdout) as { stages: { id: string; logs: { attempt: number; outcome: string; bytes: number; originalBytes: number }[] }[] })
+    .stages;
   const make = stages.find((s) => s.id === 'make');
-  assert.deepEqual(make?.logs.map((l) => [l.attempt, l.outcome]), [[1, 'failed'], [2, 'succeeded']]);
+  assert.deepEqual(
+    make?.logs.map((l) => [l.attempt, l.outcome]),
+    [
+      [1, 'failed'],
+      [2, 'succeeded'],
+    ],
+  );
   for (const l of make?.logs ?? []) {
     assert.ok(l.originalBytes > 600 * 1024, `original ${l.originalBytes}`);
     assert.ok(l.bytes <= LOG_HEAD_BYTES + LOG_TAIL_BYTES + 200, `stored ${l.bytes}`);
@@ -131,7 +174,8 @@ test('robustok logs: failed and successful attempts stored, redacted and bounded
   const failed = await runCli(['logs', r1.runId, 'make', '--attempt', '1'], env);
   assert.equal(failed.code, 0, failed.stderr);
   // (not assert.match: on failure it would print the whole 512 KiB log)
-  const has = (re: RegExp) => assert.ok(re.test(failed.stdout), `${String(re)} not in the log; it starts:\n${failed.stdout.slice(0, 1500)}\n…ends:\n${failed.stdout.slice(-600)}`);
+  const has = (re: RegExp) =>
+    assert.ok(re.test(failed.stdout), `${String(re)} not in the log; it starts:\n${failed.stdout.slice(0, 1500)}\n…ends:\n${failed.stdout.slice(-600)}`);
   has(/^# run [^\n]*, stage make \(command\), attempt 1 on [^\n]*\n# key [0-9a-f]{64}\n# [^\n]*: failed \[COMMAND_FAILED\]/);
   has(/== stdout ==\nmake: start, token \*\*\*\n/);
   has(/bytes omitted: a stored log keeps its first 64 KiB and last 448 KiB/);
@@ -172,7 +216,10 @@ test('robustok get: a file and a directory, byte-exact; refuses a non-empty dest
   assert.equal(await readFile(file, 'utf8'), 'score 10.25\n');
   assert.deepEqual((await readdir(out)).sort(), ['out.txt', 'sdir'], 'no temporary left behind');
 
-  await assert.rejects(getCommand(r1.runId, 'make.nope', path.join(out, 'x'), { store: env.ROBUSTOK_STORE }), /no output 'nope': its outputs are (file, dir|dir, file)/);
+  await assert.rejects(
+    getCommand(r1.runId, 'make.nope', path.join(out, 'x'), { store: env.ROBUSTOK_STORE }),
+    /no output 'nope': its outputs are (file, dir|dir, file)/,
+  );
 });
 
 test('robustok gc --keep-runs 1: a dry run deletes nothing; --apply removes the old run only, and the kept one stays whole', async () => {
@@ -201,7 +248,11 @@ test('robustok gc --keep-runs 1: a dry run deletes nothing; --apply removes the 
   assert.ok(entry.state === 'hit' && entry.manifest.log !== undefined);
   assert.match(await readAttemptLog(store, entry.manifest.log), /make: end\n/);
   const again = parseJson<RunJson>(await runCli(['run', specFile, '--worker', '--json', '--set', 'stages.score.config.params.fid=10.25'], env));
-  assert.deepEqual(again.stages.map((x) => x.outcome), ['cached', 'cached'], 'the kept entries still serve the cache');
+  assert.deepEqual(
+    again.stages.map((x) => x.outcome),
+    ['cached', 'cached'],
+    'the kept entries still serve the cache',
+  );
   const second = await planGc(store, 2);
   assert.equal(second.blobs.length, 0, 'nothing left to collect');
 });
@@ -230,7 +281,10 @@ test('gc while a run is going: the entries it took from the cache and the stage 
   assert.equal(r.code, 0, r.stderr);
   const r3 = parseJson<RunJson>(r);
   assert.equal(r3.runId, plan.inFlightRuns[0]);
-  assert.deepEqual(r3.stages.map((x) => x.outcome), ['cached', 'ran']);
+  assert.deepEqual(
+    r3.stages.map((x) => x.outcome),
+    ['cached', 'ran'],
+  );
   // Both outputs read back whole: make's entry (a cache hit of the going run) and score's fresh upload.
   const out = await tempDir('after-run-live');
   await getCommand(r3.runId, 'make.dir', path.join(out, 'make'), { store: env.ROBUSTOK_STORE });

@@ -26,10 +26,25 @@ stages:
 
 const cases: { name: string; spec: string; set?: string[]; expect: RegExp }[] = [
   { name: 'YAML syntax error', spec: GOOD.replace('argv: [echo, hi]', 'argv: [echo, hi'), expect: /spec\.yaml:\d+:\d+: .*\[YAML_SYNTAX\]/ },
-  { name: 'unknown stage kind', spec: GOOD.replace('kind: command\n    inputs', 'kind: comand\n    inputs'), expect: /spec\.yaml:10:11: .*comand.*did you mean "command"/i },
-  { name: 'unknown key', spec: GOOD.replace('  b:\n', '  b:\n    timouts: {heartbeat: 10s}\n'), expect: /spec\.yaml:10:5: .*timouts.*did you mean "timeouts"/i },
+  {
+    name: 'unknown stage kind',
+    spec: GOOD.replace('kind: command\n    inputs', 'kind: comand\n    inputs'),
+    expect: /spec\.yaml:10:11: .*comand.*did you mean "command"/i,
+  },
+  {
+    name: 'unknown key',
+    spec: GOOD.replace('  b:\n', '  b:\n    timouts: {heartbeat: 10s}\n'),
+    expect: /spec\.yaml:10:5: .*timouts.*did you mean "timeouts"/i,
+  },
   { name: 'wrong type', spec: GOOD.replace('argv: [echo, hi]', 'argv: 42'), expect: /spec\.yaml:7:13: .*array/i },
-  { name: 'cycle', spec: GOOD.replace('  a:\n    kind: command\n', '  a:\n    kind: command\n    inputs: {y: b.out}\n').replace("argv: [cat, '${inputs.x}']", "argv: [cat, '${inputs.x}']\n      outputs: {out: o.txt}"), expect: /cycle.*\ba\b.*\bb\b/is },
+  {
+    name: 'cycle',
+    spec: GOOD.replace('  a:\n    kind: command\n', '  a:\n    kind: command\n    inputs: {y: b.out}\n').replace(
+      "argv: [cat, '${inputs.x}']",
+      "argv: [cat, '${inputs.x}']\n      outputs: {out: o.txt}",
+    ),
+    expect: /cycle.*\ba\b.*\bb\b/is,
+  },
   { name: 'dangling input', spec: GOOD.replace('x: a.out', 'x: a.missing'), expect: /spec\.yaml:11:\d+: .*missing/ },
   { name: 'bad --set', spec: GOOD, set: ['stages.zz.config.argv=[x]'], expect: /<--set>:1:\d+: .*zz/ },
 ];

@@ -48,7 +48,9 @@ stages:
     workerB = startCli(['worker'], env);
     const run = await runP;
     assert.equal(run.code, 0, run.stderr);
-    const record = parseJson<{ stages: { id: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, { digest: string }> }[] }>(run);
+    const record = parseJson<{
+      stages: { id: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, { digest: string }> }[];
+    }>(run);
     const train = record.stages.find((s) => s.id === 'train');
     assert.equal(train?.outcome, 'ran');
     assert.equal(train?.attempts, 2);

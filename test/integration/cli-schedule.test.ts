@@ -45,12 +45,18 @@ stages:
   const connection = await Connection.connect({ address: t.address });
   const handle = new Client({ connection, namespace: t.namespace }).schedule.getHandle(id);
   try {
-    const created = await runCli(['schedule', 'create', spec, '--id', id, '--every', '24h', '--overlap', 'buffer-one', '--set', 'stages.hello.config.params.word=scheduled', '--json'], env);
+    const created = await runCli(
+      ['schedule', 'create', spec, '--id', id, '--every', '24h', '--overlap', 'buffer-one', '--set', 'stages.hello.config.params.word=scheduled', '--json'],
+      env,
+    );
     assert.equal(created.code, 0, created.stderr);
     assert.deepEqual(parseJson<{ when: string[]; overlap: string }>(created).overlap, 'buffer-one');
 
     // CLI start-up is seconds on a loaded machine: independent calls run side by side.
-    const [again, trigger] = await Promise.all([runCli(['schedule', 'create', spec, '--id', id, '--every', '24h'], env), runCli(['schedule', 'trigger', id, '--json'], env)]);
+    const [again, trigger] = await Promise.all([
+      runCli(['schedule', 'create', spec, '--id', id, '--every', '24h'], env),
+      runCli(['schedule', 'trigger', id, '--json'], env),
+    ]);
     assert.equal(again.code, 2, 'an existing id is refused without --replace');
     assert.match(again.stderr, /--replace/);
     const fired = parseJson<{ workflowId: string | null }>(trigger);
@@ -67,15 +73,18 @@ stages:
     assert.equal(paused.code, 0, paused.stderr);
     const [run] = await listRunRecords(store);
     assert.equal(run?.outcome, 'succeeded');
-    assert.equal(`run-${run?.runId ?? ''}`, fired.workflowId, 'the run id is the firing\'s workflow id');
-    assert.deepEqual(run?.stages.map((s) => s.outcome), ['ran']);
+    assert.equal(`run-${run?.runId ?? ''}`, fired.workflowId, "the run id is the firing's workflow id");
+    assert.deepEqual(
+      run?.stages.map((s) => s.outcome),
+      ['ran'],
+    );
     // The worker ran the plan made at create time, --set included.
     assert.deepEqual(await fileLines(counter), ['scheduled']);
 
     // A second firing is a second run with its own record.
     const second = parseJson<{ workflowId: string | null }>(await runCli(['schedule', 'trigger', id, '--json', '--overlap', 'allow-all'], env));
     assert.notEqual(second.workflowId, fired.workflowId);
-    await waitFor('the second firing\'s record', async () => (await listRunRecords(store)).length === 2, 60_000);
+    await waitFor("the second firing's record", async () => (await listRunRecords(store)).length === 2, 60_000);
     assert.deepEqual((await listRunRecords(store)).map((r) => `run-${r.runId}`).sort(), [fired.workflowId, second.workflowId].sort());
     const listed = parseJson<Listed>(await runCli(['schedule', 'list', '--json'], env));
     const mine = listed.schedules.find((s) => s.id === id);

@@ -62,7 +62,9 @@ test('2 × 3 sweep: the shared upstream runs once, every arm gets its result, pl
   await writeFile(spec, sweepSpec(counter, '[0, 1, 2]'));
   const env = await cliEnv('sweep');
 
-  const plan = parseJson<{ arms: unknown[]; runs: { id: string; stage: string; shared: boolean; arms: string[] }[] }>(await runCli(['plan', spec, '--json'], env));
+  const plan = parseJson<{ arms: unknown[]; runs: { id: string; stage: string; shared: boolean; arms: string[] }[] }>(
+    await runCli(['plan', spec, '--json'], env),
+  );
   assert.equal(plan.arms.length, 6);
   const byStage = (s: string) => plan.runs.filter((r) => r.stage === s);
   assert.equal(byStage('data').length, 1);
@@ -79,7 +81,11 @@ test('2 × 3 sweep: the shared upstream runs once, every arm gets its result, pl
   const record = parseJson<RunJson>(run);
   const executed = (await readFile(counter, 'utf8')).trim().split('\n');
   assert.deepEqual(
-    { data: executed.filter((l) => l === 'data').length, scale: executed.filter((l) => l === 'scale').length, offset: executed.filter((l) => l === 'offset').length },
+    {
+      data: executed.filter((l) => l === 'data').length,
+      scale: executed.filter((l) => l === 'scale').length,
+      offset: executed.filter((l) => l === 'offset').length,
+    },
     { data: 1, scale: 2, offset: 6 },
   );
   assert.equal(record.arms.length, 6);
@@ -87,10 +93,10 @@ test('2 × 3 sweep: the shared upstream runs once, every arm gets its result, pl
     assert.equal(arm.outcome, 'succeeded');
     assert.equal(typeof arm.metrics['offset.length'], 'number', `arm ${arm.label} has its offset metric`);
   }
-  assert.deepEqual(record.arms.map((a) => a.label).sort(), [
-    'factor=10,shift=0', 'factor=10,shift=1', 'factor=10,shift=2',
-    'factor=2,shift=0', 'factor=2,shift=1', 'factor=2,shift=2',
-  ].sort());
+  assert.deepEqual(
+    record.arms.map((a) => a.label).sort(),
+    ['factor=10,shift=0', 'factor=10,shift=1', 'factor=10,shift=2', 'factor=2,shift=0', 'factor=2,shift=1', 'factor=2,shift=2'].sort(),
+  );
 });
 
 test('failurePolicy continue: failing arms do not stop the others; the summary lists each arm', async () => {
@@ -102,7 +108,11 @@ test('failurePolicy continue: failing arms do not stop the others; the summary l
   const run = await runCli(['run', spec, '--worker', '--json'], env);
   assert.equal(run.code, 1);
   const record = parseJson<RunJson>(run);
-  const byOutcome = (o: string) => record.arms.filter((a) => a.outcome === o).map((a) => a.label).sort();
+  const byOutcome = (o: string) =>
+    record.arms
+      .filter((a) => a.outcome === o)
+      .map((a) => a.label)
+      .sort();
   assert.deepEqual(byOutcome('failed'), ['factor=10,shift=boom', 'factor=2,shift=boom']);
   assert.equal(byOutcome('succeeded').length, 4);
   const human = await runCli(['status', run.stdout.match(/"runId": "([^"]+)"/)?.[1] ?? '?'], env);

@@ -23,7 +23,17 @@ import { testStageContext } from '../helpers/stage-context';
 
 const DATA = { imageSize: 16, numClasses: 4, trainPerClass: 8, valPerClass: 2, seed: 3 };
 const TOKENIZER = {
-  model: { image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 32, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0 },
+  model: {
+    image_size: 16,
+    patch_size: 4,
+    width: 32,
+    depth: 1,
+    num_heads: 2,
+    codebook_size: 32,
+    codebook_embed_dim: 8,
+    num_latent_tokens: 16,
+    drop_path_rate: 0,
+  },
   batchSize: 8,
   epochs: 2,
   optimizer: { lr: 2e-3, scaleLrByBatch: false, minLr: 2e-4, warmupEpochs: 0 },
@@ -111,7 +121,9 @@ stages:
     await writeFile(path.join(local, f.path), await blobBytes(store, f));
   }
   await initBackend({ log: null });
-  const ref = await generatorTrainStage.run(await testStageContext({ config: generatorTrainConfigSchema.parse(GENERATOR), inputs: { tokens: local }, seed: SEED, checkpointEvery: EVERY }));
+  const ref = await generatorTrainStage.run(
+    await testStageContext({ config: generatorTrainConfigSchema.parse(GENERATOR), inputs: { tokens: local }, seed: SEED, checkpointEvery: EVERY }),
+  );
   const full = (JSON.parse(await readFile(ref.outputs.metrics as string, 'utf8')) as { history: Row[] }).history;
   assert.equal(resumed.length, full.length);
   const after = full.filter((r) => r.step > (gen?.resumedFromStep ?? 0));
@@ -126,7 +138,10 @@ stages:
   assert.ok(wFile, 'the generator output holds model.safetensors');
   const remoteFile = path.join(local, 'remote.safetensors');
   await writeFile(remoteFile, await blobBytes(store, wFile));
-  const [a, b] = await Promise.all([SafetensorsReader.open(remoteFile), SafetensorsReader.open(path.join(ref.outputs.generator as string, 'model.safetensors'))]);
+  const [a, b] = await Promise.all([
+    SafetensorsReader.open(remoteFile),
+    SafetensorsReader.open(path.join(ref.outputs.generator as string, 'model.safetensors')),
+  ]);
   let worst = 0;
   try {
     assert.deepEqual(a.names(), b.names());

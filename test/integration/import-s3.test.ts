@@ -36,7 +36,13 @@ before(async () => {
 });
 
 test('weights.import: safetensors + upstream YAML from s3:// become a generator artifact', async () => {
-  const ctx = await testStageContext({ config: weightsImportConfigSchema.parse({ arch: 'rar', weights: `s3://${bucket}/released/rar.safetensors`, upstreamConfig: `s3://${bucket}/released/rar.yaml` }) });
+  const ctx = await testStageContext({
+    config: weightsImportConfigSchema.parse({
+      arch: 'rar',
+      weights: `s3://${bucket}/released/rar.safetensors`,
+      upstreamConfig: `s3://${bucket}/released/rar.yaml`,
+    }),
+  });
   const r = await weightsImportStage.run(ctx);
   assert.equal((await readRarArtifactConfig(r.outputs.generator ?? '')).hiddenSize, 24);
 });

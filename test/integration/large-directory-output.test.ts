@@ -18,7 +18,11 @@ test(`a ${N}-file directory output travels by reference; the consumer sees every
   await withLocalHarness('large-dir', async (h, store) => {
     const plan = planOf([
       commandRun('make', { config: { argv: ['node', MANY, 'make', '${outputs.out}', String(N)], outputs: { out: 'data' } }, outputs: ['out'] }),
-      commandRun('count', { config: { argv: ['node', MANY, 'count', '${inputs.x}', '${outputs.out}'], outputs: { out: 'n.txt' } }, inputs: { x: { run: 'make', output: 'out' } }, outputs: ['out'] }),
+      commandRun('count', {
+        config: { argv: ['node', MANY, 'count', '${inputs.x}', '${outputs.out}'], outputs: { out: 'n.txt' } },
+        inputs: { x: { run: 'make', output: 'out' } },
+        outputs: ['out'],
+      }),
     ]);
     for (const expected of ['ran', 'cached']) {
       const record = await h.run(plan);

@@ -79,7 +79,10 @@ ${stage('a', 2500)}${stage('b', 2500)}${stage('slow', 6000, '    inputs: {a: a.o
     assert.equal(run.code, 0, run.stderr);
     const record = parseJson<{ stages: { id: string; outcome: string; attempts: number; key: string }[] }>(run);
     const byId = Object.fromEntries(record.stages.map((s) => [s.id, s]));
-    assert.deepEqual(record.stages.map((s) => s.outcome), ['ran', 'ran', 'ran']);
+    assert.deepEqual(
+      record.stages.map((s) => s.outcome),
+      ['ran', 'ran', 'ran'],
+    );
     assert.equal(byId.slow?.attempts, 2, 'the second attempt, on the other host, finished the stage');
 
     // Where each stage ran: a and b on different hosts; slow first on the victim, then on the survivor.

@@ -42,7 +42,10 @@ for (const kind of ['MinIO', 'local dir'] as const) {
   let store: ArtifactStore;
   let harness: Harness;
   before(async () => {
-    store = kind === 'MinIO' ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('engine'), prefix: 'p' }) : new LocalDirStore(await tempDir('engine-store'));
+    store =
+      kind === 'MinIO'
+        ? new MinioStore({ ...(await testMinio()), bucket: uniqueBucket('engine'), prefix: 'p' })
+        : new LocalDirStore(await tempDir('engine-store'));
     harness = await pipelineHarness(store);
   });
   after(() => harness.close());
@@ -60,7 +63,10 @@ for (const kind of ['MinIO', 'local dir'] as const) {
     const second = await harness.run(diamond(counter, texts));
     assert.deepEqual(outcomes(second), { a: 'cached', b: 'cached', c: 'cached', d: 'cached' });
     assert.deepEqual((await executions(counter)).sort(), ['a', 'b', 'c', 'd']);
-    assert.deepEqual(second.stages.map((s) => s.key), first.stages.map((s) => s.key));
+    assert.deepEqual(
+      second.stages.map((s) => s.key),
+      first.stages.map((s) => s.key),
+    );
 
     const third = await harness.run(diamond(counter, { ...texts, b: 'B2' }));
     assert.deepEqual(outcomes(third), { a: 'cached', b: 'ran', c: 'cached', d: 'ran' });
@@ -100,11 +106,18 @@ for (const kind of ['MinIO', 'local dir'] as const) {
 test('a missing output declaration fails the stage without committing a manifest', () =>
   withLocalHarness('engine-noout', async (harness, store) => {
     const counter = path.join(await tempDir('counter'), 'count.txt');
-    const lying = commandRun('liar', { config: { argv: ['node', STEP, counter, 'liar', 'x', path.join(await tempDir('elsewhere'), 'o.txt')], outputs: { out: 'never-written.txt' } }, outputs: ['out'], maximumAttempts: 1 });
+    const lying = commandRun('liar', {
+      config: { argv: ['node', STEP, counter, 'liar', 'x', path.join(await tempDir('elsewhere'), 'o.txt')], outputs: { out: 'never-written.txt' } },
+      outputs: ['out'],
+      maximumAttempts: 1,
+    });
     const record = await harness.run(planOf([lying]));
     assert.equal(record.stages[0]?.outcome, 'failed');
     assert.match(record.stages[0]?.error?.message ?? '', /did not write its declared output 'out'/);
-    assert.deepEqual((await store.list('runs/')).filter((k) => k.endsWith('manifest.json')), []);
+    assert.deepEqual(
+      (await store.list('runs/')).filter((k) => k.endsWith('manifest.json')),
+      [],
+    );
   }));
 
 test('a long run continues as new when its history grows, carrying every finished result', () =>
@@ -122,7 +135,10 @@ test('a long run continues as new when its history grows, carrying every finishe
     const record = await harness.run(planOf(runs), { historySoftLimit: 20 });
     assert.equal(record.outcome, 'succeeded');
     assert.equal(await harness.firstExecutionStatus(), 'CONTINUED_AS_NEW');
-    assert.deepEqual(record.stages.map((s) => `${s.id}:${s.outcome}`), runs.map((r) => `${r.id}:ran`));
+    assert.deepEqual(
+      record.stages.map((s) => `${s.id}:${s.outcome}`),
+      runs.map((r) => `${r.id}:ran`),
+    );
     const last = record.stages.find((s) => s.id === 's7');
     assert.equal(last?.outputs.out?.bytes, Array.from({ length: 8 }, (_, i) => `t${i}\n`).join('').length);
     assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 8, 'no stage ran twice across the continue-as-new boundaries');
@@ -131,7 +147,11 @@ test('a long run continues as new when its history grows, carrying every finishe
 test('failFast stops stages still running when another fails', () =>
   withLocalHarness('engine-failfast', async (harness) => {
     const counter = path.join(await tempDir('counter'), 'count.txt');
-    const step = (label: string, env: Record<string, string>) => ({ argv: ['node', STEP, counter, label, label, '${outputs.out}'], outputs: { out: 'o.txt' }, env });
+    const step = (label: string, env: Record<string, string>) => ({
+      argv: ['node', STEP, counter, label, label, '${outputs.out}'],
+      outputs: { out: 'o.txt' },
+      env,
+    });
     const plan = planOf([
       commandRun('slow', { config: step('slow', { STEP_SLEEP_MS: '60000' }), outputs: ['out'], maximumAttempts: 1, heartbeat: '10s' }),
       commandRun('broken', { config: step('broken', { STEP_SLEEP_MS: '1500', STEP_FAIL: '1' }), outputs: ['out'], maximumAttempts: 1 }),
@@ -148,10 +168,17 @@ test('failFast stops stages still running when another fails', () =>
 test('eval.fid as a stage: features from upstream stages in, FID in the manifest metrics', () =>
   withLocalHarness('engine-fid', async (harness) => {
     const FEATURES = path.resolve(__dirname, '..', 'fixtures', 'commands', 'features.js');
-    const feats = (seed: number, shift: number) => ({ argv: ['node', FEATURES, '${outputs.out}', '64', '8', String(seed), String(shift)], outputs: { out: 'f.npy' } });
+    const feats = (seed: number, shift: number) => ({
+      argv: ['node', FEATURES, '${outputs.out}', '64', '8', String(seed), String(shift)],
+      outputs: { out: 'f.npy' },
+    });
     const fid = (samples: string) =>
       ({
-        ...commandRun(`fid-${samples}`, { config: { batchSize: 50 }, inputs: { samples: { run: samples, output: 'out' }, reference: { run: 'ref', output: 'out' } }, outputs: ['metrics'] }),
+        ...commandRun(`fid-${samples}`, {
+          config: { batchSize: 50 },
+          inputs: { samples: { run: samples, output: 'out' }, reference: { run: 'ref', output: 'out' } },
+          outputs: ['metrics'],
+        }),
         kind: 'eval.fid',
       }) satisfies StageRun;
     const plan = planOf([

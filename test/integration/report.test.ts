@@ -106,7 +106,10 @@ test('report: pivot and CSV equal the record, grids load in headless Chromium, r
   assert.doesNotMatch(html, /data-metric="not_a_metric"/);
   assert.match(html, /60 progress reports/);
   // Every artifact with URI and digest.
-  assert.match(html, /<code>train\.model<\/code><\/td><td>file \(model\.json\)<\/td><td class="n">\d+ B<\/td><td class="mono">sha256:[0-9a-f]{64}<\/td><td class="mono">s3:\/\/[^<]+\/cas\/sha256\//);
+  assert.match(
+    html,
+    /<code>train\.model<\/code><\/td><td>file \(model\.json\)<\/td><td class="n">\d+ B<\/td><td class="mono">sha256:[0-9a-f]{64}<\/td><td class="mono">s3:\/\/[^<]+\/cas\/sha256\//,
+  );
   // Self-contained: nothing to fetch.
   assert.doesNotMatch(html, /<script|<link|(?:src|href)="(?:https?:)?\/\/|url\((?!#)/i);
 

@@ -21,7 +21,11 @@ async function roundTrip(store: ArtifactStore, text: string) {
   const client = new Client({ connection: clientConn, namespace: t.namespace });
   try {
     return await worker.runUntil(
-      client.workflow.execute<typeof roundTripWorkflow>('roundTripWorkflow', { taskQueue, workflowId: `rt-${randomUUID()}`, args: [{ key: `slice/${randomUUID()}.txt`, text }] }),
+      client.workflow.execute<typeof roundTripWorkflow>('roundTripWorkflow', {
+        taskQueue,
+        workflowId: `rt-${randomUUID()}`,
+        args: [{ key: `slice/${randomUUID()}.txt`, text }],
+      }),
     );
   } finally {
     await workerConn.close();

@@ -27,7 +27,9 @@ function robustok(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numbe
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-const specs = readdirSync(path.join(ROOT, 'pipelines')).filter((f) => f.endsWith('.yaml')).sort();
+const specs = readdirSync(path.join(ROOT, 'pipelines'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 test('pipelines/ holds the smoke pipeline', () => {
   assert.ok(specs.includes('smoke.yaml'), specs.join(', '));
@@ -44,7 +46,10 @@ for (const file of specs) {
     assert.equal(p.code, 0, p.stderr);
     const plan = JSON.parse(p.stdout) as { runs: { id: string; status: string }[] };
     assert.ok(plan.runs.length > 0);
-    assert.ok(plan.runs.every((r) => r.status === 'will run'), JSON.stringify(plan.runs.map((r) => r.status)));
+    assert.ok(
+      plan.runs.every((r) => r.status === 'will run'),
+      JSON.stringify(plan.runs.map((r) => r.status)),
+    );
   });
 }
 
@@ -67,18 +72,40 @@ const setArgs = (sets: readonly string[]) => sets.flatMap((s) => ['--set', s]);
 
 const RAR_L_SAMPLING = { guidanceScale: 6.75, guidanceScalePow: 1.01, randomizeTemperature: 1.04 };
 const RAR_B_SAMPLING = { guidanceScale: 6.0, guidanceScalePow: 1.15, randomizeTemperature: 1.02 };
-const sampling = (c: Record<string, unknown>) => ({ guidanceScale: c.guidanceScale, guidanceScalePow: c.guidanceScalePow, randomizeTemperature: c.randomizeTemperature });
+const sampling = (c: Record<string, unknown>) => ({
+  guidanceScale: c.guidanceScale,
+  guidanceScalePow: c.guidanceScalePow,
+  randomizeTemperature: c.randomizeTemperature,
+});
 
 /** The seven --set lines robustok.yaml documents for RAR-L (its header). */
 const ROBUSTOK_RAR_L = [
   'stages.generator.config.model.preset=rar-l',
-  ...['pairs', 'sample'].flatMap((s) => [`stages.${s}.config.guidanceScale=6.75`, `stages.${s}.config.guidanceScalePow=1.01`, `stages.${s}.config.randomizeTemperature=1.04`]),
+  ...['pairs', 'sample'].flatMap((s) => [
+    `stages.${s}.config.guidanceScale=6.75`,
+    `stages.${s}.config.guidanceScalePow=1.01`,
+    `stages.${s}.config.randomizeTemperature=1.04`,
+  ]),
 ];
 
 test('robustok.yaml is the paper configuration: §1.2–§1.4 and §6 values, gpu queue, long timeouts; RAR-L by its documented --set lines', async () => {
   const spec = loadShipped('robustok.yaml');
   const tok = cfg(spec, 'tokenizer');
-  assert.deepEqual(tok.model, { image_size: 256, patch_size: 16, width: 768, depth: 12, num_heads: 12, mlp_ratio: 4, drop_path_rate: 0.1, layer_scale_init: 1e-5, codebook_size: 4096, codebook_embed_dim: 64, codebook_l2_norm: true, commit_loss_beta: 0.25, num_latent_tokens: 256 });
+  assert.deepEqual(tok.model, {
+    image_size: 256,
+    patch_size: 16,
+    width: 768,
+    depth: 12,
+    num_heads: 12,
+    mlp_ratio: 4,
+    drop_path_rate: 0.1,
+    layer_scale_init: 1e-5,
+    codebook_size: 4096,
+    codebook_embed_dim: 64,
+    codebook_l2_norm: true,
+    commit_loss_beta: 0.25,
+    num_latent_tokens: 256,
+  });
   assert.deepEqual([tok.batchSize, tok.epochs], [1024, 200]);
   assert.deepEqual(tok.perturbation, { alpha: 1, beta: 0.1, delta: 100, annealStart: 40, annealEnd: 120, endRatio: 0.5 });
   assert.equal((tok.discriminator as { startEpoch: number }).startEpoch, 56);
@@ -103,21 +130,35 @@ test('robustok.yaml is the paper configuration: §1.2–§1.4 and §6 values, gp
   assert.deepEqual(sampling(cfg(large, 'sample')), RAR_L_SAMPLING);
   assert.equal(planShipped('robustok.yaml', ROBUSTOK_RAR_L).runs.length, 13);
   const home = await tempDir('shipped-l');
-  const v = await robustok(['validate', 'pipelines/robustok.yaml', ...setArgs(ROBUSTOK_RAR_L)], { ...process.env, ROBUSTOK_HOME: home, ROBUSTOK_STORE: path.join(home, 'store') });
+  const v = await robustok(['validate', 'pipelines/robustok.yaml', ...setArgs(ROBUSTOK_RAR_L)], {
+    ...process.env,
+    ROBUSTOK_HOME: home,
+    ROBUSTOK_STORE: path.join(home, 'store'),
+  });
   assert.equal(v.code, 0, `${v.stdout}\n${v.stderr}`);
 });
 
-test('sweep-sigma-guidance.yaml: 4 arms σ × (g, p, T); its stages are smoke.yaml\'s, so a smoke run\'s upstream runs are cache hits', () => {
+test("sweep-sigma-guidance.yaml: 4 arms σ × (g, p, T); its stages are smoke.yaml's, so a smoke run's upstream runs are cache hits", () => {
   const plan = planShipped('sweep-sigma-guidance.yaml');
   assert.equal(plan.arms.length, 4);
   const byStage = (id: string) => plan.runs.filter((r) => r.stageId === id);
-  assert.deepEqual(
-    Object.fromEntries(['data', 'tokenizer', 'tokens', 'generator', 'pairs', 'posttrain', 'sample', 'fid'].map((s) => [s, byStage(s).length])),
-    { data: 1, tokenizer: 1, tokens: 1, generator: 1, pairs: 2, posttrain: 2, sample: 4, fid: 4 },
-  );
+  assert.deepEqual(Object.fromEntries(['data', 'tokenizer', 'tokens', 'generator', 'pairs', 'posttrain', 'sample', 'fid'].map((s) => [s, byStage(s).length])), {
+    data: 1,
+    tokenizer: 1,
+    tokens: 1,
+    generator: 1,
+    pairs: 2,
+    posttrain: 2,
+    sample: 4,
+    fid: 4,
+  });
   const smoke = planShipped('smoke.yaml');
   for (const id of ['data', 'tokenizer', 'tokens', 'generator']) {
-    assert.equal(byStage(id)[0]?.structuralKey, smoke.runs.find((r) => r.stageId === id)?.structuralKey, `${id}: sweep-sigma-guidance.yaml no longer matches smoke.yaml; copy smoke.yaml's stages into it`);
+    assert.equal(
+      byStage(id)[0]?.structuralKey,
+      smoke.runs.find((r) => r.stageId === id)?.structuralKey,
+      `${id}: sweep-sigma-guidance.yaml no longer matches smoke.yaml; copy smoke.yaml's stages into it`,
+    );
   }
 });
 
@@ -126,12 +167,23 @@ test('reproduce-rar.yaml: released weights → 8 sampling shards of 50k (merged)
   const shards = plan.runs.filter((r) => r.kind === 'generator.sample');
   assert.equal(shards.length, 8);
   const configs = shards.map((r) => r.config as { shard: { index: number; count: number }; perClass: number } & Record<string, unknown>);
-  assert.deepEqual(configs.map((c) => c.shard), [0, 1, 2, 3, 4, 5, 6, 7].map((index) => ({ index, count: 8 })));
+  assert.deepEqual(
+    configs.map((c) => c.shard),
+    [0, 1, 2, 3, 4, 5, 6, 7].map((index) => ({ index, count: 8 })),
+  );
   assert.ok(configs.every((c) => c.perClass === 50 && c.tokenizerWeights === 'ema'));
   assert.ok(configs.every((c) => JSON.stringify(sampling(c)) === JSON.stringify(RAR_B_SAMPLING)));
-  assert.ok(shards.every((r) => r.queue === 'gpu' && r.seed === shards[0]?.seed), 'one seed for every shard: the merge equals one unsharded stage');
+  assert.ok(
+    shards.every((r) => r.queue === 'gpu' && r.seed === shards[0]?.seed),
+    'one seed for every shard: the merge equals one unsharded stage',
+  );
   const merge = plan.runs.find((r) => r.kind === 'generator.sample-merge');
-  assert.deepEqual(Object.values(merge?.inputs ?? {}).map((i) => i.run).sort(), shards.map((r) => r.id).sort());
+  assert.deepEqual(
+    Object.values(merge?.inputs ?? {})
+      .map((i) => i.run)
+      .sort(),
+    shards.map((r) => r.id).sort(),
+  );
   const fid = plan.runs.find((r) => r.kind === 'eval.fid');
   assert.deepEqual(Object.keys(fid?.inputs ?? {}).sort(), ['reference', 'samples', 'weights']);
   assert.equal((fid?.config as { precisionRecall: boolean }).precisionRecall, true);
@@ -146,17 +198,29 @@ test('reproduce-rar.yaml: released weights → 8 sampling shards of 50k (merged)
   const largeShards = large.runs.filter((r) => r.kind === 'generator.sample');
   assert.equal(largeShards.length, 8);
   for (const r of largeShards) assert.deepEqual(sampling(r.config as Record<string, unknown>), RAR_L_SAMPLING, r.id);
-  assert.deepEqual(largeShards.map((r) => (r.config as { shard: { index: number } }).shard.index), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(
+    largeShards.map((r) => (r.config as { shard: { index: number } }).shard.index),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
 });
 
-test('upstream-torch.yaml: robustok.yaml\'s DAG as command stages running the upstream scripts, placeholders only as env vars', () => {
+test("upstream-torch.yaml: robustok.yaml's DAG as command stages running the upstream scripts, placeholders only as env vars", () => {
   const spec = loadShipped('upstream-torch.yaml');
   const ours = loadShipped('robustok.yaml');
   const chain = ['tokenizer', 'tokens', 'generator', 'pairs', 'posttrain', 'sample', 'fid'];
-  const producers = (s: Spec, id: string) => Object.values(s.stages.find((x) => x.id === id)?.inputs ?? {}).map((ref) => ref.split('.')[0]).filter((p) => chain.includes(p ?? '')).sort();
+  const producers = (s: Spec, id: string) =>
+    Object.values(s.stages.find((x) => x.id === id)?.inputs ?? {})
+      .map((ref) => ref.split('.')[0])
+      .filter((p) => chain.includes(p ?? ''))
+      .sort();
   // Same DAG; upstream's scripts also load the main-train checkpoint where ours do not need it
   // (train_rar.py builds the tokenizer for its periodic sample dumps).
-  for (const id of chain) assert.deepEqual(producers(spec, id).filter((p) => !(id === 'generator' && p === 'tokenizer')), producers(ours, id), `${id} has the same upstream stages in both`);
+  for (const id of chain)
+    assert.deepEqual(
+      producers(spec, id).filter((p) => !(id === 'generator' && p === 'tokenizer')),
+      producers(ours, id),
+      `${id} has the same upstream stages in both`,
+    );
   const scripts: Record<string, string> = {
     tokenizer: 'tokenizer/tokenizer_image/xqgan_train.py',
     tokens: 'scripts/pretokenization.py',

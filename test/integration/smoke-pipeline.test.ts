@@ -33,7 +33,8 @@ test('pipelines/smoke.yaml end to end on the embedded default through the robust
   const home = await tempDir('smoke');
   // The embedded default: no server address and no store configured (the test servers' settings removed).
   const env: NodeJS.ProcessEnv = { ...process.env, ROBUSTOK_HOME: home };
-  for (const k of Object.keys(env)) if (k.startsWith('TEMPORAL_') || k.startsWith('ROBUSTOK_S3_') || k === 'ROBUSTOK_STORE' || k === 'ROBUSTOK_QUEUE_PREFIX') delete env[k];
+  for (const k of Object.keys(env))
+    if (k.startsWith('TEMPORAL_') || k.startsWith('ROBUSTOK_S3_') || k === 'ROBUSTOK_STORE' || k === 'ROBUSTOK_QUEUE_PREFIX') delete env[k];
   const spec = path.join(ROOT, 'pipelines', 'smoke.yaml');
 
   const first = await robustok(['run', spec], env, home);
@@ -46,7 +47,11 @@ test('pipelines/smoke.yaml end to end on the embedded default through the robust
   const again = await robustok(['run', spec, '--json'], env, home);
   assert.equal(again.code, 0, again.stderr);
   const record = JSON.parse(again.stdout) as { stages: StageJson[] };
-  assert.deepEqual(record.stages.map((s) => s.outcome), record.stages.map(() => 'cached'), 'the second run is all cached');
+  assert.deepEqual(
+    record.stages.map((s) => s.outcome),
+    record.stages.map(() => 'cached'),
+    'the second run is all cached',
+  );
   const m = (id: string) => record.stages.find((s) => s.id === id)?.metrics ?? {};
 
   // What each stage learned (the numbers the README reports).
@@ -55,6 +60,9 @@ test('pipelines/smoke.yaml end to end on the embedded default through the robust
   const gen = m('generator');
   assert.ok((gen.finalLoss as number) < (gen.unigramEntropy as number), `generator loss ${gen.finalLoss} vs unigram entropy ${gen.unigramEntropy}`);
   const post = m('posttrain');
-  assert.ok((post.pairMseAfter as number) < (post.pairMseBefore as number), `held-out generated→real MSE ${post.pairMseBefore} before post-training, ${post.pairMseAfter} after`);
+  assert.ok(
+    (post.pairMseAfter as number) < (post.pairMseBefore as number),
+    `held-out generated→real MSE ${post.pairMseBefore} before post-training, ${post.pairMseAfter} after`,
+  );
   assert.ok(Number.isFinite(m('fid').fid));
 });

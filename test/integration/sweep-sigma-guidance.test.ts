@@ -57,23 +57,41 @@ test('2 σ × 2 guidance on a tiny smoke base: shared upstream stages run once, 
   const runs = (stage: string) => record.stages.filter((s) => s.stage === stage);
   console.log(JSON.stringify(record.stages.map((s) => [s.id, s.outcome, s.arms, Object.values(s.outputs ?? {})[0]?.digest.slice(0, 12)])));
   // Stage runs: what the sweep needs, each shared by the arms that agree on its inputs and config.
-  assert.deepEqual(
-    Object.fromEntries(STAGES.map((s) => [s, runs(s).map((r) => r.arms.length)])),
-    { data: [4], tokenizer: [4], tokens: [4], generator: [4], pairs: [2, 2], posttrain: [2, 2], sample: [1, 1, 1, 1], fid: [1, 1, 1, 1] },
-  );
+  assert.deepEqual(Object.fromEntries(STAGES.map((s) => [s, runs(s).map((r) => r.arms.length)])), {
+    data: [4],
+    tokenizer: [4],
+    tokens: [4],
+    generator: [4],
+    pairs: [2, 2],
+    posttrain: [2, 2],
+    sample: [1, 1, 1, 1],
+    fid: [1, 1, 1, 1],
+  });
   // Executions (outcome ran; a fresh store, so nothing was cached before this run).
   // The store is content-addressed: two arms that sampled byte-identical images would share one FID
   // (a cache hit). A toy base this short could do that (a decoder that barely depends on the ids, or
   // draws the guidance change does not flip); 16 samples per arm at these learning rates differ.
   const sampleDigests = runs('sample').map((s) => Object.values(s.outputs ?? {})[0]?.digest);
   assert.equal(new Set(sampleDigests).size, 4, `every arm samples different images (else FID is rightly shared): ${sampleDigests.join(', ')}`);
-  assert.deepEqual(Object.fromEntries(STAGES.map((s) => [s, ran(s)])), { data: 1, tokenizer: 1, tokens: 1, generator: 1, pairs: 2, posttrain: 2, sample: 4, fid: 4 });
-  assert.deepEqual(record.arms.map((a) => a.label), [
-    'sigma=0.3,guidanceScale=6,guidanceScalePow=1.15,randomizeTemperature=1.02',
-    'sigma=0.3,guidanceScale=6.75,guidanceScalePow=1.01,randomizeTemperature=1.04',
-    'sigma=0.7,guidanceScale=6,guidanceScalePow=1.15,randomizeTemperature=1.02',
-    'sigma=0.7,guidanceScale=6.75,guidanceScalePow=1.01,randomizeTemperature=1.04',
-  ]);
+  assert.deepEqual(Object.fromEntries(STAGES.map((s) => [s, ran(s)])), {
+    data: 1,
+    tokenizer: 1,
+    tokens: 1,
+    generator: 1,
+    pairs: 2,
+    posttrain: 2,
+    sample: 4,
+    fid: 4,
+  });
+  assert.deepEqual(
+    record.arms.map((a) => a.label),
+    [
+      'sigma=0.3,guidanceScale=6,guidanceScalePow=1.15,randomizeTemperature=1.02',
+      'sigma=0.3,guidanceScale=6.75,guidanceScalePow=1.01,randomizeTemperature=1.04',
+      'sigma=0.7,guidanceScale=6,guidanceScalePow=1.15,randomizeTemperature=1.02',
+      'sigma=0.7,guidanceScale=6.75,guidanceScalePow=1.01,randomizeTemperature=1.04',
+    ],
+  );
   for (const arm of record.arms) {
     assert.equal(arm.outcome, 'succeeded', arm.label);
     assert.equal(typeof arm.metrics['fid.fid'], 'number', `${arm.label}: ${JSON.stringify(arm.metrics)}`);
@@ -81,5 +99,8 @@ test('2 σ × 2 guidance on a tiny smoke base: shared upstream stages run once, 
   console.log(`σ × guidance sweep (4 arms, 16 stage runs) through the CLI: ${run.ms} ms wall`);
 
   const again = parseJson<RunJson>(await runCli(['run', SPEC, ...TINY_SMOKE, '--worker', '--json'], env));
-  assert.ok(again.stages.every((s) => s.outcome === 'cached'), JSON.stringify(again.stages.map((s) => [s.id, s.outcome])));
+  assert.ok(
+    again.stages.every((s) => s.outcome === 'cached'),
+    JSON.stringify(again.stages.map((s) => [s.id, s.outcome])),
+  );
 });

@@ -21,7 +21,17 @@ import { testStageContext } from '../helpers/stage-context';
 
 const DATA = { imageSize: 16, numClasses: 4, trainPerClass: 8, valPerClass: 2, seed: 3 };
 const TRAIN = {
-  model: { image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0.1 },
+  model: {
+    image_size: 16,
+    patch_size: 4,
+    width: 32,
+    depth: 1,
+    num_heads: 2,
+    codebook_size: 64,
+    codebook_embed_dim: 8,
+    num_latent_tokens: 16,
+    drop_path_rate: 0.1,
+  },
   batchSize: 8,
   epochs: 10,
   optimizer: { lr: 2e-3, scaleLrByBatch: false, minLr: 2e-4, warmupEpochs: 0 },
@@ -67,7 +77,9 @@ stages:
   const env = await cliEnv('tokkill');
   const { run, killedAfter, store } = await runKilledAfterCheckpoint(spec, env, 8);
   assert.equal(run.code, 0, run.stderr);
-  const record = parseJson<{ stages: { id: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, { digest: string; bytes: number }> }[] }>(run);
+  const record = parseJson<{
+    stages: { id: string; outcome: string; attempts: number; resumedFromStep: number | null; outputs: Record<string, { digest: string; bytes: number }> }[];
+  }>(run);
   const tok = record.stages.find((s) => s.id === 'tok');
   assert.equal(tok?.outcome, 'ran');
   assert.ok((tok?.attempts ?? 0) >= 2, `attempts ${tok?.attempts}`);
@@ -82,7 +94,9 @@ stages:
   await initBackend({ log: null });
   const local = await mkdtemp(path.join(os.tmpdir(), 'tok-kill-ref-'));
   await writeSyntheticDataset(local, DATA);
-  const ref = await tokenizerTrainStage.run(await testStageContext({ config: tokenizerTrainConfigSchema.parse(TRAIN), inputs: { dataset: local }, seed: SEED, checkpointEvery: EVERY }));
+  const ref = await tokenizerTrainStage.run(
+    await testStageContext({ config: tokenizerTrainConfigSchema.parse(TRAIN), inputs: { dataset: local }, seed: SEED, checkpointEvery: EVERY }),
+  );
   const full = (JSON.parse(await readFile(ref.outputs.metrics as string, 'utf8')) as { history: Row[] }).history;
   assert.equal(resumed.length, full.length);
   const after = full.filter((r) => r.step > (tok?.resumedFromStep ?? 0));

@@ -14,7 +14,14 @@ import { tempDir } from '../helpers/servers';
 test('a stopped MinIO makes store operations fail with MINIO_UNREACHABLE naming MinIO and its endpoint', async () => {
   const server = await startMinioServer({ dataDir: await tempDir('minio-stop') });
   // A short retry budget: the default waits out outages of minutes (test/faults/store-outage.test.ts).
-  const store = new MinioStore({ endpoint: server.endpoint, accessKey: server.accessKey, secretKey: server.secretKey, bucket: 'stopped', prefix: '', retry: { maxMs: 1_000, baseMs: 200, capMs: 500 } });
+  const store = new MinioStore({
+    endpoint: server.endpoint,
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    bucket: 'stopped',
+    prefix: '',
+    retry: { maxMs: 1_000, baseMs: 200, capMs: 500 },
+  });
   await store.put('alive.txt', 'x');
   await server.stop();
   await assert.rejects(store.put('after-stop.txt', 'y'), (e: unknown) => {
@@ -41,7 +48,17 @@ test('the test helpers refuse a configured but dead server instead of skipping',
   const { execFile } = await import('node:child_process');
   const run = (env: NodeJS.ProcessEnv) =>
     new Promise<string>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', '-e', "const m = require('./test/helpers/servers'); (async () => { try { await m.testMinio(); await m.testTemporal(); console.log('reached'); } catch (e) { console.log(String(e)); } })()"], { env: { ...process.env, ...env } }, (_err, out) => resolve(out));
+      execFile(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          "const m = require('./test/helpers/servers'); (async () => { try { await m.testMinio(); await m.testTemporal(); console.log('reached'); } catch (e) { console.log(String(e)); } })()",
+        ],
+        { env: { ...process.env, ...env } },
+        (_err, out) => resolve(out),
+      );
     });
   const noMinio = await run({ ROBUSTOK_S3_ENDPOINT: 'http://127.0.0.1:9', TEMPORAL_ADDRESS: '127.0.0.1:9' });
   assert.match(noMinio, /MinIO server is not reachable at http:\/\/127\.0\.0\.1:9/);

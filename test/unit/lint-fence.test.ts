@@ -12,9 +12,18 @@ test('a workflow file importing fs or tfjs, or calling Math.random, fails npm ru
   const [result] = await eslint.lintFiles([fixture]);
   assert.ok(result);
   const messages = result.messages.map((m) => `${m.ruleId ?? ''}: ${m.message}`);
-  assert.ok(messages.some((m) => m.startsWith('no-restricted-imports') && /'fs'.*I\/O/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => m.startsWith('no-restricted-imports') && /@tensorflow\/tfjs.*tensors/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => m.startsWith('no-restricted-properties') && /Math\.random/.test(m)), messages.join('\n'));
+  assert.ok(
+    messages.some((m) => m.startsWith('no-restricted-imports') && /'fs'.*I\/O/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => m.startsWith('no-restricted-imports') && /@tensorflow\/tfjs.*tensors/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => m.startsWith('no-restricted-properties') && /Math\.random/.test(m)),
+    messages.join('\n'),
+  );
   assert.ok(result.errorCount >= 3);
 });
 

@@ -46,7 +46,20 @@ test('uploadAttemptLog: logger lines, stdout, then stderr; secrets redacted; ind
     await writeFile(path.join(workdir, '.logs', 'stderr.log'), 'the error\n');
     const lines = new AttemptLines();
     lines.add('WARN', `loss went up (token ${secret})`);
-    const a: AttemptLogInput = { runId: 'p-1', stageRunId: 'train#ab12cd34', stageId: 'train', kind: 'command', key: 'k'.repeat(64), attempt: 2, token: 'tok12345-rest', worker: 'host:1', workdir, startedAt: '2026-01-01T00:00:00.000Z', outcome: 'failed', error: { code: 'COMMAND_FAILED', message: `exit 1 ${secret}` } };
+    const a: AttemptLogInput = {
+      runId: 'p-1',
+      stageRunId: 'train#ab12cd34',
+      stageId: 'train',
+      kind: 'command',
+      key: 'k'.repeat(64),
+      attempt: 2,
+      token: 'tok12345-rest',
+      worker: 'host:1',
+      workdir,
+      startedAt: '2026-01-01T00:00:00.000Z',
+      outcome: 'failed',
+      error: { code: 'COMMAND_FAILED', message: `exit 1 ${secret}` },
+    };
     const ref = await uploadAttemptLog(store, a, lines);
     assert.ok(ref.originalBytes > 2 * 1024 * 1024 && ref.bytes < LOG_HEAD_BYTES + LOG_TAIL_BYTES + 300, JSON.stringify(ref));
 

@@ -52,7 +52,10 @@ test('a resumed attempt continues the history saved with its checkpoint, without
   const a = resumed.toHistory('k', { id: 's', kind: 'x' }).series.loss;
   const b = uninterrupted.toHistory('k', { id: 's', kind: 'x' }).series.loss;
   assert.ok(a !== undefined && b !== undefined);
-  assert.ok(a.steps.every((x, i) => i === 0 || x > (a.steps[i - 1] ?? 0)), `steps increase: ${a.steps.join(',')}`);
+  assert.ok(
+    a.steps.every((x, i) => i === 0 || x > (a.steps[i - 1] ?? 0)),
+    `steps increase: ${a.steps.join(',')}`,
+  );
   assert.equal(a.steps[0], b.steps[0], 'starts where the first attempt started');
   assert.equal(a.steps.at(-1), 60);
 });

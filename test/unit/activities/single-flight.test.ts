@@ -27,7 +27,10 @@ async function marker(s: LocalDirStore, token: string, m: Partial<AliveMarker>):
 /** A manifest; `missingBlob` makes it one whose output blob is gone (what a lookup rejects as corrupt). */
 async function manifest(s: LocalDirStore, host = 'owner', missingBlob = false): Promise<void> {
   const outputs = missingBlob ? { out: { type: 'file', digest: 'b'.repeat(64), bytes: 3 } } : {};
-  await s.put(manifestKey(KEY), JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: KEY, outputs, metrics: { n: 1 }, attempt: 1, host, finishedAt: new Date().toISOString() }));
+  await s.put(
+    manifestKey(KEY),
+    JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: KEY, outputs, metrics: { n: 1 }, attempt: 1, host, finishedAt: new Date().toISOString() }),
+  );
 }
 
 test('an earlier claim of another execution owns the key: the later attempt waits for its manifest', async () => {
@@ -48,7 +51,13 @@ test('a later claim, our own execution, a marker of an old worker, or a stale on
   await marker(s, 'self', { execution: 'run-b/act', since: '2026-01-01T00:00:00.000Z' });
   await marker(s, 'old', {});
   await marker(s, 'stale', { execution: 'run-d/act', since: '2025-12-31T00:00:00.000Z', at: new Date(Date.now() - 60_000).toISOString() });
-  const got = await awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => assert.fail('must not wait'), ...fast });
+  const got = await awaitInFlight(s, KEY, {
+    execution: 'run-b/act',
+    token: 'me',
+    since: '2026-01-01T00:00:01.000Z',
+    onWait: () => assert.fail('must not wait'),
+    ...fast,
+  });
   assert.equal(got, undefined);
 });
 
@@ -80,11 +89,25 @@ test('keepAlive writes the execution and a stable start time', async () => {
 test('a corrupt manifest present when the attempt starts is never joined; a valid one (committed since the lookup) is', async () => {
   const s = await store();
   await manifest(s, 'corrupt-old', true);
-  assert.equal(await awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => assert.fail('no owner'), ...fast }), undefined);
+  assert.equal(
+    await awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => assert.fail('no owner'), ...fast }),
+    undefined,
+  );
   await marker(s, 'owner', { execution: 'run-a/act', since: '2026-01-01T00:00:00.000Z' });
   const p = awaitInFlight(s, KEY, { execution: 'run-b/act', token: 'me', since: '2026-01-01T00:00:01.000Z', onWait: () => undefined, ...fast });
   await new Promise((r) => setTimeout(r, 100));
   await manifest(s, 'owner-fresh');
   assert.equal((await p)?.host, 'owner-fresh');
-  assert.equal((await awaitInFlight(s, KEY, { execution: 'run-c/act', token: 'c', since: '2026-01-01T00:00:02.000Z', onWait: () => assert.fail('a valid manifest needs no wait'), ...fast }))?.host, 'owner-fresh');
+  assert.equal(
+    (
+      await awaitInFlight(s, KEY, {
+        execution: 'run-c/act',
+        token: 'c',
+        since: '2026-01-01T00:00:02.000Z',
+        onWait: () => assert.fail('a valid manifest needs no wait'),
+        ...fast,
+      })
+    )?.host,
+    'owner-fresh',
+  );
 });

@@ -71,7 +71,10 @@ test('a zombie attempt that lost its lease fails with FENCED and commits nothing
   // While attempt 1 sleeps, its successor (attempt 2 of the same activity) takes the lease.
   await new Promise((r) => setTimeout(r, 600));
   await takeLease(store, lookup.key, { execution: 'wf/r1/7', attempt: 2, token: 'successor', worker: 'other', at: new Date().toISOString() });
-  await assert.rejects(zombie, (e: unknown) => e instanceof ApplicationFailure && e.type === 'FENCED' && e.nonRetryable && /lost its lease to attempt 2/.test(e.message));
+  await assert.rejects(
+    zombie,
+    (e: unknown) => e instanceof ApplicationFailure && e.type === 'FENCED' && e.nonRetryable && /lost its lease to attempt 2/.test(e.message),
+  );
   assert.equal(await store.stat(manifestKey(lookup.key)), undefined);
 });
 
@@ -79,7 +82,10 @@ test('a later attempt starting after a newer one took over is fenced at once', a
   const { store, acts, run, storeUri } = await setup();
   const lookup = await env(1).run(acts.lookupStage, { storeUri, run: run(), inputs: {} });
   await takeLease(store, lookup.key, { execution: 'wf/r1/7', attempt: 3, token: 't3', worker: 'w', at: new Date().toISOString() });
-  await assert.rejects(env(2).run(acts.runStage, { storeUri, run: run(), key: lookup.key, material: lookup.material, inputs: {}, runId: 'r' }), (e: unknown) => e instanceof ApplicationFailure && e.type === 'FENCED');
+  await assert.rejects(
+    env(2).run(acts.runStage, { storeUri, run: run(), key: lookup.key, material: lookup.material, inputs: {}, runId: 'r' }),
+    (e: unknown) => e instanceof ApplicationFailure && e.type === 'FENCED',
+  );
 });
 
 test('a non-deterministic stage is never a hit', async () => {
@@ -94,5 +100,15 @@ test('a non-deterministic stage is never a hit', async () => {
 test('an invalid config fails without retry (CONFIG_INVALID is non-retryable)', async () => {
   const { acts, run, storeUri } = await setup();
   const bad = run({ config: { argv: [] } });
-  await assert.rejects(env(1).run(acts.runStage, { storeUri, run: bad, key: 'k'.repeat(64), material: { kind: 'command', version: '1', config: {}, inputDigests: {}, seed: 0 }, inputs: {}, runId: 'r' }), (e: unknown) => e instanceof ApplicationFailure && e.type === 'CONFIG_INVALID' && e.nonRetryable);
+  await assert.rejects(
+    env(1).run(acts.runStage, {
+      storeUri,
+      run: bad,
+      key: 'k'.repeat(64),
+      material: { kind: 'command', version: '1', config: {}, inputDigests: {}, seed: 0 },
+      inputs: {},
+      runId: 'r',
+    }),
+    (e: unknown) => e instanceof ApplicationFailure && e.type === 'CONFIG_INVALID' && e.nonRetryable,
+  );
 });

@@ -15,15 +15,41 @@ import { getCommand } from '../../../cli/commands/get';
 import { bestMetric } from '../../../cli/commands/runs-list';
 import { findStageRun, resolveRun } from '../../../cli/run-history';
 
-const stage = (id: string, outputs: StageRunRecord['outputs'] = {}, arms = [0]): StageRunRecord => ({ id, stageId: id.split('#')[0] ?? id, arms, kind: 'command', key: 'k'.repeat(64), outcome: 'ran', attempts: 1, durationMs: 1, outputs, metrics: {} });
-const record = (runId: string, startedAt: string, stages: StageRunRecord[], arms: RunRecord['arms'] = []): RunRecord => ({ schema: 'robustok.dev/run-record/v1', runId, name: 'p', startedAt, finishedAt: startedAt, outcome: 'succeeded', stages, arms });
+const stage = (id: string, outputs: StageRunRecord['outputs'] = {}, arms = [0]): StageRunRecord => ({
+  id,
+  stageId: id.split('#')[0] ?? id,
+  arms,
+  kind: 'command',
+  key: 'k'.repeat(64),
+  outcome: 'ran',
+  attempts: 1,
+  durationMs: 1,
+  outputs,
+  metrics: {},
+});
+const record = (runId: string, startedAt: string, stages: StageRunRecord[], arms: RunRecord['arms'] = []): RunRecord => ({
+  schema: 'robustok.dev/run-record/v1',
+  runId,
+  name: 'p',
+  startedAt,
+  finishedAt: startedAt,
+  outcome: 'succeeded',
+  stages,
+  arms,
+});
 
 async function setup() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'after-run-cmds-'));
   const store = new LocalDirStore(path.join(dir, 'store'));
   const b = await putBlob(store, 'the good bytes');
-  await store.put('records/p-20260101-aaaaaa.json', JSON.stringify(record('p-20260101-aaaaaa', '2026-01-01T00:00:00Z', [stage('make', { out: { type: 'file', digest: b.digest, bytes: b.bytes } })])));
-  await store.put('records/p-20260201-bbbbbb.json', JSON.stringify(record('p-20260201-bbbbbb', '2026-02-01T00:00:00Z', [stage('train#aaaa1111', {}, [0]), stage('train#bbbb2222', {}, [1])])));
+  await store.put(
+    'records/p-20260101-aaaaaa.json',
+    JSON.stringify(record('p-20260101-aaaaaa', '2026-01-01T00:00:00Z', [stage('make', { out: { type: 'file', digest: b.digest, bytes: b.bytes } })])),
+  );
+  await store.put(
+    'records/p-20260201-bbbbbb.json',
+    JSON.stringify(record('p-20260201-bbbbbb', '2026-02-01T00:00:00Z', [stage('train#aaaa1111', {}, [0]), stage('train#bbbb2222', {}, [1])])),
+  );
   return { dir, store, root: path.join(dir, 'store'), blob: b };
 }
 
@@ -53,10 +79,15 @@ test('a stage split by a sweep is named by its run id; the bare stage id lists t
 });
 
 test('best metric: the lowest FID over the arms, marked when the FID network was random', () => {
-  const r = record('x', '2026-01-01T00:00:00Z', [], [
-    { index: 0, label: 'sigma=0.1', outcome: 'succeeded', metrics: { 'fid.fid': 30, 'fid.weightsDigest': 'random-init:seed=0' } },
-    { index: 1, label: 'sigma=0.7', outcome: 'succeeded', metrics: { 'fid.fid': 20, 'fid.weightsDigest': 'random-init:seed=0', 'train.loss': 0.1 } },
-  ]);
+  const r = record(
+    'x',
+    '2026-01-01T00:00:00Z',
+    [],
+    [
+      { index: 0, label: 'sigma=0.1', outcome: 'succeeded', metrics: { 'fid.fid': 30, 'fid.weightsDigest': 'random-init:seed=0' } },
+      { index: 1, label: 'sigma=0.7', outcome: 'succeeded', metrics: { 'fid.fid': 20, 'fid.weightsDigest': 'random-init:seed=0', 'train.loss': 0.1 } },
+    ],
+  );
   assert.deepEqual(bestMetric(r), { metric: 'fid.fid', value: 20, arm: 'sigma=0.7', comparable: false });
   assert.equal(bestMetric(record('y', '', [])), undefined);
 });

@@ -20,7 +20,28 @@ import { testStageContext } from '../../helpers/stage-context';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 function specWith(config: Record<string, unknown>): Spec {
-  return { apiVersion: 'robustok.dev/v1', name: 't', stages: [{ id: 'fid', kind: 'eval.fid', config, inputs: {}, queue: 'cpu', resources: {}, retry: {}, timeouts: { startToClose: '1h', heartbeat: '1m' }, checkpointEvery: 0, deterministic: true, seed: 0 }], sweep: undefined, failurePolicy: 'failFast', concurrency: {} } as unknown as Spec;
+  return {
+    apiVersion: 'robustok.dev/v1',
+    name: 't',
+    stages: [
+      {
+        id: 'fid',
+        kind: 'eval.fid',
+        config,
+        inputs: {},
+        queue: 'cpu',
+        resources: {},
+        retry: {},
+        timeouts: { startToClose: '1h', heartbeat: '1m' },
+        checkpointEvery: 0,
+        deterministic: true,
+        seed: 0,
+      },
+    ],
+    sweep: undefined,
+    failurePolicy: 'failFast',
+    concurrency: {},
+  } as unknown as Spec;
 }
 
 test('weightsFromEnv: pinned when set, untouched when unset, an issue when it names no file', async () => {

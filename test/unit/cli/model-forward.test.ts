@@ -40,7 +40,9 @@ test('runs a vit-encoder from safetensors weights on an .npy input and writes th
   const configFile = path.join(dir, 'vit.json');
   await writeFile(configFile, JSON.stringify(config));
 
-  const code = await quiet(() => modelForwardCommand({ arch: 'vit-encoder', config: configFile, weights, input: [input], out: path.join(dir, 'out'), backend: 'cpu', seed: 123 }));
+  const code = await quiet(() =>
+    modelForwardCommand({ arch: 'vit-encoder', config: configFile, weights, input: [input], out: path.join(dir, 'out'), backend: 'cpu', seed: 123 }),
+  );
   assert.equal(code, 0);
   const got = await readNpyFile(path.join(dir, 'out', 'tokens.npy'));
   assert.deepEqual(got.shape, [2, 5, 8]);
@@ -59,10 +61,25 @@ test('failures: mismatched weights, wrong input count or shape, bad config', asy
   const input = path.join(dir, 'x.npy');
   await writeFile(input, encodeNpy(new Float32Array(6), [2, 3]));
   const base = { arch: 'mlp', input: [input], out: path.join(dir, 'out2'), backend: 'cpu' };
-  await assert.rejects(quiet(() => modelForwardCommand({ ...base, config: '{"dim": 4, "hidden": 16}', weights })), { code: 'CHECKPOINT_MISMATCH' });
-  await assert.rejects(quiet(() => modelForwardCommand({ ...base, config: '{"dim": 4, "hidden": 8}' })), { code: 'TENSOR_SHAPE' }); // last axis 3 ≠ 4
-  await assert.rejects(quiet(() => modelForwardCommand({ ...base, input: [], config: '{"dim": 3, "hidden": 8}' })), { code: 'TENSOR_SHAPE' });
-  await assert.rejects(quiet(() => modelForwardCommand({ ...base, config: '{"dim": 3}' })), { code: 'CONFIG_INVALID' });
-  await assert.rejects(quiet(() => modelForwardCommand({ ...base, config: path.join(dir, 'missing.json') })), { code: 'INPUT_MISSING' });
+  await assert.rejects(
+    quiet(() => modelForwardCommand({ ...base, config: '{"dim": 4, "hidden": 16}', weights })),
+    { code: 'CHECKPOINT_MISMATCH' },
+  );
+  await assert.rejects(
+    quiet(() => modelForwardCommand({ ...base, config: '{"dim": 4, "hidden": 8}' })),
+    { code: 'TENSOR_SHAPE' },
+  ); // last axis 3 ≠ 4
+  await assert.rejects(
+    quiet(() => modelForwardCommand({ ...base, input: [], config: '{"dim": 3, "hidden": 8}' })),
+    { code: 'TENSOR_SHAPE' },
+  );
+  await assert.rejects(
+    quiet(() => modelForwardCommand({ ...base, config: '{"dim": 3}' })),
+    { code: 'CONFIG_INVALID' },
+  );
+  await assert.rejects(
+    quiet(() => modelForwardCommand({ ...base, config: path.join(dir, 'missing.json') })),
+    { code: 'INPUT_MISSING' },
+  );
   assert.equal(await quiet(() => modelForwardCommand({ ...base, config: '{"dim": 3, "hidden": 8}', json: true })), 0);
 });

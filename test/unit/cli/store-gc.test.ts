@@ -28,10 +28,33 @@ async function blob(store: ArtifactStore, root: string, text: string, ageMs = 2 
   return b;
 }
 
-const stage = (id: string, k: string, outputs: StageRunRecord['outputs'], extra: Partial<StageRunRecord> = {}): StageRunRecord => ({ id, stageId: id, arms: [0], kind: 'command', key: k, outcome: 'ran', attempts: 1, durationMs: 1, outputs, metrics: {}, ...extra });
-const record = (runId: string, startedAt: string, stages: StageRunRecord[]): RunRecord => ({ schema: 'robustok.dev/run-record/v1', runId, name: 'p', startedAt, finishedAt: startedAt, outcome: 'succeeded', stages, arms: [] });
-const manifest = (k: string, outputs: object, log?: object) => JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: k, outputs, metrics: {}, ...(log ? { log } : {}) });
-const lease = (runId: string, token: string, at: number) => JSON.stringify({ execution: `run-${runId}/wfrun/1`, attempt: 1, token, worker: 'w', at: new Date(at).toISOString() });
+const stage = (id: string, k: string, outputs: StageRunRecord['outputs'], extra: Partial<StageRunRecord> = {}): StageRunRecord => ({
+  id,
+  stageId: id,
+  arms: [0],
+  kind: 'command',
+  key: k,
+  outcome: 'ran',
+  attempts: 1,
+  durationMs: 1,
+  outputs,
+  metrics: {},
+  ...extra,
+});
+const record = (runId: string, startedAt: string, stages: StageRunRecord[]): RunRecord => ({
+  schema: 'robustok.dev/run-record/v1',
+  runId,
+  name: 'p',
+  startedAt,
+  finishedAt: startedAt,
+  outcome: 'succeeded',
+  stages,
+  arms: [],
+});
+const manifest = (k: string, outputs: object, log?: object) =>
+  JSON.stringify({ schema: 'robustok.dev/manifest/v1', key: k, outputs, metrics: {}, ...(log ? { log } : {}) });
+const lease = (runId: string, token: string, at: number) =>
+  JSON.stringify({ execution: `run-${runId}/wfrun/1`, attempt: 1, token, worker: 'w', at: new Date(at).toISOString() });
 
 async function layout() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'store-gc-'));
@@ -49,10 +72,27 @@ async function layout() {
   const garbage = await blob(store, root, 'referenced by nothing');
   const fresh = await blob(store, root, 'just uploaded by the live attempt', 0);
   const out = (b: { digest: string; bytes: number }) => ({ out: { type: 'file' as const, digest: b.digest, bytes: b.bytes } });
-  const dirOut = (b: { digest: string; bytes: number }) => ({ type: 'dir' as const, digest: 'd'.repeat(64), bytes: b.bytes, files: [{ path: 'x', digest: b.digest, bytes: b.bytes }] });
+  const dirOut = (b: { digest: string; bytes: number }) => ({
+    type: 'dir' as const,
+    digest: 'd'.repeat(64),
+    bytes: b.bytes,
+    files: [{ path: 'x', digest: b.digest, bytes: b.bytes }],
+  });
 
-  await store.put('records/old.json', JSON.stringify(record('old', '2026-01-01T00:00:00Z', [stage('s', K1, out(A), { logs: [{ attempt: 1, outcome: 'succeeded', ...logOld, originalBytes: logOld.bytes, worker: 'w', startedAt: '', finishedAt: '' }] })])));
-  await store.put('records/new.json', JSON.stringify(record('new', '2026-02-01T00:00:00Z', [stage('s', K2, out(B)), stage('t', K5, {}, { outcome: 'failed' })])));
+  await store.put(
+    'records/old.json',
+    JSON.stringify(
+      record('old', '2026-01-01T00:00:00Z', [
+        stage('s', K1, out(A), {
+          logs: [{ attempt: 1, outcome: 'succeeded', ...logOld, originalBytes: logOld.bytes, worker: 'w', startedAt: '', finishedAt: '' }],
+        }),
+      ]),
+    ),
+  );
+  await store.put(
+    'records/new.json',
+    JSON.stringify(record('new', '2026-02-01T00:00:00Z', [stage('s', K2, out(B)), stage('t', K5, {}, { outcome: 'failed' })])),
+  );
   await store.put('records/by-name/p/latest.json', JSON.stringify({ runId: 'new' }));
   await store.put('plans/old.json', '{}');
   await store.put('plans/new.json', '{}');
@@ -74,7 +114,10 @@ async function layout() {
   await store.put(`runs/${K6}/leases/${sha256Hex('y').slice(0, 24)}.json`, lease('live', 'tok-live', now - HOUR));
   await store.put(`runs/${K6}/alive/tok-live.json`, JSON.stringify({ attempt: 1, worker: 'w', at: new Date(now).toISOString() }));
   // A newer marker names its execution and start itself (no lease needed to place it).
-  await store.put(`runs/${K7}/alive/tok-live2.json`, JSON.stringify({ attempt: 1, worker: 'w', at: new Date(now).toISOString(), execution: 'run-live2/wfrun/3', since: new Date(now - HOUR / 2).toISOString() }));
+  await store.put(
+    `runs/${K7}/alive/tok-live2.json`,
+    JSON.stringify({ attempt: 1, worker: 'w', at: new Date(now).toISOString(), execution: 'run-live2/wfrun/3', since: new Date(now - HOUR / 2).toISOString() }),
+  );
   await store.put('tmp/old-upload', 'half an upload');
   const t = new Date(now - 48 * HOUR);
   await utimes(path.join(root, 'tmp', 'old-upload'), t, t);
@@ -119,7 +162,17 @@ test('gc plan: keeps the newest run, in-flight entries and fresh uploads; collec
   assert.equal(done.bytes, expected);
   assert.equal(done.deleted, plan.objects.length + plan.blobs.length);
   for (const b of [blobs.B, blobs.C, blobs.ck5b, blobs.fresh]) assert.ok(await store.stat(blobKey(b.digest)), 'kept blob present');
-  for (const k of ['records/new.json', 'plans/new.json', 'plans/just-starting.json', 'records/by-name/p/latest.json', `runs/${K3}/manifest.json`, `runs/${K5}/checkpoints/attempt-2/step-2.json`, `runs/${K6}/alive/tok-live.json`, 'tmp/current-upload', 'quarantine/sha256/x-1-2']) {
+  for (const k of [
+    'records/new.json',
+    'plans/new.json',
+    'plans/just-starting.json',
+    'records/by-name/p/latest.json',
+    `runs/${K3}/manifest.json`,
+    `runs/${K5}/checkpoints/attempt-2/step-2.json`,
+    `runs/${K6}/alive/tok-live.json`,
+    'tmp/current-upload',
+    'quarantine/sha256/x-1-2',
+  ]) {
     assert.ok(await store.stat(k), `${k} kept`);
   }
   assert.ok(await store.stat(`runs/${K2}/leases/${sha256Hex('new').slice(0, 24)}.json`), "the kept run's lease stays");
@@ -156,7 +209,10 @@ test('gc --keep-runs 0 with no unfinished run removes every record; keep-runs la
   assert.ok(!all.objects.some((o) => o.key.startsWith('records/')));
   const none = await planGc(store, 0);
   assert.deepEqual(none.keptRuns, []);
-  assert.ok(none.objects.some((o) => o.key === 'records/by-name/p/latest.json'), 'a latest pointer to a removed record goes too');
+  assert.ok(
+    none.objects.some((o) => o.key === 'records/by-name/p/latest.json'),
+    'a latest pointer to a removed record goes too',
+  );
 });
 
 test('workdirs: a quiet failed attempt of a finished stage goes; live, recent and unknown ones stay', async () => {
@@ -175,7 +231,10 @@ test('workdirs: a quiet failed attempt of a finished stage goes; live, recent an
   const recent = await mk(K5.slice(0, 16), 'attempt-2-cccc', 60_000);
   const unknown = await mk('f'.repeat(16), 'attempt-1-dddd', 2 * HOUR);
   const plan = await planWorkdirs(store, work);
-  assert.deepEqual(plan.remove.map((r) => r.path), [failed]);
+  assert.deepEqual(
+    plan.remove.map((r) => r.path),
+    [failed],
+  );
   assert.equal(plan.bytes, 5);
   assert.deepEqual(Object.fromEntries(plan.kept.map((k) => [k.path, k.why])), {
     [live]: 'an attempt of its stage is running',

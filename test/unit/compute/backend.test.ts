@@ -24,7 +24,10 @@ test('parseBackendChoice accepts the four names, case-insensitively, and rejects
   assert.equal(parseBackendChoice(undefined), 'auto');
   assert.equal(parseBackendChoice(' WASM '), 'wasm');
   assert.equal(parseBackendChoice('tensorflow'), 'tensorflow');
-  assert.throws(() => parseBackendChoice('webgl'), (e) => isPipelineError(e, 'BACKEND_UNAVAILABLE') && /auto, tensorflow, wasm, cpu/.test(e.message));
+  assert.throws(
+    () => parseBackendChoice('webgl'),
+    (e) => isPipelineError(e, 'BACKEND_UNAVAILABLE') && /auto, tensorflow, wasm, cpu/.test(e.message),
+  );
 });
 
 test('explicit cpu and wasm are honoured and recorded as JSON', async () => {
@@ -64,7 +67,10 @@ test('auto without native packages falls through to wasm and says why', async ()
 
 test('asking for tensorflow where it is absent fails with BACKEND_UNAVAILABLE', async () => {
   await initBackend({ backend: 'cpu', log: null });
-  await assert.rejects(initBackend({ backend: 'tensorflow', log: null, nativePackages: ABSENT }), (e) => isPipelineError(e, 'BACKEND_UNAVAILABLE') && /--backend wasm/.test(e.message));
+  await assert.rejects(
+    initBackend({ backend: 'tensorflow', log: null, nativePackages: ABSENT }),
+    (e) => isPipelineError(e, 'BACKEND_UNAVAILABLE') && /--backend wasm/.test(e.message),
+  );
 });
 
 test('auto prefers an installed native package over wasm', { skip: !nativeInstalled() && 'no native tfjs package installed' }, async () => {

@@ -51,7 +51,10 @@ test('missing, unexpected and mismatched keys are reported together; a strict fa
     assert.equal(e.code, 'CHECKPOINT_MISMATCH');
     assert.match(e.message, /missing 1 key\(s\) the model needs: fc2\.bias/);
     assert.match(e.message, /unexpected 1 key\(s\) the model does not have: semantic_model\.norm\.weight/);
-    assert.match(e.message, /shape mismatch for 3 key\(s\): fc1\.weight \(model \[16, 4\], file \[8, 4\]\), fc1\.bias \(model \[16\], file \[8\]\), fc2\.weight \(model \[4, 16\], file \[4, 8\]\)/);
+    assert.match(
+      e.message,
+      /shape mismatch for 3 key\(s\): fc1\.weight \(model \[16, 4\], file \[8, 4\]\), fc1\.bias \(model \[16\], file \[8\]\), fc2\.weight \(model \[4, 16\], file \[4, 8\]\)/,
+    );
     assert.deepEqual(e.details?.missing, ['fc2.bias']);
     return true;
   });
@@ -91,7 +94,10 @@ test('f16/bf16 checkpoints load into float32 models', async () => {
 });
 
 test('a training checkpoint resumes model, EMA, AdamW and RNG exactly', async () => {
-  const data = tf.tensor(Array.from({ length: 24 }, (_, i) => Math.sin(i)), [6, 4]);
+  const data = tf.tensor(
+    Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+    [6, 4],
+  );
   const setup = (seed: number) => {
     const model = new Mlp({ dim: 4, hidden: 8, rng: Rng.fromSeed(seed) });
     return { model, opt: new AdamW(model.parameters(), { lr: 1e-2, weightDecay: 0.1 }), ema: new Ema(model.parameters(), 0.9), rng: new RngStreams(seed) };

@@ -39,7 +39,7 @@ test('16-bit conversions are exact where representable and round to nearest even
   const b = f32ToBf16(Float32Array.from([1, -3, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 3e38]));
   assert.deepEqual(Array.from(b.slice(0, 4)), [0x3f80, 0xc040, 0x3f80, 0x3f82]);
   expectClose(bf16ToF32(b), [1, -3, 1, 1 + 2 ** -6, 3e38], 1e-2);
-  assert.equal(bf16ToF32(f32ToBf16(Float32Array.from([3.4e38])))[0], Infinity, "above bf16 max + half ulp rounds to Inf, as in PyTorch");
+  assert.equal(bf16ToF32(f32ToBf16(Float32Array.from([3.4e38])))[0], Infinity, 'above bf16 max + half ulp rounds to Inf, as in PyTorch');
   assert.ok(Number.isNaN(bf16ToF32(f32ToBf16(Float32Array.from([NaN])))[0]!));
 });
 
@@ -47,9 +47,24 @@ test('round trip F32 (exact), F16 and BF16 (within their precision), int32, and 
   const a = tf.tensor(randomValues(24, 1, 3), [2, 3, 4]);
   const b = tf.tensor(randomValues(5, 2), [5]);
   const ids = tf.tensor1d([1, -7, 4096], 'int32');
-  for (const [dtype, tol] of [['F32', 0], ['F16', 1e-3], ['BF16', 8e-3]] as const) {
+  for (const [dtype, tol] of [
+    ['F32', 0],
+    ['F16', 1e-3],
+    ['BF16', 8e-3],
+  ] as const) {
     const file = path.join(dir, `rt-${dtype}.safetensors`);
-    await writeSafetensors(file, tensorEntries(new Map([['blocks.0.attn.qkv.weight', a], ['norm.bias', b], ['ids', ids]]), dtype), { metadata: { format: 'pt', note: 'x' } });
+    await writeSafetensors(
+      file,
+      tensorEntries(
+        new Map([
+          ['blocks.0.attn.qkv.weight', a],
+          ['norm.bias', b],
+          ['ids', ids],
+        ]),
+        dtype,
+      ),
+      { metadata: { format: 'pt', note: 'x' } },
+    );
     const r = await SafetensorsReader.open(file);
     assert.deepEqual(r.names(), ['blocks.0.attn.qkv.weight', 'norm.bias', 'ids']);
     assert.deepEqual(r.metadata, { format: 'pt', note: 'x' });
@@ -73,10 +88,14 @@ test('round trip F32 (exact), F16 and BF16 (within their precision), int32, and 
 
 test('the writer follows the spec: u64 LE length, JSON header, contiguous offsets, 8-byte aligned data', async () => {
   const file = path.join(dir, 'spec.safetensors');
-  await writeSafetensors(file, [
-    { name: 'w', shape: [2, 2], dtype: 'F32', data: () => Float32Array.from([1, 2, 3, 4]) },
-    { name: 'h', shape: [3], dtype: 'F16', data: () => Float32Array.from([1, 2, 3]) },
-  ], { metadata: { k: 'v' } });
+  await writeSafetensors(
+    file,
+    [
+      { name: 'w', shape: [2, 2], dtype: 'F32', data: () => Float32Array.from([1, 2, 3, 4]) },
+      { name: 'h', shape: [3], dtype: 'F16', data: () => Float32Array.from([1, 2, 3]) },
+    ],
+    { metadata: { k: 'v' } },
+  );
   const bytes = await readFile(file);
   const n = Number(bytes.readBigUInt64LE(0));
   assert.equal((8 + n) % 8, 0);
@@ -90,19 +109,24 @@ test('the writer follows the spec: u64 LE length, JSON header, contiguous offset
 });
 
 test('reads a hand-built file (as PyTorch safetensors writes it): F32, F16, BF16, F64, I64, padding, unordered keys', async () => {
-  const f32 = Buffer.alloc(8); f32.writeFloatLE(1.5, 0); f32.writeFloatLE(-2, 4);
+  const f32 = Buffer.alloc(8);
+  f32.writeFloatLE(1.5, 0);
+  f32.writeFloatLE(-2, 4);
   const f16 = Buffer.from(new Uint8Array(Uint16Array.from([0x3c00, 0xbc00, 0x3555]).buffer));
   const bf16 = Buffer.from(new Uint8Array(Uint16Array.from([0x3f80, 0x4049]).buffer));
-  const f64 = Buffer.alloc(8); f64.writeDoubleLE(0.1, 0);
-  const i64 = Buffer.alloc(16); i64.writeBigInt64LE(5n, 0); i64.writeBigInt64LE(-3n, 8);
+  const f64 = Buffer.alloc(8);
+  f64.writeDoubleLE(0.1, 0);
+  const i64 = Buffer.alloc(16);
+  i64.writeBigInt64LE(5n, 0);
+  i64.writeBigInt64LE(-3n, 8);
   const data = Buffer.concat([f32, f16, bf16, f64, i64]); // 8 + 6 + 4 + 8 + 16 = 42
   const header = {
     'blocks.0.mlp.fc1.bias': { dtype: 'F16', shape: [3], data_offsets: [8, 14] },
     __metadata__: { format: 'pt' },
-    'pos_embed': { dtype: 'F32', shape: [1, 2], data_offsets: [0, 8] },
-    'lvl': { dtype: 'BF16', shape: [2], data_offsets: [14, 18] },
-    'scale': { dtype: 'F64', shape: [], data_offsets: [18, 26] },
-    'idx': { dtype: 'I64', shape: [2], data_offsets: [26, 42] },
+    pos_embed: { dtype: 'F32', shape: [1, 2], data_offsets: [0, 8] },
+    lvl: { dtype: 'BF16', shape: [2], data_offsets: [14, 18] },
+    scale: { dtype: 'F64', shape: [], data_offsets: [18, 26] },
+    idx: { dtype: 'I64', shape: [2], data_offsets: [26, 42] },
   };
   const file = path.join(dir, 'hand.safetensors');
   await writeFile(file, handBuilt(header, data, 5));
@@ -124,14 +148,35 @@ test('corrupt files are DATA_CORRUPT with a message naming the problem', async (
   const ok = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
   const cases: [string, Buffer, RegExp][] = [
     ['short', Buffer.alloc(4), /too short/],
-    ['huge header', (() => { const b = Buffer.alloc(16); b.writeBigUInt64LE(1n << 40n); return b; })(), /header length/],
-    ['bad json', (() => { const j = Buffer.from('{nope'); const l = Buffer.alloc(8); l.writeBigUInt64LE(BigInt(j.length)); return Buffer.concat([l, j]); })(), /not valid UTF-8 JSON/],
+    [
+      'huge header',
+      (() => {
+        const b = Buffer.alloc(16);
+        b.writeBigUInt64LE(1n << 40n);
+        return b;
+      })(),
+      /header length/,
+    ],
+    [
+      'bad json',
+      (() => {
+        const j = Buffer.from('{nope');
+        const l = Buffer.alloc(8);
+        l.writeBigUInt64LE(BigInt(j.length));
+        return Buffer.concat([l, j]);
+      })(),
+      /not valid UTF-8 JSON/,
+    ],
     ['truncated data', handBuilt(ok, Buffer.alloc(4)), /cover 8 bytes but the byte buffer has 4/],
     ['truncated tensor named', handBuilt(ok, Buffer.alloc(4)), /tensor a \(F32 \[2\]\) is truncated/],
     ['trailing data', handBuilt(ok, Buffer.alloc(12)), /trailing/],
     ['wrong byte count', handBuilt({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)), /needs 12 bytes/],
     ['hole', handBuilt({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /hole/],
-    ['overlap', handBuilt({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /overlap/],
+    [
+      'overlap',
+      handBuilt({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)),
+      /overlap/,
+    ],
     ['dtype', handBuilt({ a: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), /unsupported dtype/],
     ['metadata', handBuilt({ __metadata__: { n: 1 } }, Buffer.alloc(0)), /must be a string/],
   ];

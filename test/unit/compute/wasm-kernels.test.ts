@@ -13,23 +13,44 @@ import { expectClose, expectNoTensorLeak, randomValues } from '../../helpers/ten
 type Inputs = Record<string, { shape: number[]; values?: Float32Array | Int32Array; dtype?: 'float32' | 'int32' }>;
 
 /** Runs one kernel (through the engine, as ops do) on a backend and returns its output values. */
-async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Inputs, attrs: Record<string, unknown>): Promise<{ shape: number[]; values: Float32Array }> {
+async function runOn(
+  backend: 'cpu' | 'wasm',
+  kernel: string,
+  inputs: Inputs,
+  attrs: Record<string, unknown>,
+): Promise<{ shape: number[]; values: Float32Array }> {
   await tf.setBackend(backend);
-  return expectNoTensorLeak(() => {
-    const ts: Record<string, tf.Tensor> = {};
-    for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.values ?? randomValues(v.shape.reduce((a, b) => a * b, 1), 1), v.shape, v.dtype ?? 'float32');
-    const out = tf.engine().runKernel<tf.Tensor>(kernel, ts, attrs as tf.NamedAttrMap);
-    const res = { shape: out.shape, values: Float32Array.from(out.dataSync()) };
-    out.dispose();
-    for (const t of Object.values(ts)) t.dispose();
-    return res;
-  }, { label: `${kernel} on ${backend}` });
+  return expectNoTensorLeak(
+    () => {
+      const ts: Record<string, tf.Tensor> = {};
+      for (const [k, v] of Object.entries(inputs))
+        ts[k] = tf.tensor(
+          v.values ??
+            randomValues(
+              v.shape.reduce((a, b) => a * b, 1),
+              1,
+            ),
+          v.shape,
+          v.dtype ?? 'float32',
+        );
+      const out = tf.engine().runKernel<tf.Tensor>(kernel, ts, attrs as tf.NamedAttrMap);
+      const res = { shape: out.shape, values: Float32Array.from(out.dataSync()) };
+      out.dispose();
+      for (const t of Object.values(ts)) t.dispose();
+      return res;
+    },
+    { label: `${kernel} on ${backend}` },
+  );
 }
 
 async function agree(kernel: string, inputs: Inputs, attrs: Record<string, unknown>, label: string): Promise<void> {
   // Fix the input values once so both backends see the same numbers.
   let seed = 7;
-  for (const v of Object.values(inputs)) v.values ??= randomValues(v.shape.reduce((a, b) => a * b, 1), seed++);
+  for (const v of Object.values(inputs))
+    v.values ??= randomValues(
+      v.shape.reduce((a, b) => a * b, 1),
+      seed++,
+    );
   const ref = await runOn('cpu', kernel, inputs, attrs);
   const got = await runOn('wasm', kernel, inputs, attrs);
   assert.deepEqual(got.shape, ref.shape, `${label}: shape`);
@@ -74,9 +95,18 @@ test('BatchMatMul: transposes, batches and broadcasts agree with cpu', async () 
 
 test('_FusedMatMul with bias and activation agrees with cpu', async () => {
   await initBackend({ backend: 'wasm', log: null });
-  for (const [as, bs, ta, tb] of [[[9, 13], [7, 13], false, true], [[4, 13, 9], [13, 7], true, false], [[2, 9, 13], [2, 13, 7], false, false]] as [number[], number[], boolean, boolean][]) {
+  for (const [as, bs, ta, tb] of [
+    [[9, 13], [7, 13], false, true],
+    [[4, 13, 9], [13, 7], true, false],
+    [[2, 9, 13], [2, 13, 7], false, false],
+  ] as [number[], number[], boolean, boolean][]) {
     for (const activation of ['linear', 'relu']) {
-      await agree('_FusedMatMul', { a: { shape: as }, b: { shape: bs }, bias: { shape: [7] } }, { transposeA: ta, transposeB: tb, activation, leakyreluAlpha: 0.2 }, `fused ${activation} ${JSON.stringify([as, bs, ta, tb])}`);
+      await agree(
+        '_FusedMatMul',
+        { a: { shape: as }, b: { shape: bs }, bias: { shape: [7] } },
+        { transposeA: ta, transposeB: tb, activation, leakyreluAlpha: 0.2 },
+        `fused ${activation} ${JSON.stringify([as, bs, ta, tb])}`,
+      );
     }
   }
 });
@@ -84,12 +114,30 @@ test('_FusedMatMul with bias and activation agrees with cpu', async () => {
 test('Transpose: rank 2–6 agree with cpu', async () => {
   await initBackend({ backend: 'wasm', log: null });
   const cases: [number[], number[]][] = [
-    [[7, 5], [1, 0]],
-    [[2, 3, 4, 5], [0, 2, 1, 3]],
-    [[2, 6, 3, 4, 5], [2, 0, 3, 1, 4]], // qkv split
-    [[2, 3, 4, 5, 6], [4, 3, 2, 1, 0]],
-    [[2, 3, 1, 4, 5, 3], [5, 1, 3, 0, 2, 4]],
-    [[3, 1, 4], [1, 2, 0]],
+    [
+      [7, 5],
+      [1, 0],
+    ],
+    [
+      [2, 3, 4, 5],
+      [0, 2, 1, 3],
+    ],
+    [
+      [2, 6, 3, 4, 5],
+      [2, 0, 3, 1, 4],
+    ], // qkv split
+    [
+      [2, 3, 4, 5, 6],
+      [4, 3, 2, 1, 0],
+    ],
+    [
+      [2, 3, 1, 4, 5, 3],
+      [5, 1, 3, 0, 2, 4],
+    ],
+    [
+      [3, 1, 4],
+      [1, 2, 0],
+    ],
   ];
   for (const [shape, perm] of cases) await agree('Transpose', { x: { shape } }, { perm }, `transpose ${JSON.stringify([shape, perm])}`);
 });
@@ -102,13 +150,39 @@ test('Conv2DBackpropFilter and Conv2DBackpropInput agree with cpu', async () => 
     { x: [2, 10, 9, 3], f: [3, 2, 3, 6], strides: [2, 1], pad: 'valid' },
     { x: [2, 16, 16, 3], f: [4, 4, 3, 8], strides: 4, pad: 'valid' }, // patch embedding
     { x: [1, 7, 7, 12], f: [1, 1, 12, 5], strides: 1, pad: 'valid' }, // 1×1 projection
-    { x: [2, 8, 8, 4], f: [5, 5, 4, 3], strides: 1, pad: [[0, 0], [1, 3], [2, 2], [0, 0]] },
+    {
+      x: [2, 8, 8, 4],
+      f: [5, 5, 4, 3],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [1, 3],
+        [2, 2],
+        [0, 0],
+      ],
+    },
   ];
   for (const c of cases) {
-    const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.f as [number, number, number, number], c.strides, 1, c.pad as 'same');
+    const info = tf.backend_util.computeConv2DInfo(
+      c.x as [number, number, number, number],
+      c.f as [number, number, number, number],
+      c.strides,
+      1,
+      c.pad as 'same',
+    );
     const dyShape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
-    await agree('Conv2DBackpropFilter', { x: { shape: c.x }, dy: { shape: dyShape } }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f }, `backprop filter ${JSON.stringify(c)}`);
-    await agree('Conv2DBackpropInput', { dy: { shape: dyShape }, filter: { shape: c.f } }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x }, `backprop input ${JSON.stringify(c)}`);
+    await agree(
+      'Conv2DBackpropFilter',
+      { x: { shape: c.x }, dy: { shape: dyShape } },
+      { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f },
+      `backprop filter ${JSON.stringify(c)}`,
+    );
+    await agree(
+      'Conv2DBackpropInput',
+      { dy: { shape: dyShape }, filter: { shape: c.f } },
+      { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+      `backprop input ${JSON.stringify(c)}`,
+    );
   }
 });
 
@@ -116,7 +190,12 @@ test('UnsortedSegmentSum (embedding gradient) agrees with cpu, drops out-of-rang
   await initBackend({ backend: 'wasm', log: null });
   const ids = Int32Array.from([3, 0, 3, 5, 1, 3, 7, -1, 2, 0]); // 7 and -1 are outside [0, 6)
   await agree('UnsortedSegmentSum', { x: { shape: [10, 6] }, segmentIds: { shape: [10], values: ids, dtype: 'int32' } }, { numSegments: 6 }, 'segment sum');
-  await agree('UnsortedSegmentSum', { x: { shape: [10, 2, 3] }, segmentIds: { shape: [10], values: ids, dtype: 'int32' } }, { numSegments: 6 }, 'segment sum rank 3');
+  await agree(
+    'UnsortedSegmentSum',
+    { x: { shape: [10, 2, 3] }, segmentIds: { shape: [10], values: ids, dtype: 'int32' } },
+    { numSegments: 6 },
+    'segment sum rank 3',
+  );
 });
 
 test('gather gradient (embedding lookup) runs on wasm and matches cpu', async () => {
@@ -124,11 +203,13 @@ test('gather gradient (embedding lookup) runs on wasm and matches cpu', async ()
   const idx = Int32Array.from([1, 4, 4, 49, 0, 1, 7, 4]);
   const grad = async (b: 'cpu' | 'wasm') => {
     await initBackend({ backend: b, log: null });
-    return expectNoTensorLeak(() => tf.tidy(() => {
-      const e = tf.tensor2d(table, [50, 8]);
-      const g = tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d(idx, 'int32')).square().sum())(e);
-      return Float32Array.from(g.dataSync());
-    }));
+    return expectNoTensorLeak(() =>
+      tf.tidy(() => {
+        const e = tf.tensor2d(table, [50, 8]);
+        const g = tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d(idx, 'int32')).square().sum())(e);
+        return Float32Array.from(g.dataSync());
+      }),
+    );
   };
   expectClose(await grad('wasm'), await grad('cpu'), 1e-4, 'embedding grad');
 });
@@ -141,9 +222,27 @@ test('depthwise conv gradients agree with cpu', async () => {
     { x: [2, 8, 8, 2], f: [2, 2, 2, 3], strides: 2, pad: 'same' },
   ];
   for (const c of cases) {
-    const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.f as [number, number, number, number], c.strides, 1, c.pad as 'same', undefined, true);
+    const info = tf.backend_util.computeConv2DInfo(
+      c.x as [number, number, number, number],
+      c.f as [number, number, number, number],
+      c.strides,
+      1,
+      c.pad as 'same',
+      undefined,
+      true,
+    );
     const dyShape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
-    await agree('DepthwiseConv2dNativeBackpropFilter', { x: { shape: c.x }, dy: { shape: dyShape } }, { strides: c.strides, pad: c.pad, dilations: 1, filterShape: c.f }, `depthwise filter ${JSON.stringify(c)}`);
-    await agree('DepthwiseConv2dNativeBackpropInput', { dy: { shape: dyShape }, filter: { shape: c.f } }, { strides: c.strides, pad: c.pad, dilations: 1, inputShape: c.x }, `depthwise input ${JSON.stringify(c)}`);
+    await agree(
+      'DepthwiseConv2dNativeBackpropFilter',
+      { x: { shape: c.x }, dy: { shape: dyShape } },
+      { strides: c.strides, pad: c.pad, dilations: 1, filterShape: c.f },
+      `depthwise filter ${JSON.stringify(c)}`,
+    );
+    await agree(
+      'DepthwiseConv2dNativeBackpropInput',
+      { dy: { shape: dyShape }, filter: { shape: c.f } },
+      { strides: c.strides, pad: c.pad, dilations: 1, inputShape: c.x },
+      `depthwise input ${JSON.stringify(c)}`,
+    );
   }
 });

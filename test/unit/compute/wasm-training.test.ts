@@ -21,9 +21,12 @@ async function train(vars: tf.Variable[], lossFn: () => tf.Scalar, steps: number
     return v;
   };
   const losses = [step()];
-  await expectNoTensorLeak(() => {
-    for (let i = 0; i < steps; i++) losses.push(step());
-  }, { label: `${steps} training steps` });
+  await expectNoTensorLeak(
+    () => {
+      for (let i = 0; i < steps; i++) losses.push(step());
+    },
+    { label: `${steps} training steps` },
+  );
   opt.dispose();
   return losses;
 }
@@ -53,11 +56,12 @@ test('CNN (conv + strided conv + dense) trains on wasm without leaks', async () 
   const k1 = tf.variable<tf.Rank.R4>(tf.randomNormal([3, 3, 3, 8], 0, 0.3, 'float32', 3));
   const k2 = tf.variable<tf.Rank.R4>(tf.randomNormal([2, 2, 8, 8], 0, 0.3, 'float32', 4)); // stride 2, like a patch embed
   const wd = tf.variable(tf.randomNormal([4 * 4 * 8, 4], 0, 0.1, 'float32', 5));
-  const loss = () => tf.tidy(() => {
-    const h = tf.relu(tf.conv2d(x, k1, 1, 'same'));
-    const h2 = tf.relu(tf.conv2d(h, k2, 2, 'valid')).reshape([8, 4 * 4 * 8]); // [N, 4·4·8]
-    return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, h2.matMul(wd));
-  });
+  const loss = () =>
+    tf.tidy(() => {
+      const h = tf.relu(tf.conv2d(x, k1, 1, 'same'));
+      const h2 = tf.relu(tf.conv2d(h, k2, 2, 'valid')).reshape([8, 4 * 4 * 8]); // [N, 4·4·8]
+      return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, h2.matMul(wd));
+    });
   const losses = await train([k1, k2, wd], loss, 100, 0.01);
   assert.ok(mean(losses.slice(-10)) < 0.5 * (losses[0] as number), `loss ${losses[0]} → ${mean(losses.slice(-10))}`);
   tf.dispose([x, labels, k1, k2, wd]);
@@ -82,11 +86,12 @@ test('transformer (embedding + pre-LN block + head) trains on wasm without leaks
   const head = tf.variable(tf.randomNormal([cfg.width, vocab], 0, 0.1, 'float32', 9));
   const block = initBlock(cfg, 10);
   const mask = causalMask(t);
-  const loss = () => tf.tidy(() => {
-    const x = tf.gather(emb, inp).add<tf.Tensor3D>(pos); // [B, T, C]
-    const h = blockForward(block, cfg, x, mask).reshape([b * t, cfg.width]); // [B·T, C]
-    return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(target, h.matMul(head));
-  });
+  const loss = () =>
+    tf.tidy(() => {
+      const x = tf.gather(emb, inp).add<tf.Tensor3D>(pos); // [B, T, C]
+      const h = blockForward(block, cfg, x, mask).reshape([b * t, cfg.width]); // [B·T, C]
+      return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(target, h.matMul(head));
+    });
   const losses = await train([emb, pos, head, ...blockVariables(block)], loss, 100, 3e-3);
   assert.ok(mean(losses.slice(-10)) < 0.5 * (losses[0] as number), `loss ${losses[0]} → ${mean(losses.slice(-10))}`);
   tf.dispose([all, inp, target, emb, pos, head, mask, ...blockVariables(block)]);

@@ -89,7 +89,14 @@ test('random_crop_arr equals upstream for the same draws (short side 20, crop y 
   const img = await source();
   const ints = [20 - 16, 3, 7];
   // Only the draws matter here: a stand-in stream that replays upstream's fixed choices.
-  const replay = { int: (n: number) => { const v = ints.shift() as number; assert.ok(v < n); return v; }, uniform: () => 0.9 } as unknown as Rng;
+  const replay = {
+    int: (n: number) => {
+      const v = ints.shift() as number;
+      assert.ok(v < n);
+      return v;
+    },
+    uniform: () => 0.9,
+  } as unknown as Rng;
   const got = await randomCropArr(img, 16, replay, { resampler: 'pil' });
   assert.deepEqual(diff(got, await ref('random-16')), { max: 0, mean: 0 });
   assert.equal(ints.length, 0);
@@ -104,7 +111,10 @@ test('flip, crop, round-half-even and the [-1, 1] CHW layout', () => {
   const out = new Float32Array(1 + 18);
   writeChwSigned(img, out, 1);
   assert.equal(out[0], 0);
-  assert.deepEqual(Array.from(out.subarray(1, 7)).map((v) => Math.round((v + 1) * 127.5)), [0, 10, 20, 30, 40, 255]);
+  assert.deepEqual(
+    Array.from(out.subarray(1, 7)).map((v) => Math.round((v + 1) * 127.5)),
+    [0, 10, 20, 30, 40, 255],
+  );
   assert.equal(out[1], -1);
   assert.equal(out[6], 1);
 });

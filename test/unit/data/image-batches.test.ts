@@ -20,7 +20,9 @@ async function makeFolder(classes: readonly string[], perClass: number): Promise
     await mkdir(path.join(root, name), { recursive: true });
     for (let i = 0; i < perClass; i++) {
       const background = { r: 20 * c, g: 10 * i, b: 200 };
-      await sharp({ create: { width: 20 + 3 * i, height: 18 + 2 * c, channels: 3, background } }).png().toFile(path.join(root, name, `${String(i).padStart(2, '0')}.png`));
+      await sharp({ create: { width: 20 + 3 * i, height: 18 + 2 * c, channels: 3, background } })
+        .png()
+        .toFile(path.join(root, name, `${String(i).padStart(2, '0')}.png`));
     }
   }
   return root;
@@ -39,12 +41,23 @@ test('ImageFolder: sorted class folders → 0..C-1, files sorted, hidden folders
   await mkdir(path.join(root, '.cache'));
   await writeFile(path.join(root, 'ant', 'notes.txt'), 'x');
   await mkdir(path.join(root, 'ant', 'nested'));
-  await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } }).jpeg().toFile(path.join(root, 'ant', 'nested', 'a.JPG'));
+  await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } })
+    .jpeg()
+    .toFile(path.join(root, 'ant', 'nested', 'a.JPG'));
   const f = await openImageFolder(root);
   assert.deepEqual(f.classNames, ['Moth', 'ant', 'zebra']);
-  assert.deepEqual(f.samples.map((s) => [path.relative(root, s.path), s.label]), [
-    ['Moth/00.png', 0], ['Moth/01.png', 0], ['ant/00.png', 1], ['ant/01.png', 1], ['ant/nested/a.JPG', 1], ['zebra/00.png', 2], ['zebra/01.png', 2],
-  ]);
+  assert.deepEqual(
+    f.samples.map((s) => [path.relative(root, s.path), s.label]),
+    [
+      ['Moth/00.png', 0],
+      ['Moth/01.png', 0],
+      ['ant/00.png', 1],
+      ['ant/01.png', 1],
+      ['ant/nested/a.JPG', 1],
+      ['zebra/00.png', 2],
+      ['zebra/01.png', 2],
+    ],
+  );
 });
 
 test('symbolic links to class folders and image files are followed; a link cycle is walked once', async () => {
@@ -57,12 +70,22 @@ test('symbolic links to class folders and image files are followed; a link cycle
   await symlink(path.join(root, 'absent.png'), path.join(root, 'plain', 'dangling.png'));
   const f = await openImageFolder(root);
   assert.deepEqual(f.classNames, ['linked', 'plain']);
-  assert.deepEqual(f.samples.map((s) => [path.relative(root, s.path), s.label]), [['linked/00.png', 0], ['linked/01.png', 0], ['plain/x.png', 1]]);
+  assert.deepEqual(
+    f.samples.map((s) => [path.relative(root, s.path), s.label]),
+    [
+      ['linked/00.png', 0],
+      ['linked/01.png', 0],
+      ['plain/x.png', 1],
+    ],
+  );
 });
 
 test('missing or empty dataset directories are INPUT_MISSING naming the path and the layout', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgfolder-'));
-  await assert.rejects(openImageFolder(path.join(dir, 'absent')), (e) => isPipelineError(e, 'INPUT_MISSING') && e.message.includes(path.join(dir, 'absent')) && /one subfolder per class/.test(e.message));
+  await assert.rejects(
+    openImageFolder(path.join(dir, 'absent')),
+    (e) => isPipelineError(e, 'INPUT_MISSING') && e.message.includes(path.join(dir, 'absent')) && /one subfolder per class/.test(e.message),
+  );
   await assert.rejects(openImageFolder(dir), (e) => isPipelineError(e, 'INPUT_MISSING') && /no class subfolders/.test(e.message));
   await mkdir(path.join(dir, 'cat'));
   await assert.rejects(ImageBatchLoader.open(base(dir)), (e) => isPipelineError(e, 'INPUT_MISSING') && /no images/.test(e.message));
@@ -71,17 +94,24 @@ test('missing or empty dataset directories are INPUT_MISSING naming the path and
 test('grayscale, RGBA and CMYK images decode to RGB', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgfolder-'));
   const gray = path.join(dir, 'g.png');
-  await sharp(Buffer.from([0, 128, 255, 7]), { raw: { width: 2, height: 2, channels: 1 } }).png().toFile(gray);
+  await sharp(Buffer.from([0, 128, 255, 7]), { raw: { width: 2, height: 2, channels: 1 } })
+    .png()
+    .toFile(gray);
   const rgba = path.join(dir, 'a.png');
-  await sharp(Buffer.from([10, 20, 30, 0, 40, 50, 60, 255]), { raw: { width: 2, height: 1, channels: 4 } }).png().toFile(rgba);
+  await sharp(Buffer.from([10, 20, 30, 0, 40, 50, 60, 255]), { raw: { width: 2, height: 1, channels: 4 } })
+    .png()
+    .toFile(rgba);
   const cmyk = path.join(dir, 'c.jpg');
-  await sharp({ create: { width: 3, height: 3, channels: 3, background: { r: 255, g: 0, b: 0 } } }).toColourspace('cmyk').jpeg({ quality: 100 }).toFile(cmyk);
+  await sharp({ create: { width: 3, height: 3, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+    .toColourspace('cmyk')
+    .jpeg({ quality: 100 })
+    .toFile(cmyk);
   assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
   assert.deepEqual(Array.from((await decodeSample(gray))?.data ?? []), [0, 0, 0, 128, 128, 128, 255, 255, 255, 7, 7, 7]);
   assert.deepEqual(Array.from((await decodeSample(rgba))?.data ?? []), [10, 20, 30, 40, 50, 60]);
   const red = await decodeSample(cmyk);
   assert.equal(red?.data.length, 27);
-  assert.ok((red?.data[0] ?? 0) > 200 && (red?.data[1] ?? 255) < 60, `CMYK red decodes as red, got ${Array.from(red?.data.subarray(0, 3) ?? []).join(",")}`);
+  assert.ok((red?.data[0] ?? 0) > 200 && (red?.data[1] ?? 255) < 60, `CMYK red decodes as red, got ${Array.from(red?.data.subarray(0, 3) ?? []).join(',')}`);
 });
 
 test('a corrupt image is DATA_CORRUPT naming the file and the fix, or skipped with a warning', async () => {
@@ -89,7 +119,10 @@ test('a corrupt image is DATA_CORRUPT naming the file and the fix, or skipped wi
   const bad = path.join(root, 'b', '01.png');
   await writeFile(bad, 'not a png');
   const strict = await ImageBatchLoader.open({ ...base(root), batchSize: 6, shuffle: false });
-  await assert.rejects(collect(strict.epoch(0, Rng.fromSeed(0))), (e) => isPipelineError(e, 'DATA_CORRUPT') && e.message.includes(bad) && /skipCorrupt: true/.test(e.message));
+  await assert.rejects(
+    collect(strict.epoch(0, Rng.fromSeed(0))),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && e.message.includes(bad) && /skipCorrupt: true/.test(e.message),
+  );
   const warnings: string[] = [];
   const lenient = await ImageBatchLoader.open({ ...base(root), batchSize: 6, shuffle: false, skipCorrupt: true, log: (m) => warnings.push(m) });
   const [batch] = await collect(lenient.epoch(0, Rng.fromSeed(0)));
@@ -107,10 +140,29 @@ test('batches: NCHW in [-1, 1], labels and paths aligned, steps per epoch with a
   const val = await ImageBatchLoader.open({ ...base(root), augment: 'center-crop', shuffle: false, dropLast: false });
   assert.equal(val.stepsPerEpoch(), 3);
   const batches = await collect(val.epoch(0, Rng.fromSeed(0)));
-  assert.deepEqual(batches.map((b) => b.shape), [[3, 3, 16, 16], [3, 3, 16, 16], [2, 3, 16, 16]]);
-  assert.deepEqual(batches.map((b) => b.step), [0, 1, 2]);
+  assert.deepEqual(
+    batches.map((b) => b.shape),
+    [
+      [3, 3, 16, 16],
+      [3, 3, 16, 16],
+      [2, 3, 16, 16],
+    ],
+  );
+  assert.deepEqual(
+    batches.map((b) => b.step),
+    [0, 1, 2],
+  );
   const all = batches.flatMap((b) => b.paths.map((p, i) => [path.relative(root, p), b.labels[i]]));
-  assert.deepEqual(all, [['a/00.png', 0], ['a/01.png', 0], ['a/02.png', 0], ['a/03.png', 0], ['b/00.png', 1], ['b/01.png', 1], ['b/02.png', 1], ['b/03.png', 1]]);
+  assert.deepEqual(all, [
+    ['a/00.png', 0],
+    ['a/01.png', 0],
+    ['a/02.png', 0],
+    ['a/03.png', 0],
+    ['b/00.png', 1],
+    ['b/01.png', 1],
+    ['b/02.png', 1],
+    ['b/03.png', 1],
+  ]);
   // b/02.png is a flat colour (20, 20, 200): every pixel of its centre crop is that colour, channel-planar.
   const last = batches[2] as ImageBatch;
   const plane = 16 * 16;
@@ -140,12 +192,21 @@ test('resume: epoch(e, rng, s) yields exactly the batches s.. of an uninterrupte
     assert.equal(b.step, i + 1);
   }
   const other = await collect(loader.epoch(2, rng));
-  assert.notDeepEqual(other.map((b) => b.paths), full.map((b) => b.paths));
+  assert.notDeepEqual(
+    other.map((b) => b.paths),
+    full.map((b) => b.paths),
+  );
   // Drawing from the stream between epochs does not change what the loader yields (only the key matters).
   rng.nextUint32();
-  assert.deepEqual((await collect(loader.epoch(1, rng))).map((b) => b.images), full.map((b) => b.images));
+  assert.deepEqual(
+    (await collect(loader.epoch(1, rng))).map((b) => b.images),
+    full.map((b) => b.images),
+  );
   const otherSeed = await collect(loader.epoch(1, Rng.fromSeed(99)));
-  assert.notDeepEqual(otherSeed.map((b) => b.paths), full.map((b) => b.paths));
+  assert.notDeepEqual(
+    otherSeed.map((b) => b.paths),
+    full.map((b) => b.paths),
+  );
   assert.equal(full.flatMap((b) => b.paths).length, new Set(full.flatMap((b) => b.paths)).size, 'no image twice within an epoch');
   await assert.rejects(collect(loader.epoch(1, rng, 4)), (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH'));
 });
@@ -156,7 +217,11 @@ test('the decode cache changes nothing but speed', async () => {
   const uncached = await ImageBatchLoader.open({ ...base(root), decodeCacheBytes: 0 });
   for (const epoch of [0, 1, 2]) {
     const [x, y] = [await collect(cached.epoch(epoch, Rng.fromSeed(3))), await collect(uncached.epoch(epoch, Rng.fromSeed(3)))];
-    assert.deepEqual(x.map((b) => b.images), y.map((b) => b.images), `epoch ${epoch}`);
+    assert.deepEqual(
+      x.map((b) => b.images),
+      y.map((b) => b.images),
+      `epoch ${epoch}`,
+    );
   }
 });
 

@@ -32,7 +32,10 @@ void test('npy written by NumPy: float32 and Fortran order are decoded in C orde
   assert.equal(f4.dtype, 'f4');
   assert.deepEqual(f4.shape, [3, 4]);
   assert.ok(f4.data instanceof Float32Array);
-  assert.deepEqual(Array.from(f4.data), Array.from({ length: 12 }, (_, i) => Math.fround(Math.fround(i) / 7)));
+  assert.deepEqual(
+    Array.from(f4.data),
+    Array.from({ length: 12 }, (_, i) => Math.fround(Math.fround(i) / 7)),
+  );
   const fo = await readNpyFile(path.join(FIX, 'f64_fortran.npy'));
   assert.deepEqual(fo.shape, [2, 3]);
   assert.deepEqual(Array.from(fo.data), [0, 1, 2, 3, 4, 5]);
@@ -49,7 +52,10 @@ void test('npy errors name the file and the problem', async () => {
   await assert.rejects(readNpyFile(cut), (e) => isPipelineError(e, 'DATA_CORRUPT') && e.message.includes(cut) && /truncated/.test(e.message));
   const big = Buffer.from(encodeNpy(new Float64Array(2), [2]));
   big.write("'>f8'", big.indexOf("'<f8'"), 'latin1');
-  assert.throws(() => decodeNpy(big, 'be.npy'), (e) => isPipelineError(e, 'DATA_CORRUPT') && /big-endian/.test(e.message));
+  assert.throws(
+    () => decodeNpy(big, 'be.npy'),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && /big-endian/.test(e.message),
+  );
   await assert.rejects(readNpyFile(path.join(dir, 'absent.npy')), (e) => isPipelineError(e, 'INPUT_MISSING'));
 });
 
@@ -62,7 +68,10 @@ void test('npz written by numpy.savez (stored) and savez_compressed (deflate) re
       assert.deepEqual(h.shape, [2, 3, 4, 3]);
       assert.equal(h.dtype, 'u1');
       const img = await r.read('arr_0');
-      assert.deepEqual(Array.from(img.data), Array.from({ length: 72 }, (_, i) => imageValue(i)));
+      assert.deepEqual(
+        Array.from(img.data),
+        Array.from({ length: 72 }, (_, i) => imageValue(i)),
+      );
       // Row streaming yields the same bytes in batches along axis 0.
       const seen: number[] = [];
       for await (const b of r.rows('arr_0', 1)) {

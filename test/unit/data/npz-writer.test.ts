@@ -40,7 +40,7 @@ test('without zip64: the bytes of encodeNpz; with zip64 forced: the same arrays 
   assert.ok((await readFile(big)).length > want.length);
 });
 
-test('npy headers match encodeNpy; a member must receive exactly its shape\'s bytes', async () => {
+test("npy headers match encodeNpy; a member must receive exactly its shape's bytes", async () => {
   assert.ok(npyHeader('u1', [2, 3, 3]).equals(Buffer.from(encodeNpy(pixels, [2, 3, 3])).subarray(0, 128)));
   assert.equal(npyHeader('f4', [5]).length % 64, 0);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'npzw-'));

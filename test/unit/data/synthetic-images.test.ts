@@ -32,11 +32,21 @@ test('ImageFolder layout with train/val splits and dataset.json; class order = c
   assert.deepEqual(meta, JSON.parse(JSON.stringify(info)));
   assert.equal(meta.version, '1');
   assert.deepEqual(meta.splits, { train: { perClass: 4, count: 12 }, val: { perClass: 2, count: 6 } });
-  assert.deepEqual(meta.classes.map((c) => c.name), ['00-disc-solid', '01-square-solid', '02-triangle-solid']);
+  assert.deepEqual(
+    meta.classes.map((c) => c.name),
+    ['00-disc-solid', '01-square-solid', '02-triangle-solid'],
+  );
   const train = await openImageFolder(path.join(dir, 'train'));
-  assert.deepEqual(train.classNames, meta.classes.map((c) => c.name));
+  assert.deepEqual(
+    train.classNames,
+    meta.classes.map((c) => c.name),
+  );
   assert.deepEqual(train.samples.map((s) => [path.relative(dir, s.path), s.label]).slice(0, 5), [
-    ['train/00-disc-solid/000.png', 0], ['train/00-disc-solid/001.png', 0], ['train/00-disc-solid/002.png', 0], ['train/00-disc-solid/003.png', 0], ['train/01-square-solid/000.png', 1],
+    ['train/00-disc-solid/000.png', 0],
+    ['train/00-disc-solid/001.png', 0],
+    ['train/00-disc-solid/002.png', 0],
+    ['train/00-disc-solid/003.png', 0],
+    ['train/01-square-solid/000.png', 1],
   ]);
   const val = await openImageFolder(path.join(dir, 'val'));
   assert.equal(val.samples.length, 6);
@@ -70,7 +80,10 @@ test('classes: distinct (shape, texture) pairs for the first 32, distinct hues, 
   const pairs = new Set(classes.slice(0, SHAPES.length * TEXTURES.length).map((c) => `${c.shape}/${c.texture}`));
   assert.equal(pairs.size, 32);
   assert.equal(new Set(classes.map((c) => c.hue)).size, 120);
-  assert.deepEqual([...classes.map((c) => c.name)].sort(), classes.map((c) => c.name));
+  assert.deepEqual(
+    [...classes.map((c) => c.name)].sort(),
+    classes.map((c) => c.name),
+  );
   assert.equal(classes[100]?.name, '100-stripes-solid');
 });
 

@@ -41,7 +41,8 @@ function namesTheCodeReads(): Set<string> {
       if (e.name.startsWith('.') || skip.has(e.name)) continue;
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) for (const m of read(p).matchAll(/\benv\??\.([A-Z][A-Z0-9_]*)|\benv\[['"]([A-Z][A-Z0-9_]*)['"]\]/g)) names.add(m[1] ?? m[2] ?? '');
+      else if (e.name.endsWith('.ts'))
+        for (const m of read(p).matchAll(/\benv\??\.([A-Z][A-Z0-9_]*)|\benv\[['"]([A-Z][A-Z0-9_]*)['"]\]/g)) names.add(m[1] ?? m[2] ?? '');
       else if (e.name.endsWith('.sh')) for (const m of read(p).matchAll(/\$\{?([A-Z][A-Z0-9_]*)/g)) names.add(m[1] ?? '');
     }
   };
@@ -63,16 +64,20 @@ test('the compose file parses and has the services of the recipe', () => {
 test('every environment name given to our images is one the code reads', () => {
   const known = namesTheCodeReads();
   // Sanity of the grep itself: names we know the loader reads.
-  for (const n of ['TEMPORAL_ADDRESS', 'ROBUSTOK_STORE', 'ROBUSTOK_S3_ENDPOINT', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_S3_SECRET_KEY', 'ROBUSTOK_HOME']) assert.ok(known.has(n), `grep found ${n}`);
+  for (const n of ['TEMPORAL_ADDRESS', 'ROBUSTOK_STORE', 'ROBUSTOK_S3_ENDPOINT', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_S3_SECRET_KEY', 'ROBUSTOK_HOME'])
+    assert.ok(known.has(n), `grep found ${n}`);
   // Read by the NVIDIA container runtime (which devices and driver parts to mount), not by our code.
   const runtimeNames = new Set(['NVIDIA_VISIBLE_DEVICES', 'NVIDIA_DRIVER_CAPABILITIES']);
   for (const [name, s] of ours) {
     const env = s.environment ?? {};
     for (const k of Object.keys(env)) assert.ok(known.has(k) || (runtimeNames.has(k) && s.runtime === 'nvidia'), `${name} sets ${k}, which no code reads`);
-    for (const k of ['TEMPORAL_ADDRESS', 'ROBUSTOK_STORE', 'ROBUSTOK_S3_ENDPOINT', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_S3_SECRET_KEY']) assert.ok(k in env, `${name} sets ${k}`);
+    for (const k of ['TEMPORAL_ADDRESS', 'ROBUSTOK_STORE', 'ROBUSTOK_S3_ENDPOINT', 'ROBUSTOK_S3_ACCESS_KEY', 'ROBUSTOK_S3_SECRET_KEY'])
+      assert.ok(k in env, `${name} sets ${k}`);
     assert.match(String(env.ROBUSTOK_STORE), /^s3:\/\//, `${name}: workers on several hosts need a shared (s3://) store`);
   }
-  const dockerEnv = [...read(path.join(CLUSTER, 'Dockerfile')).matchAll(/^ENV\s+((?:.|\\\n)*)$/gm)].flatMap((m) => [...(m[1] ?? '').matchAll(/([A-Z][A-Z0-9_]*)=/g)].map((x) => x[1] ?? ''));
+  const dockerEnv = [...read(path.join(CLUSTER, 'Dockerfile')).matchAll(/^ENV\s+((?:.|\\\n)*)$/gm)].flatMap((m) =>
+    [...(m[1] ?? '').matchAll(/([A-Z][A-Z0-9_]*)=/g)].map((x) => x[1] ?? ''),
+  );
   assert.ok(dockerEnv.length > 0);
   for (const k of dockerEnv.filter((k) => k !== 'NODE_ENV')) assert.ok(known.has(k), `Dockerfile sets ${k}, which no code reads`);
 });

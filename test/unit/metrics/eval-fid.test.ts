@@ -17,7 +17,10 @@ void test('evalFid: samples .npz against itself as reference → FID ~ 0, proven
   const store = new LocalDirStore(path.join(dir, 'store'));
   const progress: [number, number][] = [];
   const logs: string[] = [];
-  const m = await evalFid({ samplesPath: samples, referencePath: samples, randomWeightsSeed: 3, batchSize: 2, store }, { progress: (d, t) => progress.push([d, t]), log: (l) => logs.push(l) });
+  const m = await evalFid(
+    { samplesPath: samples, referencePath: samples, randomWeightsSeed: 3, batchSize: 2, store },
+    { progress: (d, t) => progress.push([d, t]), log: (l) => logs.push(l) },
+  );
   assert.ok(Math.abs(m.fid) < 1e-3, String(m.fid));
   assert.ok(Math.abs(m.sfid!) < 1e-3);
   assert.equal(m.precision, 1);
@@ -28,7 +31,11 @@ void test('evalFid: samples .npz against itself as reference → FID ~ 0, proven
   assert.deepEqual(m.features, { network: 'inception-v3-fid-2015-12-05', weightsDigest: 'random-init:seed=3' });
   assert.deepEqual(m.stage, { kind: 'eval.fid', version: 1 });
   // Extraction ran once, in batches of 2 (2, 4, 5); the second side was a cache hit.
-  assert.deepEqual(progress, [[2, 5], [4, 5], [5, 5]]);
+  assert.deepEqual(progress, [
+    [2, 5],
+    [4, 5],
+    [5, 5],
+  ]);
   assert.equal(logs.filter((l) => /cache hit/.test(l)).length, 1);
   assert.ok(logs.some((l) => /NOT comparable/.test(l)));
   const keys = await store.list('fid-features');
@@ -40,9 +47,18 @@ void test('evalFid: bad config and cancellation', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'eval-fid-bad-'));
   const samples = path.join(dir, 's.npz');
   await writeFile(samples, encodeNpz({ arr_0: { data: new Uint8Array(2 * 8 * 8 * 3), shape: [2, 8, 8, 3] } }));
-  await assert.rejects(evalFid({ samplesPath: samples, referencePath: samples, randomWeightsSeed: 1, batchSize: 0 }), (e) => isPipelineError(e, 'CONFIG_INVALID') && /batchSize/.test(e.message));
-  await assert.rejects(evalFid({ samplesPath: samples, referencePath: samples, batchSize: 2 }), (e) => isPipelineError(e, 'CONFIG_INVALID') && /weights are required/.test(e.message));
+  await assert.rejects(
+    evalFid({ samplesPath: samples, referencePath: samples, randomWeightsSeed: 1, batchSize: 0 }),
+    (e) => isPipelineError(e, 'CONFIG_INVALID') && /batchSize/.test(e.message),
+  );
+  await assert.rejects(
+    evalFid({ samplesPath: samples, referencePath: samples, batchSize: 2 }),
+    (e) => isPipelineError(e, 'CONFIG_INVALID') && /weights are required/.test(e.message),
+  );
   const ac = new AbortController();
   ac.abort();
-  await assert.rejects(evalFid({ samplesPath: samples, referencePath: samples, randomWeightsSeed: 1, batchSize: 1 }, { signal: ac.signal }), (e) => isPipelineError(e) && /cancelled/.test(e.message));
+  await assert.rejects(
+    evalFid({ samplesPath: samples, referencePath: samples, randomWeightsSeed: 1, batchSize: 1 }, { signal: ac.signal }),
+    (e) => isPipelineError(e) && /cancelled/.test(e.message),
+  );
 });

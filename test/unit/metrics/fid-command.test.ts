@@ -17,7 +17,15 @@ async function run(a: string, b: string, extra: Parameters<typeof fidCommand>[2]
   let out = '';
   const logs: string[] = [];
   const code = await fidCommand(a, b, { json: true, store: 'none', print: (t) => (out += t), log: (l) => logs.push(l), ...extra });
-  return { code, out, json: (extra.json === false ? {} : JSON.parse(out)) as Record<string, unknown> & { fid: number; features: { network: string; weightsDigest: string | null } }, logs };
+  return {
+    code,
+    out,
+    json: (extra.json === false ? {} : JSON.parse(out)) as Record<string, unknown> & {
+      fid: number;
+      features: { network: string; weightsDigest: string | null };
+    },
+    logs,
+  };
 }
 
 void test('fid on two .npy feature matrices: FID, precision/recall, counts and provenance', async () => {
@@ -68,10 +76,20 @@ void test('malformed inputs get errors that name the file and the problem', asyn
     ['three-d.npy', encodeNpy(new Float32Array(24), [2, 3, 4]), /must be 2-D/, 'TENSOR_SHAPE'],
     ['ints.npy', encodeNpy(new Int32Array(8), [2, 4]), /dtype i4; expected float32 or float64/, 'DATA_CORRUPT'],
     ['nan.npy', encodeNpy(Float64Array.from([1, 2, 3, 4, 5, NaN, 7, 8]), [2, 4]), /contains NaN at row 1, column 1/, 'DATA_CORRUPT'],
-    ['float-images.npz', encodeNpz({ arr_0: { data: new Float32Array(2 * 4 * 4 * 3), shape: [2, 4, 4, 3] } }), /'arr_0' has dtype f4 .* must be uint8 N×H×W×3/, 'DATA_CORRUPT'],
+    [
+      'float-images.npz',
+      encodeNpz({ arr_0: { data: new Float32Array(2 * 4 * 4 * 3), shape: [2, 4, 4, 3] } }),
+      /'arr_0' has dtype f4 .* must be uint8 N×H×W×3/,
+      'DATA_CORRUPT',
+    ],
     ['gray-images.npz', encodeNpz({ arr_0: { data: new Uint8Array(2 * 4 * 4), shape: [2, 4, 4] } }), /must be uint8 N×H×W×3/, 'DATA_CORRUPT'],
     ['empty.npz', encodeNpz({ other: { data: new Uint8Array(2), shape: [2] } }), /neither 'arr_0'/, 'DATA_CORRUPT'],
-    ['bad-sigma.npz', encodeNpz({ mu: { data: new Float64Array(4), shape: [4] }, sigma: { data: new Float64Array(9), shape: [3, 3] } }), /expected \(D,\) and \(D, D\)/, 'TENSOR_SHAPE'],
+    [
+      'bad-sigma.npz',
+      encodeNpz({ mu: { data: new Float64Array(4), shape: [4] }, sigma: { data: new Float64Array(9), shape: [3, 3] } }),
+      /expected \(D,\) and \(D, D\)/,
+      'TENSOR_SHAPE',
+    ],
     ['truncated.npz', encodeNpz({ arr_0: { data: new Uint8Array(3000), shape: [10, 10, 10, 3] } }).subarray(0, 1500), /truncated/, 'DATA_CORRUPT'],
   ];
   for (const [name, bytes, re, code] of cases) {
@@ -91,7 +109,9 @@ void test('image folder vs the same pixels as an .npz sample batch: identical fe
   const w = 12;
   const pixels = Uint8Array.from({ length: n * h * w * 3 }, (_, i) => (i * 37 + (i >> 5) * 11) % 256);
   for (let i = 0; i < n; i++) {
-    await sharp(Buffer.from(pixels.subarray(i * h * w * 3, (i + 1) * h * w * 3)), { raw: { width: w, height: h, channels: 3 } }).png().toFile(path.join(folder, `${i}.png`));
+    await sharp(Buffer.from(pixels.subarray(i * h * w * 3, (i + 1) * h * w * 3)), { raw: { width: w, height: h, channels: 3 } })
+      .png()
+      .toFile(path.join(folder, `${i}.png`));
   }
   const npz = path.join(dir, 'samples.npz');
   await writeFile(npz, encodeNpz({ arr_0: { data: pixels, shape: [n, h, w, 3] } }));

@@ -11,7 +11,11 @@ const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e
 const stats = (x: Float64Array, n: number, d: number, label = 'features') => activationStatistics(featureMatrix(x, n, d, label), label);
 
 void test('activation statistics equal np.cov-style two-pass mean/covariance (ddof = 1), also for large offsets', () => {
-  for (const [n, d, offset, scale] of [[50, 7, 0, 1], [300, 33, 1e4, 1e-3], [2, 3, 0, 1]] as const) {
+  for (const [n, d, offset, scale] of [
+    [50, 7, 0, 1],
+    [300, 33, 1e4, 1e-3],
+    [2, 3, 0, 1],
+  ] as const) {
     const x = correlatedFeatures(n, d, 11 + n, offset, scale);
     const s = stats(x, n, d);
     const mu = naiveMean(x, n, d);
@@ -60,7 +64,11 @@ void test('equal covariances give exactly |μ1 − μ2|² (1e-9 relative)', () =
 });
 
 void test('random feature sets agree with the reference formula (sqrtm of Σ1Σ2) to 1e-9 relative', () => {
-  for (const [n1, n2, d, seed] of [[200, 150, 12, 1], [500, 400, 48, 2], [90, 120, 64, 3]] as const) {
+  for (const [n1, n2, d, seed] of [
+    [200, 150, 12, 1],
+    [500, 400, 48, 2],
+    [90, 120, 64, 3],
+  ] as const) {
     const x1 = correlatedFeatures(n1, d, seed);
     const x2 = correlatedFeatures(n2, d, seed + 100, 0.2, 1.3);
     const a = stats(x1, n1, d);
@@ -72,7 +80,13 @@ void test('random feature sets agree with the reference formula (sqrtm of Σ1Σ2
 });
 
 void test('n < d (singular covariances): tr sqrt(Σ1Σ2) agrees with the exact low-rank value to 1e-9 relative', () => {
-  for (const [n1, n2, d, seed] of [[20, 30, 64, 7], [40, 40, 96, 8], [64, 100, 80, 9], [100, 64, 80, 10], [300, 50, 48, 11]] as const) {
+  for (const [n1, n2, d, seed] of [
+    [20, 30, 64, 7],
+    [40, 40, 96, 8],
+    [64, 100, 80, 9],
+    [100, 64, 80, 10],
+    [300, 50, 48, 11],
+  ] as const) {
     const x1 = correlatedFeatures(n1, d, seed);
     const x2 = correlatedFeatures(n2, d, seed + 50, 0.1, 0.8);
     const a = stats(x1, n1, d);
@@ -91,15 +105,30 @@ void test('bad inputs: dimension mismatch, NaN, a non-PSD sigma', () => {
   const d = 5;
   const a = stats(correlatedFeatures(30, d, 1), 30, d);
   const b = stats(correlatedFeatures(30, d + 1, 2), 30, d + 1);
-  assert.throws(() => frechetDistance(a, b, ['a.npz', 'b.npz']), (e) => isPipelineError(e, 'TENSOR_SHAPE') && /a\.npz has dimension 5 but b\.npz has 6/.test(e.message));
+  assert.throws(
+    () => frechetDistance(a, b, ['a.npz', 'b.npz']),
+    (e) => isPipelineError(e, 'TENSOR_SHAPE') && /a\.npz has dimension 5 but b\.npz has 6/.test(e.message),
+  );
   const nanMu = Float64Array.from(a.mu);
   nanMu[2] = NaN;
-  assert.throws(() => frechetDistance({ ...a, mu: nanMu }, a, ['x.npz', 'y.npz']), (e) => isPipelineError(e, 'DATA_CORRUPT') && /x\.npz: mu contains NaN at index 2/.test(e.message));
+  assert.throws(
+    () => frechetDistance({ ...a, mu: nanMu }, a, ['x.npz', 'y.npz']),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && /x\.npz: mu contains NaN at index 2/.test(e.message),
+  );
   const bad = Float64Array.from(a.sigma);
   for (let i = 0; i < d; i++) bad[i * d + i] = -1;
-  assert.throws(() => frechetDistance({ ...a, sigma: bad }, a, ['x.npz', 'y.npz']), (e) => isPipelineError(e, 'DATA_CORRUPT') && /imaginary component/.test(e.message));
+  assert.throws(
+    () => frechetDistance({ ...a, sigma: bad }, a, ['x.npz', 'y.npz']),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && /imaginary component/.test(e.message),
+  );
   const x = correlatedFeatures(10, 3, 1);
   x[7] = Infinity;
-  assert.throws(() => stats(x, 10, 3, 'f.npy'), (e) => isPipelineError(e, 'DATA_CORRUPT') && /f\.npy: the features contains Infinity at row 2, column 1/.test(e.message));
-  assert.throws(() => stats(correlatedFeatures(1, 3, 1), 1, 3, 'one.npy'), (e) => isPipelineError(e, 'TENSOR_SHAPE'));
+  assert.throws(
+    () => stats(x, 10, 3, 'f.npy'),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && /f\.npy: the features contains Infinity at row 2, column 1/.test(e.message),
+  );
+  assert.throws(
+    () => stats(correlatedFeatures(1, 3, 1), 1, 3, 'one.npy'),
+    (e) => isPipelineError(e, 'TENSOR_SHAPE'),
+  );
 });

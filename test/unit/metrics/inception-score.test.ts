@@ -48,6 +48,12 @@ void test('softmax is shift-invariant and stable for large logits; bad shapes an
   const a = softmaxRows([1000, 1001, 999], 1, 3);
   const b = softmaxRows([0, 1, -1], 1, 3);
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-15));
-  assert.throws(() => inceptionScore([0.5, 0.5, 0.5], 2, 2), (e) => isPipelineError(e, 'TENSOR_SHAPE'));
-  assert.throws(() => inceptionScore([0.5, NaN], 1, 2, 5000, 'logits of x.npz'), (e) => isPipelineError(e, 'DATA_CORRUPT') && /x\.npz/.test(e.message));
+  assert.throws(
+    () => inceptionScore([0.5, 0.5, 0.5], 2, 2),
+    (e) => isPipelineError(e, 'TENSOR_SHAPE'),
+  );
+  assert.throws(
+    () => inceptionScore([0.5, NaN], 1, 2, 5000, 'logits of x.npz'),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && /x\.npz/.test(e.message),
+  );
 });

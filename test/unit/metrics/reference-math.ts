@@ -18,7 +18,7 @@ export function gaussian(seed: number): () => number {
 /** n×d features with correlated columns: x = z A + offset, A a fixed random mixing matrix. */
 export function correlatedFeatures(n: number, d: number, seed: number, offset = 0, scale = 1): Float64Array {
   const g = gaussian(seed);
-  const mix = Float64Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 1 : 0.3 * g() / Math.sqrt(d)));
+  const mix = Float64Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 1 : (0.3 * g()) / Math.sqrt(d)));
   const out = new Float64Array(n * d);
   const z = new Float64Array(d);
   for (let i = 0; i < n; i++) {
@@ -59,10 +59,11 @@ export function naiveCov(x: ArrayLike<number>, n: number, d: number): Float64Arr
 
 export function matmul(a: Float64Array, b: Float64Array, n: number): Float64Array {
   const c = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) {
-    const aik = a[i * n + k]!;
-    for (let j = 0; j < n; j++) c[i * n + j]! += aik * b[k * n + j]!;
-  }
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < n; k++) {
+      const aik = a[i * n + k]!;
+      for (let j = 0; j < n; j++) c[i * n + j]! += aik * b[k * n + j]!;
+    }
   return c;
 }
 
@@ -181,11 +182,12 @@ export function exactTraceSqrtLowRank(x1: Float64Array, n1: number, x2: Float64A
   const project = (x: Float64Array, n: number) => {
     const q = basis(n);
     const y = new Float64Array((n - 1) * d);
-    for (let r = 0; r < n - 1; r++) for (let i = 0; i < n; i++) {
-      const f = q[r * n + i]!;
-      if (f === 0) continue;
-      for (let j = 0; j < d; j++) y[r * d + j]! += f * x[i * d + j]!;
-    }
+    for (let r = 0; r < n - 1; r++)
+      for (let i = 0; i < n; i++) {
+        const f = q[r * n + i]!;
+        if (f === 0) continue;
+        for (let j = 0; j < d; j++) y[r * d + j]! += f * x[i * d + j]!;
+      }
     return y;
   };
   const y1 = project(x1, n1);
@@ -193,20 +195,22 @@ export function exactTraceSqrtLowRank(x1: Float64Array, n1: number, x2: Float64A
   const m1 = n1 - 1;
   const m2 = n2 - 1;
   const c = new Float64Array(m1 * m2);
-  for (let i = 0; i < m1; i++) for (let j = 0; j < m2; j++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += y1[i * d + k]! * y2[j * d + k]!;
-    c[i * m2 + j] = s;
-  }
+  for (let i = 0; i < m1; i++)
+    for (let j = 0; j < m2; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += y1[i * d + k]! * y2[j * d + k]!;
+      c[i * m2 + j] = s;
+    }
   // Gram matrix of the smaller side, so it has full rank (no zero eigenvalue to round into noise).
   const small = Math.min(m1, m2);
   const g = new Float64Array(small * small);
-  for (let i = 0; i < small; i++) for (let j = 0; j < small; j++) {
-    let s = 0;
-    if (m1 <= m2) for (let k = 0; k < m2; k++) s += c[i * m2 + k]! * c[j * m2 + k]!;
-    else for (let k = 0; k < m1; k++) s += c[k * m2 + i]! * c[k * m2 + j]!;
-    g[i * small + j] = s;
-  }
+  for (let i = 0; i < small; i++)
+    for (let j = 0; j < small; j++) {
+      let s = 0;
+      if (m1 <= m2) for (let k = 0; k < m2; k++) s += c[i * m2 + k]! * c[j * m2 + k]!;
+      else for (let k = 0; k < m1; k++) s += c[k * m2 + i]! * c[k * m2 + j]!;
+      g[i * small + j] = s;
+    }
   let sum = 0;
   for (const ev of jacobiEigenvalues(g, small)) sum += Math.sqrt(Math.max(ev, 0));
   return sum / Math.sqrt(m1 * m2);

@@ -15,15 +15,28 @@ import { expectNoTensorLeak, randomValues } from '../../helpers/tensors';
 test('names, shapes and deterministic init', async () => {
   await initBackend({ backend: 'cpu', log: null });
   const d = new ConvDiscriminator({ imageSize: 32, channels: 8, rng: Rng.fromSeed(1) });
-  assert.deepEqual([...d.stateDict()].map(([k, v]) => `${k}:${v.shape.join('x')}`), [
-    'main.0.weight:8x3x4x4', 'main.0.bias:8', 'main.2.weight:16x8x4x4', 'main.2.bias:16', 'main.4.weight:32x16x4x4', 'main.4.bias:32', 'main.6.weight:1x32x3x3', 'main.6.bias:1',
-  ]);
+  assert.deepEqual(
+    [...d.stateDict()].map(([k, v]) => `${k}:${v.shape.join('x')}`),
+    [
+      'main.0.weight:8x3x4x4',
+      'main.0.bias:8',
+      'main.2.weight:16x8x4x4',
+      'main.2.bias:16',
+      'main.4.weight:32x16x4x4',
+      'main.4.bias:32',
+      'main.6.weight:1x32x3x3',
+      'main.6.bias:1',
+    ],
+  );
   assert.equal(d.numLogits, 16);
   const again = new ConvDiscriminator({ imageSize: 32, channels: 8, rng: Rng.fromSeed(1) });
   for (const [k, v] of d.stateDict()) assert.deepEqual(v.dataSync(), again.stateDict().get(k)!.dataSync(), k);
   const sn = new ConvDiscriminator({ imageSize: 16, channels: 4, layers: 1, spectralNorm: true, rng: Rng.fromSeed(2) });
   assert.deepEqual([...sn.trainableParameters().keys()], ['main.0.weight_orig', 'main.0.bias', 'main.2.weight_orig', 'main.2.bias']);
-  assert.deepEqual([...sn.stateDict().keys()].filter((k) => k.endsWith('_u')), ['main.0.weight_u', 'main.2.weight_u']);
+  assert.deepEqual(
+    [...sn.stateDict().keys()].filter((k) => k.endsWith('_u')),
+    ['main.0.weight_u', 'main.2.weight_u'],
+  );
   assert.throws(() => new ConvDiscriminator({ imageSize: 20, layers: 3, rng: Rng.fromSeed(1) }), /divisible/);
   const x = tf.zeros([2, 3, 32, 32]);
   await expectNoTensorLeak(() => {
@@ -43,7 +56,10 @@ async function trains(backend: string, spectralNorm: boolean): Promise<void> {
   const B = 8;
   const real = tf.tidy(() => {
     const ramp = tf.linspace(-0.8, 0.8, 16);
-    const img = ramp.reshape([1, 1, 1, 16]).add(ramp.reshape([1, 1, 16, 1])).mul(0.5); // [1, 1, 16, 16]
+    const img = ramp
+      .reshape([1, 1, 1, 16])
+      .add(ramp.reshape([1, 1, 16, 1]))
+      .mul(0.5); // [1, 1, 16, 16]
     return img.mul(tf.tensor4d(randomValues(B * 3, 4), [B, 3, 1, 1])); // -> [B, 3, 16, 16]
   });
   const fake = tf.tensor4d(randomValues(B * 3 * 16 * 16, 5, 0.8), [B, 3, 16, 16]);

@@ -22,7 +22,11 @@ const ROOT = path.join(__dirname, '..', '..', 'fixtures', 'parity', 'dino-disc')
 let dir = '';
 let weights = '';
 let backboneOnly = '';
-interface Cfg { depth: number; backbone: Record<string, number[]>; heads: Record<string, number[]> }
+interface Cfg {
+  depth: number;
+  backbone: Record<string, number[]>;
+  heads: Record<string, number[]>;
+}
 let cfg: Cfg;
 
 /** The fixture's weight formula (see make_fixture.py). */
@@ -97,7 +101,9 @@ test('upstream names: state dict = heads only (weight_orig/bias/weight_u/weight_
 test('training-mode forward, power iteration, gradients and eval forward equal upstream', async () => {
   const d = await DinoDisc.load(weights, Rng.fromSeed(1), { depth: cfg.depth });
   const x = closedForm([2, 3, 224, 224], 0.37, 1.713);
-  const [probe, wantTrain, wantEval, wantGx, wantGw, wantU, wantV] = await Promise.all<tf.Tensor>(['probe', 'logits_train', 'logits_eval', 'grad_x', 'grad_conv_weight', 'conv_u', 'conv_v'].map(npy));
+  const [probe, wantTrain, wantEval, wantGx, wantGw, wantU, wantV] = await Promise.all<tf.Tensor>(
+    ['probe', 'logits_train', 'logits_eval', 'grad_x', 'grad_conv_weight', 'conv_u', 'conv_v'].map(npy),
+  );
   const conv = d.stateDict();
   const w = conv.get('heads.0.1.fn.0.weight_orig')!;
   const xv = tf.variable(x);
@@ -127,7 +133,7 @@ test('training-mode forward, power iteration, gradients and eval forward equal u
 
 test('32 px (bicubic upsizing) readouts equal upstream', async () => {
   const d = await DinoDisc.load(backboneOnly, Rng.fromSeed(1), { depth: cfg.depth });
-  const [x, want0, want1] = await Promise.all(['x32', 'readout0_32', 'readout1_32'].map(npy)) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  const [x, want0, want1] = (await Promise.all(['x32', 'readout0_32', 'readout1_32'].map(npy))) as [tf.Tensor, tf.Tensor, tf.Tensor];
   await expectNoTensorLeak(() => {
     const got = tf.tidy(() => d.backbone.readouts(dinoDiscInput(x, 224, Rng.fromSeed(0))).map((r) => r.transpose([0, 2, 1]).slice([0, 0, 0], [-1, 8, -1]))); // [B, N, D] -> [B, 8, N]
     report('readout 0 at 32 px (bicubic)', got[0]!, want0, 2e-5);
@@ -171,7 +177,10 @@ test('BatchNormLocal needs equal virtual batches; a backbone file of the wrong w
   assert.throws(() => d.forward(x, { training: false, rng: Rng.fromSeed(0) }), /batch 9 does not split/);
   x.dispose();
   d.dispose();
-  await assert.rejects(DinoDisc.load(backboneOnly, Rng.fromSeed(1), { depth: cfg.depth, width: 192, numHeads: 3 }), /cls_token \(model \[1, 1, 192\], file \[1, 1, 384\]\)[\s\S]*dino_deitsmall16_pretrain/);
+  await assert.rejects(
+    DinoDisc.load(backboneOnly, Rng.fromSeed(1), { depth: cfg.depth, width: 192, numHeads: 3 }),
+    /cls_token \(model \[1, 1, 192\], file \[1, 1, 384\]\)[\s\S]*dino_deitsmall16_pretrain/,
+  );
 });
 
 /** A tiny random-backbone DinoDisc (img 16, width 16): the heads learn real vs fake on both backends. */
@@ -182,7 +191,13 @@ async function headsTrain(backend: string): Promise<void> {
   const r = Rng.fromSeed(8);
   for (const v of d.backbone.parameters().values()) v.assign(tf.tensor(r.fillNormal(new Float32Array(v.size), 0, 0.3), v.shape));
   const B = 8;
-  const real = tf.tidy(() => tf.linspace(-0.8, 0.8, 16).reshape([1, 1, 1, 16]).tile([B, 3, 16, 1]).mul(tf.linspace(0.2, 1, B).reshape([B, 1, 1, 1])));
+  const real = tf.tidy(() =>
+    tf
+      .linspace(-0.8, 0.8, 16)
+      .reshape([1, 1, 1, 16])
+      .tile([B, 3, 16, 1])
+      .mul(tf.linspace(0.2, 1, B).reshape([B, 1, 1, 1])),
+  );
   const fake = tf.tensor4d(r.fillUniform(new Float32Array(B * 3 * 16 * 16), -0.8, 0.8), [B, 3, 16, 16]);
   const vars = [...d.trainableParameters().values()];
   const opt = tf.train.adam(1e-2, 0.5, 0.9);

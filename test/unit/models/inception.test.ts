@@ -19,7 +19,10 @@ void test('the conv list matches the FID Inception-v3 layout (94 BN convs; chann
   const params = specs.reduce((a, c) => a + c.cin * c.cout * c.kh * c.kw, 0) + POOL_DIM * LOGIT_CLASSES;
   // torchvision's v3 without aux head has 21.8M conv/fc weights with 1000 classes; 1008 adds 8×2048.
   assert.ok(params > 23.5e6 && params < 24e6, String(params));
-  assert.deepEqual(specs.find((s) => s.name === 'Mixed_6d.branch1x1'), { name: 'Mixed_6d.branch1x1', cin: 768, cout: 192, kh: 1, kw: 1 });
+  assert.deepEqual(
+    specs.find((s) => s.name === 'Mixed_6d.branch1x1'),
+    { name: 'Mixed_6d.branch1x1', cin: 768, cout: 192, kh: 1, kw: 1 },
+  );
 });
 
 void test('safetensors (via compute/safetensors.ts): round trip, F16/BF16 decoding, digest, truncation is reported', async () => {
@@ -46,14 +49,24 @@ void test('safetensors (via compute/safetensors.ts): round trip, F16/BF16 decodi
     assert.deepEqual(Array.from(half.get('h')!.data), [1, -2]);
     assert.deepEqual(Array.from(half.get('b')!.data), [1, -2]);
     await writeFile(path.join(dir, 'cut.safetensors'), buf.subarray(0, buf.length - 4));
-    await assert.rejects(loadInceptionWeights(path.join(dir, 'cut.safetensors')), (e) => isPipelineError(e, 'DATA_CORRUPT') && /cut\.safetensors: .*tensor a\.weight.*truncated.*bench\/fid_convert_inception\.py/.test(e.message));
+    await assert.rejects(
+      loadInceptionWeights(path.join(dir, 'cut.safetensors')),
+      (e) => isPipelineError(e, 'DATA_CORRUPT') && /cut\.safetensors: .*tensor a\.weight.*truncated.*bench\/fid_convert_inception\.py/.test(e.message),
+    );
     const ints = JSON.stringify({ n: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } });
     const intFile = Buffer.alloc(8 + ints.length + 4);
     intFile.writeBigUInt64LE(BigInt(ints.length));
     intFile.write(ints, 8);
     await writeFile(path.join(dir, 'i.safetensors'), intFile);
-    await assert.rejects(loadInceptionWeights(path.join(dir, 'i.safetensors')), (e) => isPipelineError(e, 'DATA_CORRUPT') && /i\.safetensors: tensor 'n' has dtype I32, expected F32\/F16\/BF16\/F64.*fid_convert_inception/.test(e.message));
-    await assert.rejects(loadInceptionWeights(path.join(dir, 'absent.safetensors')), (e) => isPipelineError(e, 'INPUT_MISSING') && /absent\.safetensors: cannot read the Inception weights/.test(e.message));
+    await assert.rejects(
+      loadInceptionWeights(path.join(dir, 'i.safetensors')),
+      (e) =>
+        isPipelineError(e, 'DATA_CORRUPT') && /i\.safetensors: tensor 'n' has dtype I32, expected F32\/F16\/BF16\/F64.*fid_convert_inception/.test(e.message),
+    );
+    await assert.rejects(
+      loadInceptionWeights(path.join(dir, 'absent.safetensors')),
+      (e) => isPipelineError(e, 'INPUT_MISSING') && /absent\.safetensors: cannot read the Inception weights/.test(e.message),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -62,10 +75,16 @@ void test('safetensors (via compute/safetensors.ts): round trip, F16/BF16 decodi
 void test('missing or mis-shaped tensors are refused with the tensor name', () => {
   const t = randomInceptionTensors(3);
   t.delete('Mixed_7c.branch_pool.bn.running_var');
-  assert.throws(() => FidInception.fromWeights({ tensors: t, digest: 'x', source: 'w.safetensors' }), (e) => isPipelineError(e, 'DATA_CORRUPT') && /'Mixed_7c\.branch_pool\.bn\.running_var' is missing/.test(e.message));
+  assert.throws(
+    () => FidInception.fromWeights({ tensors: t, digest: 'x', source: 'w.safetensors' }),
+    (e) => isPipelineError(e, 'DATA_CORRUPT') && /'Mixed_7c\.branch_pool\.bn\.running_var' is missing/.test(e.message),
+  );
   const u = randomInceptionTensors(3);
   u.set('fc.weight', { shape: [1000, 2048], data: new Float32Array(1000 * 2048) });
-  assert.throws(() => FidInception.fromWeights({ tensors: u, digest: 'x', source: 'w.safetensors' }), (e) => isPipelineError(e, 'TENSOR_SHAPE') && /fc\.weight.*\[1000, 2048\], expected \[1008, 2048\]/.test(e.message));
+  assert.throws(
+    () => FidInception.fromWeights({ tensors: u, digest: 'x', source: 'w.safetensors' }),
+    (e) => isPipelineError(e, 'TENSOR_SHAPE') && /fc\.weight.*\[1000, 2048\], expected \[1008, 2048\]/.test(e.message),
+  );
 });
 
 void test('preprocessing: TF1 legacy bilinear resize to 299 and (x − 128)/128', async () => {
@@ -90,7 +109,14 @@ void test('preprocessing: TF1 legacy bilinear resize to 299 and (x − 128)/128'
       const bot = p[y1 * 2 + x0]! + (p[y1 * 2 + x1]! - p[y1 * 2 + x0]!) * (sx - x0);
       return (top + (bot - top) * (sy - y0) - 128) / 128;
     };
-    for (const [y, x] of [[0, 0], [0, 1], [100, 37], [149, 149], [150, 298], [298, 298]] as const) {
+    for (const [y, x] of [
+      [0, 0],
+      [0, 1],
+      [100, 37],
+      [149, 149],
+      [150, 298],
+      [298, 298],
+    ] as const) {
       assert.ok(Math.abs(at(y, x) - expect(y, x)) < 1e-5, `(${y},${x}): ${at(y, x)} vs ${expect(y, x)}`);
     }
     assert.equal(at(0, 0), -1);
@@ -128,7 +154,11 @@ void test('forward: output shapes, finite values, unbiased logits = pool · Wᵀ
   const before = tf.memory().numTensors;
   const a = FidInception.fromWeights({ tensors, digest: 'a', source: 'a' });
   const b = FidInception.fromWeights({ tensors: folded, digest: 'b', source: 'b' });
-  const img = tf.tensor4d(Int32Array.from({ length: 2 * 40 * 56 * 3 }, (_, i) => (i * 131) % 256), [2, 40, 56, 3], 'int32');
+  const img = tf.tensor4d(
+    Int32Array.from({ length: 2 * 40 * 56 * 3 }, (_, i) => (i * 131) % 256),
+    [2, 40, 56, 3],
+    'int32',
+  );
   const ra = a.forward(img);
   const rb = b.forward(img);
   assert.deepEqual(ra.pool.shape, [2, POOL_DIM]);
@@ -146,7 +176,11 @@ void test('forward: output shapes, finite values, unbiased logits = pool · Wᵀ
   assert.ok(maxDiff <= 1e-4 * maxAbs, `folded vs explicit BN: ${maxDiff} of ${maxAbs}`);
   assert.ok(sa.some((v) => v > 0) && sa.every((v) => v >= 0), 'sFID features are ReLU outputs');
   const fc = tensors.get('fc.weight')!.data;
-  for (const [row, cls] of [[0, 0], [1, 1007], [1, 500]] as const) {
+  for (const [row, cls] of [
+    [0, 0],
+    [1, 1007],
+    [1, 500],
+  ] as const) {
     let s = 0;
     for (let j = 0; j < POOL_DIM; j++) s += pa[row * POOL_DIM + j]! * fc[cls * POOL_DIM + j]!;
     assert.ok(Math.abs(la[row * LOGIT_CLASSES + cls]! - s) < 1e-4 * (Math.abs(s) + 1e-3), `logit ${row},${cls}: ${la[row * LOGIT_CLASSES + cls]} vs ${s}`);

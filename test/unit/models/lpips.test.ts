@@ -68,14 +68,18 @@ const npy = async (n: string) => {
 test('distances and the gradient to the reconstruction equal upstream LPIPS (eval)', async () => {
   const lp = await Lpips.load(upstreamFile);
   assert.equal(lp.trainableParameters().size, 0);
-  const [x, y, want, wantGrad] = await Promise.all(['x', 'y', 'dist', 'grad_x'].map(npy)) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const [x, y, want, wantGrad] = (await Promise.all(['x', 'y', 'dist', 'grad_x'].map(npy))) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
   await expectNoTensorLeak(() => {
     const d = lp.forward(x, y);
     assert.deepEqual(d.shape, [2]);
     const err = relativeError(d.dataSync(), want.dataSync());
     const g = tf.grad((xx: tf.Tensor) => lp.forward(xx, y).sum())(x);
     const gErr = relativeError(g.dataSync(), wantGrad.dataSync());
-    console.log(`LPIPS parity: distance rel err ${err.toExponential(2)}, dL/dx rel err ${gErr.toExponential(2)} (values ${Array.from(d.dataSync()).map((v) => v.toFixed(6)).join(', ')})`);
+    console.log(
+      `LPIPS parity: distance rel err ${err.toExponential(2)}, dL/dx rel err ${gErr.toExponential(2)} (values ${Array.from(d.dataSync())
+        .map((v) => v.toFixed(6))
+        .join(', ')})`,
+    );
     assert.ok(err < 2e-5, `distance relative error ${err}`);
     assert.ok(gErr < 1e-4, `gradient relative error ${gErr}`);
     tf.dispose([d, g]);

@@ -64,7 +64,10 @@ test('robustok model forward --arch rar with the upstream YAML reproduces forwar
   await writeFile(configFile, toYaml(fixture.upstream));
   const weights = path.join(FIXTURE, 'weights.safetensors');
   const input = [path.join(FIXTURE, 'class_ids.npy'), path.join(FIXTURE, 'input_ids.npy')];
-  for (const [extra, ref] of [[[], 'logits_raster'], [[path.join(FIXTURE, 'orders.npy')], 'logits_orders']] as const) {
+  for (const [extra, ref] of [
+    [[], 'logits_raster'],
+    [[path.join(FIXTURE, 'orders.npy')], 'logits_orders'],
+  ] as const) {
     const out = path.join(dir, ref);
     assert.equal(await quiet(() => modelForwardCommand({ arch: 'rar', config: configFile, weights, input: [...input, ...extra], out, backend: 'cpu' })), 0);
     const got = await readNpyFile(path.join(out, 'logits.npy'));
@@ -84,7 +87,16 @@ test('the null class (raw id C) gives upstream unconditional logits', async () =
   const out = path.join(dir, 'null');
   const configFile = path.join(dir, 'rar-null.json');
   await writeFile(configFile, JSON.stringify(fixture.upstream));
-  await quiet(() => modelForwardCommand({ arch: 'rar', config: configFile, weights: path.join(FIXTURE, 'weights.safetensors'), input: [nullFile, path.join(FIXTURE, 'input_ids.npy')], out, backend: 'cpu' }));
+  await quiet(() =>
+    modelForwardCommand({
+      arch: 'rar',
+      config: configFile,
+      weights: path.join(FIXTURE, 'weights.safetensors'),
+      input: [nullFile, path.join(FIXTURE, 'input_ids.npy')],
+      out,
+      backend: 'cpu',
+    }),
+  );
   const err = relativeError((await readNpyFile(path.join(out, 'logits.npy'))).data, (await npy('null_logits')).data);
   assert.ok(err < TOL, `null logits: ${err.toExponential(2)}`);
   m.dispose();

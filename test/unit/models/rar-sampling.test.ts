@@ -29,7 +29,7 @@ test('power-cosine guidance schedule (§6)', () => {
   assert.ok(Math.abs(cfgScale(128, 256, 6, 1) - 3.5) < 1e-12); // (1 − cos(π/2))/2 = 1/2
   assert.ok(Math.abs(cfgScale(255, 256, 6, 1.15) - 6) < 1e-3);
   const s = 100 / 256;
-  assert.ok(Math.abs(cfgScale(100, 256, 6.75, 1.01) - (5.75 * (1 - Math.cos(Math.PI * s ** 1.01)) / 2 + 1)) < 1e-12);
+  assert.ok(Math.abs(cfgScale(100, 256, 6.75, 1.01) - ((5.75 * (1 - Math.cos(Math.PI * s ** 1.01))) / 2 + 1)) < 1e-12);
   for (let i = 1; i < 256; i++) assert.ok(cfgScale(i, 256, 6, 2.75) >= cfgScale(i - 1, 256, 6, 2.75), 'non-decreasing');
 });
 

@@ -39,7 +39,14 @@ test('token space, upstream names and shapes, §5 init', () => {
   assert.deepEqual(shapes['lm_head.weight'], [10, 16]);
   assert.equal(Object.keys(shapes).filter((k) => k.includes('norm_final')).length, 0, 'final norm has no affine parameters');
   const zero = (name: string) => m.stateDict().get(name)!.abs().max().dataSync()[0] as number;
-  for (const n of ['cls_token', 'blocks.0.adaLN_modulation.1.weight', 'blocks.1.adaLN_modulation.1.bias', 'adaln_before_head.adaLN_modulation.1.weight', 'lm_head.bias']) assert.equal(zero(n), 0, n);
+  for (const n of [
+    'cls_token',
+    'blocks.0.adaLN_modulation.1.weight',
+    'blocks.1.adaLN_modulation.1.bias',
+    'adaln_before_head.adaLN_modulation.1.weight',
+    'lm_head.bias',
+  ])
+    assert.equal(zero(n), 0, n);
   assert.ok(zero('pos_embed') > 0 && zero('pos_embed') <= 0.04, 'trunc-normal(0.02) within 2σ');
   assert.deepEqual(Array.from(m.conditionIds([0, 2], [false, true])), [11, 14]);
   assert.throws(() => m.conditionIds([3]), { code: 'TENSOR_SHAPE' });
@@ -49,7 +56,25 @@ test('token space, upstream names and shapes, §5 init', () => {
 test('config: presets, and the upstream YAML maps onto our keys', () => {
   assert.equal(RAR_PRESETS['rar-b'].hiddenSize, 768);
   assert.equal(RAR_PRESETS['rar-l'].intermediateSize, 4096);
-  const yaml = { model: { vq_model: { codebook_size: 4096 }, generator: { hidden_size: 768, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 3072, dropout: 0.1, attn_drop: 0.1, class_label_dropout: 0.1, image_seq_len: 256, condition_num_classes: 1000, guidance_scale: 16.0, use_checkpoint: false } }, optimizer: {} };
+  const yaml = {
+    model: {
+      vq_model: { codebook_size: 4096 },
+      generator: {
+        hidden_size: 768,
+        num_hidden_layers: 24,
+        num_attention_heads: 16,
+        intermediate_size: 3072,
+        dropout: 0.1,
+        attn_drop: 0.1,
+        class_label_dropout: 0.1,
+        image_seq_len: 256,
+        condition_num_classes: 1000,
+        guidance_scale: 16.0,
+        use_checkpoint: false,
+      },
+    },
+    optimizer: {},
+  };
   assert.deepEqual(RarConfigInput.parse(yaml), RAR_PRESETS['rar-b']);
   assert.deepEqual(fromUpstreamYaml({ hiddenSize: 1 }), { hiddenSize: 1 });
   assert.equal(RarConfigInput.safeParse({ ...tiny, extra: 1 }).success, false);

@@ -61,7 +61,14 @@ for (const c of CASES) {
   test(`${c}: latents, codes, quant, recon and VQ losses equal upstream within float32 noise`, async (t) => {
     const { model, fx } = await load(c);
     const images = floats(await npy(c, 'images'));
-    const ref = { latents: await npy(c, 'latents'), quant: await npy(c, 'quant'), recon: await npy(c, 'recon'), codes: await npy(c, 'codes'), nearest: await npy(c, 'nearest'), losses: await npy(c, 'losses') };
+    const ref = {
+      latents: await npy(c, 'latents'),
+      quant: await npy(c, 'quant'),
+      recon: await npy(c, 'recon'),
+      codes: await npy(c, 'codes'),
+      nearest: await npy(c, 'nearest'),
+      losses: await npy(c, 'losses'),
+    };
     await expectNoTensorLeak(() => {
       const out = model.forward(images);
       const diffs: Record<string, number> = {};
@@ -80,7 +87,9 @@ for (const c of CASES) {
       }
       // the δ nearest codes as latent_perturbation.py ranks them (rank 0 = the code itself)
       const D = model.config.codebook_embed_dim;
-      const near = tf.tidy(() => nearestCodes(l2Normalize(out.latents.transpose([0, 2, 3, 1]).reshape([-1, D])), model.quantize.normalizedCodebook(), fx.delta));
+      const near = tf.tidy(() =>
+        nearestCodes(l2Normalize(out.latents.transpose([0, 2, 3, 1]).reshape([-1, D])), model.quantize.normalizedCodebook(), fx.delta),
+      );
       assert.deepEqual(Array.from(near.dataSync()), Array.from(ref.nearest.data as ArrayLike<number>), `${c}: nearest codes`);
       t.diagnostic(`${c} max |Δ|: latents ${diffs.latents?.toExponential(2)}, quant ${diffs.quant?.toExponential(2)}, recon ${diffs.recon?.toExponential(2)}`);
       tf.dispose([out.recon, out.codes, out.latents, out.quant, out.codebookLoss, out.commitLoss, near]);
@@ -133,7 +142,12 @@ test('model forward CLI: images.npy → codes/latents/recon.npy; codes.npy → t
     }
   };
   const out1 = path.join(dir, 'enc');
-  assert.equal(await quiet(() => modelForwardCommand({ arch: 'robustok-tokenizer', config: configFile, weights, input: [path.join(ROOT, c, 'images.npy')], out: out1, backend: 'cpu' })), 0);
+  assert.equal(
+    await quiet(() =>
+      modelForwardCommand({ arch: 'robustok-tokenizer', config: configFile, weights, input: [path.join(ROOT, c, 'images.npy')], out: out1, backend: 'cpu' }),
+    ),
+    0,
+  );
   const codes = await readNpyFile(path.join(out1, 'codes.npy'));
   assert.equal(codes.dtype, 'i4');
   assert.deepEqual(Array.from(codes.data as ArrayLike<number>), Array.from((await npy(c, 'codes')).data as ArrayLike<number>));
@@ -142,7 +156,12 @@ test('model forward CLI: images.npy → codes/latents/recon.npy; codes.npy → t
   assert.deepEqual((await readNpyFile(path.join(out1, 'latents.npy'))).shape, [3, 8, 4, 4]);
 
   const out2 = path.join(dir, 'dec');
-  assert.equal(await quiet(() => modelForwardCommand({ arch: 'robustok-tokenizer', config: configFile, weights, input: [path.join(out1, 'codes.npy')], out: out2, backend: 'cpu' })), 0);
+  assert.equal(
+    await quiet(() =>
+      modelForwardCommand({ arch: 'robustok-tokenizer', config: configFile, weights, input: [path.join(out1, 'codes.npy')], out: out2, backend: 'cpu' }),
+    ),
+    0,
+  );
   const decoded = await readNpyFile(path.join(out2, 'recon.npy'));
   assert.deepEqual(decoded.shape, recon.shape);
   assert.equal(maxAbs(decoded.data, recon.data), 0, 'ids → image reproduces the forward reconstruction exactly');
@@ -203,7 +222,11 @@ test('paper size: our state dict has exactly the names and shapes of upstream ma
     assert.deepEqual(ours.get(mine), shape, `${name}: upstream [${shape.join(', ')}], ours ${JSON.stringify(ours.get(mine))}`);
     seen.add(mine);
   }
-  assert.deepEqual([...ours.keys()].filter((k) => !seen.has(k)), [], 'every model tensor exists upstream');
+  assert.deepEqual(
+    [...ours.keys()].filter((k) => !seen.has(k)),
+    [],
+    'every model tensor exists upstream',
+  );
   assert.ok(skipped.includes('encoder.lvl1LC') && skipped.includes('decoder.lvl1LC') && skipped.includes('quantize.ema_vocab_hit_SV'));
   assert.ok(skipped.filter((k) => k.startsWith('semantic_model.')).length > 100, 'the DINOv2 teacher is skipped');
   assert.deepEqual(layout['encoder.lvl1LC'], ['int64', [1, 16 * 16 + 1 + 256]]);

@@ -18,7 +18,17 @@ import { parseTokenizerConfig, tokenizerConfigSchema } from '../../../models/tok
 import { Rng } from '../../../models/training/rng';
 import { expectNoTensorLeak, randomValues } from '../../helpers/tensors';
 
-const SMALL = { image_size: 16, patch_size: 4, width: 32, depth: 2, num_heads: 2, codebook_size: 32, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0.2 };
+const SMALL = {
+  image_size: 16,
+  patch_size: 4,
+  width: 32,
+  depth: 2,
+  num_heads: 2,
+  codebook_size: 32,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 16,
+  drop_path_rate: 0.2,
+};
 
 let dir = '';
 before(async () => {
@@ -34,14 +44,35 @@ const disposeOut = (o: ReturnType<RobustokTokenizer['forward']>) => tf.dispose([
 test('defaults are the paper sizes; inconsistent configs are CONFIG_INVALID naming the key', () => {
   const d = tokenizerConfigSchema.parse({});
   assert.deepEqual(
-    [d.image_size, d.patch_size, d.width, d.depth, d.num_heads, d.codebook_size, d.codebook_embed_dim, d.num_latent_tokens, d.commit_loss_beta, d.drop_path_rate, d.layer_scale_init],
+    [
+      d.image_size,
+      d.patch_size,
+      d.width,
+      d.depth,
+      d.num_heads,
+      d.codebook_size,
+      d.codebook_embed_dim,
+      d.num_latent_tokens,
+      d.commit_loss_beta,
+      d.drop_path_rate,
+      d.layer_scale_init,
+    ],
     [256, 16, 768, 12, 12, 4096, 64, 256, 0.25, 0.1, 1e-5],
   );
-  assert.throws(() => parseTokenizerConfig({ ...SMALL, num_latent_tokens: 32 }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /num_latent_tokens: .*must equal the patch grid \(16\/4\)² = 16/.test(e.message));
-  assert.throws(() => parseTokenizerConfig({ ...SMALL, patch_size: 5 }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /patch_size: image_size 16 is not a multiple/.test(e.message));
+  assert.throws(
+    () => parseTokenizerConfig({ ...SMALL, num_latent_tokens: 32 }),
+    (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /num_latent_tokens: .*must equal the patch grid \(16\/4\)² = 16/.test(e.message),
+  );
+  assert.throws(
+    () => parseTokenizerConfig({ ...SMALL, patch_size: 5 }),
+    (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /patch_size: image_size 16 is not a multiple/.test(e.message),
+  );
   assert.throws(() => parseTokenizerConfig({ ...SMALL, num_heads: 3 }), { code: 'CONFIG_INVALID' });
   assert.throws(() => parseTokenizerConfig({ ...SMALL, codebook_l2_norm: false }), { code: 'CONFIG_INVALID' });
-  assert.throws(() => parseTokenizerConfig({ ...SMALL, widht: 3 }), (e: Error) => /widht/.test(e.message));
+  assert.throws(
+    () => parseTokenizerConfig({ ...SMALL, widht: 3 }),
+    (e: Error) => /widht/.test(e.message),
+  );
 });
 
 test('decodeCodes(ids) equals the forward reconstruction exactly; encodeCodes equals forward codes; no leaks', async () => {
@@ -71,7 +102,11 @@ test('perturbation: replacement rate ≈ α(1 − 1/δ) per perturbed token (fix
   const cb = tf.tidy(() => l2Normalize(tf.tensor(randomValues(64 * 8, 12), [64, 8])));
   const clean = tf.tidy(() => nearestCodes(zn, cb, 1).reshape([M]));
   const cleanIds = clean.dataSync();
-  for (const [alpha, delta] of [[1, 8], [0.5, 4], [0.3, 16]] as const) {
+  for (const [alpha, delta] of [
+    [1, 8],
+    [0.5, 4],
+    [0.3, 16],
+  ] as const) {
     const ids = samplePerturbedCodes(zn, cb, { alpha, delta }, Rng.fromSeed(7));
     const rate = ids.filter((v, i) => v !== cleanIds[i]).length / M;
     const want = alpha * (1 - 1 / delta);
@@ -105,12 +140,26 @@ test('perturbation in forward: only the first ⌊β·B⌋ samples change, clean 
     // per sample: how many tokens differ from the clean quantised latent
     const per = tf.tidy(() => pert.quant.sub(clean.quant).abs().max(1).greater(0).sum([1, 2]).dataSync());
     assert.deepEqual(Array.from(per.slice(3)), [0, 0, 0], 'samples past ⌊β·B⌋ keep the clean codes');
-    assert.equal(Array.from(per.slice(0, 3)).reduce((a, b) => a + b, 0), pert.replaced);
-    const rest = tf.tidy(() => pert.recon.slice([3, 0, 0, 0], [3, 3, 16, 16]).sub(clean.recon.slice([3, 0, 0, 0], [3, 3, 16, 16])).abs().max().dataSync()[0]);
+    assert.equal(
+      Array.from(per.slice(0, 3)).reduce((a, b) => a + b, 0),
+      pert.replaced,
+    );
+    const rest = tf.tidy(
+      () =>
+        pert.recon
+          .slice([3, 0, 0, 0], [3, 3, 16, 16])
+          .sub(clean.recon.slice([3, 0, 0, 0], [3, 3, 16, 16]))
+          .abs()
+          .max()
+          .dataSync()[0],
+    );
     assert.ok((rest as number) < 1e-5, 'unperturbed samples reconstruct as before');
     for (const o of [clean, pert, again]) disposeOut(o);
   });
-  assert.throws(() => m.forward(x, { perturbation: { alpha: 1, beta: 0.5, delta: 33 }, rng: Rng.fromSeed(1) }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /exceeds codebook_size 32/.test(e.message));
+  assert.throws(
+    () => m.forward(x, { perturbation: { alpha: 1, beta: 0.5, delta: 33 }, rng: Rng.fromSeed(1) }),
+    (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /exceeds codebook_size 32/.test(e.message),
+  );
   x.dispose();
   m.dispose();
 });
@@ -145,8 +194,14 @@ test('perturbation in forward: replacement rate ≈ α(1 − 1/δ) on the β sub
 test('perturbation schedule: α 1 → 0.5, δ 100 → 50 between epochs 40 and 120 (integer δ)', () => {
   const cfg = { anneal_start: 40, anneal_end: 120, end_ratio: 0.5, alpha: 1, delta: 100 };
   const got = [0, 40, 80, 120, 200].map((e) => perturbationSchedule(e, cfg));
-  assert.deepEqual(got.map((s) => s.alpha), [1, 1, 0.75, 0.5, 0.5]);
-  assert.deepEqual(got.map((s) => s.delta), [100, 100, 75, 50, 50]);
+  assert.deepEqual(
+    got.map((s) => s.alpha),
+    [1, 1, 0.75, 0.5, 0.5],
+  );
+  assert.deepEqual(
+    got.map((s) => s.delta),
+    [100, 100, 75, 50, 50],
+  );
   assert.equal(perturbationSchedule(41, cfg).delta, 99); // trunc(99.375)
   assert.equal(perturbationSchedule(57, { ...cfg, delta: 7 }).delta, 6); // trunc(0.89375·7 = 6.256)
   // post-train (start = end = 100): a step, not upstream's division by zero
@@ -156,7 +211,13 @@ test('perturbation schedule: α 1 → 0.5, δ 100 → 50 between epochs 40 and 1
 test('gradients reach the encoder through the straight-through estimator (clean and perturbed)', async () => {
   const m = build(3);
   const x = images(2, 4);
-  const names = ['encoder.latent_tokens', 'encoder.model.blocks.0.attn.qkv.weight', 'quant_conv.weight', 'quantize.embedding.weight', 'decoder.to_pixel.model.weight'];
+  const names = [
+    'encoder.latent_tokens',
+    'encoder.model.blocks.0.attn.qkv.weight',
+    'quant_conv.weight',
+    'quantize.embedding.weight',
+    'decoder.to_pixel.model.weight',
+  ];
   const sd = m.stateDict();
   const vars = names.map((n) => sd.get(n) as tf.Variable);
   await expectNoTensorLeak(() => {
@@ -191,7 +252,10 @@ test('drop-path: training passes differ by rng and repeat from the same state; e
   assert.notDeepEqual(run({ training: true, rng: Rng.fromSeed(2) }), a);
   assert.throws(() => m.encode(x, { training: true }), /needs an rng/);
   const m0 = build(4, { drop_path_rate: 0 });
-  assert.deepEqual(tf.tidy(() => Array.from(m0.encode(x, { training: true }).dataSync())), tf.tidy(() => Array.from(m0.encode(x).dataSync())));
+  assert.deepEqual(
+    tf.tidy(() => Array.from(m0.encode(x, { training: true }).dataSync())),
+    tf.tidy(() => Array.from(m0.encode(x).dataSync())),
+  );
   tf.dispose(x);
   m.dispose();
   m0.dispose();
@@ -208,11 +272,23 @@ test('API pieces: shapes, lastLayer, projectSemantic, encoder backbone names', (
   assert.deepEqual(s.shape, [3, 8]);
   tf.dispose([f, s]);
   const frozen = m.encoderBackboneParameterNames();
-  assert.ok(frozen.includes('encoder.model.blocks.0.attn.qkv.weight') && frozen.includes('encoder.model.patch_embed.proj.weight') && frozen.includes('encoder.model.norm.weight'));
+  assert.ok(
+    frozen.includes('encoder.model.blocks.0.attn.qkv.weight') &&
+      frozen.includes('encoder.model.patch_embed.proj.weight') &&
+      frozen.includes('encoder.model.norm.weight'),
+  );
   for (const n of frozen) assert.ok(n.startsWith('encoder.model.'), n);
   assert.ok(!frozen.includes('encoder.latent_tokens') && !frozen.includes('encoder.lvl_embed.weight'));
   const names = [...m.stateDict().keys()];
-  for (const n of ['quant_conv.weight', 'post_quant_conv.weight', 'quantize.embedding.weight', 'decoder.mask_token', 'decoder.model.pos_embed', 'encoder.latent_tokens']) assert.ok(names.includes(n), n);
+  for (const n of [
+    'quant_conv.weight',
+    'post_quant_conv.weight',
+    'quantize.embedding.weight',
+    'decoder.mask_token',
+    'decoder.model.pos_embed',
+    'encoder.latent_tokens',
+  ])
+    assert.ok(names.includes(n), n);
   assert.ok(!names.some((n) => n.startsWith('decoder.model.patch_embed')), 'upstream deletes the decoder patch embedding');
   assert.deepEqual(m.stateDict().get('quant_conv.weight')?.shape, [8, 32, 1, 1]);
   m.dispose();

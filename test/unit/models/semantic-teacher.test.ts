@@ -24,7 +24,13 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-interface Cfg { image_size: number; patch_size: number; width: number; depth: number; num_heads: number }
+interface Cfg {
+  image_size: number;
+  patch_size: number;
+  width: number;
+  depth: number;
+  num_heads: number;
+}
 const cfg = async () => JSON.parse(await readFile(path.join(ROOT, 'config.json'), 'utf8')) as Cfg;
 const opts = (c: Cfg) => ({ imageSize: c.image_size, patchSize: c.patch_size, width: c.width, depth: c.depth, numHeads: c.num_heads });
 
@@ -77,7 +83,13 @@ test('small teacher: [B, width], deterministic from its Rng, frozen, varies acro
     assert.deepEqual(fa.shape, [4, 24]);
     assert.deepEqual(fa.dataSync(), fb.dataSync());
     // distinct images give clearly distinct features (InfoNCE needs a non-constant target)
-    const d = tf.tidy(() => fa.slice([0, 0], [1, -1]).sub(fa.slice([1, 0], [1, -1])).abs().mean());
+    const d = tf.tidy(() =>
+      fa
+        .slice([0, 0], [1, -1])
+        .sub(fa.slice([1, 0], [1, -1]))
+        .abs()
+        .mean(),
+    );
     assert.ok(d.dataSync()[0]! > 0.1, `feature difference ${d.dataSync()[0]}`);
     tf.dispose([fa, fb, d]);
   });

@@ -17,7 +17,17 @@ import { initTokenizerTrunks } from '../../../models/tokenizer-init';
 import { Rng } from '../../../models/training/rng';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
-const CFG = parseTokenizerConfig({ image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0 });
+const CFG = parseTokenizerConfig({
+  image_size: 16,
+  patch_size: 4,
+  width: 32,
+  depth: 1,
+  num_heads: 2,
+  codebook_size: 64,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 16,
+  drop_path_rate: 0,
+});
 
 /** A "pretrained ViT": the encoder trunk of another tokenizer under timm names, plus a classifier head. */
 async function vitFile(dir: string, drop?: string): Promise<{ file: string; values: Map<string, Float32Array> }> {
@@ -58,7 +68,10 @@ test('initTokenizerTrunks fills both trunks from one ViT, leaves the rest, refus
   assert.ok(report.encoder > report.decoder, 'the decoder skips the patch embedding');
 
   const partial = await vitFile(dir, 'blocks.0.attn.qkv.weight');
-  await assert.rejects(initTokenizerTrunks(model, partial.file), (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH') && /blocks\.0\.attn\.qkv\.weight/.test(e.message) && /geometry/.test(e.message));
+  await assert.rejects(
+    initTokenizerTrunks(model, partial.file),
+    (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH') && /blocks\.0\.attn\.qkv\.weight/.test(e.message) && /geometry/.test(e.message),
+  );
   const wide = new RobustokTokenizer(parseTokenizerConfig({ ...CFG, width: 64 }), Rng.fromSeed(2));
   await assert.rejects(initTokenizerTrunks(wide, file), (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH'));
   wide.dispose();

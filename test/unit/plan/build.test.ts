@@ -62,7 +62,10 @@ test('diamond: order follows the inputs, ties go to spec order', () => {
   left:  {kind: step, inputs: {a: src.out}}
   src:   {kind: step}
 `);
-  assert.deepEqual(p.runs.map((r) => r.id), ['src', 'right', 'left', 'join']);
+  assert.deepEqual(
+    p.runs.map((r) => r.id),
+    ['src', 'right', 'left', 'join'],
+  );
   assert.deepEqual(run(p, 'join').inputs, { a: { run: 'left', output: 'out' }, b: { run: 'right', output: 'out' } });
   assert.deepEqual(p.arms, [{ index: 0, label: '', params: {} }]);
   assert.ok(p.runs.every((r) => r.arms.length === 1 && r.arms[0] === 0 && /^[0-9a-f]{64}$/.test(r.structuralKey)));
@@ -134,7 +137,9 @@ test('required inputs must be wired; inputs the kind does not take are refused',
   assert.match(issues[0]?.message ?? '', /needs input "labels"/);
   assert.match(issues[1]?.message ?? '', /did you mean "labels"\?/);
   // The optional input is fine, and so is any input of a command stage.
-  planned(`stages:\n  src: {kind: step}\n  fit: {kind: step, inputs: {extra: src.out}}\n  cmd: {kind: command, inputs: {whatever: src.out}, config: {argv: [c]}}\n`);
+  planned(
+    `stages:\n  src: {kind: step}\n  fit: {kind: step, inputs: {extra: src.out}}\n  cmd: {kind: command, inputs: {whatever: src.out}, config: {argv: [c]}}\n`,
+  );
 });
 
 const SWEEP_2x3 = `stages:
@@ -157,7 +162,13 @@ test('2×3 grid: the shared upstream runs once for 6 arms, train twice, eval 6 t
   assert.equal(byStage('data').length, 1);
   assert.deepEqual(byStage('data')[0]?.arms, [0, 1, 2, 3, 4, 5]);
   assert.equal(byStage('data')[0]?.id, 'data');
-  assert.deepEqual(byStage('train').map((r) => r.arms), [[0, 1, 2], [3, 4, 5]]);
+  assert.deepEqual(
+    byStage('train').map((r) => r.arms),
+    [
+      [0, 1, 2],
+      [3, 4, 5],
+    ],
+  );
   const evals = byStage('eval');
   assert.equal(evals.length, 6);
   assert.equal(new Set(evals.map((r) => r.structuralKey)).size, 6);
@@ -168,12 +179,18 @@ test('2×3 grid: the shared upstream runs once for 6 arms, train twice, eval 6 t
   assert.deepEqual(e4?.inputs, { m: { run: t4?.id, output: 'out' } });
   assert.equal((e4?.config as { x: number }).x, 20);
   // Topological order: data, then trains, then evals (arm order within a stage).
-  assert.deepEqual(p.runs.map((r) => r.stageId), ['data', 'train', 'train', ...Array<string>(6).fill('eval')]);
+  assert.deepEqual(
+    p.runs.map((r) => r.stageId),
+    ['data', 'train', 'train', ...Array<string>(6).fill('eval')],
+  );
 });
 
 test('arm labels use the whole path when two axes end alike', () => {
   const p = planned(SWEEP_2x3);
-  assert.deepEqual(p.arms.map((a) => a.label).slice(0, 2), ['stages.train.config.x=1,stages.eval.config.x=10', 'stages.train.config.x=1,stages.eval.config.x=20']);
+  assert.deepEqual(p.arms.map((a) => a.label).slice(0, 2), [
+    'stages.train.config.x=1,stages.eval.config.x=10',
+    'stages.train.config.x=1,stages.eval.config.x=20',
+  ]);
 });
 
 test('a sweep value equal to the base config merges with it: eval does not depend on train.x', () => {
@@ -184,7 +201,10 @@ test('a sweep value equal to the base config merges with it: eval does not depen
   eval:  {kind: step, inputs: {d: data.out}}
 sweep: {grid: {stages.train.config.x: [0, 1, 2]}}
 `);
-  assert.deepEqual(p.runs.map((r) => `${r.id}:${r.arms.join('')}`), ['data:012', expect('train', p, 0) + ':0', expect('train', p, 1) + ':1', expect('train', p, 2) + ':2', 'eval:012']);
+  assert.deepEqual(
+    p.runs.map((r) => `${r.id}:${r.arms.join('')}`),
+    ['data:012', expect('train', p, 0) + ':0', expect('train', p, 1) + ':1', expect('train', p, 2) + ':2', 'eval:012'],
+  );
 });
 function expect(stage: string, p: Plan, arm: number): string {
   return p.runs.find((r) => r.stageId === stage && r.arms.includes(arm))?.id ?? '?';
@@ -198,8 +218,18 @@ sweep:
     stages.a.config.x: {start: 0.1, stop: 0.3, step: 0.1}
     stages.a.seed: [1, 2, 3]
 `);
-  assert.deepEqual(p.arms.map((a) => a.label), ['x=0.1,a.seed=1', 'x=0.2,a.seed=2', 'x=0.3,a.seed=3']);
-  assert.deepEqual(p.runs.map((r) => [(r.config as { x: number }).x, r.seed]), [[0.1, 1], [0.2, 2], [0.3, 3]]);
+  assert.deepEqual(
+    p.arms.map((a) => a.label),
+    ['x=0.1,a.seed=1', 'x=0.2,a.seed=2', 'x=0.3,a.seed=3'],
+  );
+  assert.deepEqual(
+    p.runs.map((r) => [(r.config as { x: number }).x, r.seed]),
+    [
+      [0.1, 1],
+      [0.2, 2],
+      [0.3, 3],
+    ],
+  );
 });
 
 test('the seed is part of the structural key: same config, different seeds ⇒ different runs', () => {
@@ -234,7 +264,10 @@ test('specs built in code: unknown kinds are reported (no positions without a so
   const r = buildPlan(spec, catalog);
   assert.ok(!r.ok);
   if (!r.ok) {
-    assert.deepEqual(r.error.map((i) => `${i.file}:${i.line}:${i.column} ${i.code}`), ['<spec>:0:0 UNKNOWN_STAGE_KIND']);
+    assert.deepEqual(
+      r.error.map((i) => `${i.file}:${i.line}:${i.column} ${i.code}`),
+      ['<spec>:0:0 UNKNOWN_STAGE_KIND'],
+    );
     assert.match(r.error[0]?.message ?? '', /did you mean "step"\?/);
   }
 });

@@ -32,9 +32,12 @@ function deflateFirstMember(npz: Buffer): Buffer {
 }
 
 /** A stream that yields the buffer in small chunks, so headers straddle chunk borders. */
-const chunked = (b: Buffer, size = 7) => Readable.from((function* () {
-  for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
-})());
+const chunked = (b: Buffer, size = 7) =>
+  Readable.from(
+    (function* () {
+      for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+    })(),
+  );
 
 test('npzFirstImages reads the first images of a stored and of a deflated arr_0, and nothing past them', async () => {
   const data = batch(10, 4, 5);

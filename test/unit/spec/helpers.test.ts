@@ -17,7 +17,14 @@ test('paths round-trip through parse and format', () => {
 });
 
 test('bad paths say where', () => {
-  const cases: [string, number][] = [['', 0], ['a..b', 2], ['a.', 1], ['a[x]', 2], ['a["b', 1], ['a[0]b', 4]];
+  const cases: [string, number][] = [
+    ['', 0],
+    ['a..b', 2],
+    ['a.', 1],
+    ['a[x]', 2],
+    ['a["b', 1],
+    ['a[0]b', 4],
+  ];
   for (const [text, offset] of cases) {
     const p = parsePath(text);
     assert.ok(!p.ok, text);

@@ -41,7 +41,14 @@ test('both stage forms carry the command kind config schema under if kind = comm
 });
 
 test('each kind gets its own rule; an empty catalog still yields a schema', () => {
-  const other = { kind: 'noop', version: '1', description: 'does nothing', configSchema: z.strictObject({ n: z.int() }), inputs: () => ({ required: [] }), outputs: () => [] };
+  const other = {
+    kind: 'noop',
+    version: '1',
+    description: 'does nothing',
+    configSchema: z.strictObject({ n: z.int() }),
+    inputs: () => ({ required: [] }),
+    outputs: () => [],
+  };
   const s = specJsonSchema(catalogOf([other, ...stageCatalog.kinds().map((k) => stageCatalog.get(k)!)]));
   const stage = get(s, 'properties', 'stages', 'anyOf', '0', 'additionalProperties') as Schema;
   assert.deepEqual(get(stage, 'properties', 'kind', 'enum'), [...stageCatalog.kinds(), 'noop'].sort());

@@ -42,7 +42,10 @@ const MAP_FORM = `${HEAD}stages:
 
 test('map form: stages in file order, every default resolved', () => {
   const { spec } = accepted(MAP_FORM);
-  assert.deepEqual(spec.stages.map((s) => s.id), ['make', 'train']);
+  assert.deepEqual(
+    spec.stages.map((s) => s.id),
+    ['make', 'train'],
+  );
   const train = spec.stages[1];
   assert.deepEqual(train, {
     id: 'train',
@@ -157,7 +160,12 @@ stages:
     deterministic: yes
     config: {argv: [x]}
 `);
-  assert.deepEqual(issues(r), ['1:1 MISSING_KEY name', '1:13 INVALID_VALUE apiVersion', '5:11 INVALID_TYPE stages.a.seed', '6:20 INVALID_TYPE stages.a.deterministic']);
+  assert.deepEqual(issues(r), [
+    '1:1 MISSING_KEY name',
+    '1:13 INVALID_VALUE apiVersion',
+    '5:11 INVALID_TYPE stages.a.seed',
+    '6:20 INVALID_TYPE stages.a.deterministic',
+  ]);
   assert.ok(!r.ok && r.error[1]?.message.includes('robustok.dev/v1'));
   assert.ok(!r.ok && r.error[2]?.message.includes('got string "lots"'));
 });
@@ -193,12 +201,18 @@ test("stage config is checked by its kind's schema, at positions inside config",
 });
 
 test('a config refinement (shell needs one script) is reported too', () => {
-  assert.deepEqual(issues(load(`${HEAD}stages:\n  a:\n    kind: command\n    config: {shell: true, argv: [a, b]}\n`)), ['6:33 CONFIG_INVALID stages.a.config.argv']);
+  assert.deepEqual(issues(load(`${HEAD}stages:\n  a:\n    kind: command\n    config: {shell: true, argv: [a, b]}\n`)), [
+    '6:33 CONFIG_INVALID stages.a.config.argv',
+  ]);
 });
 
 test('duplicated stage ids: map form (repeated key) and list form (repeated id)', () => {
-  assert.deepEqual(issues(load(`${HEAD}stages:\n  a: {kind: command, config: {argv: [x]}}\n  a: {kind: command, config: {argv: [y]}}\n`)), ['5:3 DUPLICATE_STAGE_ID stages.a']);
-  assert.deepEqual(issues(load(`${HEAD}stages:\n  - {id: a, kind: command, config: {argv: [x]}}\n  - {id: a, kind: command, config: {argv: [y]}}\n`)), ['5:10 DUPLICATE_STAGE_ID stages[1].id']);
+  assert.deepEqual(issues(load(`${HEAD}stages:\n  a: {kind: command, config: {argv: [x]}}\n  a: {kind: command, config: {argv: [y]}}\n`)), [
+    '5:3 DUPLICATE_STAGE_ID stages.a',
+  ]);
+  assert.deepEqual(issues(load(`${HEAD}stages:\n  - {id: a, kind: command, config: {argv: [x]}}\n  - {id: a, kind: command, config: {argv: [y]}}\n`)), [
+    '5:10 DUPLICATE_STAGE_ID stages[1].id',
+  ]);
   assert.deepEqual(issues(load(`${HEAD}stages:\n  a: {kind: command, kind: command, config: {argv: [x]}}\n`)), ['4:22 DUPLICATE_KEY stages.a.kind']);
 });
 
@@ -216,7 +230,9 @@ test('durations: units required, validated at the value', () => {
 });
 
 test('input references must look like <stage>.<output>', () => {
-  assert.deepEqual(issues(load(`${HEAD}stages:\n  a:\n    kind: command\n    inputs: {x: nodot}\n    config: {argv: [x]}\n`)), ['6:17 INVALID_VALUE stages.a.inputs.x']);
+  assert.deepEqual(issues(load(`${HEAD}stages:\n  a:\n    kind: command\n    inputs: {x: nodot}\n    config: {argv: [x]}\n`)), [
+    '6:17 INVALID_VALUE stages.a.inputs.x',
+  ]);
 });
 
 const SWEEP_STAGES = `${HEAD}stages:
@@ -258,14 +274,22 @@ test('sweep paths must exist in the target stage config (or name a known stage)'
     stages.trian.config.params.lr: [1]
     failurePolicy: [failFast]
 `);
-  assert.deepEqual(issues(r), ['9:5 SWEEP_INVALID sweep.grid["stages.train.config.parms.lr"]', '10:5 SWEEP_INVALID sweep.grid["stages.trian.config.params.lr"]', '11:5 SWEEP_INVALID sweep.grid.failurePolicy']);
+  assert.deepEqual(issues(r), [
+    '9:5 SWEEP_INVALID sweep.grid["stages.train.config.parms.lr"]',
+    '10:5 SWEEP_INVALID sweep.grid["stages.trian.config.params.lr"]',
+    '11:5 SWEEP_INVALID sweep.grid.failurePolicy',
+  ]);
   assert.ok(!r.ok && r.error[0]?.message.includes('did you mean params?'));
   assert.ok(!r.ok && r.error[1]?.message.includes('did you mean "train"?'));
 });
 
 test('sweep: zip axes of unequal length, bad ranges, both or neither of values/range', () => {
-  assert.deepEqual(issues(load(`${SWEEP_STAGES}sweep:\n  zip:\n    stages.train.config.params.lr: [1, 2]\n    stages.train.seed: [1]\n`)), ['8:3 SWEEP_INVALID sweep.mode']);
-  assert.deepEqual(issues(load(`${SWEEP_STAGES}sweep:\n  grid:\n    stages.train.seed: {start: 3, stop: 1, step: 1}\n`)), ['9:24 SWEEP_INVALID sweep.grid["stages.train.seed"]']);
+  assert.deepEqual(issues(load(`${SWEEP_STAGES}sweep:\n  zip:\n    stages.train.config.params.lr: [1, 2]\n    stages.train.seed: [1]\n`)), [
+    '8:3 SWEEP_INVALID sweep.mode',
+  ]);
+  assert.deepEqual(issues(load(`${SWEEP_STAGES}sweep:\n  grid:\n    stages.train.seed: {start: 3, stop: 1, step: 1}\n`)), [
+    '9:24 SWEEP_INVALID sweep.grid["stages.train.seed"]',
+  ]);
   assert.deepEqual(issues(load(`${SWEEP_STAGES}sweep:\n  axes:\n    - {path: stages.train.seed}\n`)), ['9:7 SWEEP_INVALID sweep.axes[0]']);
   assert.deepEqual(issues(load(`${SWEEP_STAGES}sweep:\n  grid: {}\n  zip: {}\n`)), ['8:3 SWEEP_INVALID sweep']);
 });

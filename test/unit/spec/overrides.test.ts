@@ -33,7 +33,10 @@ function summary(sets: string[], text = MAP): string[] {
   return r.ok ? [] : r.error.map((i) => `${i.file}:${i.line}:${i.column} ${i.code} ${i.path}`);
 }
 
-for (const [form, text] of [['map', MAP], ['list', LIST]] as const) {
+for (const [form, text] of [
+  ['map', MAP],
+  ['list', LIST],
+] as const) {
   test(`overrides replace, add and create nested keys (${form} form)`, () => {
     const r = load(text, [
       'stages.train.config.params.lr=0.01',

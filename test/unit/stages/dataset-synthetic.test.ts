@@ -23,7 +23,10 @@ test('the stage writes dataset/ (train, val, dataset.json), reports progress and
   assert.deepEqual(result.metrics, { train_images: 6, val_images: 2, classes: 2 });
   const meta = JSON.parse(await readFile(path.join(ctx.workdir, 'dataset', 'dataset.json'), 'utf8')) as { seed: number; classes: { name: string }[] };
   assert.equal(meta.seed, 42);
-  assert.deepEqual(meta.classes.map((c) => c.name), ['00-disc-solid', '01-square-solid']);
+  assert.deepEqual(
+    meta.classes.map((c) => c.name),
+    ['00-disc-solid', '01-square-solid'],
+  );
   assert.deepEqual(ctx.progressLog.at(-1), { step: 8, total: 8, message: 'images' });
   // An explicit seed wins over the stage seed, and the same seed reproduces the same bytes.
   const again = await testStageContext({ config: { ...config, seed: 42 }, seed: 5 });

@@ -72,14 +72,29 @@ test('npz = sampleRar with per-sample streams → EMA decode → trunc(clamp(127
 
 test('images depend only on (seed, global index): 2 and 3 shards with other batch sizes concatenate to the 1-shard npz; merge = 1 shard byte for byte', async () => {
   const whole = await runStage();
-  assert.deepEqual([0, 1, 2].map((i) => shardRange(9, i, 3)), [[0, 3], [3, 6], [6, 9]]);
+  assert.deepEqual(
+    [0, 1, 2].map((i) => shardRange(9, i, 3)),
+    [
+      [0, 3],
+      [3, 6],
+      [6, 9],
+    ],
+  );
   const halves = [await runStage({ batchSize: 3, shard: { index: 0, count: 2 } }), await runStage({ batchSize: 3, shard: { index: 1, count: 2 } })];
   assert.ok(Buffer.concat(halves.map((p) => Buffer.from(p.arr?.data as Uint8Array))).equals(Buffer.from(whole.arr?.data as Uint8Array)), '2 shards');
-  assert.deepEqual(halves.flatMap((p) => Array.from(p.labels?.data ?? [])), Array.from(whole.labels?.data ?? []));
+  assert.deepEqual(
+    halves.flatMap((p) => Array.from(p.labels?.data ?? [])),
+    Array.from(whole.labels?.data ?? []),
+  );
   const parts = await Promise.all([0, 1, 2].map((index) => runStage({ batchSize: 2, shard: { index, count: 3 } })));
   const samples = parts.map((p) => p.result.outputs.samples as string);
-  const merged = await generatorSampleMergeStage.run(await testStageContext({ config: {}, inputs: { c: samples[2] as string, a: samples[0] as string, b: samples[1] as string } }));
-  assert.ok((await readFile(merged.outputs.samples as string)).equals(await readFile(whole.result.outputs.samples as string)), 'merged shards = the 1-shard npz, byte for byte');
+  const merged = await generatorSampleMergeStage.run(
+    await testStageContext({ config: {}, inputs: { c: samples[2] as string, a: samples[0] as string, b: samples[1] as string } }),
+  );
+  assert.ok(
+    (await readFile(merged.outputs.samples as string)).equals(await readFile(whole.result.outputs.samples as string)),
+    'merged shards = the 1-shard npz, byte for byte',
+  );
   const gap = await testStageContext({ config: {}, inputs: { a: samples[0] as string, c: samples[2] as string } });
   await assert.rejects(generatorSampleMergeStage.run(gap), (e) => isPipelineError(e, 'INPUT_MISSING') && /starts at sample 6 .* end at 2/.test(e.message));
   const short = await testStageContext({ config: {}, inputs: { a: samples[0] as string, b: samples[1] as string } });
@@ -100,11 +115,30 @@ test('writePngs: {global index:06d}.png equal to the npz rows', async () => {
 test('a retried attempt decodes the checkpointed ids of finished batches, samples the rest, ends with the same bytes', async () => {
   const whole = await runStage({ batchSize: 2 });
   const root = await mkdtemp(path.join(os.tmpdir(), 'gsample-ck-'));
-  await assert.rejects(runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, beforeSave: (s: number) => { if (s === 4) throw new Error('worker killed'); } }), /worker killed/);
+  await assert.rejects(
+    runStage(
+      { batchSize: 2 },
+      {
+        checkpointEvery: 2,
+        checkpointRoot: root,
+        beforeSave: (s: number) => {
+          if (s === 4) throw new Error('worker killed');
+        },
+      },
+    ),
+    /worker killed/,
+  );
   const again = await runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, attempt: 2 });
-  assert.ok(again.ctx.lines.some((l) => /resuming after 2 finished batch/.test(l)), again.ctx.lines.join('\n'));
+  assert.ok(
+    again.ctx.lines.some((l) => /resuming after 2 finished batch/.test(l)),
+    again.ctx.lines.join('\n'),
+  );
   assert.equal(again.result.metrics?.sampled, 5, 'only the 3 missing batches (5 samples) are sampled again');
-  assert.deepEqual(again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step), [2, 4, 6, 8, 9], 'restored batches are decoded, not sampled');
+  assert.deepEqual(
+    again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step),
+    [2, 4, 6, 8, 9],
+    'restored batches are decoded, not sampled',
+  );
   assert.deepEqual(again.ctx.saved, [4], 'saves after new batches only, none after the last');
   assert.match(again.ctx.progressLog.at(-1)?.message ?? '', /images\/s/);
   assert.ok(Buffer.from(await readFile(again.result.outputs.samples as string)).equals(await readFile(whole.result.outputs.samples as string)));
@@ -114,11 +148,23 @@ test('mismatched inputs and configs are clear errors', async () => {
   const a = await samplingArtifacts();
   await assert.rejects(runStage({ numClasses: 5 }), (e) => isPipelineError(e, 'CONFIG_INVALID') && /5 exceeds the generator's 4 classes/.test(e.message));
   const other = await mkdtemp(path.join(os.tmpdir(), 'gsample-tok-'));
-  const cfg = parseTokenizerConfig({ image_size: 16, patch_size: 4, width: 16, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16 });
+  const cfg = parseTokenizerConfig({
+    image_size: 16,
+    patch_size: 4,
+    width: 16,
+    depth: 1,
+    num_heads: 2,
+    codebook_size: 64,
+    codebook_embed_dim: 8,
+    num_latent_tokens: 16,
+  });
   const tok = new RobustokTokenizer(cfg, Rng.fromSeed(3));
   await saveTokenizerArtifact(other, tok);
   tok.dispose();
-  await assert.rejects(runStage({ tokenizerWeights: 'model' }, {}, { tokenizer: other }), (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH') && /produces 4 ids .* decodes 16 ids/.test(e.message));
+  await assert.rejects(
+    runStage({ tokenizerWeights: 'model' }, {}, { tokenizer: other }),
+    (e) => isPipelineError(e, 'CHECKPOINT_MISMATCH') && /produces 4 ids .* decodes 16 ids/.test(e.message),
+  );
   await assert.rejects(runStage({}, {}, { tokenizer: other }), (e) => isPipelineError(e, 'INPUT_MISSING') && /ema/.test(e.message));
   const ctx = await testStageContext({ config: generatorSampleConfigSchema.parse({}), inputs: { tokenizer: a.tokenizer } });
   await assert.rejects(generatorSampleStage.run(ctx), (e) => isPipelineError(e, 'INPUT_MISSING') && /generator/.test(e.message));

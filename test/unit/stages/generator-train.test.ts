@@ -31,7 +31,10 @@ async function writeTokens(root: string, count: number): Promise<void> {
   }
   await writeFile(path.join(root, 'shard-00000.jsonl'), `${(lines[0] as string[]).join('\n')}\n`);
   await writeFile(path.join(root, 'shard-00001.jsonl'), `${(lines[1] as string[]).join('\n')}\n`);
-  await writeFile(path.join(root, 'manifest.json'), JSON.stringify({ count, seq_len: L, codebook_size: K, num_classes: 2, shards: ['shard-00000.jsonl', 'shard-00001.jsonl'] }));
+  await writeFile(
+    path.join(root, 'manifest.json'),
+    JSON.stringify({ count, seq_len: L, codebook_size: K, num_classes: 2, shards: ['shard-00000.jsonl', 'shard-00001.jsonl'] }),
+  );
 }
 
 before(async () => {
@@ -75,8 +78,20 @@ test('config: presets, sizes from the dataset; anneal and cross-entropy', () => 
   assert.equal(rarConfigFor(generatorTrainConfigSchema.parse({ model: { preset: 'rar-l' } }), data).intermediateSize, 4096);
   assert.equal(rarConfigFor(smoke(), { seqLen: L, codebookSize: K, numClasses: 2 }).intermediateSize, 128);
   assert.throws(() => rarConfigFor(generatorTrainConfigSchema.parse({ model: { hiddenSize: 8 } }), data), { code: 'CONFIG_INVALID' });
-  assert.deepEqual([0, 125_000, 156_250, 187_500, 200_000].map((s) => randomOrderRatio(s, 125_000, 187_500)), [1, 1, 0.5, 0, 0]);
-  const ce = tf.tidy(() => crossEntropy(tf.tensor2d([[0, Math.log(3)], [0, 0]]), tf.tensor1d([1, 0], 'int32')).dataSync()[0] as number);
+  assert.deepEqual(
+    [0, 125_000, 156_250, 187_500, 200_000].map((s) => randomOrderRatio(s, 125_000, 187_500)),
+    [1, 1, 0.5, 0, 0],
+  );
+  const ce = tf.tidy(
+    () =>
+      crossEntropy(
+        tf.tensor2d([
+          [0, Math.log(3)],
+          [0, 0],
+        ]),
+        tf.tensor1d([1, 0], 'int32'),
+      ).dataSync()[0] as number,
+  );
   assert.ok(Math.abs(ce - (-Math.log(3 / 4) - Math.log(1 / 2)) / 2) < 1e-6);
 });
 
@@ -112,7 +127,10 @@ test('kill and resume continues exactly', async () => {
   const resumed = await testStageContext({ config, inputs: { tokens: tokensDir }, seed: 5, checkpointEvery: 4, checkpointRoot: root, attempt: 2 });
   const res = await generatorTrainStage.run(resumed);
   assert.ok(resumed.lines.some((l) => l.includes('resumed from the checkpoint of step 4')));
-  const [a, b] = await Promise.all([readFile(path.join(straight.outputs.generator!, 'model.safetensors')), readFile(path.join(res.outputs.generator!, 'model.safetensors'))]);
+  const [a, b] = await Promise.all([
+    readFile(path.join(straight.outputs.generator!, 'model.safetensors')),
+    readFile(path.join(res.outputs.generator!, 'model.safetensors')),
+  ]);
   assert.ok(a.equals(b), 'weights after resume equal the uninterrupted run');
 });
 
@@ -121,7 +139,10 @@ test('a non-finite loss is a non-retryable error naming the step', () => {
   const m = new Rar(cfg, Rng.fromSeed(1));
   const t = new RarTrainer(m, { beta1: 0.9, beta2: 0.96, weightDecay: 0, maxGradNorm: 1, anneal: { start: 0, end: 1 }, rng: new RngStreams(1) });
   m.lmHead.bias!.assign(tf.fill([6], Number.NaN));
-  assert.throws(() => t.step(new Int32Array(8), new Int32Array(2), { lr: 1e-3, step: 7 }), (e: Error & { code?: string }) => e.code === 'NAN_LOSS' && e.message.includes('step 7'));
+  assert.throws(
+    () => t.step(new Int32Array(8), new Int32Array(2), { lr: 1e-3, step: 7 }),
+    (e: Error & { code?: string }) => e.code === 'NAN_LOSS' && e.message.includes('step 7'),
+  );
   t.dispose();
   m.dispose();
 });

@@ -70,7 +70,12 @@ async function expected(sigma: number | undefined): Promise<Uint8Array> {
     const tokens = (await codes.data()) as Int32Array;
     codes.dispose();
     const keep = Uint8Array.from(r.indices.flatMap((i) => Array.from(keepMask(SEED, i, L, sigma ?? 0))));
-    const ids = await sampleRar(a.rar, r.labels, { ...ROBUSTOK_RAR_B_SAMPLING, seed: SEED, sampleIndices: r.indices, ...(sigma === undefined ? {} : { teacherForcing: { tokens, keep } }) });
+    const ids = await sampleRar(a.rar, r.labels, {
+      ...ROBUSTOK_RAR_B_SAMPLING,
+      seed: SEED,
+      sampleIndices: r.indices,
+      ...(sigma === undefined ? {} : { teacherForcing: { tokens, keep } }),
+    });
     if (sigma === 1) assert.deepEqual(ids, tokens, 'σ = 1 keeps every ground-truth id');
     const images = tf.tidy(() => a.ema.decodeCodes(tf.tensor2d(ids, [r.n, L], 'int32')) as tf.Tensor4D);
     const px = await expectedPixels(images);
@@ -123,14 +128,36 @@ test('mixed σ: each image its own mask; independent of batch size and of the su
   assert.notDeepEqual(selectImages(9, 4, 4), chosen);
 });
 
-test('a retried attempt decodes the saved batches\' ids, samples the rest, ends with the same files', async () => {
+test("a retried attempt decodes the saved batches' ids, samples the rest, ends with the same files", async () => {
   const whole = await runStage({ batchSize: 2 });
   const root = await mkdtemp(path.join(os.tmpdir(), 'pairs-ck-'));
-  await assert.rejects(runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, beforeSave: (s: number) => { if (s === 4) throw new Error('worker killed'); } }), /worker killed/);
+  await assert.rejects(
+    runStage(
+      { batchSize: 2 },
+      {
+        checkpointEvery: 2,
+        checkpointRoot: root,
+        beforeSave: (s: number) => {
+          if (s === 4) throw new Error('worker killed');
+        },
+      },
+    ),
+    /worker killed/,
+  );
   const again = await runStage({ batchSize: 2 }, { checkpointEvery: 2, checkpointRoot: root, attempt: 2 });
-  assert.ok(again.ctx.lines.some((l) => /resuming after 2 finished batch/.test(l)), again.ctx.lines.join('\n'));
-  assert.deepEqual(again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step), [1, 2, 3, 4, 5]);
-  assert.equal(again.ctx.progressLog.filter((p) => p.message === 'decoding restored ids').length, 2, 'the 2 saved batches are decoded from their ids, not sampled');
+  assert.ok(
+    again.ctx.lines.some((l) => /resuming after 2 finished batch/.test(l)),
+    again.ctx.lines.join('\n'),
+  );
+  assert.deepEqual(
+    again.ctx.progressLog.filter((p) => p.step !== undefined).map((p) => p.step),
+    [1, 2, 3, 4, 5],
+  );
+  assert.equal(
+    again.ctx.progressLog.filter((p) => p.message === 'decoding restored ids').length,
+    2,
+    'the 2 saved batches are decoded from their ids, not sampled',
+  );
   assert.deepEqual(again.ctx.saved, [4]);
   assert.deepEqual(await files(again.dir), await files(whole.dir));
 });
@@ -139,7 +166,10 @@ test('3 shards merged give the bytes of one unsharded stage; a missing or foreig
   const whole = await runStage({ sigma: 0.5, batchSize: 4 });
   const shards = [];
   for (const index of [0, 1, 2]) shards.push(await runStage({ sigma: 0.5, batchSize: 2, shard: { index, count: 3 } }));
-  assert.deepEqual(shards.map((x) => x.manifest.count), [3, 3, 3]);
+  assert.deepEqual(
+    shards.map((x) => x.manifest.count),
+    [3, 3, 3],
+  );
   const merge = async (inputs: Record<string, string>) => {
     const ctx = await testStageContext({ config: posttrainPairsMergeConfigSchema.parse({}), inputs, seed: 0 });
     return posttrainPairsMergeStage.run(ctx);
@@ -147,9 +177,15 @@ test('3 shards merged give the bytes of one unsharded stage; a missing or foreig
   // input names do not matter: the shards' manifests say where they belong
   const merged = await merge({ c: shards[2]?.dir as string, a: shards[0]?.dir as string, b: shards[1]?.dir as string });
   assert.deepEqual(await files(merged.outputs.pairs as string), await files(whole.dir));
-  await assert.rejects(merge({ a: shards[0]?.dir as string, c: shards[2]?.dir as string }), (e) => isPipelineError(e, 'INPUT_MISSING') && /shard 1\/3 was expected/.test(e.message));
+  await assert.rejects(
+    merge({ a: shards[0]?.dir as string, c: shards[2]?.dir as string }),
+    (e) => isPipelineError(e, 'INPUT_MISSING') && /shard 1\/3 was expected/.test(e.message),
+  );
   const foreign = await runStage({ sigma: 0.6, batchSize: 2, shard: { index: 1, count: 3 } });
-  await assert.rejects(merge({ a: shards[0]?.dir as string, b: foreign.dir, c: shards[2]?.dir as string }), (e) => isPipelineError(e, 'INPUT_MISSING') && /different pairings/.test(e.message));
+  await assert.rejects(
+    merge({ a: shards[0]?.dir as string, b: foreign.dir, c: shards[2]?.dir as string }),
+    (e) => isPipelineError(e, 'INPUT_MISSING') && /different pairings/.test(e.message),
+  );
   assert.throws(() => posttrainPairsConfigSchema.parse({ shard: { index: 3, count: 3 } }), /shard.index must be < shard.count/);
 });
 
@@ -161,7 +197,14 @@ test('the val split; a missing input; config defaults', async () => {
   await assert.rejects(posttrainPairsStage.run(ctx), (e) => isPipelineError(e, 'INPUT_MISSING') && /dataset/.test(e.message));
   assert.equal(posttrainPairsConfigSchema.safeParse({ sigma: 1.2 }).success, false);
   assert.deepEqual(
-    (({ sigma, subsetSeed, batchSize, guidanceScale, guidanceScalePow, randomizeTemperature }) => ({ sigma, subsetSeed, batchSize, guidanceScale, guidanceScalePow, randomizeTemperature }))(posttrainPairsConfigSchema.parse({})),
+    (({ sigma, subsetSeed, batchSize, guidanceScale, guidanceScalePow, randomizeTemperature }) => ({
+      sigma,
+      subsetSeed,
+      batchSize,
+      guidanceScale,
+      guidanceScalePow,
+      randomizeTemperature,
+    }))(posttrainPairsConfigSchema.parse({})),
     { sigma: 0.7, subsetSeed: 42, batchSize: 50, guidanceScale: 6, guidanceScalePow: 1.15, randomizeTemperature: 1.02 },
   );
 });
@@ -173,7 +216,11 @@ test('a corrupt real image is DATA_CORRUPT, or skipped (no pair) under skipCorru
   const cls = (await readdir(data)).sort()[1] as string;
   await writeFile(path.join(data, cls, 'broken.png'), 'not a png');
   const run = async (skipCorrupt: boolean) => {
-    const ctx = await testStageContext({ config: posttrainPairsConfigSchema.parse({ sigma: 1, batchSize: 2, skipCorrupt }), inputs: { generator: a.generator, tokenizer: a.tokenizer, dataset: data }, seed: SEED });
+    const ctx = await testStageContext({
+      config: posttrainPairsConfigSchema.parse({ sigma: 1, batchSize: 2, skipCorrupt }),
+      inputs: { generator: a.generator, tokenizer: a.tokenizer, dataset: data },
+      seed: SEED,
+    });
     return posttrainPairsStage.run(ctx);
   };
   await assert.rejects(run(false), (e) => isPipelineError(e, 'DATA_CORRUPT') && /broken\.png/.test(e.message));

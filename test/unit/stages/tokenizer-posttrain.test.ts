@@ -21,7 +21,17 @@ import { frozenParameters, tokenizerPosttrainStage } from '../../../stages/token
 import { testStageContext } from '../../helpers/stage-context';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
-const MODEL = parseTokenizerConfig({ image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0 });
+const MODEL = parseTokenizerConfig({
+  image_size: 16,
+  patch_size: 4,
+  width: 32,
+  depth: 1,
+  num_heads: 2,
+  codebook_size: 64,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 16,
+  drop_path_rate: 0,
+});
 
 /** A main-train artifact (random weights), a dataset, and "generated" images: the real ones with a colour shift. */
 async function fixture() {
@@ -33,7 +43,10 @@ async function fixture() {
   for (const cls of await readdir(path.join(dataset, 'train'))) {
     await mkdir(path.join(pairs, cls), { recursive: true });
     for (const f of await readdir(path.join(dataset, 'train', cls))) {
-      await sharp(path.join(dataset, 'train', cls, f)).linear(0.8, 20).png().toFile(path.join(pairs, cls, `${path.parse(f).name}.png`));
+      await sharp(path.join(dataset, 'train', cls, f))
+        .linear(0.8, 20)
+        .png()
+        .toFile(path.join(pairs, cls, `${path.parse(f).name}.png`));
     }
   }
   const model = new RobustokTokenizer(MODEL, Rng.fromSeed(4));
@@ -62,7 +75,11 @@ const config = (over: Record<string, unknown> = {}) =>
 for (const trainable of ['upstream', 'decoder'] as const) {
   test(`tokenizer.posttrain (${trainable}): frozen parameters stay bit-identical, the decoder learns`, async () => {
     const f = await fixture();
-    const ctx = await testStageContext({ config: config({ trainable, heldOutPairs: 4 }), inputs: { tokenizer: f.artifact, pairs: f.pairs, dataset: f.dataset }, seed: 3 });
+    const ctx = await testStageContext({
+      config: config({ trainable, heldOutPairs: 4 }),
+      inputs: { tokenizer: f.artifact, pairs: f.pairs, dataset: f.dataset },
+      seed: 3,
+    });
     const res = await expectNoTensorLeak(() => tokenizerPosttrainStage.run(ctx), { label: 'tokenizer.posttrain' });
     const before = await loadTokenizerArtifact(f.artifact, { weights: 'model' });
     const after = await loadTokenizerArtifact(res.outputs.tokenizer as string, { weights: 'model' });
@@ -92,7 +109,9 @@ for (const trainable of ['upstream', 'decoder'] as const) {
 
 test('tokenizer.posttrain: a generated image without its real image is INPUT_MISSING naming it', async () => {
   const f = await fixture();
-  await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).png().toFile(path.join(f.pairs, '00-disc-solid', 'orphan.png'));
+  await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } })
+    .png()
+    .toFile(path.join(f.pairs, '00-disc-solid', 'orphan.png'));
   const ctx = await testStageContext({ config: config(), inputs: { tokenizer: f.artifact, pairs: f.pairs, dataset: f.dataset } });
   await assert.rejects(tokenizerPosttrainStage.run(ctx), (e: unknown) => e instanceof PipelineError && e.code === 'INPUT_MISSING' && /orphan/.test(e.message));
   await rm(f.dir, { recursive: true, force: true });

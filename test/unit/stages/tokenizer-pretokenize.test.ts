@@ -27,7 +27,16 @@ import { tokenizerPretokenizeMergeStage, tokenizerPretokenizeStage } from '../..
 import { testStageContext } from '../../helpers/stage-context';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
-const MODEL = parseTokenizerConfig({ image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16 });
+const MODEL = parseTokenizerConfig({
+  image_size: 16,
+  patch_size: 4,
+  width: 32,
+  depth: 1,
+  num_heads: 2,
+  codebook_size: 64,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 16,
+});
 
 interface Fixture {
   dataset: string;
@@ -52,7 +61,8 @@ function setup(): Promise<Fixture> {
   return fixture;
 }
 
-const config = (over: Record<string, unknown> = {}): TokenizerPretokenizeConfig => tokenizerPretokenizeConfigSchema.parse({ batchSize: 6, imagesPerShard: 4, ...over });
+const config = (over: Record<string, unknown> = {}): TokenizerPretokenizeConfig =>
+  tokenizerPretokenizeConfigSchema.parse({ batchSize: 6, imagesPerShard: 4, ...over });
 
 async function runStage(over: Record<string, unknown> = {}, ctxOver: Record<string, unknown> = {}) {
   const f = await setup();
@@ -83,23 +93,44 @@ test('flip mode: manifest, shards, EMA ids in image order then [original, mirror
   const f = await setup();
   const { dir, result } = await runStage();
   const m = await readTokenManifest(dir);
-  const want: Partial<TokenManifest> = { count: 18, seq_len: 16, codebook_size: 64, num_classes: 3, mode: 'flip', entries_per_image: 2, image_size: 16, images_per_shard: 4, total_images: 9, weights: 'ema' };
+  const want: Partial<TokenManifest> = {
+    count: 18,
+    seq_len: 16,
+    codebook_size: 64,
+    num_classes: 3,
+    mode: 'flip',
+    entries_per_image: 2,
+    image_size: 16,
+    images_per_shard: 4,
+    total_images: 9,
+    weights: 'ema',
+  };
   for (const [k, v] of Object.entries(want)) assert.deepEqual(m[k as keyof TokenManifest], v, k);
   assert.deepEqual(m.classes, ['00-disc-solid', '01-square-solid', '02-triangle-solid']);
   assert.deepEqual(m.shards, ['shard-00000.jsonl', 'shard-00001.jsonl', 'shard-00002.jsonl']);
   assert.deepEqual(m.shard_counts, [8, 8, 2]);
   assert.equal(m.part, undefined);
-  assert.deepEqual(result.metrics && { entries: result.metrics.entries, images: result.metrics.images, skipped: result.metrics.skipped }, { entries: 18, images: 9, skipped: 0 });
+  assert.deepEqual(result.metrics && { entries: result.metrics.entries, images: result.metrics.images, skipped: result.metrics.skipped }, {
+    entries: 18,
+    images: 9,
+    skipped: 0,
+  });
   const lines = (await readFile(path.join(dir, 'shard-00000.jsonl'), 'utf8')).trimEnd().split('\n');
   assert.match(lines[0] as string, /^\{"class_id":0,"tokens":\[(\d+,){15}\d+\]\}$/);
 
   const got = await entries(dir);
-  assert.deepEqual(got.map((e) => e.class_id), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+  assert.deepEqual(
+    got.map((e) => e.class_id),
+    [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2],
+  );
   // generator.train's reader takes this output as it is.
   const ds = await readTokenDataset(dir);
   assert.deepEqual([ds.count, ds.seqLen, ds.codebookSize, ds.numClasses], [18, 16, 64, 3]);
   assert.deepEqual(Array.from(ds.tokens.subarray(16, 32)), got[1]?.tokens);
-  assert.deepEqual(Array.from(ds.classes), got.map((e) => e.class_id));
+  assert.deepEqual(
+    Array.from(ds.classes),
+    got.map((e) => e.class_id),
+  );
   const folder = await openImageFolder(path.join(f.dataset, 'train'));
   const views: RgbImage[] = [];
   for (const s of folder.samples) {
@@ -109,8 +140,15 @@ test('flip mode: manifest, shards, EMA ids in image order then [original, mirror
   await expectNoTensorLeak(async () => {
     const x = toBatch(views, 16);
     const fwd = f.ema.forward(x);
-    assert.deepEqual(got.map((e) => e.tokens), (await fwd.codes.array()) as number[][]);
-    const ids = tf.tensor2d(got.map((e) => e.tokens), [got.length, 16], 'int32');
+    assert.deepEqual(
+      got.map((e) => e.tokens),
+      (await fwd.codes.array()) as number[][],
+    );
+    const ids = tf.tensor2d(
+      got.map((e) => e.tokens),
+      [got.length, 16],
+      'int32',
+    );
     const recon = f.ema.decodeCodes(ids);
     assert.deepEqual(await recon.data(), await fwd.recon.data(), 'decode(ids) = forward recon, bit for bit');
     tf.dispose([x, ids, recon, fwd.recon, fwd.codes, fwd.latents, fwd.quant, fwd.codebookLoss, fwd.commitLoss]);
@@ -138,8 +176,14 @@ test('ten-crop mode: 10 entries per image in torchvision TenCrop order', async (
   await expectNoTensorLeak(async () => {
     const x = toBatch(crops, 16);
     const ids = f.ema.encodeCodes(x);
-    assert.deepEqual(got.slice(40, 50).map((e) => e.tokens), await ids.array());
-    assert.deepEqual(got.slice(40, 50).map((e) => e.class_id), Array(10).fill(1));
+    assert.deepEqual(
+      got.slice(40, 50).map((e) => e.tokens),
+      await ids.array(),
+    );
+    assert.deepEqual(
+      got.slice(40, 50).map((e) => e.class_id),
+      Array(10).fill(1),
+    );
     tf.dispose([x, ids]);
   });
 });
@@ -161,11 +205,23 @@ test('a retried attempt resumes after the finished shards and ends with the same
   const whole = await runStage();
   const root = await mkdtemp(path.join(os.tmpdir(), 'pretok-ck-'));
   await assert.rejects(
-    runStage({}, { checkpointEvery: 1, checkpointRoot: root, beforeSave: (s: number) => { if (s === 2) throw new Error('worker killed'); } }),
+    runStage(
+      {},
+      {
+        checkpointEvery: 1,
+        checkpointRoot: root,
+        beforeSave: (s: number) => {
+          if (s === 2) throw new Error('worker killed');
+        },
+      },
+    ),
     /worker killed/,
   );
   const again = await runStage({}, { checkpointEvery: 1, checkpointRoot: root, attempt: 2 });
-  assert.ok(again.ctx.lines.some((l) => /resuming after 1 finished shard/.test(l)), again.ctx.lines.join('\n'));
+  assert.ok(
+    again.ctx.lines.some((l) => /resuming after 1 finished shard/.test(l)),
+    again.ctx.lines.join('\n'),
+  );
   assert.deepEqual(again.ctx.progressLog[0]?.total, 5, 'only the 5 images of the last two shards are encoded again');
   assert.deepEqual(await fileBytes(again.dir), await fileBytes(whole.dir));
 });

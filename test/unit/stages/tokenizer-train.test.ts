@@ -23,7 +23,17 @@ import { Rng } from '../../../models/training/rng';
 import { testStageContext } from '../../helpers/stage-context';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
-const MODEL = { image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0.1 };
+const MODEL = {
+  image_size: 16,
+  patch_size: 4,
+  width: 32,
+  depth: 1,
+  num_heads: 2,
+  codebook_size: 64,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 16,
+  drop_path_rate: 0.1,
+};
 
 function config(over: Record<string, unknown> = {}): TokenizerTrainConfig {
   return tokenizerTrainConfigSchema.parse({
@@ -73,7 +83,10 @@ test('tokenizer.train learns: validation PSNR rises and the artifact loads', asy
   assert.ok((rows.at(-1)?.rec ?? 1) < (rows[0]?.rec ?? 0), 'reconstruction loss fell');
   assert.ok(Number.isFinite(m.psnr) && m.psnr > 0, `psnr ${m.psnr}`);
   assert.ok(m.codebookUsage > 0 && m.codebookUsage <= 1);
-  assert.ok(rows.some((r) => r.disc !== 0), 'the discriminator switched on at its start epoch');
+  assert.ok(
+    rows.some((r) => r.disc !== 0),
+    'the discriminator switched on at its start epoch',
+  );
   const art = await loadTokenizerArtifact(res.outputs.tokenizer as string);
   assert.deepEqual(art.model.config.image_size, 16);
   art.model.dispose();
@@ -83,13 +96,22 @@ test('an `init` ViT initialises both trunks before training (and the EMA starts 
   const dataset = await data(); // initialises the backend
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tok-train-init-'));
   const donor = new RobustokTokenizer(parseTokenizerConfig(MODEL), Rng.fromSeed(5));
-  const vit = new Map([...donor.parameters()].filter(([k]) => k.startsWith('encoder.model.')).map(([k, v]) => [k.slice('encoder.model.'.length), v as tf.Tensor]));
+  const vit = new Map(
+    [...donor.parameters()].filter(([k]) => k.startsWith('encoder.model.')).map(([k, v]) => [k.slice('encoder.model.'.length), v as tf.Tensor]),
+  );
   const file = path.join(dir, 'vit.safetensors');
   await saveStateDict(file, vit);
   donor.dispose();
-  const ctx = await testStageContext({ config: config({ maxSteps: 1, discriminator: { kind: 'conv', startEpoch: 3 } }), inputs: { dataset, init: file }, seed: 1 });
+  const ctx = await testStageContext({
+    config: config({ maxSteps: 1, discriminator: { kind: 'conv', startEpoch: 3 } }),
+    inputs: { dataset, init: file },
+    seed: 1,
+  });
   await tokenizerTrainStage.run(ctx);
-  assert.ok(ctx.lines.some((l) => /initialised \d+ encoder and \d+ decoder trunk tensors from vit\.safetensors/.test(l)), ctx.lines.join('\n'));
+  assert.ok(
+    ctx.lines.some((l) => /initialised \d+ encoder and \d+ decoder trunk tensors from vit\.safetensors/.test(l)),
+    ctx.lines.join('\n'),
+  );
 });
 
 test('validate-time checks: the model block and δ against the codebook', () => {
@@ -120,7 +142,10 @@ test('a failed attempt resumes from its newest checkpoint and continues exactly'
   assert.deepEqual(crash.saved, [5, 10]);
   const retry = await testStageContext({ config: cfg, inputs: { dataset: ds }, seed: 7, attempt: 2, checkpointEvery: 5, checkpointRoot: ckRoot });
   const resumed = await tokenizerTrainStage.run(retry);
-  assert.ok(retry.lines.some((l) => /resumed from the checkpoint of step 10/.test(l)), retry.lines.join('\n'));
+  assert.ok(
+    retry.lines.some((l) => /resumed from the checkpoint of step 10/.test(l)),
+    retry.lines.join('\n'),
+  );
   const rows = await history(resumed.outputs.metrics as string);
   assert.equal(rows.length, fullRows.length);
   for (const r of fullRows.filter((x) => x.step > 10)) {
@@ -132,7 +157,12 @@ test('a failed attempt resumes from its newest checkpoint and continues exactly'
 });
 
 test('a NaN loss fails with NAN_LOSS naming the step; earlier checkpoints stay', async () => {
-  const ctx = await testStageContext({ config: config({ optimizer: { lr: 1e30, scaleLrByBatch: false, minLr: 1e30, warmupEpochs: 0 }, maxGradNorm: 0 }), inputs: { dataset: await data() }, seed: 2, checkpointEvery: 1 });
+  const ctx = await testStageContext({
+    config: config({ optimizer: { lr: 1e30, scaleLrByBatch: false, minLr: 1e30, warmupEpochs: 0 }, maxGradNorm: 0 }),
+    inputs: { dataset: await data() },
+    seed: 2,
+    checkpointEvery: 1,
+  });
   await assert.rejects(tokenizerTrainStage.run(ctx), (e: unknown) => {
     assert.ok(e instanceof PipelineError && e.code === 'NAN_LOSS', String(e));
     assert.match(e.message, /step \d+/);

@@ -65,7 +65,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   assert.fail('expected a rejection');
 }
 
-test('a tokenizer state dict becomes a tokenizer artifact with exactly the file\'s tensors (no EMA entries → model only)', async () => {
+test("a tokenizer state dict becomes a tokenizer artifact with exactly the file's tensors (no EMA entries → model only)", async () => {
   const { result } = await runImport({ arch: 'robustok-tokenizer', weights: path.join(TOK, 'weights.safetensors'), model: await tokConfig() });
   const out = result.outputs.tokenizer ?? '';
   const cfg = await readTokenizerArtifactConfig(out);
@@ -94,32 +94,84 @@ test('a whole converted checkpoint (model.* and ema.*, as main-train.pt holds) k
   await r.close();
   const file = path.join(dir, 'main-train.safetensors');
   await writeSafetensors(file, entries);
-  assert.deepEqual(detectPrefixes(entries.map((e) => e.name), 'robustok-tokenizer'), { model: 'model.', ema: 'ema.' });
-  const { result } = await runImport({ arch: 'robustok-tokenizer', weights: pathToFileURL(file).href, model: await tokConfig(), sha256: await sha256File(file) });
+  assert.deepEqual(
+    detectPrefixes(
+      entries.map((e) => e.name),
+      'robustok-tokenizer',
+    ),
+    { model: 'model.', ema: 'ema.' },
+  );
+  const { result } = await runImport({
+    arch: 'robustok-tokenizer',
+    weights: pathToFileURL(file).href,
+    model: await tokConfig(),
+    sha256: await sha256File(file),
+  });
   const out = result.outputs.tokenizer ?? '';
   const model = await tensorsOf(path.join(out, MODEL_WEIGHTS));
   const ema = await tensorsOf(path.join(out, EMA_WEIGHTS));
   const k = 'decoder.mask_token';
-  assert.deepEqual(ema.get(k), model.get(k)?.map((x) => Math.fround(x * 0.5)));
+  assert.deepEqual(
+    ema.get(k),
+    model.get(k)?.map((x) => Math.fround(x * 0.5)),
+  );
   assert.deepEqual(result.metrics, { tensors: model.size, ema: 1 });
 });
 
 test('the upstream YAML names the sizes; a config that does not match the file is CHECKPOINT_MISMATCH with key and shapes', async () => {
   // The keys of upstream configs/main-train.yaml that describe the model (dossier §1.2).
-  const paper = { image_size: 256, encoder_model: 'vit_base_patch14_dinov2.lvd142m', decoder_model: 'vit_base_patch14_dinov2.lvd142m', enc_type: 'dinov2', dec_type: 'dinov2', codebook_size: 4096, codebook_embed_dim: 64, num_latent_tokens: 256, v_patch_nums: [16], product_quant: 1, lr: 3e-5 };
-  assert.deepEqual(tokenizerKeysFromUpstream(paper, 't'), { width: 768, depth: 12, num_heads: 12, patch_size: 16, image_size: 256, codebook_size: 4096, codebook_embed_dim: 64, num_latent_tokens: 256 });
+  const paper = {
+    image_size: 256,
+    encoder_model: 'vit_base_patch14_dinov2.lvd142m',
+    decoder_model: 'vit_base_patch14_dinov2.lvd142m',
+    enc_type: 'dinov2',
+    dec_type: 'dinov2',
+    codebook_size: 4096,
+    codebook_embed_dim: 64,
+    num_latent_tokens: 256,
+    v_patch_nums: [16],
+    product_quant: 1,
+    lr: 3e-5,
+  };
+  assert.deepEqual(tokenizerKeysFromUpstream(paper, 't'), {
+    width: 768,
+    depth: 12,
+    num_heads: 12,
+    patch_size: 16,
+    image_size: 256,
+    codebook_size: 4096,
+    codebook_embed_dim: 64,
+    num_latent_tokens: 256,
+  });
   assert.throws(() => tokenizerKeysFromUpstream({ ...paper, product_quant: 2 }, 't'), /product_quant/);
   assert.throws(() => tokenizerKeysFromUpstream({ ...paper, decoder_model: 'vit_large_patch14_dinov2.lvd142m' }, 't'), /decoder_model/);
   const yamlFile = path.join(dir, 'main-train.yaml');
-  await writeFile(yamlFile, Object.entries({ ...paper, image_size: 16, codebook_size: 32, codebook_embed_dim: 8, num_latent_tokens: 16 }).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n'));
+  await writeFile(
+    yamlFile,
+    Object.entries({ ...paper, image_size: 16, codebook_size: 32, codebook_embed_dim: 8, num_latent_tokens: 16 })
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n'),
+  );
   // (the YAML's ViT-B would make this test build a 170M-parameter model: a width-48 ViT shows the same mismatch)
-  const e = await rejection(runImport({ arch: 'robustok-tokenizer', weights: path.join(TOK, 'weights.safetensors'), upstreamConfig: yamlFile, model: { patch_size: 4, width: 48, depth: 1, num_heads: 2 } }));
+  const e = await rejection(
+    runImport({
+      arch: 'robustok-tokenizer',
+      weights: path.join(TOK, 'weights.safetensors'),
+      upstreamConfig: yamlFile,
+      model: { patch_size: 4, width: 48, depth: 1, num_heads: 2 },
+    }),
+  );
   assert.ok(isPipelineError(e, 'CHECKPOINT_MISMATCH'), String(e));
   assert.match((e as Error).message, /encoder\.latent_tokens/);
   assert.match((e as Error).message, /48/);
   assert.match((e as Error).message, /width 48/);
   // The same YAML with the fixture's ViT sizes on top imports.
-  const ok = await runImport({ arch: 'robustok-tokenizer', weights: path.join(TOK, 'weights.safetensors'), upstreamConfig: yamlFile, model: { patch_size: 4, width: 32, depth: 1, num_heads: 2 } });
+  const ok = await runImport({
+    arch: 'robustok-tokenizer',
+    weights: path.join(TOK, 'weights.safetensors'),
+    upstreamConfig: yamlFile,
+    model: { patch_size: 4, width: 32, depth: 1, num_heads: 2 },
+  });
   assert.equal((await readTokenizerArtifactConfig(ok.result.outputs.tokenizer ?? '')).codebook_size, 32);
 });
 

@@ -16,10 +16,13 @@ import { workflowBundle } from '../../../cli/worker';
 import { installRuntime } from '../../../cli/runtime';
 import { HISTORIES_DIR, RECORDED_AGAINST, RECORD_COMMAND, workflowSources, type RecordedAgainst } from '../../helpers/workflow-sources';
 
-const names = readdirSync(HISTORIES_DIR).filter((n) => n.startsWith('pipeline-') && n.endsWith('.json')).sort();
+const names = readdirSync(HISTORIES_DIR)
+  .filter((n) => n.startsWith('pipeline-') && n.endsWith('.json'))
+  .sort();
 
 test('the histories cover a first run, a cached run, a sweep sharing a stage run, and single flight', () => {
-  for (const n of ['pipeline-first-run.json', 'pipeline-cached-run.json', 'pipeline-sweep-shared.json', 'pipeline-single-flight.json']) assert.ok(names.includes(n), n);
+  for (const n of ['pipeline-first-run.json', 'pipeline-cached-run.json', 'pipeline-sweep-shared.json', 'pipeline-single-flight.json'])
+    assert.ok(names.includes(n), n);
 });
 
 for (const name of names) {

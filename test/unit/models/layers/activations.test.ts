@@ -16,7 +16,12 @@ test('exact and tanh GELU at known points', async () => {
     expectClose(e.dataSync(), [-0.15865525393145707, 0, 0.8413447460685429, 2.995950669], 1e-5, 'gelu');
     const tanhRef = [-1, 0, 1, 3].map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
     expectClose(t.dataSync(), tanhRef, 1e-5, 'gelu_tanh');
-    expectClose(s.dataSync(), [-1, 0, 1, 3].map((v) => v / (1 + Math.exp(-v))), 1e-5, 'silu');
+    expectClose(
+      s.dataSync(),
+      [-1, 0, 1, 3].map((v) => v / (1 + Math.exp(-v))),
+      1e-5,
+      'silu',
+    );
     tf.dispose([x, e, t, s]);
   });
 });

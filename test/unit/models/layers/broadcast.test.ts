@@ -14,9 +14,11 @@ test('expandTo equals broadcastTo and its gradient is the sum over broadcast axe
   const want = w.sum([0, 1], true);
   assert.ok(tf.abs(g.sub(want)).max().dataSync()[0]! < 1e-5);
   const before = tf.memory().numTensors;
-  const prof = await tf.profile(() => tf.tidy(() => {
-    tf.grad((t: tf.Tensor) => expandTo(t, [32, 64, 3]).sum())(x);
-  }));
+  const prof = await tf.profile(() =>
+    tf.tidy(() => {
+      tf.grad((t: tf.Tensor) => expandTo(t, [32, 64, 3]).sum())(x);
+    }),
+  );
   assert.equal(prof.kernels.filter((k) => k.name === 'Slice').length, 0, 'no per-tile slices');
   assert.equal(tf.memory().numTensors, before);
   assert.throws(() => expandTo(x, [4, 5, 2]), /cannot broadcast/);

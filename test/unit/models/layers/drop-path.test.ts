@@ -25,7 +25,10 @@ test('dropPath zeroes whole samples with probability rate and scales survivors b
     let kept = 0;
     for (let b = 0; b < B; b++) {
       const row = Array.from(v.slice(b * 6, b * 6 + 6));
-      assert.ok(row.every((e) => e === row[0]), 'one decision per sample');
+      assert.ok(
+        row.every((e) => e === row[0]),
+        'one decision per sample',
+      );
       if (row[0] !== 0) {
         kept++;
         assert.ok(Math.abs((row[0] as number) - 1 / 0.75) < 1e-6);

@@ -15,7 +15,14 @@ export async function useCpuBackend(): Promise<void> {
 }
 
 export function randn(shape: number[], seed: number, scale = 1): tf.Tensor {
-  return tf.tensor(randomValues(shape.reduce((a, b) => a * b, 1), seed, scale), shape);
+  return tf.tensor(
+    randomValues(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      scale,
+    ),
+    shape,
+  );
 }
 
 export interface GradCheckOptions {
@@ -73,7 +80,10 @@ export function gradCheck(forward: () => tf.Tensor, vars: Map<string, tf.Variabl
       v.assign(restore);
       restore.dispose();
       const err = relativeError(chosen, numeric, 1e-3);
-      assert.ok(err < tol, `gradient of ${name}: relative error ${err.toExponential(3)} ≥ ${tol}\n analytic ${chosen.map((x) => x.toFixed(5)).join(' ')}\n numeric  ${numeric.map((x) => x.toFixed(5)).join(' ')}`);
+      assert.ok(
+        err < tol,
+        `gradient of ${name}: relative error ${err.toExponential(3)} ≥ ${tol}\n analytic ${chosen.map((x) => x.toFixed(5)).join(' ')}\n numeric  ${numeric.map((x) => x.toFixed(5)).join(' ')}`,
+      );
     }
   } finally {
     tf.dispose(Object.values(grads));
@@ -114,5 +124,9 @@ export function setVar(v: tf.Variable, t: tf.Tensor | number[]): void {
 
 /** Multiplies every parameter by `k` (tests use larger-than-init weights to exercise nonlinearities). */
 export function scaleParams(params: Map<string, tf.Variable>, k: number): void {
-  for (const v of params.values()) setVar(v, tf.tidy(() => v.mul(k)));
+  for (const v of params.values())
+    setVar(
+      v,
+      tf.tidy(() => v.mul(k)),
+    );
 }

@@ -15,7 +15,16 @@ test('Linear keeps the PyTorch [out, in] weight layout and computes x Wᵀ + b',
   setVar(lin.weight, [1, 2, 3, 4, 5, 6]);
   setVar(lin.bias!, [0.5, -1]);
   await expectNoTensorLeak(() => {
-    const y = tf.tidy(() => lin.forward(tf.tensor3d([[[1, 0, -1], [2, 1, 0]]]))); // [1, 2, 3]
+    const y = tf.tidy(() =>
+      lin.forward(
+        tf.tensor3d([
+          [
+            [1, 0, -1],
+            [2, 1, 0],
+          ],
+        ]),
+      ),
+    ); // [1, 2, 3]
     assert.deepEqual(y.shape, [1, 2, 2]);
     expectClose(y.dataSync(), [1 - 3 + 0.5, 4 - 6 - 1, 2 + 2 + 0.5, 8 + 5 - 1]);
     y.dispose();

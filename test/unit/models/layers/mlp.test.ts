@@ -24,7 +24,7 @@ test('Mlp has timm names and shapes; forward keeps the leading axes', async () =
 
 test('Mlp gradients match finite differences', async () => {
   await expectNoTensorLeak(() => {
-    const mlp = new Mlp({ dim: 3, hidden: 6, outDim: 2, act: 'gelu_tanh', rng: Rng.fromSeed(2), });
+    const mlp = new Mlp({ dim: 3, hidden: 6, outDim: 2, act: 'gelu_tanh', rng: Rng.fromSeed(2) });
     // larger weights than the 0.02 init so the nonlinearity is exercised
     scaleParams(mlp.parameters(), 30);
     const x = randVar([2, 3], 5);

@@ -11,7 +11,10 @@ before(useCpuBackend);
 
 test('PatchEmbed equals a stride-p conv2d with the PyTorch [D, C, p, p] weight', async () => {
   const pe = new PatchEmbed({ imgSize: 8, patchSize: 4, inChans: 3, embedDim: 5, rng: Rng.fromSeed(1) });
-  assert.deepEqual([...pe.parameters()].map(([k, v]) => `${k}:${v.shape.join('x')}`), ['proj.weight:5x3x4x4', 'proj.bias:5']);
+  assert.deepEqual(
+    [...pe.parameters()].map(([k, v]) => `${k}:${v.shape.join('x')}`),
+    ['proj.weight:5x3x4x4', 'proj.bias:5'],
+  );
   setVar(pe.proj.bias!, [1, 2, 3, 4, 5]);
   assert.equal(pe.numPatches, 4);
   await expectNoTensorLeak(() => {
@@ -20,7 +23,10 @@ test('PatchEmbed equals a stride-p conv2d with the PyTorch [D, C, p, p] weight',
     assert.deepEqual(tokens.shape, [2, 4, 5]);
     const ref = tf.tidy(() => {
       const kernel = pe.proj.weight.transpose<tf.Tensor4D>([2, 3, 1, 0]); // [D, C, kh, kw] -> [kh, kw, C, D]
-      return tf.conv2d(img as tf.Tensor4D, kernel, 4, 'valid').add(pe.proj.bias!).reshape([2, 4, 5]); // [B, gh, gw, D] -> [B, N, D] raster
+      return tf
+        .conv2d(img as tf.Tensor4D, kernel, 4, 'valid')
+        .add(pe.proj.bias!)
+        .reshape([2, 4, 5]); // [B, gh, gw, D] -> [B, N, D] raster
     });
     expectClose(tokens.dataSync(), ref.dataSync(), 1e-5);
     const nchw = img.transpose([0, 3, 1, 2]); // [B, H, W, C] -> [B, C, H, W]

@@ -16,7 +16,11 @@ test('sincos2d: MAE layout (column in the first half, row in the second)', async
     expectClose(rows[0]!, [0, 0, 1, 1, 0, 0, 1, 1], 1e-6, 'origin');
     // row 1, column 2 → raster index 5
     const [c, r] = [2, 1];
-    expectClose(rows[5]!, [Math.sin(c), Math.sin(c / 100), Math.cos(c), Math.cos(c / 100), Math.sin(r), Math.sin(r / 100), Math.cos(r), Math.cos(r / 100)], 1e-6);
+    expectClose(
+      rows[5]!,
+      [Math.sin(c), Math.sin(c / 100), Math.cos(c), Math.cos(c / 100), Math.sin(r), Math.sin(r / 100), Math.cos(r), Math.cos(r / 100)],
+      1e-6,
+    );
     t.dispose();
   });
   assert.throws(() => sincos2d(2, 2, 6), { code: 'CONFIG_INVALID' });
@@ -28,11 +32,22 @@ test('learned table + permuted gather (RAR order) with gradients into the table'
     assert.deepEqual(init.shape, [1, 5, 3]);
     init.dispose();
     const table = randVar([1, 5, 3], 2);
-    const pos = tf.tensor2d([[0, 4, 2], [1, 1, 3]], [2, 3], 'int32');
+    const pos = tf.tensor2d(
+      [
+        [0, 4, 2],
+        [1, 1, 3],
+      ],
+      [2, 3],
+      'int32',
+    );
     const g = gatherPositions(table, pos);
     assert.deepEqual(g.shape, [2, 3, 3]);
     const rows = (table.arraySync() as number[][][])[0]!;
-    expectClose(g.dataSync(), [0, 4, 2, 1, 1, 3].flatMap((i) => rows[i]!), 1e-7);
+    expectClose(
+      g.dataSync(),
+      [0, 4, 2, 1, 1, 3].flatMap((i) => rows[i]!),
+      1e-7,
+    );
     gradCheck(() => gatherPositions(table, pos), new Map([['pos_embed', table]]));
     tf.dispose([table, pos, g]);
   });

@@ -11,7 +11,10 @@ before(useCpuBackend);
 test('SpectralLinear: PyTorch hook names (weight_orig + buffers weight_u, weight_v)', () => {
   const l = new SpectralLinear({ inFeatures: 3, outFeatures: 2, rng: Rng.fromSeed(1) });
   assert.deepEqual([...l.parameters().keys()], ['weight_orig', 'bias']);
-  assert.deepEqual([...l.stateDict()].map(([k, v]) => `${k}:${v.shape.join('x')}`), ['weight_orig:2x3', 'bias:2', 'weight_u:2', 'weight_v:3']);
+  assert.deepEqual(
+    [...l.stateDict()].map(([k, v]) => `${k}:${v.shape.join('x')}`),
+    ['weight_orig:2x3', 'bias:2', 'weight_u:2', 'weight_v:3'],
+  );
   assert.deepEqual([...l.trainableParameters().keys()], ['weight_orig', 'bias']);
   l.dispose();
 });

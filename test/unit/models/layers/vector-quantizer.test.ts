@@ -16,7 +16,10 @@ const norm = (v: number[]) => {
 
 test('VQ: codebook name/shape, unit-norm init, nearest code by cosine, closed-form losses', async () => {
   const vq = new VectorQuantizer({ codebookSize: 6, dim: 3, rng: Rng.fromSeed(1) });
-  assert.deepEqual([...vq.parameters()].map(([k, v]) => `${k}:${v.shape.join('x')}`), ['embedding.weight:6x3']);
+  assert.deepEqual(
+    [...vq.parameters()].map(([k, v]) => `${k}:${v.shape.join('x')}`),
+    ['embedding.weight:6x3'],
+  );
   const rowNorms = tf.tidy(() => vq.embedding.weight.square().sum(1).sqrt());
   expectClose(rowNorms.dataSync(), Array(6).fill(1), 1e-5);
   rowNorms.dispose();
@@ -38,7 +41,12 @@ test('VQ: codebook name/shape, unit-norm init, nearest code by cosine, closed-fo
     const mse = sq / (8 * 3);
     expectClose(codebookLoss.dataSync(), [mse], 1e-4, 'codebook loss');
     expectClose(commitLoss.dataSync(), [0.25 * mse], 1e-4, 'commit loss');
-    expectClose(zq.dataSync(), ids.flatMap((i) => cb[i]!), 1e-5, 'zq = normalised code rows');
+    expectClose(
+      zq.dataSync(),
+      ids.flatMap((i) => cb[i]!),
+      1e-5,
+      'zq = normalised code rows',
+    );
     tf.dispose([z, zq, indices, codebookLoss, commitLoss]);
   });
   vq.dispose();
@@ -53,7 +61,10 @@ test('straight-through: the gradient w.r.t. z is that of normalize(z), the codeb
     const { grads, value } = tf.variableGrads(f, [z, vq.embedding.weight]);
     const gRef = tf.grad((x: tf.Tensor) => l2Normalize(x).mul(w).sum())(z);
     expectClose(grads[z.name]!.dataSync(), gRef.dataSync(), 1e-5, 'dz');
-    assert.ok(Array.from(grads[vq.embedding.weight.name]!.dataSync()).every((g) => g === 0), 'no codebook gradient through zq');
+    assert.ok(
+      Array.from(grads[vq.embedding.weight.name]!.dataSync()).every((g) => g === 0),
+      'no codebook gradient through zq',
+    );
     tf.dispose([value, gRef, w, ...Object.values(grads)]);
     z.dispose();
     vq.dispose();

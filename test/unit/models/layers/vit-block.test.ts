@@ -11,10 +11,25 @@ before(useCpuBackend);
 
 test('VitBlock names follow timm (DINOv2 LayerScale included)', () => {
   const b = new VitBlock({ dim: 8, numHeads: 2, layerScale: 1e-5, rng: Rng.fromSeed(1) });
-  assert.deepEqual([...b.parameters().keys()], [
-    'norm1.weight', 'norm1.bias', 'attn.qkv.weight', 'attn.qkv.bias', 'attn.proj.weight', 'attn.proj.bias', 'ls1.gamma',
-    'norm2.weight', 'norm2.bias', 'mlp.fc1.weight', 'mlp.fc1.bias', 'mlp.fc2.weight', 'mlp.fc2.bias', 'ls2.gamma',
-  ]);
+  assert.deepEqual(
+    [...b.parameters().keys()],
+    [
+      'norm1.weight',
+      'norm1.bias',
+      'attn.qkv.weight',
+      'attn.qkv.bias',
+      'attn.proj.weight',
+      'attn.proj.bias',
+      'ls1.gamma',
+      'norm2.weight',
+      'norm2.bias',
+      'mlp.fc1.weight',
+      'mlp.fc1.bias',
+      'mlp.fc2.weight',
+      'mlp.fc2.bias',
+      'ls2.gamma',
+    ],
+  );
   assert.equal(b.numParameters(), 2 * 8 + (24 * 8 + 24) + (64 + 8) + 8 + 2 * 8 + (32 * 8 + 32) + (8 * 32 + 8) + 8);
   b.dispose();
 });

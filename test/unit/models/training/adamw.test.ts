@@ -36,11 +36,14 @@ function reference(p: number[], gs: number[][], o: { lr: number; b1: number; b2:
 test('AdamW one step by hand: decay first, then lr·sign(g) (m̂/√v̂ = g/|g| at t = 1)', async () => {
   const w = variable([1, -2, 3, 0.5], [2, 2]);
   const opt = new AdamW(new Map([['w', w]]), { lr: 0.1, weightDecay: 0.01 });
-  await expectNoTensorLeak(() => {
-    const g = grads({ w: [0.5, 0.1, -2, 0] }, { w: [2, 2] });
-    opt.applyGradients(g);
-    tf.dispose([...g.values()]);
-  }, { allowed: 2 }); // the two moment variables created on the first step
+  await expectNoTensorLeak(
+    () => {
+      const g = grads({ w: [0.5, 0.1, -2, 0] }, { w: [2, 2] });
+      opt.applyGradients(g);
+      tf.dispose([...g.values()]);
+    },
+    { allowed: 2 },
+  ); // the two moment variables created on the first step
   // g = 0 ⇒ m = v = 0 ⇒ only the decay applies
   expectClose(w.dataSync(), [0.999 - 0.1, -1.998 - 0.1, 2.997 + 0.1, 0.5 * 0.999], 1e-6);
   assert.equal(opt.step, 1);
@@ -51,7 +54,12 @@ test('AdamW one step by hand: decay first, then lr·sign(g) (m̂/√v̂ = g/|g| 
 test('AdamW matches the float64 PyTorch formula over several steps, betas and eps included', () => {
   const o = { lr: 0.01, b1: 0.9, b2: 0.95, eps: 1e-6, wd: 0.05 };
   const p0 = [0.3, -0.7, 1.1];
-  const gs = [[0.2, -0.1, 0.05], [0.1, 0.3, -0.2], [-0.4, 0.0, 0.1], [0.05, 0.05, 0.05]];
+  const gs = [
+    [0.2, -0.1, 0.05],
+    [0.1, 0.3, -0.2],
+    [-0.4, 0.0, 0.1],
+    [0.05, 0.05, 0.05],
+  ];
   const w = variable(p0);
   const opt = new AdamW(new Map([['w', w]]), { lr: o.lr, beta1: o.b1, beta2: o.b2, eps: o.eps, weightDecay: o.wd });
   for (const g of gs) {
@@ -79,7 +87,10 @@ test('no-decay group by name and shape (RAR rule); frozen and gradient-less para
   opt.applyGradients(zeros);
   expectClose(params.get('blocks.0.attn.qkv.weight')!.dataSync(), [0.95, 0.95, 0.95, 0.95], 1e-7, 'decayed');
   for (const n of ['blocks.0.attn.qkv.bias', 'pos_embed', 'blocks.0.norm1.weight', 'frozen.weight']) {
-    assert.ok(Array.from(params.get(n)!.dataSync()).every((x) => x === 1), `${n} unchanged`);
+    assert.ok(
+      Array.from(params.get(n)!.dataSync()).every((x) => x === 1),
+      `${n} unchanged`,
+    );
   }
   tf.dispose([...zeros.values()]);
   const bad = grads({ nope: [1] });
@@ -90,7 +101,13 @@ test('no-decay group by name and shape (RAR rule); frozen and gradient-less para
 });
 
 test('saving and restoring the optimizer state gives an identical continuation', () => {
-  const gs = [[0.2, -0.1], [0.1, 0.3], [-0.4, 0.2], [0.3, 0.3], [0.0, -0.5]];
+  const gs = [
+    [0.2, -0.1],
+    [0.1, 0.3],
+    [-0.4, 0.2],
+    [0.3, 0.3],
+    [0.0, -0.5],
+  ];
   const run = (w: tf.Variable, opt: AdamW, from: number, to: number) => {
     for (let k = from; k < to; k++) {
       const m = grads({ w: gs[k]! });
@@ -101,7 +118,11 @@ test('saving and restoring the optimizer state gives an identical continuation',
   const wa = variable([1, 2]);
   const a = new AdamW(new Map([['w', wa]]), { lr: 0.05 });
   run(wa, a, 0, 3);
-  const saved = { state: JSON.parse(JSON.stringify(a.getState())) as { step: number }, tensors: new Map([...a.stateTensors()].map(([k, t]) => [k, t.clone()])), w: wa.dataSync().slice() };
+  const saved = {
+    state: JSON.parse(JSON.stringify(a.getState())) as { step: number },
+    tensors: new Map([...a.stateTensors()].map(([k, t]) => [k, t.clone()])),
+    w: wa.dataSync().slice(),
+  };
   assert.deepEqual([...saved.tensors.keys()].sort(), ['exp_avg.w', 'exp_avg_sq.w']);
   run(wa, a, 3, 5);
   const wb = variable(Array.from(saved.w));

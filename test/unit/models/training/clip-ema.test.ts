@@ -11,7 +11,10 @@ before(useCpuBackend);
 
 test('global-norm clipping: ‖(3, 4, 12)‖ = 13 is scaled to maxNorm; below the limit nothing changes', async () => {
   await expectNoTensorLeak(() => {
-    const g = new Map<string, tf.Tensor>([['a', tf.tensor1d([3, 4])], ['b', tf.tensor2d([[12]])]]);
+    const g = new Map<string, tf.Tensor>([
+      ['a', tf.tensor1d([3, 4])],
+      ['b', tf.tensor2d([[12]])],
+    ]);
     const c = clipByGlobalNorm(g, 1);
     expectClose(c.norm.dataSync(), [13], 1e-6);
     expectClose(c.grads.get('a')!.dataSync(), [3 / 13, 4 / 13], 1e-5);
@@ -51,7 +54,13 @@ test('EMA: ema ← d·ema + (1 − d)·θ, save/restore, copy into an eval model
 test('namedGrads returns gradients under state-dict names and skips frozen parameters', () => {
   const a = tf.variable(tf.tensor1d([1, 2]));
   const b = tf.variable(tf.tensor1d([3]), false);
-  const { loss, grads } = namedGrads(() => a.square().sum().add<tf.Scalar>(b.sum()), new Map([['a', a], ['b', b]]));
+  const { loss, grads } = namedGrads(
+    () => a.square().sum().add<tf.Scalar>(b.sum()),
+    new Map([
+      ['a', a],
+      ['b', b],
+    ]),
+  );
   expectClose(loss.dataSync(), [8], 1e-6);
   assert.deepEqual([...grads.keys()], ['a']);
   expectClose(grads.get('a')!.dataSync(), [2, 4], 1e-6);

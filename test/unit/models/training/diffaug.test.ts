@@ -65,7 +65,9 @@ test('colour statistics: brightness offset U(−½, ½), saturation factor U(0, 
   // constant grey images: saturation and contrast act around their own means, so only brightness shows
   const grey = tf.fill([B, 3, 2, 2], 0.25);
   const yb = diffAugment(grey, rng, { ...ONLY, color: true });
-  const off = Array.from(yb.dataSync()).filter((_, i) => i % 12 === 0).map((v) => v - 0.25);
+  const off = Array.from(yb.dataSync())
+    .filter((_, i) => i % 12 === 0)
+    .map((v) => v - 0.25);
   const mean = off.reduce((a, b) => a + b, 0) / B;
   const variance = off.reduce((a, b) => a + (b - mean) ** 2, 0) / B;
   assert.ok(Math.min(...off) >= -0.5 && Math.max(...off) <= 0.5);

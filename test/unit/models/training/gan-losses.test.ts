@@ -9,8 +9,14 @@ before(useCpuBackend);
 
 test('hinge losses on hand-computed values', async () => {
   await expectNoTensorLeak(() => {
-    const real = tf.tensor2d([[2, 0.5], [-1, 1]]); // relu(1 − r) = 0, .5, 2, 0 → mean .625
-    const fake = tf.tensor2d([[-2, 0], [0.5, -0.5]]); // relu(1 + f) = 0, 1, 1.5, .5 → mean .75
+    const real = tf.tensor2d([
+      [2, 0.5],
+      [-1, 1],
+    ]); // relu(1 − r) = 0, .5, 2, 0 → mean .625
+    const fake = tf.tensor2d([
+      [-2, 0],
+      [0.5, -0.5],
+    ]); // relu(1 + f) = 0, 1, 1.5, .5 → mean .75
     const d = hingeDLoss(real, fake);
     const g = hingeGLoss(fake); // −mean(f) = −(−2 + 0 + .5 − .5)/4 = .5
     expectClose(d.dataSync(), [0.5 * (0.625 + 0.75)], 1e-6);

@@ -29,7 +29,11 @@ function reference(zs: Float32Array, zq: Float32Array, B: number, D: number, s: 
 }
 
 test('symmetric InfoNCE equals a direct float64 computation (no normalisation)', async () => {
-  for (const [B, D, s] of [[8, 16, 1], [5, 3, 2.5], [1, 4, 1]] as const) {
+  for (const [B, D, s] of [
+    [8, 16, 1],
+    [5, 3, 2.5],
+    [1, 4, 1],
+  ] as const) {
     const a = randomValues(B * D, B + D, 3);
     const b = randomValues(B * D, B * D, 3);
     await expectNoTensorLeak(() => {

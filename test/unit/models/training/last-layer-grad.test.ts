@@ -12,14 +12,30 @@ import { lastLayerGradNorm } from '../../../../models/training/last-layer-grad';
 import { Rng } from '../../../../models/training/rng';
 import { expectNoTensorLeak } from '../../../helpers/tensors';
 
-const CFG = parseTokenizerConfig({ image_size: 16, patch_size: 4, width: 32, depth: 1, num_heads: 2, codebook_size: 64, codebook_embed_dim: 8, num_latent_tokens: 16, drop_path_rate: 0 });
+const CFG = parseTokenizerConfig({
+  image_size: 16,
+  patch_size: 4,
+  width: 32,
+  depth: 1,
+  num_heads: 2,
+  codebook_size: 64,
+  codebook_embed_dim: 8,
+  num_latent_tokens: 16,
+  drop_path_rate: 0,
+});
 
 test('lastLayerGradNorm equals autograd on the to_pixel weight', async () => {
   await tf.setBackend('cpu');
   const model = new RobustokTokenizer(CFG, Rng.fromSeed(3));
   const rng = Rng.fromSeed(9);
-  const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.uniform() * 2 - 1), [2, 3, 16, 16]);
-  const R = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.uniform() - 0.5), [2, 3, 16, 16]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.uniform() * 2 - 1),
+    [2, 3, 16, 16],
+  );
+  const R = tf.tensor4d(
+    Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.uniform() - 0.5),
+    [2, 3, 16, 16],
+  );
   const W = model.lastLayer();
   const auto = (loss: (recon: tf.Tensor) => tf.Scalar) =>
     tf.tidy(() => {

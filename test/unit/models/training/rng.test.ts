@@ -27,8 +27,14 @@ test('named streams: deterministic per (seed, name), independent of each other, 
   s2.stream('dropout').nextUint32(); // draws on another stream must not shift 'init'
   const initB = Array.from({ length: 4 }, () => s2.stream('init').nextUint32());
   assert.deepEqual(initA, initB);
-  assert.notDeepEqual(initA, Array.from({ length: 4 }, () => s1.stream('order').nextUint32()));
-  assert.notDeepEqual(initA, Array.from({ length: 4 }, () => new RngStreams(8).stream('init').nextUint32()));
+  assert.notDeepEqual(
+    initA,
+    Array.from({ length: 4 }, () => s1.stream('order').nextUint32()),
+  );
+  assert.notDeepEqual(
+    initA,
+    Array.from({ length: 4 }, () => new RngStreams(8).stream('init').nextUint32()),
+  );
   s1.stream('init').normal();
   const restored = RngStreams.fromState(JSON.parse(JSON.stringify(s1.getState())) as ReturnType<RngStreams['getState']>);
   assert.deepEqual(Array.from(restored.stream('init').permutation(10)), Array.from(s1.stream('init').permutation(10)));
@@ -49,7 +55,10 @@ test('distributions: uniform in (0,1), normal moments, unbiased ints, permutatio
   assert.ok(t.every((x) => Math.abs(x) <= 0.04 + 1e-9));
   const counts = [0, 0, 0];
   for (let i = 0; i < 3000; i++) counts[r.int(3)]!++;
-  assert.ok(counts.every((c) => c > 900 && c < 1100), `${counts.join()}`);
+  assert.ok(
+    counts.every((c) => c > 900 && c < 1100),
+    `${counts.join()}`,
+  );
   const p = Array.from(r.permutation(50)).sort((a, b) => a - b);
   assert.deepEqual(p, [...Array(50).keys()]);
 });
