@@ -17,6 +17,7 @@ import { cancelCommand, resumeCommand, statusCommand } from '../cli/commands/run
 import { provisionCommand, serverStartCommand } from '../cli/commands/server';
 import { schemaCommand, validateCommand } from '../cli/commands/validate';
 import { workerCommand } from '../cli/commands/worker';
+import { ARCH_NAMES } from '../models/arch-names';
 
 const program = new Command('robustok')
   .description('Declarative, resumable, sweepable RobusTok pipelines on Temporal + MinIO')
@@ -184,7 +185,7 @@ const model = program.command('model').description('registered model architectur
 model
   .command('forward')
   .description('run --arch on .npy inputs and write its outputs as .npy (to check a converted checkpoint against PyTorch)')
-  .requiredOption('--arch <name>', 'registered architecture: mlp | transformer-block | vit-encoder | inception')
+  .requiredOption('--arch <name>', `registered architecture: ${ARCH_NAMES.join(' | ')}`)
   .option('--config <file|json>', 'model config: JSON/YAML file or inline JSON')
   .option('--weights <file>', 'safetensors weights under the upstream PyTorch names')
   .option('--prefix <p>', 'key prefix inside the weights file (ema. or model. for training checkpoints)')

@@ -1,6 +1,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { ARCH_NAMES } from '../../../models/arch-names';
 import { archNames, buildArch } from '../../../models/registry';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
@@ -65,4 +66,8 @@ test('unknown archs and invalid configs are CONFIG_INVALID listing every issue',
     },
   );
   assert.throws(() => buildArch('transformer-block', { dim: 6, numHeads: 4 }), { code: 'CONFIG_INVALID' });
+});
+
+test('the CLI help lists exactly the registered archs (models/arch-names.ts, loaded without tfjs)', () => {
+  assert.deepEqual([...ARCH_NAMES].sort(), archNames().sort());
 });
