@@ -12,7 +12,7 @@ const SHA256 = /^[0-9a-f]{64}$/;
 export const evalFidConfigSchema = z
   .strictObject({
     /** Images per feature-extraction batch. */
-    batchSize: z.number().int().min(1).default(50),
+    batchSize: z.number().int().min(1).default(50), // = FID_BATCH_SIZE (stages/eval-fid.ts, which loads tfjs)
     /** Explicit opt-in to a randomly initialised Inception (smoke runs; numbers not comparable with papers). */
     randomWeightsSeed: z.number().int().optional(),
     /**

@@ -36,6 +36,9 @@ export interface EvalFidContext {
   log?: (line: string) => void;
 }
 
+/** Images per feature-extraction batch unless told otherwise (`robustok fid` and the eval.fid stage alike). */
+export const FID_BATCH_SIZE = 50;
+
 export type EvalFidMetrics = FidReport & { stage: { kind: 'eval.fid'; version: number } };
 
 /** Builds the network factory shared by the stage and the CLI: weights file, or explicit random init. */

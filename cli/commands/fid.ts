@@ -6,9 +6,7 @@
  * artifact store.
  */
 import { openStore } from '../../artifacts/open-store';
-import { loadEvalSide } from '../../data/fid-inputs';
-import { fidReport } from '../../metrics/fid-report';
-import { networkFactory } from '../../stages/eval-fid';
+import { evalFid, FID_BATCH_SIZE } from '../../stages/eval-fid';
 import { defaultStoreUri } from '../state-dir';
 
 export interface FidCommandOptions {
@@ -33,7 +31,6 @@ export async function fidCommand(a: string, b: string, opts: FidCommandOptions =
   const print = opts.print ?? ((t: string) => console.log(t));
   const store = opts.store === 'none' ? undefined : openStore(opts.store ?? defaultStoreUri());
   const weightsPath = opts.weights ?? (process.env.ROBUSTOK_FID_WEIGHTS || undefined);
-  const network = networkFactory({ weightsPath, randomWeightsSeed: opts.randomWeights }, log);
   let last = 0;
   const progress = (done: number, total: number) => {
     if (opts.json) return;
@@ -43,10 +40,19 @@ export async function fidCommand(a: string, b: string, opts: FidCommandOptions =
       log(`features: ${done}/${total} images`);
     }
   };
-  const common = { network, batchSize: opts.batchSize ?? 64, store, log: opts.json ? undefined : log, ctx: { progress } };
-  const sideA = await loadEvalSide(a, { ...common, referenceImagesForPR: opts.pr === true });
-  const sideB = await loadEvalSide(b, common);
-  const r = fidReport(sideA, sideB);
+  // The same orchestration (network, both sides, report) and batch default as the eval.fid stage.
+  const { stage: _stage, ...r } = await evalFid(
+    {
+      samplesPath: b,
+      referencePath: a,
+      weightsPath,
+      randomWeightsSeed: opts.randomWeights,
+      batchSize: opts.batchSize ?? FID_BATCH_SIZE,
+      precisionRecall: opts.pr === true,
+      store,
+    },
+    { progress, log: opts.json ? undefined : log },
+  );
   if (opts.json) {
     print(JSON.stringify(r, null, 2));
   } else {
