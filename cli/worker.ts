@@ -8,7 +8,6 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cacheDir } from '../infra/cache-dir';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createRoundTripActivities } from '../activities/roundtrip-activities';
 import { createStageActivities } from '../activities/stage-activities';
 import type { Json } from '../core/canonical-json';
 import { codeVersion } from './code-version';
@@ -55,7 +54,8 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
       // not built yet for these sources
     }
     const built = await bundleWorkflowCode({
-      workflowsPath: path.join(root, 'workflows', 'index.ts'),
+      // the pipeline workflow only: the round-trip demo has its own worker (cli/demo-worker.ts)
+      workflowsPath: path.join(root, 'workflows', 'pipeline.ts'),
       logger: { trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log() {} },
     });
     await mkdir(path.dirname(file), { recursive: true });
@@ -89,7 +89,7 @@ export interface WorkerOptions {
   readonly connection: NativeConnection;
   readonly namespace: string;
   readonly taskQueue: string;
-  /** The store of the demo workflow; pipeline runs name their own store by URI. */
+  /** The worker's default store; pipeline runs name their own store by URI (opened on demand). */
   readonly store: ArtifactStore;
   /** How long a shutting-down worker lets running activities finish before cancelling them. */
   readonly shutdownGraceTime?: string;
@@ -117,7 +117,6 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     workflowBundle: o.workflows === false ? undefined : await workflowBundle(),
     debugMode: o.mainThreadWorkflows === true,
     activities: {
-      ...createRoundTripActivities({ store: o.store }),
       ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend ?? initialisedBackend }),
     },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,

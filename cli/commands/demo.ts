@@ -8,7 +8,7 @@ import { openStore } from '../../artifacts/open-store';
 import { defaultStoreUri } from '../state-dir';
 import { openTemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
-import { createWorker } from '../worker';
+import { createDemoWorker } from '../demo-worker';
 import type { roundTripWorkflow } from '../../workflows/roundtrip';
 
 export async function demoCommand(opts: { json?: boolean; address?: string; namespace?: string; store?: string }): Promise<number> {
@@ -17,7 +17,7 @@ export async function demoCommand(opts: { json?: boolean; address?: string; name
   const session = await openTemporalSession(temporalSettingsFromEnv(process.env, opts), log);
   try {
     const taskQueue = `robustok-demo-${randomUUID()}`;
-    const worker = await createWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: '5s' });
+    const worker = await createDemoWorker({ connection: session.worker, namespace: session.namespace, taskQueue, store, shutdownGraceTime: '5s' });
     const client = new Client({ connection: session.client, namespace: session.namespace });
     const id = `demo-${randomUUID()}`;
     const result = await worker.runUntil(

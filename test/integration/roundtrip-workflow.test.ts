@@ -7,7 +7,7 @@ import { LocalDirStore } from '../../artifacts/local-store';
 import { MinioStore } from '../../artifacts/minio-store';
 import type { ArtifactStore } from '../../artifacts/store';
 import { connectClient, connectWorker } from '../../cli/temporal-settings';
-import { createWorker } from '../../cli/worker';
+import { createDemoWorker } from '../../cli/demo-worker';
 import type { roundTripWorkflow } from '../../workflows/roundtrip';
 import { tempDir, testMinio, testTemporal, uniqueBucket } from '../helpers/servers';
 
@@ -17,7 +17,7 @@ async function roundTrip(store: ArtifactStore, text: string) {
   const clientConn = await connectClient(settings);
   const workerConn = await connectWorker(settings);
   const taskQueue = `rt-${randomUUID()}`;
-  const worker = await createWorker({ connection: workerConn, namespace: t.namespace, taskQueue, store, shutdownGraceTime: '1s' });
+  const worker = await createDemoWorker({ connection: workerConn, namespace: t.namespace, taskQueue, store, shutdownGraceTime: '1s' });
   const client = new Client({ connection: clientConn, namespace: t.namespace });
   try {
     return await worker.runUntil(

@@ -1,3 +1,0 @@
-/** The workflowsPath barrel: every workflow the worker hosts is exported here. */
-export { roundTripWorkflow } from './roundtrip';
-export { pipelineWorkflow, progressQuery } from './pipeline';
