@@ -10,7 +10,7 @@ import type { CacheKeyMaterial, StageRun } from '../plan/types';
  * A directory output whose file list stays in the producer's manifest: a dataset folder lists one
  * entry per file (~150 bytes each), and ImageNet's 1.28M would be ~150 MB in an activity result,
  * far past Temporal's 2 MB payload limit. Consumers read the list from the store
- * (activities/output-listing.ts) and check it against the digest.
+ * (artifacts/output-listing.ts) and check it against the digest.
  */
 export interface DirListingRef {
   readonly type: 'dir';

@@ -7,7 +7,7 @@
 import { lookupManifest, type OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
 import { cacheKey, keyMaterial } from '../plan';
-import { liveAttempts } from '../activities/liveness';
+import { liveAttempts } from '../artifacts/liveness';
 import type { CacheKeyMaterial, Plan, StageRun } from '../plan/types';
 
 export type RunStatus =

@@ -8,7 +8,7 @@
  *
  * Unfinished ("in-flight") runs have no record yet; they are recognised by what they write while
  * going: leases of the stages they run, used-marks of the cache hits they take
- * (activities/usage-marks.ts) and alive markers of running attempts. A run without a record whose
+ * (artifacts/usage-marks.ts) and alive markers of running attempts. A run without a record whose
  * newest such trace is younger than IN_FLIGHT_WINDOW_MS, or with an attempt alive now, is in flight:
  * every entry it touched is kept whole. Blobs written since the oldest live attempt started are
  * kept too (its outputs are uploaded before its manifest names them), and at apply time every
@@ -19,9 +19,9 @@ import type { BlobRef } from '../artifacts/cas';
 import type { Manifest, OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
 import type { RunRecord } from '../core/run-record';
-import type { Lease } from '../activities/lease';
-import type { AliveMarker } from '../activities/liveness';
-import type { UsedMark } from '../activities/usage-marks';
+import type { Lease } from '../artifacts/lease';
+import type { AliveMarker } from '../artifacts/liveness';
+import type { UsedMark } from '../artifacts/usage-marks';
 import { PipelineError } from '../core/errors';
 import { mapLimit } from '../core/map-limit';
 

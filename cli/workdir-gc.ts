@@ -8,8 +8,8 @@
  */
 import { lstat, readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { AliveMarker } from '../activities/liveness';
-import type { CompletedOutputs } from '../activities/completed-outputs';
+import type { AliveMarker } from '../artifacts/liveness';
+import type { CompletedOutputs } from '../artifacts/completed-outputs';
 import type { ArtifactStore } from '../artifacts/store';
 import { ALIVE_GRACE_MS } from './store-gc';
 

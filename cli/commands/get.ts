@@ -10,7 +10,7 @@ import path from 'node:path';
 import { lookupManifest, type OutputEntry } from '../../artifacts/manifest';
 import { openStore } from '../../artifacts/open-store';
 import { PipelineError } from '../../core/errors';
-import { materialise } from '../../activities/outputs';
+import { materialise } from '../../artifacts/outputs';
 import { defaultStoreUri } from '../state-dir';
 import { findStageRun, formatBytes, resolveRun } from '../run-history';
 

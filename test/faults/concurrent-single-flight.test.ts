@@ -1,7 +1,7 @@
 /**
  * Fault (issue 13, item 12): two runs started at the same time that share a stage key. Before, each
  * run's worker executed the stage (single flight held only within one run). Now the attempts meet in
- * the store (activities/single-flight.ts): one computes, the other waits for its manifest and reuses
+ * the store (artifacts/single-flight.ts): one computes, the other waits for its manifest and reuses
  * it. Two harnesses stand for two users' CLIs: separate workers and queues, one MinIO store.
  */
 import { test } from 'node:test';

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { materialise } from '../../activities/outputs';
+import { materialise } from '../../artifacts/outputs';
 import { blobKey, putBlob, verifyBlob } from '../../artifacts/cas';
 import { LocalDirStore } from '../../artifacts/local-store';
 import { manifestKey, type Manifest } from '../../artifacts/manifest';

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { materialise } from '../../activities/outputs';
+import { materialise } from '../../artifacts/outputs';
 import { putBlob } from '../../artifacts/cas';
 import { LocalDirStore } from '../../artifacts/local-store';
 import { manifestKey, type FileEntry, type Manifest, type OutputEntry } from '../../artifacts/manifest';

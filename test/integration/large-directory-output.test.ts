@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { getBlob } from '../../artifacts/cas';
-import { INLINE_FILES_MAX } from '../../activities/output-listing';
+import { INLINE_FILES_MAX } from '../../artifacts/output-listing';
 import { commandRun, planOf, withLocalHarness } from '../helpers/pipeline-harness';
 
 const MANY = path.resolve(__dirname, '..', 'fixtures', 'commands', 'many-files.js');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { createStageActivities } from '../../../activities/stage-activities';
-import { takeLease } from '../../../activities/lease';
+import { takeLease } from '../../../artifacts/lease';
 import { LocalDirStore } from '../../../artifacts/local-store';
 import { manifestKey } from '../../../artifacts/manifest';
 import type { StageRun } from '../../../plan/types';

@@ -6,7 +6,7 @@
 import { open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { redact } from '../core/redact';
-import { putBlob } from '../artifacts/cas';
+import { putBlob } from './cas';
 import {
   ATTEMPT_LOG_SCHEMA,
   LOG_HEAD_BYTES,
@@ -17,9 +17,9 @@ import {
   omittedMarker,
   type AttemptLogIndex,
   type AttemptLogRef,
-} from '../artifacts/attempt-logs';
+} from './attempt-logs';
 import type { RunRecord } from '../core/run-record';
-import type { ArtifactStore } from '../artifacts/store';
+import type { ArtifactStore } from './store';
 
 /** Logger lines in memory, bounded like the uploaded log: the first lines and a window of the last. */
 export class AttemptLines {

@@ -3,7 +3,7 @@
  * runs/<key>/alive/<token>.json every few seconds, so `robustok plan` can say `running` instead
  * of `will run`. Separate from the lease on purpose: a marker never decides who may commit.
  */
-import type { ArtifactStore } from '../artifacts/store';
+import type { ArtifactStore } from './store';
 
 export const ALIVE_REFRESH_MS = 5_000;
 /** A marker older than this belongs to a dead attempt. */
@@ -15,7 +15,7 @@ export interface AliveMarker {
   readonly at: string;
   /** The activity execution (workflow run + activity id): single flight tells other runs' attempts apart. */
   readonly execution?: string;
-  /** When the attempt started working on the key: the earliest live claim wins (activities/single-flight.ts). */
+  /** When the attempt started working on the key: the earliest live claim wins (artifacts/single-flight.ts). */
   readonly since?: string;
   readonly token?: string;
 }

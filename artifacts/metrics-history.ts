@@ -6,8 +6,8 @@
  * A series therefore holds between maxPoints/2 and maxPoints points that cover the whole run.
  */
 import type { StageProgress } from '../stages/stage';
-import { HISTORY_SCHEMA, historyCheckpointKey, writeStageHistory, type MetricSeries, type StageHistory } from '../artifacts/stage-history';
-import type { ArtifactStore } from '../artifacts/store';
+import { HISTORY_SCHEMA, historyCheckpointKey, writeStageHistory, type MetricSeries, type StageHistory } from './stage-history';
+import type { ArtifactStore } from './store';
 
 /** Enough for a smooth curve on a report page; the stored JSON stays a few tens of kB per metric. */
 export const DEFAULT_MAX_POINTS = 500;

@@ -3,7 +3,7 @@
  * `robustok gc` can tell an entry an unfinished run still relies on (its consumers may not have
  * started yet) from one only old, collectable runs used. Leases mark the entries a run computes.
  */
-import type { ArtifactStore } from '../artifacts/store';
+import type { ArtifactStore } from './store';
 
 export interface UsedMark {
   readonly runId: string;

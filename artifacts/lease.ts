@@ -7,7 +7,7 @@
  */
 import { sha256Hex } from '../core/digest';
 import { PipelineError } from '../core/errors';
-import type { ArtifactStore } from '../artifacts/store';
+import type { ArtifactStore } from './store';
 
 export interface Lease {
   /** The activity execution (workflow run + activity id) the attempt belongs to. */

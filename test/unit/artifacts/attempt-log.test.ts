@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { AttemptLines, attachAttemptLogs, uploadAttemptLog, type AttemptLogInput } from '../../../activities/attempt-log';
+import { AttemptLines, attachAttemptLogs, uploadAttemptLog, type AttemptLogInput } from '../../../artifacts/attempt-log';
 import { LOG_HEAD_BYTES, LOG_TAIL_BYTES, boundLog, listAttemptLogs, readAttemptLog } from '../../../artifacts/attempt-logs';
 import { LocalDirStore } from '../../../artifacts/local-store';
 import type { RunRecord } from '../../../core/run-record';

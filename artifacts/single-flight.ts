@@ -2,7 +2,7 @@
  * Single flight across runs: two runs (or two arms of concurrent sweeps) that reach the same stage key
  * at the same time must not both compute it. Within one run the workflow already merges identical stage
  * runs; across runs the only shared place is the store, so the attempts coordinate there through their
- * alive markers (activities/liveness.ts):
+ * alive markers (artifacts/liveness.ts):
  *
  *   1. an attempt writes its marker (with the time it started on the key) before it computes;
  *   2. it waits a settle interval, so an attempt that started at about the same time is visible too
@@ -17,8 +17,8 @@
  * the owner. The worst case of a missed marker (a store read failing) is the old behaviour — both compute
  * the same content-addressed result — never a wrong one.
  */
-import type { ArtifactStore } from '../artifacts/store';
-import { lookupManifest, type Manifest } from '../artifacts/manifest';
+import type { ArtifactStore } from './store';
+import { lookupManifest, type Manifest } from './manifest';
 import { liveAttempts, type AliveMarker } from './liveness';
 
 export const SETTLE_MS = 500;

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { keepAlive, type AliveMarker } from '../../../activities/liveness';
-import { awaitInFlight } from '../../../activities/single-flight';
+import { keepAlive, type AliveMarker } from '../../../artifacts/liveness';
+import { awaitInFlight } from '../../../artifacts/single-flight';
 import { manifestKey } from '../../../artifacts/manifest';
 import { LocalDirStore } from '../../../artifacts/local-store';
 

@@ -2,10 +2,10 @@
  * Directory outputs cross Temporal with their file list inline only while it is short; longer lists
  * stay in the producer's manifest and travel as a DirListingRef (see stage-contract.ts).
  */
-import { lookupManifest, type OutputEntry } from '../artifacts/manifest';
-import type { ArtifactStore } from '../artifacts/store';
+import { lookupManifest, type OutputEntry } from './manifest';
+import type { ArtifactStore } from './store';
 import { PipelineError } from '../core/errors';
-import type { DirListingRef, OutputRef } from './stage-contract';
+import type { DirListingRef, OutputRef } from '../activities/stage-contract';
 
 /** Above this many files a directory's list is passed by reference (~150 KB inline at most). */
 export const INLINE_FILES_MAX = 1000;

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { digestJson } from '../core/digest';
 import { PipelineError } from '../core/errors';
-import { getBlob, putBlob } from '../artifacts/cas';
-import { assertSafeEntry, pathProblem } from '../artifacts/entry-check';
-import type { FileEntry, OutputEntry } from '../artifacts/manifest';
-import type { ArtifactStore } from '../artifacts/store';
+import { getBlob, putBlob } from './cas';
+import { assertSafeEntry, pathProblem } from './entry-check';
+import type { FileEntry, OutputEntry } from './manifest';
+import type { ArtifactStore } from './store';
 
 async function listFiles(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];

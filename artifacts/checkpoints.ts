@@ -5,8 +5,8 @@
  * Each attempt writes only under its own attempt folder and only while it holds the lease.
  */
 import path from 'node:path';
-import type { OutputEntry } from '../artifacts/manifest';
-import type { ArtifactStore } from '../artifacts/store';
+import type { OutputEntry } from './manifest';
+import type { ArtifactStore } from './store';
 import type { CheckpointIo } from '../stages/stage';
 import { PipelineError } from '../core/errors';
 import { assertLease, type Lease } from './lease';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MetricsHistory } from '../../../activities/metrics-history';
+import { MetricsHistory } from '../../../artifacts/metrics-history';
 import { parseMetricsLine } from '../../../stages/command';
 
 test('history stays within maxPoints, covers the whole run and averages what it merges', () => {
