@@ -39,7 +39,7 @@ test('pipelines/smoke.yaml end to end on the embedded default through the robust
 
   const first = await robustok(['run', spec], env, home);
   assert.equal(first.code, 0, `${first.stdout}\n${first.stderr}`);
-  assert.match(first.stdout, /fid: FID \d+\.\d+ .*randomly initialised Inception: .*NOT comparable/);
+  assert.match(first.stdout, /fid: FID \d+\.\d+.*randomly initialised Inception: .*NOT comparable/);
   assert.match(first.stdout, /compute backend: \w+/);
   assert.match(first.stdout, /8 ran, 0 cached, 0 failed/);
   console.log(`smoke: first run ${(first.ms / 1000).toFixed(0)} s\n${first.stdout}`);
