@@ -12,24 +12,8 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cliEnv, fileLines, runCli, startCli, waitFor } from '../helpers/cli';
+import { commandSpec, noTrace, STEP } from '../helpers/fault-specs';
 import { tempDir } from '../helpers/servers';
-
-const STEP = path.resolve(__dirname, '..', 'fixtures', 'commands', 'step.js');
-const noTrace = (text: string) => assert.doesNotMatch(text, /^\s+at .+:\d+:\d+\)?$/m, `a stack trace was printed:\n${text}`);
-
-function commandSpec(name: string, argv: readonly string[], extra = ''): string {
-  return `apiVersion: robustok.dev/v1
-name: ${name}
-defaults:
-  retry: {maximumAttempts: 2, initialInterval: 100ms}
-stages:
-  s:
-    kind: command
-    config:
-      argv: ${JSON.stringify(argv)}
-      outputs: {out: out.txt}
-${extra}`;
-}
 
 test("failed attempts do not print the SDK's JSON lines; they go to the worker log file", async () => {
   const dir = await tempDir('faults-errors');
