@@ -7,7 +7,7 @@
  * served from the cache can still show how the result was produced.
  */
 import { PipelineError } from '../core/errors';
-import { getBlob } from './cas';
+import { getBlobBytes } from './cas';
 import type { ArtifactStore } from './store';
 import type { AttemptLogRef } from '../core/attempt-log-ref';
 
@@ -50,14 +50,12 @@ export async function listAttemptLogs(store: ArtifactStore, runId: string, stage
 
 /** The text of a log, its digest checked while reading. */
 export async function readAttemptLog(store: ArtifactStore, ref: Pick<AttemptLogRef, 'digest' | 'bytes'>): Promise<string> {
-  const chunks: Buffer[] = [];
   try {
-    for await (const c of await getBlob(store, ref)) chunks.push(c as Buffer);
+    return (await getBlobBytes(store, ref)).toString('utf8');
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     throw new PipelineError('STORE_ERROR', `could not read log blob ${ref.digest} from ${store.uri}: ${String(e)}`, { cause: e });
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export const LOG_HEAD_BYTES = 64 * 1024;

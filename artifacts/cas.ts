@@ -90,3 +90,10 @@ function corrupt(store: ArtifactStore, blob: BlobRef, got: Blob): PipelineError 
     `stored blob ${blob.digest} in ${store.uri} reads as sha256 ${got.digest} (${got.bytes} B): it is corrupt and is being moved aside to quarantine/; rerun so the producing stage recomputes it`,
   );
 }
+
+/** A blob's bytes, digest-checked like getBlob (small blobs: metrics, logs, manifests' files in tests). */
+export async function getBlobBytes(store: ArtifactStore, blob: BlobRef): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await getBlob(store, blob)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,5 +1,6 @@
 /** Streams a body through sha256 while counting bytes, so uploads never read data twice. */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import type { Sha256Hex } from '../core/digest';
 import type { Body } from './store';
@@ -51,4 +52,9 @@ export async function sha256OfStream(stream: Readable): Promise<{ digest: Sha256
     bytes += b.length;
   }
   return { digest: hash.digest('hex') as Sha256Hex, bytes };
+}
+
+/** sha256 (hex) of a local file, streamed (weights, reference batches, imported files). */
+export async function sha256File(file: string): Promise<string> {
+  return (await sha256OfStream(createReadStream(file))).digest;
 }

@@ -5,18 +5,11 @@
  * `weightsFile` + `weightsSha256`, so setting, changing or unsetting the variable changes the FID
  * stage's key (a random-network FID is never served for a run that asked for real weights).
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256File } from '../artifacts/hashing';
 import type { Json } from '../core/canonical-json';
 import type { Spec, SpecIssue } from '../spec';
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 /** An issue before it is located in the source (load-plan adds file:line:column). */
 export type UnlocatedIssue = Omit<SpecIssue, 'file' | 'line' | 'column'>;

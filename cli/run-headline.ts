@@ -5,33 +5,23 @@
  */
 import { lookupManifest } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
+import { describeBackend, type BackendInfo } from '../compute/backend';
 import type { RunRecord } from '../core/run-record';
 
-interface BackendJson {
-  readonly backend?: string;
-  readonly package?: string;
-  readonly packageVersion?: string | null;
-  readonly cpu?: { readonly cores?: number };
-  readonly gpu?: string | null;
-  readonly intraOpThreads?: number;
-}
-
-function describeBackend(b: BackendJson): string {
-  const pkg = b.package ? ` (${b.package}${b.packageVersion ? ` ${b.packageVersion}` : ''})` : '';
-  const threads = b.intraOpThreads !== undefined ? `, ${b.intraOpThreads} threads` : '';
-  const where = (b.gpu ? `, ${b.gpu}` : b.cpu?.cores ? `, ${b.cpu.cores} cores` : '') + threads;
+/** compute/backend.ts's own one-liner (without the skipped candidates), plus a hint when it was not native. */
+function describe(b: BackendInfo): string {
   const slow = b.backend === 'wasm' || b.backend === 'cpu' ? ' — slower than native TensorFlow; `npm run native-tf` installs it' : '';
-  return `${b.backend ?? 'unknown'}${pkg}${where}${slow}`;
+  return describeBackend({ ...b, skipped: [] }) + slow;
 }
 
-/** The distinct backends recorded in the manifests of the stage runs that ran in this run. */
+/** The distinct backends recorded in the manifests of the stage runs that ran in this run, one line each. */
 export async function backendsUsed(store: ArtifactStore, record: RunRecord): Promise<string[]> {
   const seen = new Set<string>();
   for (const s of record.stages) {
     if (s.outcome !== 'ran' || s.key === undefined) continue;
     const found = await lookupManifest(store, s.key, { verify: false }).catch(() => undefined);
-    const b = found?.state === 'hit' ? (found.manifest.backend as BackendJson | undefined) : undefined;
-    if (b && typeof b === 'object') seen.add(describeBackend(b));
+    const b = found?.state === 'hit' ? (found.manifest.backend as BackendInfo | undefined) : undefined;
+    if (b && typeof b === 'object') seen.add(describe(b));
   }
   return [...seen];
 }

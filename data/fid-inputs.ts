@@ -10,9 +10,9 @@
  * the same network skips the extraction.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256File } from '../artifacts/hashing';
 import type { ArtifactStore } from '../artifacts/store';
 import { PipelineError } from '../core/errors';
 import { activationStatistics, type GaussianStats } from '../metrics/activation-stats';
@@ -130,12 +130,6 @@ function sideFromFeatures(file: string, kind: EvalSide['kind'], feats: Inception
     logits: { data: feats.logits, classes: LOGIT_CLASSES },
     provenance,
   };
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(file)) h.update(c as Buffer);
-  return h.digest('hex');
 }
 
 /** Looks up, or computes and stores, the network features of some content. */

@@ -8,8 +8,7 @@
  * `Mixed_6d.branch1x1.bn.{weight,bias,running_mean,running_var}`, `fc.weight` [1008, 2048].
  * Conversion: bench/fid_convert_inception.py (see its header).
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { sha256File } from '../artifacts/hashing';
 import { isPipelineError, PipelineError } from '../core/errors';
 import { SafetensorsReader, type SafetensorsDtype, type SafetensorsEntry } from '../compute/safetensors';
 
@@ -32,12 +31,6 @@ function bad(file: string, problem: string): PipelineError {
 }
 const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(['F32', 'F16', 'BF16', 'F64']);
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
-}
-
 /**
  * Reads the weights through compute/safetensors.ts (one tensor at a time, F16/BF16/F64 converted to
  * float32). A file that is not valid safetensors is DATA_CORRUPT, naming the file and the remedy.
@@ -45,7 +38,7 @@ async function sha256File(file: string): Promise<string> {
 export async function loadInceptionWeights(file: string): Promise<InceptionWeights> {
   let digest: string;
   try {
-    digest = await sha256File(file);
+    digest = `sha256:${await sha256File(file)}`;
   } catch (e) {
     throw new PipelineError(
       'INPUT_MISSING',

@@ -3,10 +3,10 @@
  * report (with the feature network's provenance) is the `metrics` output; its numbers also become
  * the stage's metrics, so sweep summaries show FID per arm.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256File } from '../artifacts/hashing';
 import type { Json } from '../core/canonical-json';
 import { errorMessage, PipelineError } from '../core/errors';
 import { evalFidDescriptor, type EvalFidStageConfig } from './eval-fid-config';
@@ -29,16 +29,15 @@ function referencePath(input: string | undefined, subdir: string | undefined): s
 async function weightsPath(ctx: StageContext<EvalFidStageConfig>): Promise<string | undefined> {
   const { weightsFile, weightsSha256 } = ctx.config;
   if (ctx.inputs.weights !== undefined || weightsFile === undefined) return ctx.inputs.weights;
-  const h = createHash('sha256');
+  let got: string;
   try {
-    for await (const chunk of createReadStream(weightsFile)) h.update(chunk as Buffer);
+    got = await sha256File(weightsFile);
   } catch (e) {
     throw new PipelineError(
       'INPUT_MISSING',
       `eval.fid: cannot read weightsFile ${weightsFile} on this worker (${errorMessage(e)}); workers must see the path the run was planned with — on a cluster wire the weights as the \`weights\` input (files.import)`,
     );
   }
-  const got = h.digest('hex');
   if (got !== weightsSha256)
     throw new PipelineError(
       'DIGEST_MISMATCH',

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import { PipelineError } from '../core/errors';
 import { filesImportDescriptor, type FilesImportConfig } from './files-import-config';
-import { fetchSource, sha256File, sourceBaseName } from './import-source';
+import { sha256File } from '../artifacts/hashing';
+import { fetchSource, sourceBaseName } from './import-source';
 import type { StageContext, StageImpl, StageResult } from './stage';
 
 async function run(ctx: StageContext<FilesImportConfig>): Promise<StageResult> {

@@ -7,8 +7,7 @@
  * Relative paths are refused: a worker's working directory is not the planning host's.
  * The source string (not the bytes behind it) is what the cache key sees, so `sha256` pins a file.
  */
-import { createHash } from 'node:crypto';
-import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -121,11 +120,4 @@ async function fetchS3(source: string, dest: string, o: FetchOptions): Promise<F
     o.onFile?.(++done, k);
   }
   return { path: dest, type: 'dir', files: keys.length };
-}
-
-/** sha256 (hex) of a local file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
-  return h.digest('hex');
 }

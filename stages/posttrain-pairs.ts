@@ -13,12 +13,12 @@
  * With checkpointEvery = n the mixed ids of the finished batches are saved after every n-th batch; a
  * retry decodes them into the same PNGs and samples only the remaining batches.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
+import { sha256File } from '../artifacts/hashing';
 import { initBackend } from '../compute/backend';
 import { PipelineError } from '../core/errors';
 import { centerCropArr, writeChwSigned } from '../data/adm-crop';
@@ -63,12 +63,6 @@ function splitRoot(root: string, split: string): string {
 export function selectImages(total: number, numSamples: number | undefined, subsetSeed: number): number[] {
   if (numSamples === undefined || numSamples >= total) return Array.from({ length: total }, (_, i) => i);
   return Array.from(Rng.fromSeed(subsetSeed).permutation(total).subarray(0, numSamples)).sort((a, b) => a - b);
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 async function run(ctx: StageContext<PosttrainPairsConfig>): Promise<StageResult> {

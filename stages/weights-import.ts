@@ -17,7 +17,8 @@ import { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { loadTokenizerWeights, saveTokenizerArtifact } from '../models/tokenizer-artifact';
 import { importedTokenizerConfig } from '../models/tokenizer-upstream-config';
 import { Rng } from '../models/training/rng';
-import { fetchSource, sha256File, sourceBaseName } from './import-source';
+import { sha256File } from '../artifacts/hashing';
+import { fetchSource, sourceBaseName } from './import-source';
 import type { StageContext, StageImpl, StageResult } from './stage';
 import { weightsImportDescriptor, type WeightsImportConfig } from './weights-import-config';
 

@@ -92,8 +92,7 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
     else {
       printRecord(record, true);
       for (const l of fidLines(record)) console.log(l);
-      const backends = await backendsUsed(store, record);
-      if (backends.length > 0) console.log(`compute backend: ${backends.join('; ')}`);
+      for (const l of await backendsUsed(store, record)) console.log(l);
     }
     if (report !== undefined && !o.json) console.log(`report: ${report}`);
     return record.outcome === 'succeeded' ? 0 : 1;

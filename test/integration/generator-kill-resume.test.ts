@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { getBlob, type BlobRef } from '../../artifacts/cas';
+import { getBlobBytes, type BlobRef } from '../../artifacts/cas';
 import { lookupManifest } from '../../artifacts/manifest';
-import type { ArtifactStore } from '../../artifacts/store';
 import { initBackend } from '../../compute/backend';
 import { SafetensorsReader } from '../../compute/safetensors';
 import { generatorTrainConfigSchema } from '../../stages/generator-train-config';
@@ -59,12 +58,6 @@ interface Row {
   loss: number;
 }
 
-async function blobBytes(store: ArtifactStore, ref: BlobRef): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of await getBlob(store, ref)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 test('generator.train: SIGKILL of its worker mid-training, a new worker resumes; losses and weights match an uninterrupted run', async () => {
   const dir = await tempDir('gen-kill');
   const spec = path.join(dir, 'pipeline.yaml');
@@ -107,7 +100,7 @@ stages:
   assert.ok((gen?.attempts ?? 0) >= 2, `attempts ${gen?.attempts}`);
   assert.ok(killedAfter < GENERATOR.maxSteps, `the kill came after step ${killedAfter}, before the end`);
   assert.ok((gen?.resumedFromStep ?? 0) >= killedAfter, `resumed from ${gen?.resumedFromStep}, the newest checkpoint before the kill was ${killedAfter}`);
-  const resumed = (JSON.parse((await blobBytes(store, gen?.outputs.metrics as BlobRef)).toString('utf8')) as { history: Row[] }).history;
+  const resumed = (JSON.parse((await getBlobBytes(store, gen?.outputs.metrics as BlobRef)).toString('utf8')) as { history: Row[] }).history;
 
   // The uninterrupted reference, in this process, on the very token shards the run trained on.
   const tokensKey = record.stages.find((s) => s.id === 'tokens')?.key as string;
@@ -118,7 +111,7 @@ stages:
   const local = await mkdtemp(path.join(os.tmpdir(), 'gen-kill-tokens-'));
   for (const f of out?.type === 'dir' ? out.files : []) {
     await mkdir(path.dirname(path.join(local, f.path)), { recursive: true });
-    await writeFile(path.join(local, f.path), await blobBytes(store, f));
+    await writeFile(path.join(local, f.path), await getBlobBytes(store, f));
   }
   await initBackend({ log: null });
   const ref = await generatorTrainStage.run(
@@ -137,7 +130,7 @@ stages:
   const wFile = genOut?.type === 'dir' ? genOut.files.find((f) => f.path === 'model.safetensors') : undefined;
   assert.ok(wFile, 'the generator output holds model.safetensors');
   const remoteFile = path.join(local, 'remote.safetensors');
-  await writeFile(remoteFile, await blobBytes(store, wFile));
+  await writeFile(remoteFile, await getBlobBytes(store, wFile));
   const [a, b] = await Promise.all([
     SafetensorsReader.open(remoteFile),
     SafetensorsReader.open(path.join(ref.outputs.generator as string, 'model.safetensors')),

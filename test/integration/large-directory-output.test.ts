@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { getBlob } from '../../artifacts/cas';
+import { getBlobBytes } from '../../artifacts/cas';
 import { INLINE_FILES_MAX } from '../../artifacts/output-listing';
 import { commandRun, planOf, withLocalHarness } from '../helpers/pipeline-harness';
 
@@ -35,9 +35,7 @@ test(`a ${N}-file directory output travels by reference; the consumer sees every
       assert.deepEqual(out.listing, { key: made?.key, output: 'out' });
       const counted = record.stages.find((s) => s.id === 'count')?.outputs.out;
       assert.ok(counted);
-      const chunks: Buffer[] = [];
-      for await (const c of await getBlob(store, counted)) chunks.push(c as Buffer);
-      assert.equal(Buffer.concat(chunks).toString('utf8').trim(), String(N));
+      assert.equal((await getBlobBytes(store, counted)).toString('utf8').trim(), String(N));
     }
   });
 });

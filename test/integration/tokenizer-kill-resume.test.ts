@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { getBlob } from '../../artifacts/cas';
+import { getBlobBytes } from '../../artifacts/cas';
 import { initBackend } from '../../compute/backend';
 import { writeSyntheticDataset } from '../../data/synthetic-images';
 import { tokenizerTrainConfigSchema } from '../../stages/tokenizer-train-config';
@@ -86,9 +86,7 @@ stages:
   assert.ok((tok?.resumedFromStep ?? 0) >= killedAfter, `resumed from ${tok?.resumedFromStep}, the newest checkpoint before the kill was ${killedAfter}`);
   const metricsRef = tok?.outputs.metrics;
   assert.ok(metricsRef);
-  const chunks: Buffer[] = [];
-  for await (const c of await getBlob(store, metricsRef)) chunks.push(c as Buffer);
-  const resumed = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { history: Row[] }).history;
+  const resumed = (JSON.parse((await getBlobBytes(store, metricsRef)).toString('utf8')) as { history: Row[] }).history;
 
   // The same stage, uninterrupted, in this process (dataset.synthetic is byte-identical for the same config).
   await initBackend({ log: null });

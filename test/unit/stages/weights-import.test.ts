@@ -20,7 +20,7 @@ import { tokenizerKeysFromUpstream } from '../../../models/tokenizer-upstream-co
 import { stageCatalog } from '../../../stages/catalog';
 import { filesImportConfigSchema } from '../../../stages/files-import-config';
 import { filesImportStage } from '../../../stages/files-import';
-import { sha256File } from '../../../stages/import-source';
+import { sha256File } from '../../../artifacts/hashing';
 import { stageImpl } from '../../../stages/registry';
 import { weightsImportConfigSchema } from '../../../stages/weights-import-config';
 import { detectPrefixes, importedRarConfig, weightsImportStage } from '../../../stages/weights-import';
