@@ -60,7 +60,7 @@ const stageFence = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.robustok/**', '.cache/**', '.tmp-*/**', 'test/fixtures/**', 'bin/robustok.js', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', '.robustok/**', '.cache/**', '.tmp-*/**', 'test/fixtures/**', 'dist/**', 'dist.*/**', 'bin/*.js', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

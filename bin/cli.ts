@@ -4,19 +4,17 @@
  * Exit codes: 0 success, 1 failure (a run failed, a server unreachable), 2 invalid spec or usage.
  */
 import { Command, Option } from 'commander';
-import { reportError } from '../cli/error-report';
-import { demoCommand } from '../cli/commands/demo';
-import { explainCommand } from '../cli/commands/explain';
-// fid and model forward load tfjs: imported lazily so other commands start fast.
+// Every command is imported on use: `validate` must not pay for loading Temporal, tfjs, sharp or minio
+// (a no-op command started in ~2 s when they all loaded up front). Types only here.
+import type { demoCommand } from '../cli/commands/demo';
+import type { explainCommand } from '../cli/commands/explain';
 import type { FidCommandOptions } from '../cli/commands/fid';
 import type { ModelForwardOptions } from '../cli/commands/model-forward';
+import type { runCommand } from '../cli/commands/run';
+import type { cancelCommand, resumeCommand, statusCommand } from '../cli/commands/runs';
 import type { ScheduleCreateOptions } from '../cli/commands/schedule';
-import { planCommand } from '../cli/commands/plan';
-import { runCommand } from '../cli/commands/run';
-import { cancelCommand, resumeCommand, statusCommand } from '../cli/commands/runs';
-import { provisionCommand, serverStartCommand } from '../cli/commands/server';
-import { schemaCommand, validateCommand } from '../cli/commands/validate';
-import { workerCommand } from '../cli/commands/worker';
+import type { serverStartCommand } from '../cli/commands/server';
+import type { workerCommand } from '../cli/commands/worker';
 import { ARCH_NAMES } from '../models/arch-names';
 
 const program = new Command('robustok')
@@ -45,18 +43,18 @@ program
   .description('check a spec; exit 2 with file:line:column issues if invalid')
   .addOption(set)
   .addOption(json)
-  .action((spec: string, o: { set: string[]; json?: boolean }) => exit(validateCommand(spec, o)));
+  .action((spec: string, o: { set: string[]; json?: boolean }) => exit(import('../cli/commands/validate.js').then((m) => m.validateCommand(spec, o))));
 program
   .command('schema')
   .description('print the JSON Schema of pipeline specs (for editors)')
-  .action(() => exit(schemaCommand()));
+  .action(() => exit(import('../cli/commands/validate.js').then((m) => m.schemaCommand())));
 program
   .command('plan <spec>')
   .description('every stage run with cached | will run and its cache key')
   .addOption(set)
   .addOption(json)
   .addOption(store)
-  .action((spec: string, o: { set: string[]; json?: boolean; store?: string }) => exit(planCommand(spec, o)));
+  .action((spec: string, o: { set: string[]; json?: boolean; store?: string }) => exit(import('../cli/commands/plan.js').then((m) => m.planCommand(spec, o))));
 program
   .command('run <spec>')
   .description('run a pipeline (starts a local Temporal dev server and workers when no address is set)')
@@ -68,7 +66,7 @@ program
   .addOption(prefix)
   .option('--worker', 'also run workers in this process when connecting to a server')
   .option('--no-worker', 'never run workers in this process')
-  .action((spec: string, o: Parameters<typeof runCommand>[1]) => exit(runCommand(spec, o)));
+  .action((spec: string, o: Parameters<typeof runCommand>[1]) => exit(import('../cli/commands/run.js').then((m) => m.runCommand(spec, o))));
 program
   .command('status <run>')
   .description('progress or result of a run')
@@ -76,7 +74,7 @@ program
   .addOption(json)
   .addOption(address)
   .addOption(namespace)
-  .action((run: string, o: Parameters<typeof statusCommand>[1]) => exit(statusCommand(run, o)));
+  .action((run: string, o: Parameters<typeof statusCommand>[1]) => exit(import('../cli/commands/runs.js').then((m) => m.statusCommand(run, o))));
 program
   .command('resume <run>')
   .description('a new run of the same plan: finished stages are cache hits, failed ones rerun (training resumes from its last checkpoint)')
@@ -87,14 +85,16 @@ program
   .addOption(prefix)
   .option('--worker', 'also run workers in this process')
   .option('--no-worker', 'never run workers in this process')
-  .action((run: string, o: Parameters<typeof resumeCommand>[1]) => exit(resumeCommand(run, o)));
+  .action((run: string, o: Parameters<typeof resumeCommand>[1]) => exit(import('../cli/commands/runs.js').then((m) => m.resumeCommand(run, o))));
 program
   .command('explain <stage> <spec>')
   .description("why a stage's cache key changed since the last run")
   .addOption(set)
   .addOption(json)
   .addOption(store)
-  .action((stage: string, spec: string, o: Parameters<typeof explainCommand>[2]) => exit(explainCommand(stage, spec, o)));
+  .action((stage: string, spec: string, o: Parameters<typeof explainCommand>[2]) =>
+    exit(import('../cli/commands/explain.js').then((m) => m.explainCommand(stage, spec, o))),
+  );
 program
   .command('cancel <run>')
   .description('cancel a run')
@@ -102,7 +102,7 @@ program
   .addOption(json)
   .addOption(address)
   .addOption(namespace)
-  .action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(cancelCommand(run, o)));
+  .action((run: string, o: Parameters<typeof cancelCommand>[1]) => exit(import('../cli/commands/runs.js').then((m) => m.cancelCommand(run, o))));
 program
   .command('worker')
   .description('a worker process: hosts the control queue and stage queues')
@@ -111,11 +111,15 @@ program
   .option('--grace <duration>', 'shutdown grace time for running stages', '60s')
   .option('--work-root <dir>', "this host's folder for stage attempt workdirs (default <tmpdir>/robustok-work)")
   .option('--allow-cpu', 'poll the gpu queue even without a GPU backend (its stages then run on the CPU)')
+  .option(
+    '--resources <list>',
+    'what this worker offers stages, overriding detection: gpus=2,memory=64GiB,cpus=16 (any subset; default $ROBUSTOK_WORKER_RESOURCES)',
+  )
   .addOption(address)
   .addOption(namespace)
   .addOption(store)
   .addOption(prefix)
-  .action((o: Parameters<typeof workerCommand>[0]) => exit(workerCommand(o)));
+  .action((o: Parameters<typeof workerCommand>[0]) => exit(import('../cli/commands/worker.js').then((m) => m.workerCommand(o))));
 program
   .command('demo')
   .description('round-trip an artifact through a Temporal workflow and the artifact store')
@@ -123,7 +127,7 @@ program
   .addOption(address)
   .addOption(namespace)
   .addOption(store)
-  .action((o: Parameters<typeof demoCommand>[0]) => exit(demoCommand(o)));
+  .action((o: Parameters<typeof demoCommand>[0]) => exit(import('../cli/commands/demo.js').then((m) => m.demoCommand(o))));
 
 // Commands over past runs read the store only (no Temporal); loaded on use.
 program
@@ -262,13 +266,13 @@ const server = program.command('server').description('local Temporal dev server 
 server
   .command('provision')
   .description('find or build the temporal and minio binaries; print version and source')
-  .action(() => exit(provisionCommand()));
+  .action(() => exit(import('../cli/commands/server.js').then((m) => m.provisionCommand())));
 server
   .command('start')
   .description('start Temporal (with its Web UI) and MinIO in the foreground; print addresses and credentials; exit 1 if one dies')
   .option('--temporal-port <n>', 'Temporal frontend port (remembered for later starts; default a free one)')
   .option('--ui-port <n>', 'Temporal Web UI port (remembered)')
   .option('--minio-port <n>', 'MinIO port (remembered)')
-  .action((o: Parameters<typeof serverStartCommand>[0]) => exit(serverStartCommand(o)));
+  .action((o: Parameters<typeof serverStartCommand>[0]) => exit(import('../cli/commands/server.js').then((m) => m.serverStartCommand(o))));
 
-program.parseAsync().catch((e: unknown) => process.exit(reportError(e)));
+program.parseAsync().catch((e: unknown) => import('../cli/error-report.js').then((m) => process.exit(m.reportError(e))));

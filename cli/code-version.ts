@@ -2,12 +2,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../infra/package-root';
 
 let cached: string | undefined;
 
 export function codeVersion(): string {
   if (cached !== undefined) return cached;
-  const root = path.join(__dirname, '..');
+  const root = PACKAGE_ROOT;
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
   let lock = 'nolock';
   try {

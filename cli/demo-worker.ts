@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createRoundTripActivities } from '../activities/roundtrip-activities';
+import { PACKAGE_ROOT } from '../infra/package-root';
 import type { ArtifactStore } from '../artifacts/store';
 
 export function createDemoWorker(o: {
@@ -19,7 +20,7 @@ export function createDemoWorker(o: {
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    workflowsPath: path.join(__dirname, '..', 'workflows', 'roundtrip.ts'),
+    workflowsPath: path.join(PACKAGE_ROOT, 'workflows', 'roundtrip.ts'),
     activities: createRoundTripActivities({ store: o.store }),
     shutdownGraceTime: o.shutdownGraceTime ?? '5s',
   });

@@ -3,10 +3,11 @@
  * The workflow bundle is built once per process (webpack takes seconds) and reused.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cacheDir } from '../infra/cache-dir';
+import { PACKAGE_ROOT } from '../infra/package-root';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createStageActivities } from '../activities/stage-activities';
 import type { Json } from '../core/canonical-json';
@@ -40,24 +41,32 @@ function sourcesDigest(root: string): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** The pipeline workflow bundle as webpack builds it from the sources (seconds). */
+export function buildPipelineBundle(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({
+    // the pipeline workflow only: the round-trip demo has its own worker (cli/demo-worker.ts)
+    workflowsPath: path.join(PACKAGE_ROOT, 'workflows', 'pipeline.ts'),
+    logger: { trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log() {} },
+  });
+}
+
 /**
- * The workflow bundle, built once per source version and kept on disk: webpack takes seconds,
- * and a no-op re-run of a finished pipeline should not pay for it.
+ * The workflow bundle: the one `npm run build` put beside the compiled code (dist/ runs only while it is
+ * current), else built once per source version and kept on disk — webpack takes seconds, and a no-op
+ * re-run of a finished pipeline should not pay for it.
  */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= (async () => {
-    const root = path.join(__dirname, '..');
-    const file = path.join(cacheDir(), 'workflow-bundles', `${sourcesDigest(root)}.json`);
+    // Exists only in dist/ (infra/build-dist.ts WORKFLOW_BUNDLE): running from the sources, __dirname/.. is the checkout.
+    const prebuilt = path.join(__dirname, '..', 'workflows', 'pipeline.bundle.json');
+    if (existsSync(prebuilt)) return JSON.parse(await readFile(prebuilt, 'utf8')) as WorkflowBundleWithSourceMap;
+    const file = path.join(cacheDir(), 'workflow-bundles', `${sourcesDigest(PACKAGE_ROOT)}.json`);
     try {
       return JSON.parse(await readFile(file, 'utf8')) as WorkflowBundleWithSourceMap;
     } catch {
       // not built yet for these sources
     }
-    const built = await bundleWorkflowCode({
-      // the pipeline workflow only: the round-trip demo has its own worker (cli/demo-worker.ts)
-      workflowsPath: path.join(root, 'workflows', 'pipeline.ts'),
-      logger: { trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log() {} },
-    });
+    const built = await buildPipelineBundle();
     await mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(built));

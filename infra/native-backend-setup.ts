@@ -12,9 +12,10 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { cacheDir } from './cache-dir';
+import { PACKAGE_ROOT } from './package-root';
 import { runCommand } from './run-command';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = PACKAGE_ROOT;
 const SCRIPT = path.join(ROOT, 'infra', 'native-tensorflow.sh');
 /** A lock older than this belongs to a setup that died; the build itself takes a few minutes at most. */
 const STALE_LOCK_MS = 20 * 60_000;
