@@ -28,6 +28,7 @@ import { checkpointIo, type CheckpointRef } from '../artifacts/checkpoints';
 import { clearCompleted, findCompleted, recordCompleted } from '../artifacts/completed-outputs';
 import { diskFullError, isDiskFull, keepNewestFailed } from '../artifacts/failed-workdirs';
 import { toApplicationFailure } from './failures';
+import { guardResources, type WorkerPlacement } from './resource-guard';
 import { takeLease, assertLease, type Lease } from '../artifacts/lease';
 import { keepAlive } from '../artifacts/liveness';
 import { awaitInFlight } from '../artifacts/single-flight';
@@ -48,6 +49,8 @@ export interface StageActivityDeps {
   readonly backend?: () => Json | undefined;
   /** Identifies this worker in leases and logs. */
   readonly workerName?: string;
+  /** What this worker offers; a stage asking more is refused before it starts (resource-guard.ts). */
+  readonly placement?: WorkerPlacement;
 }
 
 export function createStageActivities(deps: StageActivityDeps) {
@@ -80,6 +83,8 @@ export function createStageActivities(deps: StageActivityDeps) {
   async function runStage(input: RunStageInput): Promise<RunStageResult> {
     const actx = Context.current();
     const attempt = actx.info.attempt;
+    // Before anything is leased or downloaded: a worker too small for the stage takes nothing.
+    await guardResources(deps.placement, { id: input.run.id, resources: input.run.resources }, actx.info.taskQueue, attempt);
     const started = Date.now();
     const workdir = path.join(workRoot, input.key.slice(0, 16), `attempt-${attempt}-${randomUUID().slice(0, 8)}`);
     const wf = actx.info.workflowExecution;

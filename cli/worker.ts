@@ -15,6 +15,7 @@ import { codeVersion } from './code-version';
 import { backendInfo, isBackendInitialised } from '../compute/backend';
 import { openStore } from '../artifacts/open-store';
 import type { ArtifactStore } from '../artifacts/store';
+import type { WorkerPlacement } from '../activities/resource-guard';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -116,6 +117,10 @@ export interface WorkerOptions {
   readonly mainThreadWorkflows?: boolean;
   /** Stage activities running at once on this worker (default 2: a stage is usually CPU-bound). */
   readonly maxConcurrentActivities?: number;
+  /** Temporal identity: worker-directory.ts encodes what the process offers in it (shown in the Web UI's pollers). */
+  readonly identity?: string;
+  /** What this worker offers: stages asking more are refused (activities/resource-guard.ts). */
+  readonly placement?: WorkerPlacement;
 }
 
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
@@ -123,10 +128,17 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
+    ...(o.identity === undefined ? {} : { identity: o.identity }),
     workflowBundle: o.workflows === false ? undefined : await workflowBundle(),
     debugMode: o.mainThreadWorkflows === true,
     activities: {
-      ...createStageActivities({ openStore: storeOpener(o.store), codeVersion: codeVersion(), workRoot: o.workRoot, backend: o.backend ?? initialisedBackend }),
+      ...createStageActivities({
+        openStore: storeOpener(o.store),
+        codeVersion: codeVersion(),
+        workRoot: o.workRoot,
+        backend: o.backend ?? initialisedBackend,
+        placement: o.placement,
+      }),
     },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
     // Heartbeats carry stage progress for `robustok run`/`status`: send them every few seconds

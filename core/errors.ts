@@ -32,6 +32,13 @@ export const ERROR_CODES = {
   PROVISION_FAILED: { retryable: false },
   SERVER_START_FAILED: { retryable: false },
   BACKEND_UNAVAILABLE: { retryable: false },
+  /**
+   * A stage asks more resources than the worker (or every live worker of its queue) offers. Retryable
+   * here because the worker decides per failure (activities/resource-guard.ts: final when no other
+   * worker could host it, retried when one could), and listing it as non-retryable would change the
+   * workflow's retry policies.
+   */
+  RESOURCES_UNSATISFIABLE: { retryable: true },
   INTERNAL: { retryable: true },
 } as const satisfies Record<string, { retryable: boolean }>;
 

@@ -17,7 +17,6 @@ export const SPEC_ISSUE_CODES = [
   'MISSING_KEY', // a required key is absent
   'INVALID_TYPE', // a value of the wrong type
   'INVALID_VALUE', // a value of the right type that is out of range / not allowed
-  'UNSUPPORTED_OPTION', // an option the schema knows but the runner does not act on yet (e.g. resources)
   'UNKNOWN_STAGE_KIND', // `kind` not in the catalog
   'CONFIG_INVALID', // a stage config rejected by its kind's schema (also per sweep arm)
   'SWEEP_INVALID', // a sweep path that names nothing, zip axes of unequal length, too many arms

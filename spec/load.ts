@@ -104,7 +104,6 @@ export function loadSpecText(text: string, file: string, catalog: StageCatalog, 
   const t = topParsed.data;
   const defaults: Defaults = t.defaults ?? {};
   const resolved = stages.map((s) => resolveStage(s, defaults, sourceMap, issues));
-  issues.push(...unsupportedResources(defaults, stages, sourceMap));
   if (issues.length > 0) return err(sortIssues(issues));
   const spec: Spec = {
     apiVersion: API_VERSION,
@@ -288,23 +287,6 @@ function valueAtPath(top: Record<string, unknown>, path: readonly PathSegment[])
   return isRecord(cur) ? cur : undefined;
 }
 
-/**
- * `resources` is part of the schema (specs written for placement stay valid), but nothing places
- * stages by it yet: a stage goes to its queue and any worker polling that queue takes it. Accepting
- * `gpus: 1` silently would let a user believe a GPU was reserved, so a non-empty request is refused.
- */
-function unsupportedResources(d: Defaults, stages: readonly CheckedStage[], sm: YamlSourceMap): SpecIssue[] {
-  const why = (r: Readonly<Record<string, unknown>>) =>
-    `resources ${JSON.stringify(r)} would be ignored: no placement by resources exists yet, a stage runs on any worker polling its queue. Route it with \`queue: <name>\` to workers started with \`robustok worker --queue <name>\` (e.g. gpu), and remove resources`;
-  const out: SpecIssue[] = [];
-  if (Object.keys(d.resources ?? {}).length > 0) out.push(issueAt(sm, 'UNSUPPORTED_OPTION', ['defaults', 'resources'], why(d.resources ?? {})));
-  for (const s of stages) {
-    const r = s.body?.resources ?? {};
-    if (Object.keys(r).length > 0) out.push(issueAt(sm, 'UNSUPPORTED_OPTION', ['stages', s.id, 'resources'], why(r)));
-  }
-  return out;
-}
-
 function resolveStage(s: CheckedStage, d: Defaults, sm: YamlSourceMap, issues: SpecIssue[]): StageSpec | undefined {
   if (!s.body || s.config === undefined) return undefined;
   const b = s.body;
@@ -322,7 +304,8 @@ function resolveStage(s: CheckedStage, d: Defaults, sm: YamlSourceMap, issues: S
     config: s.config,
     inputs: b.inputs ?? {},
     queue: b.queue ?? d.queue ?? DEFAULT_QUEUE,
-    resources: { ...(d.resources ?? {}), ...(b.resources ?? {}) },
+    // Per name: a stage asking only gpus keeps the defaults' memory.
+    resources: { ...defined(d.resources ?? {}), ...defined(b.resources ?? {}) },
     retry,
     timeouts,
     checkpointEvery: b.checkpointEvery ?? 0,

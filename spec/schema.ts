@@ -4,6 +4,7 @@
  * can use the stage kind's own schema and accept both sweep forms. Pure.
  */
 import { z } from 'zod';
+import { parseMemory } from '../core/resources';
 import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration';
 import { API_VERSION, type RetrySpec, type TimeoutSpec } from './types';
 
@@ -42,7 +43,22 @@ export const timeoutsSchema = z.strictObject({
   heartbeat: duration.optional(),
 });
 
-export const resourcesSchema = z.record(z.string(), z.union([z.number(), z.string()]));
+/**
+ * What a stage needs from the worker that runs it (core/resources.ts): `run` refuses a stage no live
+ * worker of its queue offers enough for, and a worker refuses one it cannot host. Not part of the
+ * cache key: where a stage runs does not change what it computes.
+ */
+export const resourcesSchema = z.strictObject({
+  gpus: z.int({ error: 'gpus is a whole number of GPUs (0, 1, 2, …)' }).min(0).optional(),
+  memory: z
+    .union([z.number(), z.string()], { error: 'memory is a size such as 16GiB or 512MiB' })
+    .superRefine((v, ctx) => {
+      const m = parseMemory(v);
+      if ('error' in m) ctx.addIssue({ code: 'custom', message: m.error });
+    })
+    .optional(),
+  cpus: z.number({ error: 'cpus is a number of CPU cores, e.g. 4 or 0.5' }).positive({ error: 'cpus must be greater than 0' }).optional(),
+});
 
 export const defaultsSchema = z.strictObject({
   queue: identifier('a queue name').optional(),

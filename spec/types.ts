@@ -3,6 +3,7 @@
  * Positions are kept apart (SourceMap) so error messages can point to file:line:column.
  */
 import type { Json } from '../core/canonical-json';
+import type { ResourceRequest } from '../core/resources';
 
 export const API_VERSION = 'robustok.dev/v1';
 
@@ -29,7 +30,8 @@ export interface StageSpec {
   /** input name → reference '<stageId>.<outputName>' */
   readonly inputs: Readonly<Record<string, string>>;
   readonly queue: string;
-  readonly resources: Readonly<Record<string, number | string>>;
+  /** What the worker must offer (gpus, memory, cpus); checked at submission and by the worker, never part of the cache key. */
+  readonly resources: ResourceRequest;
   readonly retry: RetrySpec;
   readonly timeouts: TimeoutSpec;
   /** Steps between checkpoints for stages that checkpoint (0 = stage default). */

@@ -21,6 +21,7 @@ import { printRecord, recordJson, stageLine } from '../summary';
 import { openTemporalSession, runUiLink, type TemporalSession } from '../temporal-session';
 import { temporalSettingsFromEnv } from '../temporal-settings';
 import { startInProcessWorkers } from '../in-process-workers';
+import { placementPreflight } from '../placement-preflight';
 import { followInteractively, INTERRUPTED } from '../interrupt';
 import { resultThroughOutages } from '../reconnect';
 import { StageProgressBars } from '../progress-bars';
@@ -64,6 +65,8 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   const client = new Client({ connection: o.session.client, namespace: o.session.namespace });
   const runId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 6)}`;
   try {
+    // Fails fast (RESOURCES_UNSATISFIABLE) for a stage no live worker of its queue can host, instead of waiting forever.
+    await placementPreflight(plan, { session: o.session, prefix: o.prefix, controlQueue, inProcess, log: o.log });
     // Beside the record: the arms' sweep values and the DAG, which the report pivots on and draws.
     await writeRunPlan(store, runId, plan);
     const handle = await client.workflow.start<typeof pipelineWorkflow>('pipelineWorkflow', {

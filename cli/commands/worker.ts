@@ -6,7 +6,10 @@
 import path from 'node:path';
 import { openStore } from '../../artifacts/open-store';
 import { describeBackend, initBackend } from '../../compute/backend';
-import { PipelineError } from '../../core/errors';
+import { PipelineError, errorMessage } from '../../core/errors';
+import { describeOffer, type ResourceOffer } from '../../core/resources';
+import { defaultProbe, workerOffer } from '../host-resources';
+import { createDirectoryWorker, encodeIdentity, workerPlacement } from '../worker-directory';
 import { CONTROL_QUEUE, queuePrefix } from '../queues';
 import { logsToTerminal } from '../runtime';
 import { defaultStoreUri, stateDir } from '../state-dir';
@@ -25,6 +28,7 @@ export async function workerCommand(o: {
   grace?: string;
   workRoot?: string;
   allowCpu?: boolean;
+  resources?: string;
 }): Promise<number> {
   const settings = temporalSettingsFromEnv(process.env, o);
   if (settings.address === undefined) {
@@ -43,9 +47,18 @@ export async function workerCommand(o: {
       `robustok worker --queue gpu needs a GPU backend, and this host has none (${describeBackend(backend).replace(/^compute backend: /, '')}). On a host with an NVIDIA GPU and driver: bash infra/native-tensorflow.sh --gpu. To poll the gpu queue on the CPU anyway: --allow-cpu`,
     );
   }
+  const offered = offer(o.resources ?? process.env.ROBUSTOK_WORKER_RESOURCES, backend.gpu);
+  if (typeof offered === 'string') {
+    console.error(offered);
+    return 2;
+  }
   const session = await openTemporalSession(settings, (l) => console.error(l));
   const store = openStore(o.store ?? defaultStoreUri());
-  const workers = await Promise.all(
+  // What this process offers travels in its Temporal identity (cli/worker-directory.ts explains why).
+  const identity = encodeIdentity(queues, offered);
+  const placement = workerPlacement({ service: session.worker.workflowService, namespace: session.namespace, prefix, identity, offer: offered });
+  const directory = await createDirectoryWorker({ connection: session.worker, namespace: session.namespace, prefix, identity });
+  const stageWorkers = await Promise.all(
     queues.map((taskQueue) =>
       createWorker({
         connection: session.worker,
@@ -56,10 +69,14 @@ export async function workerCommand(o: {
         workflows: taskQueue === prefix + CONTROL_QUEUE,
         maxConcurrentActivities: o.concurrency === undefined ? undefined : Number(o.concurrency),
         workRoot: o.workRoot,
+        identity,
+        placement,
       }),
     ),
   );
+  const workers = [...stageWorkers, directory];
   console.error(`worker ${process.pid} polling ${queues.join(', ')} on ${session.address} (namespace ${session.namespace})`);
+  console.error(`worker ${process.pid} offers ${describeOffer(offered)} (stages asking more are refused; --resources overrides)`);
   if (!logsToTerminal()) console.error(`worker log (failed attempts, SDK messages): ${path.join(stateDir(), 'logs', 'worker.log')} (--verbose prints it here)`);
   const stop = () => {
     console.error(`worker ${process.pid}: shutting down (running stages get ${o.grace ?? '60s'} to finish)`);
@@ -73,4 +90,13 @@ export async function workerCommand(o: {
     await session.close();
   }
   return 0;
+}
+
+/** The host's offer with --resources applied, or the usage message for a malformed flag. */
+function offer(flag: string | undefined, backendGpu: string | null): ResourceOffer | string {
+  try {
+    return workerOffer(flag, defaultProbe(backendGpu));
+  } catch (e) {
+    return `robustok worker: ${errorMessage(e)}`;
+  }
 }

@@ -82,23 +82,59 @@ test('list form means the same as the map form', () => {
   assert.deepEqual(list.spec, accepted(MAP_FORM).spec);
 });
 
-test('resources are refused until placement exists: UNSUPPORTED_OPTION at each request, in defaults and stages, both forms', () => {
-  const r = load(`${HEAD}defaults:
-  resources: {cpus: 2}
+test('resources: gpus, memory (with units) and cpus are accepted; defaults merge name by name, the stage wins', () => {
+  const { spec } = accepted(`${HEAD}defaults:
+  resources: {memory: 16GiB, cpus: 2}
 stages:
   a: {kind: command, config: {argv: [a]}}
   b:
     kind: command
-    resources: {gpus: 1}
+    resources: {gpus: 1, cpus: 0.5}
     config: {argv: [b]}
-  c: {kind: command, resources: {}, config: {argv: [c]}}
+  c: {kind: command, resources: {memory: 536870912}, config: {argv: [c]}}
 `);
-  assert.deepEqual(issues(r), ['4:14 UNSUPPORTED_OPTION defaults.resources', '9:16 UNSUPPORTED_OPTION stages.b.resources']);
+  assert.deepEqual(
+    spec.stages.map((s) => s.resources),
+    [
+      { memory: '16GiB', cpus: 2 },
+      { memory: '16GiB', cpus: 0.5, gpus: 1 },
+      { memory: 536870912, cpus: 2 },
+    ],
+  );
+  const list = accepted(`${HEAD}stages:\n  - {id: t, kind: command, resources: {gpus: 2, memory: 512MiB}, config: {argv: [t]}}\n`);
+  assert.deepEqual(list.spec.stages[0]?.resources, { gpus: 2, memory: '512MiB' });
+});
+
+test('resources: bad units, fractional gpus, zero cpus and unknown names are refused at their line:column', () => {
+  const r = load(`${HEAD}defaults:
+  resources: {memory: 16}
+stages:
+  a:
+    kind: command
+    resources: {gpus: 1.5, memory: 12 parsecs, cpus: 0, gpu: 1}
+    config: {argv: [a]}
+  b: {kind: command, resources: {memory: [1]}, config: {argv: [b]}}
+`);
+  assert.deepEqual(issues(r), [
+    '4:23 INVALID_VALUE defaults.resources.memory',
+    '8:23 INVALID_TYPE stages.a.resources.gpus',
+    '8:36 INVALID_VALUE stages.a.resources.memory',
+    '8:54 INVALID_VALUE stages.a.resources.cpus',
+    '8:57 UNKNOWN_KEY stages.a.resources.gpu',
+    '10:42 INVALID_VALUE stages.b.resources.memory',
+  ]);
   const msg = r.ok ? '' : formatIssues(r.error);
-  assert.match(msg, /resources \{"gpus":1\} would be ignored: no placement by resources exists yet/);
-  assert.match(msg, /queue: <name>/);
-  const list = load(`${HEAD}stages:\n  - {id: t, kind: command, resources: {gpus: 1}, config: {argv: [t]}}\n`);
-  assert.deepEqual(issues(list), ['4:39 UNSUPPORTED_OPTION stages.t.resources']);
+  assert.match(msg, /memory 16 is 16 bytes: write the unit, e\.g\. 16GiB/);
+  assert.match(msg, /"12 parsecs" is not a memory size .*\(units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB\)/);
+  assert.match(msg, /unknown key "gpu" \(did you mean "gpus"\?\)/);
+  assert.match(msg, /memory is a size such as 16GiB or 512MiB/);
+});
+
+test('--set reaches resources by name (a misspelt one is UNKNOWN_KEY), and its units are checked too', () => {
+  const text = `${HEAD}stages:\n  a: {kind: command, config: {argv: [a]}}\n`;
+  assert.deepEqual(accepted(text, ['stages.a.resources.memory=8GiB', 'stages.a.resources.gpus=1']).spec.stages[0]?.resources, { memory: '8GiB', gpus: 1 });
+  assert.deepEqual(issues(load(text, ['stages.a.resources.memory=8 bananas'])), ['<--set>:1:27 INVALID_VALUE stages.a.resources.memory']);
+  assert.equal(issues(load(text, ['stages.a.resources.gpu=1']))[0]?.includes('UNKNOWN_KEY'), true);
 });
 
 test('defaults apply field by field; the stage wins', () => {
