@@ -2,10 +2,12 @@
  * RAR sampling (§6), with the teacher-forcing hook of the σ-paired post-training data (§7).
  *
  *   - Raster order, one token per step, L steps; by default each step computes only the new position
- *     against per-block KV caches (`kvCache: false` recomputes the whole prefix, for checking).
+ *     against per-block KV caches (models/rar-decoder.ts; `kvCache: false` recomputes the whole prefix
+ *     with `Rar.forward`, for checking).
  *   - Classifier-free guidance when guidanceScale ≠ 0 (upstream's test): the batch runs as [class; null]
  *     with the same prefix and logits = uncond + (cond − uncond)·cfg(s), with the power-cosine schedule
- *     cfg(s) = (g − 1)·(1 − cos(π·(s/L)^p))/2 + 1.
+ *     cfg(s) = (g − 1)·(1 − cos(π·(s/L)^p))/2 + 1. The mix is made on the host in float64 (cfgMixRow),
+ *     next to the draw: the logits of both halves are read anyway, and it saves the device ops.
  *   - logits / T, softmax, one multinomial draw: no top-k/top-p, no temperature annealing.
  *   - Teacher forcing (optional): where keep[b, s] is set, the drawn token is replaced by tokens[b, s];
  *     the model still runs every step and later steps see the mixed prefix. The draw is made either way,
@@ -18,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
 import type { Rar } from './rar';
+import { RarDecoder, RarDecoderWeights } from './rar-decoder';
 import type { Rng } from './training/rng';
 import { RngStreams } from './training/rng';
 
@@ -49,9 +52,9 @@ export function cfgScale(step: number, total: number, guidanceScale: number, gui
   return (guidanceScale - 1) * scaleStep + 1;
 }
 
-/** uncond + (cond − uncond)·scale. */
-export function cfgMix(cond: tf.Tensor, uncond: tf.Tensor, scale: number): tf.Tensor {
-  return tf.tidy(() => uncond.add(cond.sub(uncond).mul(scale)));
+/** uncond + (cond − uncond)·scale, in float64 (`cond`, `uncond`: one row of logits each). */
+export function cfgMixRow(cond: ArrayLike<number>, uncond: ArrayLike<number>, scale: number): Float64Array {
+  return Float64Array.from({ length: cond.length }, (_, i) => (uncond[i] as number) + ((cond[i] as number) - (uncond[i] as number)) * scale);
 }
 
 /** The random stream of sample `index` under `seed`. */
@@ -114,9 +117,14 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
   const out = new Int32Array(B * L);
   let done = 0;
   const total = chunks.size * L;
-  for (const rows of chunks.values()) {
-    const samples = rows.map((i) => (i === undefined ? undefined : { classId: classes[i] as number, rng: sampleRng(o.seed, indices[i] as number), at: i }));
-    await sampleChunk(model, samples, o, out, () => o.onStep?.(++done, total));
+  const weights = o.kvCache === false ? undefined : new RarDecoderWeights(model);
+  try {
+    for (const rows of chunks.values()) {
+      const samples = rows.map((i) => (i === undefined ? undefined : { classId: classes[i] as number, rng: sampleRng(o.seed, indices[i] as number), at: i }));
+      await sampleChunk(model, weights, samples, o, out, () => o.onStep?.(++done, total));
+    }
+  } finally {
+    weights?.dispose();
   }
   return out;
 }
@@ -128,8 +136,18 @@ interface ChunkRow {
   at: number;
 }
 
-/** One model batch: `rows[r]` undefined is padding (class 0, token 0 every step, never returned). */
-async function sampleChunk(model: Rar, rows: readonly (ChunkRow | undefined)[], o: RarSamplingOptions, out: Int32Array, tick: () => void): Promise<void> {
+/**
+ * One model batch: `rows[r]` undefined is padding (class 0, token 0 every step, never returned).
+ * `weights` absent: the no-cache check path.
+ */
+async function sampleChunk(
+  model: Rar,
+  weights: RarDecoderWeights | undefined,
+  rows: readonly (ChunkRow | undefined)[],
+  o: RarSamplingOptions,
+  out: Int32Array,
+  tick: () => void,
+): Promise<void> {
   const L = model.config.imageSeqLen;
   const K = model.config.codebookSize;
   const B = rows.length;
@@ -138,36 +156,46 @@ async function sampleChunk(model: Rar, rows: readonly (ChunkRow | undefined)[], 
   const R = guided ? 2 * B : B; // rows through the model: [class; null]
   const condIds = model.conditionIds(rows.map((r) => r?.classId ?? 0));
   const condAll = guided ? Int32Array.from([...condIds, ...new Array<number>(B).fill(model.tokens.nullClassId)]) : condIds;
-  const condition = tf.tensor1d(condAll, 'int32');
-  const caches = o.kvCache === false ? undefined : model.newCaches();
-  let prefix: tf.Tensor = tf.zeros([R, 0], 'int32');
+  const decoder = weights && new RarDecoder(weights, condAll);
+  // the check path: the whole prefix through Rar.forward every step
+  const condition = decoder ? undefined : tf.tensor1d(condAll, 'int32');
+  let prefix: tf.Tensor | undefined = decoder ? undefined : tf.zeros([R, 0], 'int32');
+  let step = new Int32Array(R);
   try {
     for (let s = 0; s < L; s++) {
-      const logits = tf.tidy(() => {
-        const all = caches ? model.forwardCached(prefix, condition, caches) : model.forward(prefix, condition); // [R, t, K]
-        const last = all.slice([0, all.shape[1]! - 1, 0], [R, 1, K]).reshape([R, K]); // [R, 1, K] -> [R, K]
-        return guided ? cfgMix(last.slice([0, 0], [B, K]), last.slice([B, 0], [B, K]), cfgScale(s, L, o.guidanceScale, o.guidanceScalePow)) : last;
-      });
+      const logits = decoder
+        ? s === 0
+          ? decoder.start()
+          : decoder.next(step)
+        : tf.tidy(() => {
+            const all = model.forward(prefix as tf.Tensor, condition as tf.Tensor); // [R, s + 1, K]
+            return all.slice([0, s, 0], [R, 1, K]).reshape([R, K]); // [R, 1, K] -> [R, K]
+          });
       const data = await logits.data();
       logits.dispose();
-      const step = new Int32Array(R);
+      const scale = cfgScale(s, L, o.guidanceScale, o.guidanceScalePow);
+      step = new Int32Array(R);
       rows.forEach((row, b) => {
         if (!row) return;
-        let t = drawToken(data.subarray(b * K, (b + 1) * K), o.randomizeTemperature, row.rng);
+        const cond = data.subarray(b * K, (b + 1) * K);
+        const logitsRow = guided ? cfgMixRow(cond, data.subarray((B + b) * K, (B + b + 1) * K), scale) : cond;
+        let t = drawToken(logitsRow, o.randomizeTemperature, row.rng);
         if (tfc?.keep[row.at * L + s]) t = tfc.tokens[row.at * L + s] as number;
         out[row.at * L + s] = t;
         step[b] = t;
         if (guided) step[B + b] = t;
       });
-      const next = tf.tidy(() => tf.concat([prefix, tf.tensor2d(step, [R, 1], 'int32')], 1)); // [R, s] -> [R, s + 1]
-      prefix.dispose();
-      prefix = next;
+      if (prefix) {
+        const next = tf.tidy(() => tf.concat([prefix as tf.Tensor, tf.tensor2d(step, [R, 1], 'int32')], 1)); // [R, s] -> [R, s + 1]
+        prefix.dispose();
+        prefix = next;
+      }
       tick();
     }
   } finally {
-    prefix.dispose();
-    condition.dispose();
-    caches?.forEach((c) => c.dispose());
+    prefix?.dispose();
+    condition?.dispose();
+    decoder?.dispose();
   }
 }
 

@@ -29,7 +29,9 @@ export type GeneratorSampleConfig = z.output<typeof generatorSampleConfigSchema>
 
 export const generatorSampleDescriptor: StageDescriptor<GeneratorSampleConfig> = {
   kind: 'generator.sample',
-  version: '1',
+  // 2: the KV-cache decoder (models/rar-decoder.ts) and the host-side CFG mix change logits at float32
+  // rounding, which can flip a draw: same seed, possibly different bytes than version-1 cache entries
+  version: '2',
   description:
     'Class-conditional RAR sampling (raster order, KV cache, power-cosine CFG, constant temperature), decoded with the tokenizer into an ADM .npz (dossier §6).',
   configSchema: generatorSampleConfigSchema,

@@ -42,7 +42,9 @@ export type PosttrainPairsConfig = z.output<typeof posttrainPairsConfigSchema>;
 export const posttrainPairsDescriptor: StageDescriptor<PosttrainPairsConfig> = {
   kind: 'posttrain.pairs',
   // 2: shards, and pairs.json counts kept/total positions (so shards merge to the unsharded bytes)
-  version: '2',
+  // 3: RAR sampling through the KV-cache decoder (models/rar-decoder.ts) with the CFG mix on the host:
+  //    logits differ at float32 rounding, which can flip a draw
+  version: '3',
   description:
     "σ-paired post-training data (dossier §7): RAR sampling teacher-forced to the real image's tokens with probability σ per position, decoded to a PNG at the real image's relative path.",
   configSchema: posttrainPairsConfigSchema,

@@ -16,7 +16,8 @@ import { loadStateDictFile } from '../../../compute/checkpoint';
 import { encodeNpy, readNpyFile } from '../../../data/npy';
 import { permute, Rar } from '../../../models/rar';
 import { RarConfigInput } from '../../../models/rar-config';
-import { cfgMix, cfgScale } from '../../../models/rar-sampling';
+import { RarDecoder, RarDecoderWeights } from '../../../models/rar-decoder';
+import { cfgMixRow, cfgScale } from '../../../models/rar-sampling';
 import { Rng } from '../../../models/training/rng';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
@@ -128,15 +129,42 @@ test('KV-cache decoding matches upstream kv_cache logits at every step, and the 
 
   const { guidance_scale: g, guidance_scale_pow: p, step, cfg_scale } = fixture.cfg;
   assert.ok(Math.abs(cfgScale(step, L, g, p) - cfg_scale) < 1e-6, `cfg scale ${cfgScale(step, L, g, p)} vs upstream ${cfg_scale}`);
-  const mixed = tf.tidy(() => {
+  const last = tf.tidy(() => {
     const prefix = ids.slice([0, 0], [B, step]);
     const both = m.forward(tf.concat([prefix, prefix]), tf.concat([cond, tf.fill([B], m.tokens.nullClassId, 'int32')])); // [2B, step + 1, K]
-    const last = both.slice([0, step, 0], [2 * B, 1, K]).reshape([2 * B, K]); // [2B, 1, K] -> [2B, K]
-    return cfgMix(last.slice([0, 0], [B, K]), last.slice([B, 0], [B, K]), cfgScale(step, L, g, p));
+    return both.slice([0, step, 0], [2 * B, 1, K]).reshape([2 * B, K]); // [2B, 1, K] -> [2B, K]
   });
-  const err = relativeError(mixed.dataSync(), (await npy('cfg_logits')).data);
+  const l = last.dataSync(); // the sampler mixes on the host, row by row
+  const mixed = Array.from({ length: B }, (_, b) => [
+    ...cfgMixRow(l.subarray(b * K, (b + 1) * K), l.subarray((B + b) * K, (B + b + 1) * K), cfgScale(step, L, g, p)),
+  ]);
+  const err = relativeError(mixed.flat(), (await npy('cfg_logits')).data);
   assert.ok(err < TOL, `cfg logits: ${err.toExponential(2)}`);
-  tf.dispose([mixed, ids, cond]);
+  tf.dispose([last, ids, cond]);
+  m.dispose();
+});
+
+test('the sampling decoder (models/rar-decoder.ts) matches upstream kv_cache logits at every step', async () => {
+  const m = await loadModel();
+  const ids = (await npy('input_ids')).data;
+  const cond = m.conditionIds((await npy('class_ids')).data);
+  const want = await npy('kv_logits'); // [B, L, K]
+  const [B, L, K] = want.shape as [number, number, number];
+  await expectNoTensorLeak(() => {
+    const weights = new RarDecoderWeights(m);
+    const dec = new RarDecoder(weights, cond);
+    const got = new Float32Array(B * L * K);
+    for (let s = 0; s < L; s++) {
+      const row = s === 0 ? dec.start() : dec.next(Int32Array.from({ length: B }, (_, b) => ids[b * L + s - 1] as number)); // [B, K]
+      const last = row.dataSync();
+      for (let b = 0; b < B; b++) got.set(last.subarray(b * K, (b + 1) * K), (b * L + s) * K);
+      row.dispose();
+    }
+    dec.dispose();
+    weights.dispose();
+    const err = relativeError(got, want.data);
+    assert.ok(err < TOL, `decoder logits: ${err.toExponential(2)}`);
+  });
   m.dispose();
 });
 

@@ -1,0 +1,273 @@
+/**
+ * Incremental RAR decoding for sampling: one sequence position per call against per-block KV caches,
+ * written for few kernels per generated token. tfjs-node pays tens of µs per kernel whatever its size,
+ * and at sampling sizes (one new position of a few dozen rows) that, not arithmetic, is the step's
+ * time: `Rar.forwardCached` (the plain reference path, kept for checking) runs ~470 kernels per token
+ * at the bench's smoke size (4 blocks), this ~230.
+ *
+ * Same function as `forwardCached`; results differ in float rounding only, because:
+ *   - the condition c_p = embeddings[condition] + timesteps_embeddings[p] is the same input to every
+ *     adaLN, so one matmul per step produces all blocks' and the final layer's modulations, and
+ *     LayerNorm's affine and modulate's "+1" are folded into its weight rows:
+ *       (LN(x)·w + b)·(1 + scale) + shift = n·A + B,  A = w⊙(1 + scale),  B = b⊙(1 + scale) + shift,
+ *     both linear in silu(c) (n: the normalised x);
+ *   - row means are matmuls with a 1/n column (tfjs-node's Mean is a Cast plus a Mean);
+ *   - q and k are normalised in one pass, 1/√head_dim folded into q_norm's affine;
+ *   - cls and the condition are fed as two single-position steps, so causal attention needs no mask
+ *     (each new position sees every cached one), and activations stay 2-D [R, D];
+ *   - position and target-aware rows are summed once per position.
+ * The folded adaLN weights are a copy of the blocks' adaLN weights (6·D² per block, about a third of
+ * RAR-B's parameters), held while a sampling call runs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { PipelineError } from '../core/errors';
+import { gelu } from './layers/activations';
+import type { LayerNorm } from './layers/layer-norm';
+import type { Linear } from './layers/linear';
+import type { Rar } from './rar';
+
+/** cls + condition. */
+const PREFIX = 2;
+
+function linear(x: tf.Tensor, l: Linear): tf.Tensor {
+  const y = tf.matMul(x, l.weight, false, true); // [..., in] x [out, in]ᵀ -> [..., out]
+  return l.bias ? y.add(l.bias) : y;
+}
+
+/** (x − mean)·rsqrt(var + eps) over the last axis; `avg` is a [n, 1] column of 1/n (the means as matmuls). */
+function normalize(x: tf.Tensor, avg: tf.Tensor, eps: tf.Tensor): tf.Tensor {
+  const d = x.sub(tf.matMul(x, avg)); // [..., n] - [..., 1]
+  return d.mul(tf.rsqrt(tf.matMul(d.square(), avg).add(eps)));
+}
+
+function affine(ln: LayerNorm, what: string): { w: tf.Tensor; b: tf.Tensor } {
+  if (!ln.weight || !ln.bias) throw new PipelineError('INTERNAL', `RAR decoder: ${what} has no affine parameters`);
+  return { w: ln.weight, b: ln.bias };
+}
+
+/** Model-derived tensors of the decoder (folded adaLN rows, per-position rows); build once per sampling call. */
+export class RarDecoderWeights {
+  readonly model: Rar;
+  /** [D, N·D]: per block (A1, B1, gate_msa, A2, B2, gate_mlp), then the final layer's (A, B); N = 6·blocks + 2. */
+  readonly adaT: tf.Tensor;
+  readonly adaB: tf.Tensor; // [N·D]
+  readonly chunks: number;
+  /** Per block: q/k LayerNorm affine for the [R, 2·nh, 1, hs] stack of q and k heads, q's scaled by 1/√hs. */
+  readonly qkW: tf.Tensor[]; // each [2·nh, 1, hs]
+  readonly qkB: tf.Tensor[];
+  /** Per position p ≤ L: pos_embed[p] + target row (0 at p = 0, target_aware_pos_embed[p + 1] after). */
+  readonly posRows: tf.Tensor[]; // each [D]
+  /** Per position p ≤ L: timesteps_embeddings[p]. */
+  readonly timeRows: tf.Tensor[]; // each [D]
+  readonly avgD: tf.Tensor; // [D, 1] of 1/D
+  readonly avgH: tf.Tensor; // [hs, 1] of 1/hs
+  readonly eps: tf.Tensor; // LayerNorm eps (the blocks', the final layer's and QK-norm's are all 1e-6)
+  readonly qkEps: tf.Tensor;
+  readonly finalEps: tf.Tensor;
+  private readonly owned: tf.Tensor[];
+
+  constructor(model: Rar) {
+    this.model = model;
+    const { hiddenSize: D, numHeads: nh, imageSeqLen: L } = model.config;
+    const hs = D / nh;
+    const blocks = model.blocks.items;
+    this.chunks = 6 * blocks.length + 2;
+    const first = blocks[0];
+    if (!first?.attn.qNorm || !first.attn.kNorm) throw new PipelineError('INTERNAL', 'RAR decoder: attention without QK-norm');
+    const kept = tf.tidy(() => {
+      const rows: tf.Tensor[] = [];
+      const bias: tf.Tensor[] = [];
+      for (const [i, blk] of blocks.entries()) {
+        const ada = blk.adaLN.linear;
+        if (!ada.bias) throw new PipelineError('INTERNAL', `RAR decoder: block ${i} adaLN has no bias`);
+        const W = tf.split(ada.weight, 6, 0); // [6D, D] -> 6 × [D, D]: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
+        const b = tf.split(ada.bias, 6, 0); // [6D] -> 6 × [D]
+        for (const [norm, sh, sc, g] of [
+          [blk.norm1, 0, 1, 2],
+          [blk.norm2, 3, 4, 5],
+        ] as const) {
+          const { w, b: lb } = affine(norm, `block ${i} ${norm === blk.norm1 ? 'norm1' : 'norm2'}`);
+          const onePlus = (b[sc] as tf.Tensor).add(1); // [D]
+          rows.push((W[sc] as tf.Tensor).mul(w.expandDims(1))); // A: diag(w)·W_scale        [D, D]
+          bias.push(w.mul(onePlus)); //                              w⊙(1 + b_scale)
+          rows.push((W[sc] as tf.Tensor).mul(lb.expandDims(1)).add(W[sh] as tf.Tensor)); // B: diag(b)·W_scale + W_shift
+          bias.push(lb.mul(onePlus).add(b[sh] as tf.Tensor)); //                          b⊙(1 + b_scale) + b_shift
+          rows.push(W[g] as tf.Tensor);
+          bias.push(b[g] as tf.Tensor);
+        }
+      }
+      const fin = model.finalLayer.adaLN.linear; // chunks (scale, shift); its LayerNorm has no affine
+      if (!fin.bias) throw new PipelineError('INTERNAL', 'RAR decoder: final adaLN has no bias');
+      const [Wsc, Wsh] = tf.split(fin.weight, 2, 0) as [tf.Tensor, tf.Tensor];
+      const [bsc, bsh] = tf.split(fin.bias, 2, 0) as [tf.Tensor, tf.Tensor];
+      rows.push(Wsc, Wsh);
+      bias.push(bsc.add(1), bsh);
+      const adaT = tf.concat(rows, 0).transpose(); // N × [D, D] -> [N·D, D] -> [D, N·D]
+      const adaB = tf.concat(bias, 0); // [N·D]
+
+      const headRows = (t: tf.Tensor) => tf.tile(t.reshape([1, 1, hs]), [nh, 1, 1]); // [hs] -> [nh, 1, hs]
+      const qkW: tf.Tensor[] = [];
+      const qkB: tf.Tensor[] = [];
+      const scale = 1 / Math.sqrt(hs);
+      for (const [i, blk] of blocks.entries()) {
+        const q = affine(blk.attn.qNorm as LayerNorm, `block ${i} q_norm`);
+        const k = affine(blk.attn.kNorm as LayerNorm, `block ${i} k_norm`);
+        qkW.push(tf.concat([headRows(q.w.mul(scale)), headRows(k.w)], 0)); // [2nh, 1, hs]
+        qkB.push(tf.concat([headRows(q.b.mul(scale)), headRows(k.b)], 0));
+      }
+
+      const table = (t: tf.Tensor, from: number, n: number) => t.slice([0, from, 0], [1, n, D]).reshape([n, D]); // [1, N, D] -> [n, D]
+      const target = tf.concat([tf.zeros([1, D]), table(model.targetAwarePosEmbed, 2, L)], 0); // [L + 1, D]
+      const posRows = tf.unstack(table(model.posEmbed, 0, L + 1).add(target)); // [L + 1, D] -> (L + 1) × [D]
+      const timeRows = tf.unstack(table(model.timestepsEmbeddings, 0, L + 1));
+      const avgD = tf.fill([D, 1], 1 / D);
+      const avgH = tf.fill([hs, 1], 1 / hs);
+      const eps = tf.scalar(first.norm1.eps);
+      const qkEps = tf.scalar((first.attn.qNorm as LayerNorm).eps);
+      const finalEps = tf.scalar(model.finalLayer.norm.eps);
+      return { adaT, adaB, qkW, qkB, posRows, timeRows, avgD, avgH, eps, qkEps, finalEps };
+    });
+    this.adaT = kept.adaT;
+    this.adaB = kept.adaB;
+    this.qkW = kept.qkW;
+    this.qkB = kept.qkB;
+    this.posRows = kept.posRows;
+    this.timeRows = kept.timeRows;
+    this.avgD = kept.avgD;
+    this.avgH = kept.avgH;
+    this.eps = kept.eps;
+    this.qkEps = kept.qkEps;
+    this.finalEps = kept.finalEps;
+    this.owned = [kept.adaT, kept.adaB, ...kept.qkW, ...kept.qkB, ...kept.posRows, ...kept.timeRows, kept.avgD, kept.avgH, kept.eps, kept.qkEps, kept.finalEps];
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+  }
+}
+
+/**
+ * One sequence batch being decoded: R rows with their condition token ids. `start()` feeds cls and the
+ * condition and returns the logits predicting token 0; `next(ids)` feeds the ids just chosen and returns
+ * the logits predicting the next one. Both return [R, K] (the caller disposes it).
+ */
+export class RarDecoder {
+  private readonly w: RarDecoderWeights;
+  private readonly rows: number;
+  private readonly condEmb: tf.Tensor; // [R, D]
+  private readonly k: (tf.Tensor | undefined)[]; // per block [R, nh, t, hs]
+  private readonly v: (tf.Tensor | undefined)[];
+  private position = 0;
+
+  constructor(weights: RarDecoderWeights, condition: Int32Array) {
+    this.w = weights;
+    this.rows = condition.length;
+    const m = weights.model;
+    for (const c of condition) {
+      if (!Number.isInteger(c) || c < 0 || c >= m.tokens.vocab)
+        throw new PipelineError('TENSOR_SHAPE', `RAR decoder: condition id ${c} is outside the vocabulary`);
+    }
+    this.condEmb = tf.tidy(() => tf.gather(m.embeddings.weight, tf.tensor1d(condition, 'int32'))); // [R] -> [R, D]
+    this.k = m.blocks.items.map(() => undefined);
+    this.v = m.blocks.items.map(() => undefined);
+  }
+
+  /** Feeds cls (position 0) and the condition (position 1): logits [R, K] predicting token 0. */
+  start(): tf.Tensor {
+    if (this.position !== 0) throw new PipelineError('INTERNAL', 'RAR decoder: start() called twice');
+    const m = this.w.model;
+    const D = m.config.hiddenSize;
+    const cls = tf.tidy(() => tf.broadcastTo(m.clsToken.reshape([1, D]), [this.rows, D])); // [1, 1, D] -> [R, D]
+    try {
+      this.feed(cls, false);
+    } finally {
+      cls.dispose();
+    }
+    return this.feed(this.condEmb, true) as tf.Tensor;
+  }
+
+  /** Feeds the ids chosen for the current token (one per row): logits [R, K] predicting the next token. */
+  next(ids: Int32Array): tf.Tensor {
+    const L = this.w.model.config.imageSeqLen;
+    if (this.position < PREFIX) throw new PipelineError('INTERNAL', 'RAR decoder: next() before start()');
+    if (this.position > L) throw new PipelineError('INTERNAL', `RAR decoder: all ${L} positions are fed already`);
+    if (ids.length !== this.rows) throw new PipelineError('TENSOR_SHAPE', `RAR decoder: ${ids.length} ids for ${this.rows} rows`);
+    const K = this.w.model.config.codebookSize;
+    for (const t of ids)
+      if (!Number.isInteger(t) || t < 0 || t >= K) throw new PipelineError('TENSOR_SHAPE', `RAR decoder: token id ${t} is outside 0..${K - 1}`);
+    const content = tf.tidy(() => tf.gather(this.w.model.embeddings.weight, tf.tensor1d(ids, 'int32'))); // [R] -> [R, D]
+    try {
+      return this.feed(content, true) as tf.Tensor;
+    } finally {
+      content.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.condEmb.dispose();
+    for (const t of [...this.k, ...this.v]) t?.dispose();
+    this.k.fill(undefined);
+    this.v.fill(undefined);
+  }
+
+  /** Runs position `this.position` with content rows [R, D]; returns its logits [R, K] when `head`. */
+  private feed(content: tf.Tensor, head: boolean): tf.Tensor | undefined {
+    const w = this.w;
+    const m = w.model;
+    const p = this.position;
+    const R = this.rows;
+    const { hiddenSize: D, numHeads: nh } = m.config;
+    const hs = D / nh;
+    const blocks = m.blocks.items;
+    const newK: tf.Tensor[] = [];
+    const newV: tf.Tensor[] = [];
+    let logits: tf.Tensor | undefined;
+    try {
+      logits = tf.tidy(() => {
+        let x = content.add(w.posRows[p] as tf.Tensor); // [R, D]
+        const c = this.condEmb.add(w.timeRows[p] as tf.Tensor);
+        const mods = tf.split(tf.matMul(c.mul(tf.sigmoid(c)), w.adaT).add(w.adaB), w.chunks, 1); // silu(c) [R, D] -> [R, N·D] -> N × [R, D]
+        blocks.forEach((blk, i) => {
+          const [A1, B1, G1, A2, B2, G2] = mods.slice(6 * i, 6 * i + 6) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          // attention of the one new position over the cached ones and itself
+          const z = normalize(x, w.avgD, w.eps).mul(A1).add(B1);
+          const qkv = linear(z, blk.attn.qkv).reshape([R, 3 * nh, 1, hs]); // [R, 3D] -> [R, 3nh, 1, hs]: q heads, k heads, v heads
+          const [qk, v] = tf.split(qkv, [2 * nh, nh], 1) as [tf.Tensor, tf.Tensor]; // [R, 2nh, 1, hs], [R, nh, 1, hs]
+          const [q, k] = tf.split(
+            normalize(qk, w.avgH, w.qkEps)
+              .mul(w.qkW[i] as tf.Tensor)
+              .add(w.qkB[i] as tf.Tensor),
+            2,
+            1,
+          ) as [tf.Tensor, tf.Tensor]; // 2 × [R, nh, 1, hs]
+          const pk = this.k[i];
+          const pv = this.v[i];
+          const K = tf.keep(pk ? tf.concat([pk, k], 2) : k); // [R, nh, t, hs] ++ [R, nh, 1, hs]
+          const V = tf.keep(pv ? tf.concat([pv, v], 2) : v);
+          newK.push(K);
+          newV.push(V);
+          const att = tf.softmax(tf.matMul(q, K, false, true)); // [R, nh, 1, hs] x [R, nh, t + 1, hs]ᵀ -> [R, nh, 1, t + 1]
+          const o = tf.matMul(att, V).reshape([R, D]); // [R, nh, 1, hs] -> [R, D]
+          x = x.add(G1.mul(linear(o, blk.attn.proj)));
+          // MLP
+          const z2 = normalize(x, w.avgD, w.eps).mul(A2).add(B2);
+          x = x.add(G2.mul(linear(gelu(linear(z2, blk.mlp.fc1)), blk.mlp.fc2)));
+        });
+        if (!head) return undefined;
+        const [Af, Bf] = mods.slice(6 * blocks.length) as [tf.Tensor, tf.Tensor];
+        return linear(normalize(x, w.avgD, w.finalEps).mul(Af).add(Bf), m.lmHead); // [R, D] -> [R, K]
+      });
+    } catch (e) {
+      for (const t of [...newK, ...newV]) t.dispose(); // new tensors only: the old caches are replaced after success
+      throw e;
+    }
+    blocks.forEach((_, i) => {
+      this.k[i]?.dispose();
+      this.v[i]?.dispose();
+      this.k[i] = newK[i];
+      this.v[i] = newV[i];
+    });
+    this.position++;
+    return logits;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The sampling decoder (models/rar-decoder.ts) against the model's plain cached forward: same logits at
+ * every step within float32 rounding (it folds LayerNorm affines into the adaLN rows and reorders sums),
+ * with [class; null] rows as sampling feeds them, on the cpu backend and on tfjs-node when present.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../compute/backend';
+import { Rar } from '../../../models/rar';
+import { RarConfig } from '../../../models/rar-config';
+import { RarDecoder, RarDecoderWeights } from '../../../models/rar-decoder';
+import { Rng } from '../../../models/training/rng';
+import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+const tiny = RarConfig.parse({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, imageSeqLen: 6, codebookSize: 10, numClasses: 3 });
+
+/** Every parameter perturbed, LayerNorm weights and biases included (the decoder folds them). */
+function build(seed = 1): Rar {
+  const m = new Rar(tiny, Rng.fromSeed(seed));
+  const rng = Rng.fromSeed(seed + 100);
+  for (const [name, v] of m.parameters()) {
+    const base = name.endsWith('norm1.weight') || name.endsWith('norm2.weight') || name.endsWith('_norm.weight') ? 1 : 0;
+    v.assign(tf.tensor(rng.fillNormal(new Float32Array(v.size), base, 0.3), v.shape));
+  }
+  return m;
+}
+
+async function decoderMatchesCachedForward(): Promise<void> {
+  const m = build();
+  const L = tiny.imageSeqLen;
+  const ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]; // [2 samples, L] raster ids
+  const R = 4; // [class; null] for 2 samples
+  const condIds = Int32Array.from([...m.conditionIds([1, 2]), m.tokens.nullClassId, m.tokens.nullClassId]);
+  const rowIds = (s: number) => Int32Array.from({ length: R }, (_, r) => ids[(r % 2) * L + s] as number);
+  await expectNoTensorLeak(() => {
+    const weights = new RarDecoderWeights(m);
+    const dec = new RarDecoder(weights, condIds);
+    const caches = m.newCaches();
+    const cond = tf.tensor1d(condIds, 'int32');
+    for (let s = 0; s < L; s++) {
+      const got = s === 0 ? dec.start() : dec.next(rowIds(s - 1));
+      const want = tf.tidy(() => {
+        const prefix = tf.tensor2d(
+          Int32Array.from({ length: R * s }, (_, i) => rowIds(i % s)[Math.floor(i / s)] as number),
+          [R, s],
+          'int32',
+        );
+        return m.forwardCached(prefix, cond, caches).reshape([R, tiny.codebookSize]); // [R, 1, K] -> [R, K]
+      });
+      assert.deepEqual(got.shape, [R, tiny.codebookSize]);
+      const err = relativeError(got.dataSync(), want.dataSync());
+      assert.ok(err < 2e-6, `step ${s}: relative error ${err.toExponential(2)}`);
+      tf.dispose([got, want]);
+    }
+    assert.throws(() => dec.next(rowIds(0)), { code: 'INTERNAL' }); // all L positions fed
+    caches.forEach((c) => c.dispose());
+    cond.dispose();
+    dec.dispose();
+    weights.dispose();
+  });
+  m.dispose();
+}
+
+test('decoder logits equal the cached forward at every step (cpu)', decoderMatchesCachedForward);
+
+test('decoder logits equal the cached forward at every step (tfjs-node)', async (t) => {
+  try {
+    await initBackend({ backend: 'tensorflow', log: null });
+  } catch {
+    t.diagnostic('tfjs-node not available: checked on the cpu backend only');
+    return;
+  }
+  try {
+    await decoderMatchesCachedForward();
+  } finally {
+    await tf.setBackend('cpu');
+  }
+});
+
+test('decoder refuses misuse without leaking', async () => {
+  const m = build(2);
+  await expectNoTensorLeak(() => {
+    const weights = new RarDecoderWeights(m);
+    const dec = new RarDecoder(weights, Int32Array.from([m.tokens.classOffset, m.tokens.nullClassId]));
+    assert.throws(() => dec.next(Int32Array.from([0, 0])), { code: 'INTERNAL' });
+    dec.start().dispose();
+    assert.throws(() => dec.start(), { code: 'INTERNAL' });
+    assert.throws(() => dec.next(Int32Array.from([0])), { code: 'TENSOR_SHAPE' });
+    assert.throws(() => dec.next(Int32Array.from([0, tiny.codebookSize])), { code: 'TENSOR_SHAPE' });
+    dec.next(Int32Array.from([0, 1])).dispose();
+    dec.dispose();
+    assert.throws(() => new RarDecoder(weights, Int32Array.from([m.tokens.vocab])), { code: 'TENSOR_SHAPE' });
+    weights.dispose();
+  });
+  m.dispose();
+});
