@@ -51,8 +51,17 @@ test('distributions: uniform in (0,1), normal moments, unbiased ints, permutatio
   const mean = z.reduce((a, b) => a + b, 0) / n;
   const variance = z.reduce((a, b) => a + (b - mean) ** 2, 0) / n;
   assert.ok(Math.abs(mean) < 0.03 && Math.abs(variance - 1) < 0.05, `mean ${mean} var ${variance}`);
+  // PyTorch's bounds are absolute values: at std 0.02 nothing is cut and the spread is the full 0.02
+  // (cutting at ±2σ would give 0.88 × 0.02 = 0.0176)
   const t = r.fillTruncNormal(new Float32Array(n), 0.02);
-  assert.ok(t.every((x) => Math.abs(x) <= 0.04 + 1e-9));
+  const tStd = Math.sqrt(t.reduce((a, b) => a + b * b, 0) / n);
+  assert.ok(Math.abs(tStd - 0.02) < 0.0006, `trunc-normal(0.02) std ${tStd}`);
+  // at std 1 the bounds ±2 do cut: every value within them, spread 0.88
+  const t1 = r.fillTruncNormal(new Float32Array(n), 1);
+  assert.ok(t1.every((x) => Math.abs(x) <= 2));
+  const t1Std = Math.sqrt(t1.reduce((a, b) => a + b * b, 0) / n);
+  assert.ok(Math.abs(t1Std - 0.88) < 0.02, `trunc-normal(1) std ${t1Std}`);
+  assert.throws(() => r.fillTruncNormal(new Float32Array(1), 1, 0.5, 2), { code: 'CONFIG_INVALID' });
   const counts = [0, 0, 0];
   for (let i = 0; i < 3000; i++) counts[r.int(3)]!++;
   assert.ok(
