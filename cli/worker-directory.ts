@@ -89,17 +89,49 @@ function timestampMs(ts: { seconds?: { toString(): string } | number | null; nan
 }
 
 /**
- * Workers of this prefix that polled within LIVE_WINDOW_MS. Poll times are the server's clock, `now`
- * this host's: the window is twice the poll interval, so NTP-kept clocks do not matter.
+ * Partitions of a task queue the server spreads pollers over (its matching.numTaskqueueReadPartitions,
+ * 4 unless configured; $ROBUSTOK_TASK_QUEUE_PARTITIONS when a cluster sets more).
  */
-export async function liveWorkers(service: DescribeTaskQueue, namespace: string, prefix: string, now = Date.now()): Promise<WorkerAd[]> {
-  const res = await service.describeTaskQueue({
-    namespace,
-    taskQueue: { name: directoryQueue(prefix), kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-  });
+export function queuePartitions(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.ROBUSTOK_TASK_QUEUE_PARTITIONS);
+  return Number.isInteger(n) && n >= 1 ? n : 4;
+}
+
+/**
+ * Workers of this prefix that polled within LIVE_WINDOW_MS. DescribeTaskQueue lists the pollers of
+ * one partition, and a poller on another partition reaches the root's list only while its poll is
+ * forwarded there (one at a time per partition): with five workers on a dev server, the root listed
+ * four. So every partition is asked (`/_sys/<queue>/<n>` is the server's name for partition n) and
+ * the lists are merged. Poll times are the server's clock, `now` this host's: the window is twice the
+ * poll interval, so NTP-kept clocks do not matter.
+ */
+export async function liveWorkers(
+  service: DescribeTaskQueue,
+  namespace: string,
+  prefix: string,
+  now = Date.now(),
+  partitions = queuePartitions(),
+): Promise<WorkerAd[]> {
+  const queue = directoryQueue(prefix);
+  const names = [queue, ...Array.from({ length: partitions - 1 }, (_, i) => `/_sys/${queue}/${i + 1}`)];
+  const lists = await Promise.all(
+    names.map(async (name, i) => {
+      try {
+        const res = await service.describeTaskQueue({
+          namespace,
+          taskQueue: { name, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        });
+        return res.pollers ?? [];
+      } catch (e) {
+        // The root must answer; a server that refuses partition names still gives the root's list.
+        if (i === 0) throw e;
+        return [];
+      }
+    }),
+  );
   const ads = new Map<string, WorkerAd>();
-  for (const p of res.pollers ?? []) {
+  for (const p of lists.flat()) {
     if (now - timestampMs(p.lastAccessTime) > LIVE_WINDOW_MS) continue;
     const ad = decodeIdentity(p.identity ?? '');
     if (ad !== undefined) ads.set(ad.identity, ad);

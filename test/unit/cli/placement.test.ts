@@ -80,30 +80,36 @@ test('the identity carries the offer and the queues, and reads back; other ident
   assert.equal(decodeIdentity('1@h robustok-worker/1 queues=cpu gpus=x memory=1MiB cpus=1'), undefined);
 });
 
-test('liveWorkers: only pollers of the directory queue that polled recently and speak our identity', async () => {
+test('liveWorkers: every partition of the directory queue, merged; only recent pollers that speak our identity', async () => {
   const now = Date.parse('2026-12-02T12:00:00Z');
   const at = (ms: number) => ({ seconds: { toString: () => String(Math.floor(ms / 1000)) }, nanos: 0 });
-  const fresh = encodeIdentity(['cpu'], { gpus: 0, memoryBytes: GiB, cpus: 1 }, '1@a');
-  const stale = encodeIdentity(['cpu'], { gpus: 0, memoryBytes: GiB, cpus: 1 }, '2@b');
-  let asked: unknown;
+  const id = (name: string) => encodeIdentity(['cpu'], { gpus: 0, memoryBytes: GiB, cpus: 1 }, name);
+  const byPartition: Record<string, { identity: string; lastAccessTime: ReturnType<typeof at> }[] | Error> = {
+    'x-robustok-workers': [
+      { identity: id('1@a'), lastAccessTime: at(now - 60_000) },
+      { identity: id('2@b'), lastAccessTime: at(now - LIVE_WINDOW_MS - 1000) },
+      { identity: '3@c', lastAccessTime: at(now) },
+    ],
+    // a poller whose polls stay on partition 1 is missing from the root's list
+    '/_sys/x-robustok-workers/1': [
+      { identity: id('4@d'), lastAccessTime: at(now - 1000) },
+      { identity: id('1@a'), lastAccessTime: at(now - 1000) },
+    ],
+    '/_sys/x-robustok-workers/2': new Error('partition names refused'),
+  };
+  const asked: string[] = [];
   const service = {
-    describeTaskQueue: (req: unknown) => {
-      asked = req;
-      return Promise.resolve({
-        pollers: [
-          { identity: fresh, lastAccessTime: at(now - 60_000) },
-          { identity: stale, lastAccessTime: at(now - LIVE_WINDOW_MS - 1000) },
-          { identity: '3@c', lastAccessTime: at(now) },
-        ],
-      });
+    describeTaskQueue: (req: { taskQueue: { name: string } }) => {
+      asked.push(req.taskQueue.name);
+      const r = byPartition[req.taskQueue.name] ?? [];
+      return r instanceof Error ? Promise.reject(r) : Promise.resolve({ pollers: r });
     },
   } as unknown as Parameters<typeof liveWorkers>[0];
-  const live = await liveWorkers(service, 'ns', 'x-', now);
-  assert.deepEqual(
-    live.map((w) => w.name),
-    ['1@a'],
-  );
-  assert.equal((asked as { taskQueue: { name: string } }).taskQueue.name, 'x-robustok-workers');
+  const live = await liveWorkers(service, 'ns', 'x-', now, 4);
+  assert.deepEqual(live.map((w) => w.name).sort(), ['1@a', '4@d']);
+  assert.deepEqual(asked, ['x-robustok-workers', '/_sys/x-robustok-workers/1', '/_sys/x-robustok-workers/2', '/_sys/x-robustok-workers/3']);
+  byPartition['x-robustok-workers'] = new Error('unavailable');
+  await assert.rejects(liveWorkers(service, 'ns', 'x-', now, 4), /unavailable/, 'the root partition must answer');
 });
 
 const ad = (name: string, queues: string[], offer: ResourceOffer): WorkerAd => {
