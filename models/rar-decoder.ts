@@ -3,7 +3,7 @@
  * written for few kernels per generated token. tfjs-node pays tens of µs per kernel whatever its size,
  * and at sampling sizes (one new position of a few dozen rows) that, not arithmetic, is the step's
  * time: `Rar.forwardCached` (the plain reference path, kept for checking) runs ~470 kernels per token
- * at the bench's smoke size (4 blocks), this ~230.
+ * at the bench's smoke size (4 blocks), this ~229.
  *
  * Same function as `forwardCached`; results differ in float rounding only, because:
  *   - the condition c_p = embeddings[condition] + timesteps_embeddings[p] is the same input to every
@@ -15,13 +15,14 @@
  *   - q and k are normalised in one pass, 1/√head_dim folded into q_norm's affine;
  *   - cls and the condition are fed as two single-position steps, so causal attention needs no mask
  *     (each new position sees every cached one), and activations stay 2-D [R, D];
- *   - position and target-aware rows are summed once per position.
+ *   - position and target-aware rows are summed once per position;
+ *   - exact GELU takes 3 kernels: the 1/√2 inside erf and the outer ½ are folded into the MLP half's
+ *     adaLN rows (A2, B2, gate) and into fc1's and fc2's biases.
  * The folded adaLN weights are a copy of the blocks' adaLN weights (6·D² per block, about a third of
  * RAR-B's parameters), held while a sampling call runs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
-import { gelu } from './layers/activations';
 import type { LayerNorm } from './layers/layer-norm';
 import type { Linear } from './layers/linear';
 import type { Rar } from './rar';
@@ -64,6 +65,10 @@ export class RarDecoderWeights {
   readonly eps: tf.Tensor; // LayerNorm eps (the blocks', the final layer's and QK-norm's are all 1e-6)
   readonly qkEps: tf.Tensor;
   readonly finalEps: tf.Tensor;
+  /** Per block: fc1's bias / √2 and fc2's bias · √2 (the GELU fold). */
+  readonly fc1B: tf.Tensor[];
+  readonly fc2B: tf.Tensor[];
+  readonly one: tf.Tensor; // scalar 1 (a number argument would upload a new scalar every call)
   private readonly owned: tf.Tensor[];
 
   constructor(model: Rar) {
@@ -74,6 +79,7 @@ export class RarDecoderWeights {
     this.chunks = 6 * blocks.length + 2;
     const first = blocks[0];
     if (!first?.attn.qNorm || !first.attn.kNorm) throw new PipelineError('INTERNAL', 'RAR decoder: attention without QK-norm');
+    if (blocks.some((b) => b.mlp.act !== 'gelu')) throw new PipelineError('INTERNAL', 'RAR decoder: the MLP fold assumes exact GELU');
     const kept = tf.tidy(() => {
       const rows: tf.Tensor[] = [];
       const bias: tf.Tensor[] = [];
@@ -82,20 +88,25 @@ export class RarDecoderWeights {
         if (!ada.bias) throw new PipelineError('INTERNAL', `RAR decoder: block ${i} adaLN has no bias`);
         const W = tf.split(ada.weight, 6, 0); // [6D, D] -> 6 × [D, D]: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
         const b = tf.split(ada.bias, 6, 0); // [6D] -> 6 × [D]
-        for (const [norm, sh, sc, g] of [
-          [blk.norm1, 0, 1, 2],
-          [blk.norm2, 3, 4, 5],
+        // the MLP half is scaled by 1/√2 (see the GELU note in `feed`)
+        for (const [norm, sh, sc, g, k] of [
+          [blk.norm1, 0, 1, 2, 1],
+          [blk.norm2, 3, 4, 5, Math.SQRT1_2],
         ] as const) {
           const { w, b: lb } = affine(norm, `block ${i} ${norm === blk.norm1 ? 'norm1' : 'norm2'}`);
           const onePlus = (b[sc] as tf.Tensor).add(1); // [D]
-          rows.push((W[sc] as tf.Tensor).mul(w.expandDims(1))); // A: diag(w)·W_scale        [D, D]
-          bias.push(w.mul(onePlus)); //                              w⊙(1 + b_scale)
-          rows.push((W[sc] as tf.Tensor).mul(lb.expandDims(1)).add(W[sh] as tf.Tensor)); // B: diag(b)·W_scale + W_shift
-          bias.push(lb.mul(onePlus).add(b[sh] as tf.Tensor)); //                          b⊙(1 + b_scale) + b_shift
-          rows.push(W[g] as tf.Tensor);
-          bias.push(b[g] as tf.Tensor);
+          const Wsc = W[sc] as tf.Tensor;
+          const chunk = (rowsOf: tf.Tensor, biasOf: tf.Tensor) => {
+            rows.push(k === 1 ? rowsOf : rowsOf.mul(k));
+            bias.push(k === 1 ? biasOf : biasOf.mul(k));
+          };
+          chunk(Wsc.mul(w.expandDims(1)), w.mul(onePlus)); // A: diag(w)·W_scale, w⊙(1 + b_scale)   [D, D], [D]
+          chunk(Wsc.mul(lb.expandDims(1)).add(W[sh] as tf.Tensor), lb.mul(onePlus).add(b[sh] as tf.Tensor)); // B: diag(b)·W_scale + W_shift, b⊙(1 + b_scale) + b_shift
+          chunk(W[g] as tf.Tensor, b[g] as tf.Tensor); // gate
         }
       }
+      const fc1B = blocks.map((blk) => (blk.mlp.fc1.bias ?? tf.zeros([blk.mlp.fc1.outFeatures])).mul(Math.SQRT1_2));
+      const fc2B = blocks.map((blk) => (blk.mlp.fc2.bias ?? tf.zeros([D])).mul(Math.SQRT2));
       const fin = model.finalLayer.adaLN.linear; // chunks (scale, shift); its LayerNorm has no affine
       if (!fin.bias) throw new PipelineError('INTERNAL', 'RAR decoder: final adaLN has no bias');
       const [Wsc, Wsh] = tf.split(fin.weight, 2, 0) as [tf.Tensor, tf.Tensor];
@@ -125,7 +136,8 @@ export class RarDecoderWeights {
       const eps = tf.scalar(first.norm1.eps);
       const qkEps = tf.scalar((first.attn.qNorm as LayerNorm).eps);
       const finalEps = tf.scalar(model.finalLayer.norm.eps);
-      return { adaT, adaB, qkW, qkB, posRows, timeRows, avgD, avgH, eps, qkEps, finalEps };
+      const one = tf.scalar(1);
+      return { adaT, adaB, qkW, qkB, fc1B, fc2B, posRows, timeRows, avgD, avgH, eps, qkEps, finalEps, one };
     });
     this.adaT = kept.adaT;
     this.adaB = kept.adaB;
@@ -138,7 +150,25 @@ export class RarDecoderWeights {
     this.eps = kept.eps;
     this.qkEps = kept.qkEps;
     this.finalEps = kept.finalEps;
-    this.owned = [kept.adaT, kept.adaB, ...kept.qkW, ...kept.qkB, ...kept.posRows, ...kept.timeRows, kept.avgD, kept.avgH, kept.eps, kept.qkEps, kept.finalEps];
+    this.fc1B = kept.fc1B;
+    this.fc2B = kept.fc2B;
+    this.one = kept.one;
+    this.owned = [
+      kept.adaT,
+      kept.adaB,
+      ...kept.qkW,
+      ...kept.qkB,
+      ...kept.fc1B,
+      ...kept.fc2B,
+      ...kept.posRows,
+      ...kept.timeRows,
+      kept.avgD,
+      kept.avgH,
+      kept.eps,
+      kept.qkEps,
+      kept.finalEps,
+      kept.one,
+    ];
   }
 
   dispose(): void {
@@ -249,9 +279,12 @@ export class RarDecoder {
           const att = tf.softmax(tf.matMul(q, K, false, true)); // [R, nh, 1, hs] x [R, nh, t + 1, hs]ᵀ -> [R, nh, 1, t + 1]
           const o = tf.matMul(att, V).reshape([R, D]); // [R, nh, 1, hs] -> [R, D]
           x = x.add(G1.mul(linear(o, blk.attn.proj)));
-          // MLP
-          const z2 = normalize(x, w.avgD, w.eps).mul(A2).add(B2);
-          x = x.add(G2.mul(linear(gelu(linear(z2, blk.mlp.fc1)), blk.mlp.fc2)));
+          // MLP with exact GELU in 3 kernels instead of 5: A2, B2 and G2 come scaled by 1/√2 and the biases
+          // as above, so h' = fc1(z2)/√2 and, as gelu(h) = h'·(1 + erf(h'))/√2,
+          //   G2·fc2(gelu(h)) = (G2/√2)·(h'·(1 + erf(h'))·W2ᵀ + √2·b2)
+          const h = tf.matMul(normalize(x, w.avgD, w.eps).mul(A2).add(B2), blk.mlp.fc1.weight, false, true).add(w.fc1B[i] as tf.Tensor); // [R, D] -> [R, hidden]
+          const u = h.mul(tf.erf(h).add(w.one));
+          x = x.add(G2.mul(tf.matMul(u, blk.mlp.fc2.weight, false, true).add(w.fc2B[i] as tf.Tensor))); // [R, hidden] -> [R, D]
         });
         if (!head) return undefined;
         const [Af, Bf] = mods.slice(6 * blocks.length) as [tf.Tensor, tf.Tensor];

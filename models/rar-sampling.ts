@@ -54,7 +54,9 @@ export function cfgScale(step: number, total: number, guidanceScale: number, gui
 
 /** uncond + (cond − uncond)·scale, in float64 (`cond`, `uncond`: one row of logits each). */
 export function cfgMixRow(cond: ArrayLike<number>, uncond: ArrayLike<number>, scale: number): Float64Array {
-  return Float64Array.from({ length: cond.length }, (_, i) => (uncond[i] as number) + ((cond[i] as number) - (uncond[i] as number)) * scale);
+  const out = new Float64Array(cond.length);
+  for (let i = 0; i < out.length; i++) out[i] = (uncond[i] as number) + ((cond[i] as number) - (uncond[i] as number)) * scale;
+  return out;
 }
 
 /** The random stream of sample `index` under `seed`. */
