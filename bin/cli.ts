@@ -269,10 +269,21 @@ server
   .action(() => exit(import('../cli/commands/server.js').then((m) => m.provisionCommand())));
 server
   .command('start')
-  .description('start Temporal (with its Web UI) and MinIO in the foreground; print addresses and credentials; exit 1 if one dies')
+  .description('start Temporal (with its Web UI) and MinIO in the foreground (or --detach); print addresses and credentials; exit 1 if one dies')
   .option('--temporal-port <n>', 'Temporal frontend port (remembered for later starts; default a free one)')
   .option('--ui-port <n>', 'Temporal Web UI port (remembered)')
   .option('--minio-port <n>', 'MinIO port (remembered)')
+  .option('--detach', "run in the background and return once both answer ('robustok run' with no address then uses them; 'server stop' ends them)")
   .action((o: Parameters<typeof serverStartCommand>[0]) => exit(import('../cli/commands/server.js').then((m) => m.serverStartCommand(o))));
+server
+  .command('stop')
+  .description('stop the local servers started by server start (--detach or in another terminal)')
+  .addOption(json)
+  .action((o: { json?: boolean }) => exit(import('../cli/commands/server.js').then((m) => m.serverStopCommand(o))));
+server
+  .command('status')
+  .description('whether the local servers run and answer: addresses, pid, Web UI, log (exit 1 when not running or not answering)')
+  .addOption(json)
+  .action((o: { json?: boolean }) => exit(import('../cli/commands/server.js').then((m) => m.serverStatusCommand(o))));
 
 program.parseAsync().catch((e: unknown) => import('../cli/error-report.js').then((m) => process.exit(m.reportError(e))));

@@ -5,11 +5,16 @@
  */
 import { lookupManifest } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
-import { describeBackend, type BackendInfo } from '../compute/backend';
+import type { BackendInfo } from '../compute/backend';
 import type { RunRecord } from '../core/run-record';
 
-/** compute/backend.ts's own one-liner (without the skipped candidates), plus a hint when it was not native. */
-function describe(b: BackendInfo): string {
+/**
+ * compute/backend.ts's own one-liner (without the skipped candidates), plus a hint when it was not native.
+ * Imported only when a stage recorded a backend: that module loads tfjs (~150 ms of CPU), which a run of
+ * command stages or an all-cached re-run otherwise never needs.
+ */
+async function describe(b: BackendInfo): Promise<string> {
+  const { describeBackend } = await import('../compute/backend.js');
   const slow = b.backend === 'wasm' || b.backend === 'cpu' ? ' — slower than native TensorFlow; `npm run native-tf` installs it' : '';
   return describeBackend({ ...b, skipped: [] }) + slow;
 }
@@ -21,7 +26,7 @@ export async function backendsUsed(store: ArtifactStore, record: RunRecord): Pro
     if (s.outcome !== 'ran' || s.key === undefined) continue;
     const found = await lookupManifest(store, s.key, { verify: false }).catch(() => undefined);
     const b = found?.state === 'hit' ? (found.manifest.backend as BackendInfo | undefined) : undefined;
-    if (b && typeof b === 'object') seen.add(describe(b));
+    if (b && typeof b === 'object') seen.add(await describe(b));
   }
   return [...seen];
 }

@@ -12,7 +12,7 @@ import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleW
 import { createStageActivities } from '../activities/stage-activities';
 import type { Json } from '../core/canonical-json';
 import { codeVersion } from './code-version';
-import { backendInfo, isBackendInitialised } from '../compute/backend';
+import { recordedBackend } from '../compute/backend-state';
 import { openStore } from '../artifacts/open-store';
 import type { ArtifactStore } from '../artifacts/store';
 import type { WorkerPlacement } from '../activities/resource-guard';
@@ -79,7 +79,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 
 /** The compute backend record for manifests, once a stage (or the worker) has initialised one. */
 function initialisedBackend(): Json | undefined {
-  return isBackendInitialised() ? (backendInfo() as unknown as Json) : undefined;
+  return recordedBackend() as unknown as Json | undefined;
 }
 
 /** Opens stores by URI once per process; the worker's own store is reused for its URI. */

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { PipelineError, errorMessage } from '../core/errors';
+import { recordBackend } from './backend-state';
 import { registerWasmTrainingKernels } from './wasm-kernels/register';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -83,6 +84,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   pending = select(requested, opts);
   try {
     current = await pending;
+    recordBackend(current);
   } finally {
     pending = undefined;
   }

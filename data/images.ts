@@ -7,8 +7,9 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PipelineError } from '../core/errors';
+import { IMAGE_EXTENSIONS } from './image-extensions';
 
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif']);
+export { IMAGE_EXTENSIONS };
 
 /**
  * Symbolic links are followed, as torchvision's ImageFolder does (ImageNet trees are often links into

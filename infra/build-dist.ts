@@ -38,6 +38,9 @@ export async function buildDist(log: (l: string) => void = (l) => console.error(
     format: 'cjs',
     platform: 'node',
     target: 'node20',
+    // `import('./x.js')` becomes a require in a promise: the lazy commands and stage kinds then load through
+    // the CommonJS loader alone, without starting Node's ESM loader (and its export lexing) for each.
+    supported: { 'dynamic-import': false },
     // Stack traces map back to the TypeScript with NODE_OPTIONS=--enable-source-maps.
     sourcemap: 'linked',
     logLevel: 'warning',

@@ -7,12 +7,12 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import path from 'node:path';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { blobKey } from '../artifacts/cas';
 import type { FileEntry, OutputEntry } from '../artifacts/manifest';
 import type { ArtifactStore } from '../artifacts/store';
 import { parseNpyHeader } from '../data/npy';
-import { IMAGE_EXTENSIONS } from '../data/images';
+import { IMAGE_EXTENSIONS } from '../data/image-extensions';
 
 export const MAX_GRID_IMAGES = 64;
 const GUTTER = 2;
@@ -116,8 +116,18 @@ export async function npzFirstImages(stream: Readable, max: number): Promise<Rgb
   }
 }
 
+/**
+ * sharp on first use: a report is written after every run, and most runs (every no-op re-run among them)
+ * have no samples to draw; loading sharp costs them ~130 ms of CPU.
+ */
+function sharpLib(): typeof Sharp {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('sharp') as typeof Sharp;
+}
+
 /** Decodes image files to RGB tiles at the first one's size. */
 export async function decodeTiles(files: readonly Buffer[]): Promise<RgbTile[]> {
+  const sharp = sharpLib();
   const tiles: RgbTile[] = [];
   let size: { width: number; height: number } | undefined;
   for (const f of files) {
@@ -153,7 +163,7 @@ export async function composeGrid(tiles: readonly RgbTile[], source: string): Pr
     const y0 = GUTTER + Math.floor(i / cols) * (th + GUTTER);
     for (let y = 0; y < th; y++) canvas.set(t.data.subarray(y * tw * 3, (y + 1) * tw * 3), ((y0 + y) * width + x0) * 3);
   });
-  const png = await sharp(canvas, { raw: { width, height, channels: 3 } })
+  const png = await sharpLib()(canvas, { raw: { width, height, channels: 3 } })
     .png()
     .toBuffer();
   return { png, width, height, images: tiles.length, tile: { width: tw, height: th }, source };

@@ -33,7 +33,7 @@ export interface RunOptions {
   readonly address?: string;
   readonly namespace?: string;
   readonly queuePrefix?: string;
-  /** Run workers in this process (default: only when this command started the dev server). */
+  /** Run workers in this process (default: only on a local server — the dev server this command started, or `robustok server start`'s). */
   readonly worker?: boolean;
 }
 
@@ -57,7 +57,8 @@ export async function submitAndFollow(plan: Plan, o: RunOptions & { prefix: stri
   // Wrong store credentials surface here, before anything starts (STORE_AUTH), not in every stage attempt.
   await store.stat('records/.preflight');
   const controlQueue = o.prefix + CONTROL_QUEUE;
-  const inProcess = o.worker ?? o.session.devServer !== undefined;
+  // Workers live here by default when the server is local: the embedded one, or `robustok server start`'s.
+  const inProcess = o.worker ?? (o.session.devServer !== undefined || o.session.localServer !== undefined);
   // Tensor stages in this process: get the native backend on first use (else they run on wasm).
   if (inProcess && plan.runs.some((r) => r.kind !== 'command')) await ensureNativeBackend(o.log);
   const workers = inProcess ? await startInProcessWorkers(plan, o.session, store, controlQueue) : [];

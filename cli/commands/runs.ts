@@ -175,7 +175,8 @@ async function attach(
   input: PipelineInput,
   o: ConnOptions & { store?: string; worker?: boolean; session: TemporalSession; log: (l: string) => void },
 ): Promise<number> {
-  const inProcess = o.worker ?? o.session.devServer !== undefined;
+  // Workers live here by default when the server is local: the embedded one, or `robustok server start`'s.
+  const inProcess = o.worker ?? (o.session.devServer !== undefined || o.session.localServer !== undefined);
   o.log(`run ${input.runId} is still running: attaching to it${inProcess ? ' and hosting its workers here' : ''} (no second run is started)`);
   const workers = inProcess ? await startInProcessWorkers(input.plan, o.session, openStore(o.store ?? input.storeUri), input.controlQueue) : [];
   const running = workers.map((w) => w.run());
