@@ -25,11 +25,15 @@ export function findTorch(opts: { install: boolean; log: (l: string) => void }):
   const candidates = [process.env.ROBUSTOK_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
   for (const python of candidates) {
     const version = torchVersion(python);
-    if (version) return { python, version, source: 'found' };
+    if (!version) continue;
+    const blas = referenceBlas(python);
+    if (blas === undefined) return { python, version, source: 'found' };
+    if (!opts.install) return { error: `${python}'s torch ${version} runs on ${blas}: ${REFERENCE_BLAS_FIX}` };
+    break; // Debian's torch without OpenBLAS: the install below adds it
   }
   if (!opts.install) return { error: `no python with torch among ${candidates.join(', ')} (run with --install-torch, or set ROBUSTOK_TORCH_PYTHON)` };
   if (process.getuid?.() !== 0) return { error: 'torch not found and not root: apt-get install python3-torch, or set ROBUSTOK_TORCH_PYTHON' };
-  opts.log('torch not found: installing Debian python3-torch (apt-get)…');
+  opts.log('torch not found, or on the reference BLAS: installing Debian python3-torch and OpenBLAS (apt-get)…');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
   // OpenBLAS replaces Debian's reference BLAS (which made a 2048³ matmul ~50× slower).
@@ -37,6 +41,31 @@ export function findTorch(opts: { install: boolean; log: (l: string) => void }):
   const version = r.status === 0 ? torchVersion('/usr/bin/python3') : undefined;
   if (!version) return { error: `apt-get install python3-torch failed (exit ${r.status ?? 'signal'})` };
   return { python: '/usr/bin/python3', version, source: 'installed (apt-get python3-torch libopenblas0-pthread)' };
+}
+
+const REFERENCE_BLAS_FIX =
+  'that is 10–20× slower than an optimised BLAS, so every ratio against it would flatter us. Install OpenBLAS (apt-get install libopenblas0-pthread, or bench with --install-torch), or point ROBUSTOK_TORCH_PYTHON at a torch built with MKL/OpenBLAS';
+
+/**
+ * The BLAS library `python`'s torch actually loaded, when it is the netlib reference one (Debian's
+ * `python3-torch` is built against the generic `libblas.so.3`, which is the reference implementation
+ * until OpenBLAS provides the alternative); undefined when it is an optimised one. Read from the
+ * process's own memory map after a matmul, so it names what ran rather than what is installed.
+ */
+function referenceBlas(python: string): string | undefined {
+  const probe = [
+    'import torch',
+    'torch.ones(64, 64) @ torch.ones(64, 64)',
+    "libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower() and '/' in l})",
+    "print('\\n'.join(libs))",
+  ].join('\n');
+  const r = spawnSync(python, ['-c', probe], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) return undefined; // no /proc (not Linux): nothing to tell
+  const libs = r.stdout.split('\n').filter((l) => l.length > 0);
+  // libblas.so.3 from Debian's reference directory serves sgemm even when OpenBLAS is mapped too
+  // (pulled in by liblapack): the BLAS interface resolves to the first library that defines it
+  const reference = libs.find((l) => /\/blas\/libblas\.so/.test(l));
+  return reference === undefined ? undefined : `the netlib reference BLAS (${reference})`;
 }
 
 export interface TorchRun {
