@@ -20,6 +20,7 @@ interface KernelExports {
   free_f64(p: number, n: number): void;
   trace_sqrt_product(s1: number, s2: number, n: number, out: number): number;
   symmetric_eigenvalues(a: number, n: number, out: number): number;
+  symmetric_eigenvalues_with(a: number, n: number, out: number, panel: number, crossover: number): number;
   gemm_nt_ld(mi: number, nj: number, kk: number, alpha: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
 }
 
@@ -86,10 +87,15 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number):
   });
 }
 
-/** Eigenvalues (unordered) of a symmetric n×n matrix; only its upper triangle is read. */
-export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
+/**
+ * Eigenvalues (unordered) of a symmetric n×n matrix; only its upper triangle is read. `blocking`
+ * overrides the tridiagonalisation's panel width and the trailing size below which it runs
+ * unblocked (tests use it to reach the blocked path on small matrices).
+ */
+export function symmetricEigenvalues(a: Float64Array, n: number, blocking?: { panel: number; crossover: number }): Float64Array {
   return withBuffers([a], [n], (k, [pa, po]) => {
-    if (k.symmetric_eigenvalues(pa!, n, po!) !== 0) throw new PipelineError('INTERNAL', `symmetric eigenvalues did not converge (n = ${n})`);
+    const status = blocking ? k.symmetric_eigenvalues_with(pa!, n, po!, blocking.panel, blocking.crossover) : k.symmetric_eigenvalues(pa!, n, po!);
+    if (status !== 0) throw new PipelineError('INTERNAL', `symmetric eigenvalues did not converge (n = ${n})`);
     return new Float64Array(k.memory.buffer, po, n).slice();
   });
 }

@@ -43,6 +43,69 @@ void test('symmetric eigenvalues match cyclic Jacobi', () => {
   }
 });
 
+void test('blocked tridiagonalisation (small panels, sizes that are and are not panel multiples) matches cyclic Jacobi', () => {
+  const g = gaussian(21);
+  for (const [n, panel, crossover] of [
+    [64, 8, 16],
+    [77, 8, 16],
+    [77, 5, 6],
+    [150, 32, 128],
+  ] as const) {
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = g();
+    const ref = Array.from(jacobiEigenvalues(a, n)).sort((p, q) => p - q);
+    const blocked = Array.from(symmetricEigenvalues(a, n, { panel, crossover })).sort((p, q) => p - q);
+    const unblocked = Array.from(symmetricEigenvalues(a, n, { panel: 1, crossover: n })).sort((p, q) => p - q);
+    const scale = Math.max(...ref.map(Math.abs));
+    blocked.forEach((v, i) => {
+      assert.ok(Math.abs(v - ref[i]!) < 1e-13 * scale, `n=${n} panel=${panel} λ${i}: ${v} vs Jacobi ${ref[i]}`);
+      assert.ok(Math.abs(v - unblocked[i]!) < 1e-13 * scale, `n=${n} panel=${panel} λ${i}: ${v} vs unblocked ${unblocked[i]}`);
+    });
+  }
+});
+
+void test('tridiagonal eigenvalues (root-free QL): graded, split, 2×2 blocks and extreme scales match cyclic Jacobi', () => {
+  const tridiagonal = (d: number[], e: number[]) => {
+    const n = d.length;
+    const a = new Float64Array(n * n);
+    d.forEach((x, i) => (a[i * n + i] = x));
+    e.forEach((x, i) => (a[i * n + i + 1] = a[(i + 1) * n + i] = x));
+    return a;
+  };
+  const g = gaussian(33);
+  const n = 40;
+  const base = () => [Array.from({ length: n }, () => g()), Array.from({ length: n - 1 }, () => g())] as const;
+  // [label, diagonal, off-diagonal, factor]: the matrix is factor · tridiag(d, e); the reference is
+  // Jacobi on the unscaled matrix times factor (Jacobi's absolute stopping test cannot take 1e-120).
+  const cases: [string, number[], number[], number][] = [
+    ['graded (large first)', Array.from({ length: n }, (_, i) => 10 ** (-i / 4)), Array.from({ length: n - 1 }, (_, i) => 0.5 * 10 ** (-(i + 0.5) / 4)), 1],
+    [
+      'graded (large last)',
+      Array.from({ length: n }, (_, i) => 10 ** (-(n - 1 - i) / 4)),
+      Array.from({ length: n - 1 }, (_, i) => 0.5 * 10 ** (-(n - 1.5 - i) / 4)),
+      1,
+    ],
+    ['split with 1×1 and 2×2 blocks', [3, 1, 2, 5, -1, 4, 0.5], [0, 0.7, 0, 2, 0, 1e-3], 1],
+    ['scaled by 1e120', ...base(), 1e120],
+    ['scaled by 1e-120', ...base(), 1e-120],
+  ];
+  for (const [label, d, e, factor] of cases) {
+    const m = d.length;
+    const ours = Array.from(
+      symmetricEigenvalues(
+        tridiagonal(
+          d.map((x) => factor * x),
+          e.map((x) => factor * x),
+        ),
+        m,
+      ),
+    ).sort((p, q) => p - q);
+    const ref = Array.from(jacobiEigenvalues(tridiagonal(d, e), m)).sort((p, q) => p - q);
+    const scale = Math.max(...ref.map(Math.abs));
+    ours.forEach((v, i) => assert.ok(Math.abs(v / factor - ref[i]!) < 1e-13 * scale, `${label} λ${i}: ${v} vs ${factor * ref[i]!}`));
+  }
+});
+
 void test('identical feature sets give |FID| < 1e-6', () => {
   const n = 400;
   const d = 64;
@@ -68,6 +131,8 @@ void test('random feature sets agree with the reference formula (sqrtm of Σ1Σ2
     [200, 150, 12, 1],
     [500, 400, 48, 2],
     [90, 120, 64, 3],
+    // d above the tridiagonalisation's crossover (128), not a multiple of its panel (32).
+    [400, 300, 150, 4],
   ] as const) {
     const x1 = correlatedFeatures(n1, d, seed);
     const x2 = correlatedFeatures(n2, d, seed + 100, 0.2, 1.3);
