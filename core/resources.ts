@@ -165,7 +165,7 @@ export function parseOfferOverrides(text: string): { offer: Partial<ResourceOffe
     } else if (name === 'gpus' || name === 'cpus') {
       const n = Number(value);
       const ok = name === 'gpus' ? Number.isInteger(n) && n >= 0 : Number.isFinite(n) && n > 0;
-      if (!ok) return { error: `${name}=${value}: ${name === 'gpus' ? 'gpus is a whole number ≥ 0' : 'cpus is a number > 0'}` };
+      if (!ok) return { error: `${name === 'gpus' ? 'gpus is a whole number ≥ 0' : 'cpus is a number > 0'}, got "${value}"` };
       offer[name] = n;
     } else {
       return { error: `unknown resource "${name}" (known: ${RESOURCE_NAMES.join(', ')}): ${form}` };

@@ -62,7 +62,7 @@ test('--resources overrides what was detected, name by name; a malformed one nam
   assert.deepEqual(workerOffer('gpus=2,memory=64GiB', host), { gpus: 2, memoryBytes: 64 * GiB, cpus: 2 });
   assert.throws(
     () => workerOffer('gpus=two', host),
-    (e) => isPipelineError(e) && /--resources gpus=two: gpus=two: gpus is a whole number/.test(e.message),
+    (e) => isPipelineError(e) && /--resources gpus=two: gpus is a whole number ≥ 0, got "two"/.test(e.message),
   );
 });
 
