@@ -41,6 +41,8 @@ export interface BenchCase {
   torch_cores?: number | null;
   ours_range_ms?: [number, number];
   torch_range_ms?: [number, number] | null;
+  /** CLI cases: `node -e 0` timed in the same run; their ratio is ours_ms / node_ms (bench/cli.suite.ts). */
+  node_ms?: number;
   /** 1-minute load average when the case started: the machine is shared, this says how quiet it was. */
   load1?: number;
   note?: string;
