@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const torch = 'error' in found ? null : found;
   log(
     torch
-      ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source})`
+      ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source}); OpenBLAS core ${torch.openblas?.used ?? 'unknown'}${torch.openblas?.override ? ` (set OPENBLAS_CORETYPE: it detected ${torch.openblas.detected}, a generic fallback)` : ''}`
       : `pytorch reference: none (${'error' in found ? found.error : ''})`,
   );
   const ctx: BenchContext = { backend, torch, quick: args.quick, reps: args.reps ?? (args.quick ? 3 : 5), profile: args.profile, log, peakGflops: null };
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     );
   }
   if (args.json) {
-    const torchInfo = torch ? { version: torch.version, python: torch.python, source: torch.source } : null;
+    const torchInfo = torch ? { version: torch.version, python: torch.python, source: torch.source, openblas: torch.openblas ?? null } : null;
     console.log(JSON.stringify({ backend: backend.backend, backendInfo: backend, torch: torchInfo, peak_gflops: ctx.peakGflops, cases }, null, 2));
   }
 }

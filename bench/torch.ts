@@ -8,12 +8,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { ensureOpenblasCore, type OpenblasCore } from './openblas-core';
 
 export interface TorchRef {
   python: string;
   version: string;
   /** How it was obtained: found on this machine, or installed now from Debian. */
   source: 'found' | 'installed (apt-get python3-torch libopenblas0-pthread)';
+  /** OpenBLAS's kernel family for this CPU, and our override when it fell back to a generic one. */
+  openblas?: OpenblasCore;
 }
 
 function torchVersion(python: string): string | undefined {
@@ -27,7 +30,7 @@ export function findTorch(opts: { install: boolean; log: (l: string) => void }):
     const version = torchVersion(python);
     if (!version) continue;
     const blas = referenceBlas(python);
-    if (blas === undefined) return { python, version, source: 'found' };
+    if (blas === undefined) return { python, version, source: 'found', openblas: ensureOpenblasCore(python) };
     if (!opts.install) return { error: `${python}'s torch ${version} runs on ${blas}: ${REFERENCE_BLAS_FIX}` };
     break; // Debian's torch without OpenBLAS: the install below adds it
   }
@@ -40,7 +43,12 @@ export function findTorch(opts: { install: boolean; log: (l: string) => void }):
   const r = spawnSync('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], { stdio: 'ignore', env });
   const version = r.status === 0 ? torchVersion('/usr/bin/python3') : undefined;
   if (!version) return { error: `apt-get install python3-torch failed (exit ${r.status ?? 'signal'})` };
-  return { python: '/usr/bin/python3', version, source: 'installed (apt-get python3-torch libopenblas0-pthread)' };
+  return {
+    python: '/usr/bin/python3',
+    version,
+    source: 'installed (apt-get python3-torch libopenblas0-pthread)',
+    openblas: ensureOpenblasCore('/usr/bin/python3'),
+  };
 }
 
 const REFERENCE_BLAS_FIX =
