@@ -21,11 +21,10 @@ import { backendInfo, initBackend } from '../compute/backend';
 import { writeSafetensors } from '../compute/safetensors';
 import { encodeNpy, decodeNpy } from '../data/npy';
 import { encodeNpz } from '../data/npz';
-import type { GaussianStats } from '../metrics/activation-stats';
 import { frechetDistance } from '../metrics/frechet';
-import { gemmNT } from '../metrics/frechet-wasm';
 import { FidInception, randomInceptionTensors } from '../models/inception';
 import { loadInceptionWeights, weightEntries } from '../models/inception-weights';
+import { syntheticStats } from './synthetic-stats';
 
 function timed<T>(fn: () => T): { value: T; wall_s: number; cpu_s: number } {
   const c = process.cpuUsage();
@@ -34,24 +33,6 @@ function timed<T>(fn: () => T): { value: T; wall_s: number; cpu_s: number } {
   const wall = Number(process.hrtime.bigint() - t) / 1e9;
   const cu = process.cpuUsage(c);
   return { value, wall_s: wall, cpu_s: (cu.user + cu.system) / 1e6 };
-}
-
-/** A covariance-like SPD matrix with a decaying spectrum (like pool_3's), from random factors. */
-function syntheticStats(d: number, m: number, seed: number): GaussianStats {
-  let s = seed >>> 0;
-  const g = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const u1 = (s + 0.5) / 4294967296;
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return Math.sqrt(-2 * Math.log(u1)) * Math.cos((2 * Math.PI * (s + 0.5)) / 4294967296);
-  };
-  const a = new Float64Array(d * m);
-  for (let i = 0; i < d; i++) {
-    const scale = 1 / Math.sqrt(1 + i / 16);
-    for (let k = 0; k < m; k++) a[i * m + k] = scale * g();
-  }
-  const sigma = gemmNT(a, a, d, d, m).map((v) => v / (m - 1));
-  return { dim: d, mu: Float64Array.from({ length: d }, () => 0.3 * g()), sigma };
 }
 
 function findPython(candidates: string[], probe: string): string | undefined {

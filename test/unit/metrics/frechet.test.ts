@@ -151,6 +151,8 @@ void test('n < d (singular covariances): tr sqrt(Σ1Σ2) agrees with the exact l
     [64, 100, 80, 9],
     [100, 64, 80, 10],
     [300, 50, 48, 11],
+    // Rank 149 > the tridiagonalisation's crossover (128): the blocked path on a pivoted factor.
+    [150, 160, 200, 12],
   ] as const) {
     const x1 = correlatedFeatures(n1, d, seed);
     const x2 = correlatedFeatures(n2, d, seed + 50, 0.1, 0.8);
