@@ -28,7 +28,14 @@ const program = new Command('robustok')
     if (cmd.opts<{ verbose?: boolean }>().verbose === true) process.env.ROBUSTOK_VERBOSE = '1';
   });
 
-const exit = (p: Promise<number> | number) => Promise.resolve(p).then((code) => process.exit(code));
+// process.exit() drops what a pipe has not taken yet (`robustok schema | jq` lost all past 64 KiB):
+// an empty write's callback runs once every earlier write is handed to the OS
+const drained = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => (s.writableLength === 0 ? resolve() : s.write('', () => resolve())));
+const exit = (p: Promise<number> | number) =>
+  Promise.resolve(p).then(async (code) => {
+    await Promise.all([drained(process.stdout), drained(process.stderr)]);
+    process.exit(code);
+  });
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 const json = new Option('--json', 'print results as JSON');
