@@ -2,7 +2,8 @@
  * FID benchmark, one run on this machine, JSON on stdout:
  *   1. Fréchet distance at d = 2048 (ours: Cholesky + symmetric eigenvalues in wasm, float64)
  *      against the ADM reference (scipy.linalg.sqrtm) and an eigh-based NumPy variant, on the same
- *      statistics, with the relative difference of the values;
+ *      statistics, with the relative difference of the values; the eigh route runs again with
+ *      OPENBLAS_NUM_THREADS=1, since ours is single-threaded;
  *   2. Inception feature extraction, images/s, tfjs (backend chosen by compute/backend.ts) against
  *      PyTorch CPU on the same weights (bench/fid_torch_inception.py), plus pool_3 parity.
  * Both wall and CPU seconds are reported: the machine is shared, and CPU time is what the code costs.
@@ -24,6 +25,7 @@ import { encodeNpz } from '../data/npz';
 import { frechetDistance } from '../metrics/frechet';
 import { FidInception, randomInceptionTensors } from '../models/inception';
 import { loadInceptionWeights, weightEntries } from '../models/inception-weights';
+import { ensureOpenblasCore } from './openblas-core';
 import { syntheticStats } from './synthetic-stats';
 
 function timed<T>(fn: () => T): { value: T; wall_s: number; cpu_s: number } {
@@ -65,13 +67,22 @@ async function benchFrechet(dir: string) {
       sigma2: { data: b.sigma, shape: [d, d] },
     }),
   );
-  const ref = JSON.parse(execFileSync(py, [path.join(__dirname, 'fid_scipy.py'), file], { encoding: 'utf8', maxBuffer: 1 << 20 })) as {
+  // A NumPy whose OpenBLAS fell back to generic kernels would flatter us: use the CPU's own.
+  const openblas = ensureOpenblasCore(py);
+  const script = path.join(__dirname, 'fid_scipy.py');
+  const ref = JSON.parse(execFileSync(py, [script, file], { encoding: 'utf8', maxBuffer: 1 << 20 })) as {
     adm_sqrtm: { fid: number; wall_s: number; cpu_s: number };
     numpy_eigh: { fid: number };
   };
+  // Ours runs on one thread; NumPy's eigh route on one thread too, for the like-for-like CPU figure.
+  const oneThread = JSON.parse(
+    execFileSync(py, [script, file, '--eigh-only'], { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } }),
+  ) as { numpy_eigh: unknown };
   return {
     ...out,
+    openblas_core: openblas,
     reference: ref,
+    reference_one_thread: oneThread,
     relative_difference_vs_adm: Math.abs(best.value.value - ref.adm_sqrtm.fid) / Math.abs(ref.adm_sqrtm.fid),
     relative_difference_vs_eigh: Math.abs(best.value.value - ref.numpy_eigh.fid) / Math.abs(ref.numpy_eigh.fid),
   };
