@@ -60,7 +60,13 @@ export async function buildDist(log: (l: string) => void = (l) => console.error(
   await rename(DIST, old).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
-  await rename(tmp, DIST);
+  try {
+    await rename(tmp, DIST);
+  } catch (e) {
+    // Another build (a test, the bench) put its dist/ in place between our two renames: keep that one.
+    await rm(tmp, { recursive: true, force: true });
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
   await rm(old, { recursive: true, force: true });
   log(`dist/ built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
