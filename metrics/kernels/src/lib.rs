@@ -7,10 +7,11 @@
 //! see product_ut_s_u) and one Householder tridiagonalisation (4n³/3, blocked: see
 //! tridiagonalize_blocked) followed by the O(n²) root-free QL iteration on the tridiagonal.
 //!
-//! Where the time goes at d = 2048 on one core (x86-64 under V8, f64x2 without FMA): Cholesky
-//! ~0.27 s, product ~0.74 s, tridiagonalisation ~1.1 s, QL ~0.06 s. The products run at ~13 GF/s,
-//! close to the ~6 flop/cycle a 128-bit multiply + add pair allows; the tridiagonalisation's
-//! symmetric matrix-vector half is bound by streaming the trailing matrix (~20 GB/s).
+//! Where the time goes at d = 2048 on one core (x86-64 under V8, f64x2 without FMA; measure with
+//! bench/frechet-stages.ts): Cholesky ~0.26 s, product ~0.68 s, tridiagonalisation ~1.0 s, QL
+//! ~0.06 s. The products run at ~13–15 GF/s, near the ~6 flop/cycle that separate 128-bit
+//! multiplies and adds allow; the tridiagonalisation's symmetric matrix-vector half is bound by
+//! streaming the trailing matrix (~20 GB/s).
 //!
 //! Matrices are row-major n×n f64. Every exported function takes raw pointers into the module's
 //! memory; the TypeScript side (metrics/frechet-wasm.ts) owns allocation and copying.
@@ -78,7 +79,20 @@ unsafe fn micro<const MR: usize, const NR: usize>(
 pub unsafe fn gemm_nt(
     mi: usize, nj: usize, kk: usize, alpha: f64, a: *const f64, lda: usize, b: *const f64, ldb: usize, c: *mut f64, ldc: usize,
 ) {
-    // KC×8 bytes per row keeps a 4-row A strip in L1 and a JC-row B block in L2.
+    gemm_tiles::<GEMM_MR, GEMM_NR>(mi, nj, kk, alpha, a, lda, b, ldb, c, ldc);
+}
+
+/// Register tile of gemm_nt: 9 f64x2 accumulators. Measured at 1024³ (GF/s, one core): 3×3 15.2,
+/// 4×2 14.2, 2×4 14.0, 3×4 and 4×3 12.6 (those run out of V8's 15 allocatable SIMD registers).
+const GEMM_MR: usize = 3;
+const GEMM_NR: usize = 3;
+
+/// gemm_nt with MR×NR register tiles (edges by 1-row and 1-column tiles).
+#[inline(always)]
+unsafe fn gemm_tiles<const MR: usize, const NR: usize>(
+    mi: usize, nj: usize, kk: usize, alpha: f64, a: *const f64, lda: usize, b: *const f64, ldb: usize, c: *mut f64, ldc: usize,
+) {
+    // KC×8 bytes per row keeps an MR-row A strip in L1 and a JC-row B block in L2.
     const KC: usize = 256;
     const JC: usize = 128;
     let mut k0 = 0;
@@ -93,22 +107,24 @@ pub unsafe fn gemm_nt(
                 let ab = a.add(i * lda + k0);
                 let cb = c.add(i * ldc + j0);
                 let mut j = 0;
-                if i + 4 <= mi {
-                    while j + 2 <= jb {
-                        micro::<4, 2>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
-                        j += 2;
+                if i + MR <= mi {
+                    while j + NR <= jb {
+                        micro::<MR, NR>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                        j += NR;
                     }
-                    if j < jb {
-                        micro::<4, 1>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                    while j < jb {
+                        micro::<MR, 1>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                        j += 1;
                     }
-                    i += 4;
+                    i += MR;
                 } else {
-                    while j + 2 <= jb {
-                        micro::<1, 2>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
-                        j += 2;
+                    while j + NR <= jb {
+                        micro::<1, NR>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                        j += NR;
                     }
-                    if j < jb {
+                    while j < jb {
                         micro::<1, 1>(ab, lda, bb.add(j * ldb), ldb, kb, alpha, cb.add(j), ldc);
+                        j += 1;
                     }
                     i += 1;
                 }
