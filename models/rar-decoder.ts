@@ -26,6 +26,7 @@ import { PipelineError } from '../core/errors';
 import type { LayerNorm } from './layers/layer-norm';
 import type { Linear } from './layers/linear';
 import type { Rar } from './rar';
+import { buildRarStepGraph, type RarStepGraph } from './rar-decoder-graph';
 
 /** cls + condition. */
 const PREFIX = 2;
@@ -70,6 +71,8 @@ export class RarDecoderWeights {
   readonly fc2B: tf.Tensor[];
   readonly one: tf.Tensor; // scalar 1 (a number argument would upload a new scalar every call)
   private readonly owned: tf.Tensor[];
+  /** The step as one native graph (`useNativeGraph`); absent: eager kernels. */
+  step: RarStepGraph | undefined;
 
   constructor(model: Rar) {
     this.model = model;
@@ -171,8 +174,17 @@ export class RarDecoderWeights {
     ];
   }
 
+  /**
+   * On the native backend, runs each step as one TensorFlow graph (models/rar-decoder-graph.ts) instead
+   * of ~230 eager kernels; elsewhere a no-op. Same ops, so the same logits up to kernel-level rounding.
+   */
+  async useNativeGraph(): Promise<void> {
+    if (tf.getBackend() === 'tensorflow' && !this.step) this.step = await buildRarStepGraph(this);
+  }
+
   dispose(): void {
     for (const t of this.owned) t.dispose();
+    this.step = undefined; // the graph itself is shared (rar-decoder-graph.ts) and stays loaded
   }
 }
 
@@ -198,8 +210,11 @@ export class RarDecoder {
         throw new PipelineError('TENSOR_SHAPE', `RAR decoder: condition id ${c} is outside the vocabulary`);
     }
     this.condEmb = tf.tidy(() => tf.gather(m.embeddings.weight, tf.tensor1d(condition, 'int32'))); // [R] -> [R, D]
-    this.k = m.blocks.items.map(() => undefined);
-    this.v = m.blocks.items.map(() => undefined);
+    // the graph takes a cache at every step: empty ones [R, nh, 0, hs] before the first
+    const { numHeads: nh, hiddenSize: D } = m.config;
+    const empty = () => (weights.step ? tf.zeros([this.rows, nh, 0, D / nh]) : undefined);
+    this.k = m.blocks.items.map(empty);
+    this.v = m.blocks.items.map(empty);
   }
 
   /** Feeds cls (position 0) and the condition (position 1): logits [R, K] predicting token 0. */
@@ -242,6 +257,7 @@ export class RarDecoder {
 
   /** Runs position `this.position` with content rows [R, D]; returns its logits [R, K] when `head`. */
   private feed(content: tf.Tensor, head: boolean): tf.Tensor | undefined {
+    if (this.w.step) return this.feedGraph(this.w.step, content, head);
     const w = this.w;
     const m = w.model;
     const p = this.position;
@@ -302,5 +318,34 @@ export class RarDecoder {
     });
     this.position++;
     return logits;
+  }
+
+  /** `feed` through the native step graph. */
+  private feedGraph(step: RarStepGraph, content: tf.Tensor, head: boolean): tf.Tensor | undefined {
+    const p = this.position;
+    const caches: Record<string, tf.Tensor> = {};
+    this.k.forEach((t, i) => (caches[`k${i}`] = t as tf.Tensor));
+    this.v.forEach((t, i) => (caches[`v${i}`] = t as tf.Tensor));
+    const out = step.graph.run({
+      ...step.weightFeeds,
+      ...caches,
+      content,
+      pos: this.w.posRows[p] as tf.Tensor,
+      time: this.w.timeRows[p] as tf.Tensor,
+      cond: this.condEmb,
+    });
+    this.k.forEach((t, i) => {
+      t?.dispose();
+      this.k[i] = out[`k${i}`];
+    });
+    this.v.forEach((t, i) => {
+      t?.dispose();
+      this.v[i] = out[`v${i}`];
+    });
+    this.position++;
+    const logits = out.logits as tf.Tensor;
+    if (head) return logits;
+    logits.dispose();
+    return undefined;
   }
 }

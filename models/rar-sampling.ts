@@ -121,6 +121,7 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
   const total = chunks.size * L;
   const weights = o.kvCache === false ? undefined : new RarDecoderWeights(model);
   try {
+    await weights?.useNativeGraph();
     for (const rows of chunks.values()) {
       const samples = rows.map((i) => (i === undefined ? undefined : { classId: classes[i] as number, rng: sampleRng(o.seed, indices[i] as number), at: i }));
       await sampleChunk(model, weights, samples, o, out, () => o.onStep?.(++done, total));

@@ -1,7 +1,8 @@
 /**
  * The sampling decoder (models/rar-decoder.ts) against the model's plain cached forward: same logits at
  * every step within float32 rounding (it folds LayerNorm affines into the adaLN rows and reorders sums),
- * with [class; null] rows as sampling feeds them, on the cpu backend and on tfjs-node when present.
+ * with [class; null] rows as sampling feeds them, on the cpu backend and on tfjs-node when present (there
+ * both as eager kernels and as the one-graph step of models/rar-decoder-graph.ts).
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,15 +31,19 @@ function build(seed = 1): Rar {
   return m;
 }
 
-async function decoderMatchesCachedForward(): Promise<void> {
+async function decoderMatchesCachedForward(graph = false): Promise<void> {
   const m = build();
   const L = tiny.imageSeqLen;
   const ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]; // [2 samples, L] raster ids
   const R = 4; // [class; null] for 2 samples
   const condIds = Int32Array.from([...m.conditionIds([1, 2]), m.tokens.nullClassId, m.tokens.nullClassId]);
   const rowIds = (s: number) => Int32Array.from({ length: R }, (_, r) => ids[(r % 2) * L + s] as number);
+  const weights = new RarDecoderWeights(m);
+  if (graph) {
+    await weights.useNativeGraph();
+    assert.ok(weights.step, 'the native backend runs the step as one graph');
+  }
   await expectNoTensorLeak(() => {
-    const weights = new RarDecoderWeights(m);
     const dec = new RarDecoder(weights, condIds);
     const caches = m.newCaches();
     const cond = tf.tensor1d(condIds, 'int32');
@@ -61,14 +66,14 @@ async function decoderMatchesCachedForward(): Promise<void> {
     caches.forEach((c) => c.dispose());
     cond.dispose();
     dec.dispose();
-    weights.dispose();
   });
+  weights.dispose();
   m.dispose();
 }
 
-test('decoder logits equal the cached forward at every step (cpu)', decoderMatchesCachedForward);
+test('decoder logits equal the cached forward at every step (cpu)', () => decoderMatchesCachedForward());
 
-test('decoder logits equal the cached forward at every step (tfjs-node)', async (t) => {
+test('decoder logits equal the cached forward at every step (tfjs-node: eager kernels and the step graph)', async (t) => {
   try {
     await initBackend({ backend: 'tensorflow', log: null });
   } catch {
@@ -77,6 +82,7 @@ test('decoder logits equal the cached forward at every step (tfjs-node)', async 
   }
   try {
     await decoderMatchesCachedForward();
+    await decoderMatchesCachedForward(true);
   } finally {
     await tf.setBackend('cpu');
   }
