@@ -12,7 +12,7 @@ export interface OpProfile {
 }
 
 /** Kernel types of one call of `fn`, most total time first (all of them; callers cut). */
-export async function profileByOp(fn: () => void): Promise<{ kernels: number; ops: OpProfile[] }> {
+export async function profileByOp(fn: () => void | Promise<void>): Promise<{ kernels: number; ops: OpProfile[] }> {
   const info = await tf.profile(fn);
   const by = new Map<string, OpProfile>();
   for (const k of info.kernels) {

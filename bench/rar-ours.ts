@@ -2,12 +2,17 @@
  * Our side of the RAR bench, run as a child process by bench/rar.suite.ts so its TensorFlow thread pools
  * are set from the environment (bench/threads.ts).
  *
- * stdin:  {cases: RarCaseSpec[], reps, warmup}
- * stdout: last line {backend, results: {name: StepTiming & {leaked}}}
+ * stdin:  {cases: RarCaseSpec[], reps, warmup, profile?}
+ * stdout: last line {backend, results: {name: StepTiming & {leaked, profile?}}}
+ *
+ * profile: eager kernels of one more run by type (bench/profile.ts). KV-cache sampling on the native
+ * backend runs its decode steps as one graph call each (models/rar-decoder-graph.ts), whose kernels
+ * tf.profile does not see: its profile shows only what runs outside the graph.
  */
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../compute/backend';
+import { profileByOp, type OpProfile } from './profile';
 import { oursRarCase, type RarCaseSpec } from './rar-cases';
 import type { StepTiming } from './threads';
 
@@ -15,9 +20,10 @@ interface Input {
   cases: RarCaseSpec[];
   reps: number;
   warmup: number;
+  profile?: boolean;
 }
 
-export type OursRarResult = StepTiming & { leaked: number };
+export type OursRarResult = StepTiming & { leaked: number; profile?: { kernels: number; ops: OpProfile[] } };
 
 /** bench/threads.ts timeSteps for a step that returns a promise (sampling reads logits asynchronously). */
 async function timeAsync(fn: () => Promise<void>, reps: number, warmup: number): Promise<StepTiming> {
@@ -53,6 +59,10 @@ async function main(): Promise<void> {
       const before = tf.memory().numTensors;
       const t = await timeAsync(o.run, input.reps, 0);
       results[c.name] = { ...t, leaked: tf.memory().numTensors - before };
+      if (input.profile) {
+        const p = await profileByOp(o.run); // tf.profile awaits the run's promise
+        results[c.name] = { ...t, leaked: tf.memory().numTensors - before, profile: { kernels: p.kernels, ops: p.ops.slice(0, 20) } };
+      }
     } finally {
       o.dispose();
     }

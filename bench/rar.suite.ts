@@ -8,6 +8,8 @@
  * reported per token (train: target ids per second; sampling: generated ids per second) and, for
  * sampling, per image.
  */
+import os from 'node:os';
+import { formatProfile } from './profile';
 import type { OursRarResult } from './rar-ours';
 import { rarCases, tokensPerRun } from './rar-cases';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
@@ -32,7 +34,8 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   for (const threads of settings) {
     for (const c of rarCases(ctx.quick)) {
       const reps = c.kind === 'train' ? ctx.reps : Math.min(ctx.reps, 3);
-      const input = { cases: [c], reps, warmup: 1 };
+      const input = { cases: [c], reps, warmup: 1, profile: ctx.profile };
+      const load1 = os.loadavg()[0] as number;
       const oursSide = () => runOursInChild<OursOutput>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
       const torchSide = () =>
         ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/rar_bench.py', input, threads).results[c.name] ?? null) : null;
@@ -64,14 +67,16 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
         torch_cores: torch?.cores ?? null,
         ours_range_ms: [ours.min_ms, ours.max_ms],
         torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
+        load1,
         ...(ours.leaked !== 0 ? { note: `our run leaves ${ours.leaked} tensors per ${reps} runs` } : {}),
       });
       ctx.log(
-        `  ${c.name} @${threads}t: ours ${ours.median_ms.toFixed(1)} ms (${Math.round(tokPerS(ours.median_ms))} tok/s, ${ours.cores.toFixed(2)} cores)` +
+        `  ${c.name} @${threads}t (load ${load1.toFixed(1)}): ours ${ours.median_ms.toFixed(1)} ms (${Math.round(tokPerS(ours.median_ms))} tok/s, ${ours.cores.toFixed(2)} cores)` +
           (torch
             ? `, torch ${torch.median_ms.toFixed(1)} ms (${Math.round(tokPerS(torch.median_ms))} tok/s, ${torch.cores.toFixed(2)} cores), ×${(ours.median_ms / torch.median_ms).toFixed(2)}`
             : ''),
       );
+      if (ours.profile) for (const line of formatProfile(ours.profile)) ctx.log(line);
     }
   }
   return Promise.resolve(out);
