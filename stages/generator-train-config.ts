@@ -50,7 +50,8 @@ export type GeneratorTrainConfig = z.output<typeof generatorTrainConfigSchema>;
 
 export const generatorTrainDescriptor: StageDescriptor<GeneratorTrainConfig> = {
   kind: 'generator.train',
-  // 2: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread)
+  // 2: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread);
+  //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
   version: '2',
   description:
     'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',

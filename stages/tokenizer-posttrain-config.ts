@@ -49,7 +49,8 @@ export type TokenizerPosttrainConfig = z.output<typeof tokenizerPosttrainConfigS
 export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainConfig> = {
   kind: 'tokenizer.posttrain',
   // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
-  // 3: the fresh discriminator's trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std)
+  // 3: the fresh discriminator's trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std);
+  //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
   version: '3',
   description: 'RobusTok decoder post-training on σ-paired data: encode the generated image, reconstruct the real one (dossier §8).',
   configSchema: tokenizerPosttrainConfigSchema,

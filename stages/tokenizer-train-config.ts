@@ -77,7 +77,8 @@ export type TokenizerTrainConfig = z.output<typeof tokenizerTrainConfigSchema>;
 export const tokenizerTrainDescriptor: StageDescriptor<TokenizerTrainConfig> = {
   kind: 'tokenizer.train',
   // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
-  // 3: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread)
+  // 3: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread);
+  //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
   version: '3',
   description: 'RobusTok tokenizer main training: ViT VQ tokenizer with latent perturbation, L2 + LPIPS + VQ + semantic InfoNCE + hinge GAN (dossier §2–§3).',
   configSchema: tokenizerTrainConfigSchema,

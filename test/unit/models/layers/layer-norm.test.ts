@@ -46,3 +46,48 @@ test('LayerNorm rejects a wrong width and passes the gradient check', async () =
   });
   ln.dispose();
 });
+
+test('LayerNorm without affine: its hand-written gradient equals autodiff through the textbook form', async () => {
+  const ln = new LayerNorm({ dim: 6, eps: 1e-6, affine: false });
+  const x = tf.tensor(randomValues(36, 7), [3, 2, 6]);
+  const dy = tf.tensor(randomValues(36, 9), [3, 2, 6]);
+  await expectNoTensorLeak(() => {
+    const ours = tf.grad((xx: tf.Tensor) => ln.forward(xx).mul(dy).sum())(x);
+    const textbook = tf.grad((xx: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, -1, true);
+      return xx
+        .sub(mean)
+        .mul(tf.rsqrt(variance.add(1e-6)))
+        .mul(dy)
+        .sum();
+    })(x);
+    expectClose(ours.dataSync(), textbook.dataSync(), 1e-5);
+    tf.dispose([ours, textbook]);
+  });
+  tf.dispose([x, dy]);
+  ln.dispose();
+});
+
+test('LayerNorm gradients equal autodiff through the textbook form (3-D input, weight and bias)', () => {
+  const ln = new LayerNorm({ dim: 8, eps: 1e-6 });
+  setVar(ln.weight!, Array.from(randomValues(8, 11, 2)));
+  setVar(ln.bias!, Array.from(randomValues(8, 12, 1)));
+  const x = tf.tensor(randomValues(2 * 3 * 8, 13, 3), [2, 3, 8]);
+  const dy = tf.tensor(randomValues(2 * 3 * 8, 14, 1), [2, 3, 8]);
+  const textbook = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return x
+      .sub(mean)
+      .mul(tf.rsqrt(variance.add(1e-6)))
+      .mul(w)
+      .add(b);
+  };
+  const [gx, gw, gb] = tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => textbook(x, w, b).mul(dy).sum())([x, ln.weight!, ln.bias!]);
+  const { grads } = tf.variableGrads(() => ln.forward(x).mul(dy).sum(), [ln.weight!, ln.bias!]);
+  const gxOurs = tf.grad((xx: tf.Tensor) => ln.forward(xx).mul(dy).sum())(x);
+  expectClose(gxOurs.dataSync(), gx!.dataSync(), 1e-5);
+  expectClose(grads[ln.weight!.name]!.dataSync(), gw!.dataSync(), 1e-5);
+  expectClose(grads[ln.bias!.name]!.dataSync(), gb!.dataSync(), 1e-5);
+  tf.dispose([x, dy, gx!, gw!, gb!, gxOurs, ...Object.values(grads)]);
+  ln.dispose();
+});
