@@ -18,7 +18,7 @@ interface KernelExports {
   memory: { buffer: ArrayBuffer };
   alloc_f64(n: number): number;
   free_f64(p: number, n: number): void;
-  trace_sqrt_product(s1: number, s2: number, n: number, out: number): number;
+  trace_sqrt_product(s1: number, s2: number, n: number, out: number, knownSingular: number): number;
   symmetric_eigenvalues(a: number, n: number, out: number): number;
   symmetric_eigenvalues_with(a: number, n: number, out: number, panel: number, crossover: number): number;
   gemm_nt_ld(mi: number, nj: number, kk: number, alpha: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
@@ -69,10 +69,14 @@ export interface TraceSqrtResult {
   readonly negativePivot: number;
 }
 
-/** tr sqrt(S1 S2) for symmetric PSD n×n matrices (row-major, both triangles filled). */
-export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number): TraceSqrtResult {
+/**
+ * tr sqrt(S1 S2) for symmetric PSD n×n matrices (row-major, both triangles filled).
+ * `knownSingular` says which is singular for certain (a covariance of at most n samples), so the
+ * kernel factors it with pivoting at once; the result is the same without it, found more slowly.
+ */
+export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number, knownSingular: { s1?: boolean; s2?: boolean } = {}): TraceSqrtResult {
   return withBuffers([s1, s2], [6], (k, [p1, p2, po]) => {
-    const status = k.trace_sqrt_product(p1!, p2!, n, po!);
+    const status = k.trace_sqrt_product(p1!, p2!, n, po!, (knownSingular.s1 ? 1 : 0) | (knownSingular.s2 ? 2 : 0));
     const out = new Float64Array(k.memory.buffer, po, 6).slice();
     if (status !== 0) throw new PipelineError('INTERNAL', `tr sqrt(S1 S2): the eigenvalue iteration did not converge (d = ${n})`);
     const methods = ['cholesky', 'pivoted-cholesky-s1', 'pivoted-cholesky-s2'] as const;

@@ -61,7 +61,8 @@ export function frechetDistance(
     tr1 += a.sigma[i * d + i]!;
     tr2 += b.sigma[i * d + i]!;
   }
-  const ts = traceSqrtProduct(a.sigma, b.sigma, d);
+  // A covariance of at most d samples has rank < d: the kernel can factor it with pivoting at once.
+  const ts = traceSqrtProduct(a.sigma, b.sigma, d, { s1: a.count !== undefined && a.count <= d, s2: b.count !== undefined && b.count <= d });
   if (ts.negativePivot < -1e-8) {
     throw new PipelineError(
       'DATA_CORRUPT',

@@ -953,18 +953,28 @@ unsafe fn sym_rank2k_upper(u: &[f64], y: &[f64], n: usize) -> Vec<f64> {
 /// out[0] = Σ sqrt(max(λ, 0)), out[1] = min λ, out[2] = max λ, out[3] = method (0: Cholesky of S1,
 /// 1: pivoted Cholesky of S1, 2: pivoted Cholesky of S2), out[4] = rank of the factor used,
 /// out[5] = most negative relative diagonal left by a pivoted factorisation (0 if none).
+/// known_singular: bit 0 set = S1 is known to be singular (from at most n samples), bit 1 = S2;
+/// the routine then goes straight to the factorisation it would otherwise find by failing.
 /// Returns 0, or 1 if the QL iteration did not converge.
 #[no_mangle]
-pub unsafe extern "C" fn trace_sqrt_product(s1: *const f64, s2: *const f64, n: usize, out: *mut f64) -> i32 {
-    let l1 = try_cholesky(s1, n);
+pub unsafe extern "C" fn trace_sqrt_product(s1: *const f64, s2: *const f64, n: usize, out: *mut f64, known_singular: u32) -> i32 {
+    let (s1_singular, s2_singular) = (known_singular & 1 != 0, known_singular & 2 != 0);
+    let l1 = if s1_singular { None } else { try_cholesky(s1, n) };
     let mut residual = 0.0;
     let (mut m, rank, method) = match l1 {
+        // S2 known to be singular: the branch the noise test below would reach, without first
+        // paying for the eigenvalues of Lᵀ S2 L.
+        Some(_) if s2_singular => {
+            let (m, r, res) = pivoted_product(s2, s1, n);
+            residual = res;
+            (m, r, 2.0)
+        }
         Some(l) => {
             let m = product_ut_s_u(l, s2, n);
             (m, n, 0.0)
         }
         None => {
-            if try_cholesky(s2, n).is_some() {
+            if !s2_singular && try_cholesky(s2, n).is_some() {
                 let (m, r, res) = pivoted_product(s1, s2, n);
                 residual = res;
                 (m, r, 1.0)
