@@ -39,7 +39,10 @@ const exit = (p: Promise<number> | number) =>
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 const json = new Option('--json', 'print results as JSON');
-const address = new Option('--address <host:port>', 'Temporal frontend (default $TEMPORAL_ADDRESS; none ⇒ start a local dev server)');
+const address = new Option(
+  '--address <host:port>',
+  'Temporal frontend (default $TEMPORAL_ADDRESS; none ⇒ the local server of `robustok server start` when it runs, else a dev server started for this call)',
+);
 const namespace = new Option('--namespace <ns>', 'Temporal namespace (default $TEMPORAL_NAMESPACE or "default")');
 const store = new Option('--store <uri>', 'artifact store: file:///dir or s3://bucket/prefix (default $ROBUSTOK_STORE or ./.robustok/store)');
 const set = new Option('--set <path=value>', 'override a spec value, e.g. --set stages.train.config.lr=0.001 (repeatable)').argParser(collect).default([]);
@@ -64,7 +67,9 @@ program
   .action((spec: string, o: { set: string[]; json?: boolean; store?: string }) => exit(import('../cli/commands/plan.js').then((m) => m.planCommand(spec, o))));
 program
   .command('run <spec>')
-  .description('run a pipeline (starts a local Temporal dev server and workers when no address is set)')
+  .description(
+    'run a pipeline (no address set: on the local server of `server start --detach` if one runs, else on a dev server it starts; workers in this process)',
+  )
   .addOption(set)
   .addOption(json)
   .addOption(store)
