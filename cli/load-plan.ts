@@ -8,6 +8,7 @@ import { MAX_PLAN_BYTES, planTooLarge } from '../plan/plan-size';
 import type { Plan } from '../plan/types';
 import { stageCatalog } from '../stages/catalog';
 import { resolveEnvironment } from './env-resolution';
+import { pinSourceStats } from './source-fingerprint';
 
 export type Planned = { ok: true; loaded: LoadedSpec; plan: Plan } | { ok: false; issues: SpecIssue[] };
 
@@ -16,7 +17,7 @@ export async function loadPlan(file: string, sets: readonly string[]): Promise<P
   if (!loaded.ok) return { ok: false, issues: loaded.error };
   const resolved = await resolveEnvironment(loaded.value.spec, process.env);
   if (resolved.issues.length > 0) return { ok: false, issues: resolved.issues.map((i) => ({ ...i, ...loaded.value.sourceMap.locate(i.path, 'value') })) };
-  const plan = buildPlan(resolved.spec, stageCatalog, loaded.value.sourceMap);
+  const plan = buildPlan(await pinSourceStats(resolved.spec), stageCatalog, loaded.value.sourceMap);
   if (!plan.ok) return { ok: false, issues: plan.error };
   const big = planTooLarge(plan.value);
   if (big !== undefined) {

@@ -12,10 +12,15 @@ export const filesImportConfigSchema = z.strictObject({
   /** Absolute path, file:///… or s3://bucket/key (an object, or every object under key/). */
   source: sourceField,
   /**
-   * Expected sha256 of a single-file source: a mismatch fails the stage. The cache key sees the source
-   * string, not its bytes, so pin released files with this when the same path might be overwritten.
+   * Expected sha256 of a single-file source: a mismatch fails the stage. Without it the key sees the
+   * source string plus `sourceStat` (sizes and modification times, when the planner can see the path).
    */
   sha256: sha256Field.optional(),
+  /**
+   * Set by the planner, not by hand: what it saw at a local source (cli/source-fingerprint.ts), so
+   * files replaced at the same path change the cache key. The stage does not read it.
+   */
+  sourceStat: z.string().optional(),
 });
 
 export type FilesImportConfig = z.output<typeof filesImportConfigSchema>;

@@ -5,7 +5,8 @@
  *   s3://bucket/key                     one object, or every object under key/ (a "directory"),
  *                                       through the store layer (ROBUSTOK_S3_ENDPOINT and credentials)
  * Relative paths are refused: a worker's working directory is not the planning host's.
- * The source string (not the bytes behind it) is what the cache key sees, so `sha256` pins a file.
+ * The cache key sees the source string plus, for local paths the planner can see, their sizes and
+ * modification times (cli/source-fingerprint.ts); `sha256` pins a file's content.
  */
 import { constants, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';

@@ -17,8 +17,10 @@ export const weightsImportConfigSchema = z.strictObject({
   arch: z.enum(['robustok-tokenizer', 'rar']),
   /** The safetensors file: absolute path, file:///… or s3://bucket/key. */
   weights: sourceField,
-  /** Expected sha256 of the weights file (the cache key sees the source string, not its bytes). */
+  /** Expected sha256 of the weights file; without it the key sees the source string plus `sourceStat`. */
   sha256: sha256Field.optional(),
+  /** Set by the planner, not by hand: size and modification time of a local weights file (cli/source-fingerprint.ts). */
+  sourceStat: z.string().optional(),
   /** Upstream YAML (or JSON) the weights were trained with: absolute path, file:///… or s3://bucket/key. */
   upstreamConfig: sourceField.optional(),
   /** Config keys on top of upstreamConfig: our tokenizer keys (image_size, width, …) or RAR keys (hiddenSize, …, `preset`). */
