@@ -1,7 +1,7 @@
 /**
  * The decoder's one-position step (models/rar-decoder.ts, `RarDecoder.feed`) as one TensorFlow graph
- * for the native backend: the same ops in the same order, run by one session call per position instead
- * of ~230 eager kernels. Weights are graph inputs (the graph holds no copy of them); the caches go in and
+ * for the native backend: the same ops in the same order (but for the means, see `normalize`), run by
+ * one session call per position instead of ~230 eager kernels. Weights are graph inputs (the graph holds no copy of them); the caches go in and
  * come out grown by one position.
  *
  * The graph depends only on the config (and LayerNorm eps), so one is loaded per process and config and
@@ -56,12 +56,14 @@ export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGr
   const epsValues = [w.eps, w.qkEps, w.finalEps].map((t) => t.dataSync()[0] as number);
   const [eps, qkEps, finalEps] = epsValues.map((e) => g.constFloat(e)) as [string, string, string];
   const one = g.constFloat(1);
-  const avgD = weight('avgD', w.avgD);
-  const avgH = weight('avgH', w.avgH);
-  // (x − mean)·rsqrt(var + eps) with means as matmuls, as the eager step
-  const normalize = (x: string, avg: string, e: string) => {
-    const d = g.op('Sub', [x, bmm(x, avg)]);
-    return mul(d, g.op('Rsqrt', [add(bmm(g.op('Square', [d]), avg), e)]));
+  // (x − mean)·rsqrt(var + eps). Means are Mean ops here, not the eager step's matmuls with a 1/n column:
+  // inside a graph a kernel costs little, and TensorFlow shards a batched matmul over the intra-op
+  // threads, which for these tiny ones cost more than it saved (KV smoke case at 2 threads ~325 -> ~250 ms)
+  const lastAxis = g.constInt([-1], []);
+  const mean = (x: string) => g.op('Mean', [x, lastAxis], { keep_dims: { b: true }, Tidx: { type: 'int32' } });
+  const normalize = (x: string, e: string) => {
+    const d = g.op('Sub', [x, mean(x)]);
+    return mul(d, g.op('Rsqrt', [add(mean(g.op('Square', [d])), e)]));
   };
 
   let x = add(g.input('content', 2), g.input('pos', 1));
@@ -76,10 +78,10 @@ export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGr
   );
   blocks.forEach((blk, i) => {
     const [A1, B1, G1, A2, B2, G2] = mods.slice(6 * i, 6 * i + 6) as [string, string, string, string, string, string];
-    const z = add(mul(normalize(x, avgD, eps), A1), B1);
+    const z = add(mul(normalize(x, eps), A1), B1);
     const qkv = reshape(add(matMulT(z, weight(`qkvW${i}`, blk.attn.qkv.weight)), weight(`qkvB${i}`, bias(blk.attn.qkv, 'qkv'))), [-1, 3 * nh, 1, hs]);
     const [qk, v] = split(qkv, [2 * nh, nh], 1) as [string, string];
-    const qkn = add(mul(normalize(qk, avgH, qkEps), weight(`qkW${i}`, w.qkW[i] as tf.Tensor)), weight(`qkB${i}`, w.qkB[i] as tf.Tensor));
+    const qkn = add(mul(normalize(qk, qkEps), weight(`qkW${i}`, w.qkW[i] as tf.Tensor)), weight(`qkB${i}`, w.qkB[i] as tf.Tensor));
     const [q, k] = split(qkn, [nh, nh], 1) as [string, string];
     const K = concat(g.input(`k${i}`, 4), k, 2);
     const V = concat(g.input(`v${i}`, 4), v, 2);
@@ -87,12 +89,12 @@ export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGr
     g.output(`v${i}`, V);
     const o = reshape(bmm(g.op('Softmax', [bmm(q, K, true)]), V), [-1, D]);
     x = add(x, mul(G1, add(matMulT(o, weight(`projW${i}`, blk.attn.proj.weight)), weight(`projB${i}`, bias(blk.attn.proj, 'proj')))));
-    const h = add(matMulT(add(mul(normalize(x, avgD, eps), A2), B2), weight(`fc1W${i}`, blk.mlp.fc1.weight)), weight(`fc1B${i}`, w.fc1B[i] as tf.Tensor));
+    const h = add(matMulT(add(mul(normalize(x, eps), A2), B2), weight(`fc1W${i}`, blk.mlp.fc1.weight)), weight(`fc1B${i}`, w.fc1B[i] as tf.Tensor));
     const u = mul(h, add(g.op('Erf', [h]), one));
     x = add(x, mul(G2, add(matMulT(u, weight(`fc2W${i}`, blk.mlp.fc2.weight)), weight(`fc2B${i}`, w.fc2B[i] as tf.Tensor))));
   });
   const [Af, Bf] = mods.slice(6 * blocks.length) as [string, string];
-  g.output('logits', add(matMulT(add(mul(normalize(x, avgD, finalEps), Af), Bf), weight('lmW', m.lmHead.weight)), weight('lmB', bias(m.lmHead, 'lm_head'))));
+  g.output('logits', add(matMulT(add(mul(normalize(x, finalEps), Af), Bf), weight('lmW', m.lmHead.weight)), weight('lmB', bias(m.lmHead, 'lm_head'))));
   const key = JSON.stringify({ config: m.config, eps: epsValues });
   let graph = loaded.get(key);
   if (!graph) {
