@@ -80,19 +80,61 @@ export class Attention extends Module {
       const past = call.cache?.length ?? 0;
       if (call.cache) ({ k, v } = call.cache.append(k, v)); // -> [B, nh, past + T, hs]
       const Tk = past + T;
-      let scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(hs)); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
       // one new query sees every cached key: the mask would be all zeros (saves 5 ops per layer and decode step)
-      if (call.causal && T > 1) scores = scores.add(causalBias(T, Tk, past));
-      let att = tf.softmax(scores, -1);
-      if (call.dropout) att = dropout(att, call.dropout.attn, call.dropout.rng);
-      const y = tf
-        .matMul(att, v) // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
-        .transpose([0, 2, 1, 3]) // -> [B, T, nh, hs]
+      const bias = call.causal && T > 1 ? causalBias(T, Tk, past) : undefined;
+      const scale = 1 / Math.sqrt(hs);
+      const attnDrop = call.dropout && call.dropout.attn > 0 ? call.dropout : undefined;
+      let o: tf.Tensor; // [B, nh, T, hs]
+      if (attnDrop) {
+        let scores = tf.matMul(q, k, false, true).mul(scale); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+        if (bias) scores = scores.add(bias);
+        o = tf.matMul(dropout(tf.softmax(scores, -1), attnDrop.attn, attnDrop.rng), v); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
+      } else {
+        o = attend(q, k, v, scale, bias);
+      }
+      const y = o
+        .transpose([0, 2, 1, 3]) // [B, nh, T, hs] -> [B, T, nh, hs]
         .reshape([B, T, this.dim]); // -> [B, T, C]
       const out = this.proj.forward(y);
       return call.dropout ? dropout(out, call.dropout.proj, call.dropout.rng) : out;
     });
   }
+}
+
+/** tf.customGrad's parameter type: inputs and the save function arrive as one rest list. */
+type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * softmax(q kᵀ·scale + bias) v for q [B, nh, T, hs], k and v [B, nh, Tk, hs], an optional constant
+ * additive bias [T, Tk] → [B, nh, T, hs]. The forward is the same ops as autodiff would see (bit-identical
+ * outputs); the backward is written out (FlashAttention's form) so the [B, nh, T, Tk] tensors are touched
+ * by 2 elementwise kernels instead of 6 (softmax's gradient, the scale's, their casts and reshapes):
+ *   P = softmax(S), dP = dO vᵀ, Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
+ *   dS = P ⊙ (dP − D), dq = scale · dS k, dk = scale · dSᵀ q, dv = Pᵀ dO.
+ */
+export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, bias?: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad<tf.Tensor>(((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
+    let scores = tf.matMul(qq, kk, false, true).mul(scale); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+    if (bias) scores = scores.add(bias);
+    const p = tf.softmax(scores, -1);
+    const o = tf.matMul(p, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
+    save([qq, kk, vv, p, o]);
+    return {
+      value: o,
+      gradFunc: (dO: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ks, vs, ps, os] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const dP = tf.matMul(dO, vs, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+        const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
+        const dS = ps.mul(dP.sub(D)); // [B, nh, T, Tk]
+        return [
+          tf.matMul(dS, ks).mul(scale), // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
+          tf.matMul(dS, qs, true, false).mul(scale), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
+          tf.matMul(ps, dO, true, false), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
+        ];
+      },
+    };
+  }) as CustomGradientFunc);
+  return tf.tidy(() => f(q, k, v));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { activation, gelu, geluTanh, silu } from '../../../../models/layers/activations';
 import { expectClose, expectNoTensorLeak } from '../../../helpers/tensors';
@@ -34,4 +35,19 @@ test('activation gradients match finite differences', async () => {
       x.dispose();
     }
   });
+});
+
+test('exact GELU: forward bit-identical to ½·x·(1 + erf(x/√2)), hand-written gradient equals autodiff through it', async () => {
+  const x = tf.linspace(-12, 12, 4001); // both tails, where 1 + erf underflows towards 0 or rounds to 2
+  const dy = tf.sin(x.mul(3)); // any smooth upstream gradient
+  const textbook = (t: tf.Tensor) => t.mul(tf.erf(t.mul(Math.SQRT1_2)).add(1)).mul(0.5);
+  await expectNoTensorLeak(() => {
+    const [ours, ref] = tf.tidy(() => [gelu(x), textbook(x)]);
+    assert.deepEqual(ours.dataSync(), ref.dataSync());
+    const g = tf.grad((t: tf.Tensor) => gelu(t).mul(dy).sum())(x);
+    const gRef = tf.grad((t: tf.Tensor) => textbook(t).mul(dy).sum())(x);
+    expectClose(g.dataSync(), gRef.dataSync(), 1e-6);
+    tf.dispose([ours, ref, g, gRef]);
+  });
+  tf.dispose([x, dy]);
 });
