@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
+import { backendInfo, isBackendInitialised } from './backend';
 
 const requireHere = createRequire(__filename);
 
@@ -75,9 +76,14 @@ interface Protos {
   SavedModel: new () => { setSavedModelSchemaVersion(v: number): void; addMetaGraphs(m: unknown): void; serializeBinary(): Uint8Array };
 }
 
-/** The protobuf classes of tfjs-node (present whenever the native backend is). */
+/** The native package in use (tfjs-node or tfjs-node-gpu: loading the other would register a second binding). */
+function nativePackage(): string {
+  return isBackendInitialised() ? backendInfo().package : '@tensorflow/tfjs-node';
+}
+
+/** The protobuf classes of the native package. */
 function protos(): Protos {
-  return requireHere('@tensorflow/tfjs-node/dist/proto/api_pb') as Protos;
+  return requireHere(`${nativePackage()}/dist/proto/api_pb`) as Protos;
 }
 
 export type GraphDType = 'float32' | 'int32';
@@ -140,7 +146,7 @@ export class GraphBuilder {
   /** Writes the SavedModel, loads it into a TensorFlow session and deletes the files. */
   async load(): Promise<NativeGraph> {
     const pb = this.pb;
-    const tfn = requireHere('@tensorflow/tfjs-node') as { node: { loadSavedModel: (dir: string, tags: string[], sig: string) => Promise<SavedModelLike> } };
+    const tfn = requireHere(nativePackage()) as { node: { loadSavedModel: (dir: string, tags: string[], sig: string) => Promise<SavedModelLike> } };
     const shape = () => {
       const s = new pb.TensorShape();
       s.setUnknownRank(true);
