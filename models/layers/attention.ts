@@ -111,14 +111,20 @@ type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
  * by 2 elementwise kernels instead of 6 (softmax's gradient, the scale's, their casts and reshapes):
  *   P = softmax(S), dP = dO vᵀ, Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
  *   dS = P ⊙ (dP − D), dq = scale · dS k, dk = scale · dSᵀ q, dv = Pᵀ dO.
+ * A power-of-two scale (head size 4, 16, 64, 256: ViT-B, RAR) multiplies q [T, hs] instead of the scores
+ * [T, Tk], and dk then needs no scaling: scaling by 2ᵏ commutes with float rounding, so the scores are
+ * the same bits either way.
  */
 export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, bias?: tf.Tensor): tf.Tensor {
+  const onQ = Number.isInteger(Math.log2(scale));
   const f = tf.customGrad<tf.Tensor>(((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
-    let scores = tf.matMul(qq, kk, false, true).mul(scale); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+    const q1 = onQ ? qq.mul(scale) : qq;
+    let scores = tf.matMul(q1, kk, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+    if (!onQ) scores = scores.mul(scale);
     if (bias) scores = scores.add(bias);
     const p = tf.softmax(scores, -1);
     const o = tf.matMul(p, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
-    save([qq, kk, vv, p, o]);
+    save([q1, kk, vv, p, o]);
     return {
       value: o,
       gradFunc: (dO: tf.Tensor, saved: tf.Tensor[]) => {
@@ -126,9 +132,10 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
         const dP = tf.matMul(dO, vs, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
         const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
         const dS = ps.mul(dP.sub(D)); // [B, nh, T, Tk]
+        const dk = tf.matMul(dS, qs, true, false); // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs] (times scale unless qs has it)
         return [
           tf.matMul(dS, ks).mul(scale), // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
-          tf.matMul(dS, qs, true, false).mul(scale), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
+          onQ ? dk : dk.mul(scale),
           tf.matMul(ps, dO, true, false), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
         ];
       },

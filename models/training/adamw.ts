@@ -117,7 +117,9 @@ export class AdamW {
     const sqrtBc2 = Math.sqrt(bc2);
     for (const grp of this.groups) {
       const pieces = tf.tidy(() => {
-        const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? ts[0]!.reshape([-1]) : tf.concat(ts.map((t) => t.reshape([-1])))); // [...shape] -> [Σ sizes]
+        // a reshape is a TensorFlow kernel on the native backend even when it changes nothing: 1-D tensors skip it
+        const vec = (t: tf.Tensor) => (t.rank === 1 ? t : t.reshape([-1])); // [...shape] -> [size]
+        const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? vec(ts[0]!) : tf.concat(ts.map(vec))); // -> [Σ sizes]
         const g = flat(grp.names.map((n) => grads.get(n)!));
         const p = flat(grp.names.map((n) => this.params.get(n)!));
         const nm = grp.m.mul(this.beta1).add(g.mul(1 - this.beta1));
@@ -131,7 +133,12 @@ export class AdamW {
       });
       grp.names.forEach((n, i) => {
         const piece = pieces[i]!;
-        const shaped = piece.reshape(grp.shapes[i]!); // [size] -> parameter shape
+        const shape = grp.shapes[i]!;
+        if (shape.length === 1) {
+          this.params.get(n)!.assign(piece);
+          return;
+        }
+        const shaped = piece.reshape(shape); // [size] -> parameter shape
         this.params.get(n)!.assign(shaped);
         shaped.dispose();
       });

@@ -109,22 +109,25 @@ test('attend: forward bit-identical to softmax(q kᵀ·scale + bias) v, hand-wri
   const shape = [2, 3, 5, 4]; // [B, nh, T, hs]
   const n = 2 * 3 * 5 * 4;
   const [q, k, v, dy] = [21, 22, 23, 24].map((seed) => tf.tensor(randomValues(n, seed, 2), shape));
-  const textbook = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bias?: tf.Tensor) => {
-    let s = tf.matMul(qq, kk, false, true).mul(0.5);
+  const textbook = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, scale: number, bias?: tf.Tensor) => {
+    let s = tf.matMul(qq, kk, false, true).mul(scale);
     if (bias) s = s.add(bias);
     return tf.matMul(tf.softmax(s, -1), vv);
   };
-  for (const bias of [undefined, causalBias(5, 5, 0)]) {
-    await expectNoTensorLeak(() => {
-      const ours = attend(q!, k!, v!, 0.5, bias);
-      const ref = tf.tidy(() => textbook(q!, k!, v!, bias));
-      assert.deepEqual(ours.dataSync(), ref.dataSync(), 'forward bit-identical');
-      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attend(a, b, c, 0.5, bias).mul(dy!).sum())([q!, k!, v!]);
-      const gRef = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => textbook(a, b, c, bias).mul(dy!).sum())([q!, k!, v!]);
-      g.forEach((t, i) => expectClose(t.dataSync(), gRef[i]!.dataSync(), 1e-5, `gradient ${'qkv'[i]}`));
-      tf.dispose([ours, ref, ...g, ...gRef]);
-    });
-    bias?.dispose();
+  // 0.5: the power-of-two path (q scaled before the product); 0.3: scores scaled
+  for (const scale of [0.5, 0.3]) {
+    for (const bias of [undefined, causalBias(5, 5, 0)]) {
+      await expectNoTensorLeak(() => {
+        const ours = attend(q!, k!, v!, scale, bias);
+        const ref = tf.tidy(() => textbook(q!, k!, v!, scale, bias));
+        assert.deepEqual(ours.dataSync(), ref.dataSync(), `forward bit-identical (scale ${scale})`);
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attend(a, b, c, scale, bias).mul(dy!).sum())([q!, k!, v!]);
+        const gRef = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => textbook(a, b, c, scale, bias).mul(dy!).sum())([q!, k!, v!]);
+        g.forEach((t, i) => expectClose(t.dataSync(), gRef[i]!.dataSync(), 1e-5, `gradient ${'qkv'[i]} (scale ${scale})`));
+        tf.dispose([ours, ref, ...g, ...gRef]);
+      });
+      bias?.dispose();
+    }
   }
   tf.dispose([q!, k!, v!, dy!]);
 });
