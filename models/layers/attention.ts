@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
-import { dropout } from './dropout';
+import { dropout, dropoutMask } from './dropout';
 import type { KVCache } from './kv-cache';
 import { LayerNorm } from './layer-norm';
 import { Linear } from './linear';
@@ -84,14 +84,9 @@ export class Attention extends Module {
       const bias = call.causal && T > 1 ? causalBias(T, Tk, past) : undefined;
       const scale = 1 / Math.sqrt(hs);
       const attnDrop = call.dropout && call.dropout.attn > 0 ? call.dropout : undefined;
-      let o: tf.Tensor; // [B, nh, T, hs]
-      if (attnDrop) {
-        let scores = tf.matMul(q, k, false, true).mul(scale); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
-        if (bias) scores = scores.add(bias);
-        o = tf.matMul(dropout(tf.softmax(scores, -1), attnDrop.attn, attnDrop.rng), v); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
-      } else {
-        o = attend(q, k, v, scale, bias);
-      }
+      // drawn where dropout(softmax(…)) drew it: the stream's order is unchanged
+      const mask = attnDrop ? dropoutMask([B, nh, T, Tk], attnDrop.attn, attnDrop.rng) : undefined;
+      const o = attend(q, k, v, scale, bias, mask); // [B, nh, T, hs]
       const y = o
         .transpose([0, 2, 1, 3]) // [B, nh, T, hs] -> [B, T, nh, hs]
         .reshape([B, T, this.dim]); // -> [B, T, C]
@@ -106,16 +101,18 @@ type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
 
 /**
  * softmax(q kᵀ·scale + bias) v for q [B, nh, T, hs], k and v [B, nh, Tk, hs], an optional constant
- * additive bias [T, Tk] → [B, nh, T, hs]. The forward is the same ops as autodiff would see (bit-identical
+ * additive bias [T, Tk] and an optional dropout multiplier M [B, nh, T, Tk] on the probabilities
+ * (dropoutMask) → [B, nh, T, hs]. The forward is the same ops as autodiff would see (bit-identical
  * outputs); the backward is written out (FlashAttention's form) so the [B, nh, T, Tk] tensors are touched
- * by 2 elementwise kernels instead of 6 (softmax's gradient, the scale's, their casts and reshapes):
- *   P = softmax(S), dP = dO vᵀ, Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
- *   dS = P ⊙ (dP − D), dq = scale · dS k, dk = scale · dSᵀ q, dv = Pᵀ dO.
+ * by 2 elementwise kernels (3 with dropout) instead of 6 (7): softmax's gradient, the scale's, the mask's:
+ *   P = softmax(S), O = (P ⊙ M) v, dP = (dO vᵀ) ⊙ M,
+ *   Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
+ *   dS = P ⊙ (dP − D), dq = scale · dS k, dk = scale · dSᵀ q, dv = (P ⊙ M)ᵀ dO.
  * A power-of-two scale (head size 4, 16, 64, 256: ViT-B, RAR) multiplies q [T, hs] instead of the scores
  * [T, Tk], and dk then needs no scaling: scaling by 2ᵏ commutes with float rounding, so the scores are
  * the same bits either way.
  */
-export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, bias?: tf.Tensor): tf.Tensor {
+export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, bias?: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
   const onQ = Number.isInteger(Math.log2(scale));
   const f = tf.customGrad<tf.Tensor>(((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
     const q1 = onQ ? qq.mul(scale) : qq;
@@ -123,20 +120,22 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
     if (!onQ) scores = scores.mul(scale);
     if (bias) scores = scores.add(bias);
     const p = tf.softmax(scores, -1);
-    const o = tf.matMul(p, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
-    save([q1, kk, vv, p, o]);
+    const pm = mask ? p.mul(mask) : p; // what multiplies v
+    const o = tf.matMul(pm, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
+    save(mask ? [q1, kk, vv, p, o, pm, mask] : [q1, kk, vv, p, o, pm]); // saved, not captured: the caller's tidy frees the mask before the backward runs
     return {
       value: o,
       gradFunc: (dO: tf.Tensor, saved: tf.Tensor[]) => {
-        const [qs, ks, vs, ps, os] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const dP = tf.matMul(dO, vs, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+        const [qs, ks, vs, ps, os, pms, ms] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+        let dP = tf.matMul(dO, vs, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
+        if (ms) dP = dP.mul(ms);
         const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
         const dS = ps.mul(dP.sub(D)); // [B, nh, T, Tk]
         const dk = tf.matMul(dS, qs, true, false); // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs] (times scale unless qs has it)
         return [
           tf.matMul(dS, ks).mul(scale), // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
           onQ ? dk : dk.mul(scale),
-          tf.matMul(ps, dO, true, false), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
+          tf.matMul(pms, dO, true, false), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
         ];
       },
     };

@@ -18,9 +18,21 @@ export interface DropoutCall {
 export function dropout(x: tf.Tensor, p: number, rng: Rng): tf.Tensor {
   if (!(p >= 0 && p < 1)) throw new PipelineError('CONFIG_INVALID', `dropout probability must be in [0, 1), got ${p}`);
   if (p === 0) return x.clone();
+  return tf.tidy(() => x.mul(dropoutMask(x.shape, p, rng)));
+}
+
+/**
+ * The multiplier dropout(x, p, rng) applies: 0 or 1/(1 − p) per element, drawing the same one word from
+ * `rng`. For callers that fold the mask into a hand-written gradient (attention); p in (0, 1).
+ */
+export function dropoutMask(shape: number[], p: number, rng: Rng): tf.Tensor {
+  if (!(p > 0 && p < 1)) throw new PipelineError('CONFIG_INVALID', `dropout mask probability must be in (0, 1), got ${p}`);
   const seed = rng.nextUint32();
-  return tf.tidy(() => {
-    const keep = tf.randomUniform(x.shape, 0, 1, 'float32', seed).greaterEqual(p).cast('float32');
-    return x.mul(keep.mul(1 / (1 - p)));
-  });
+  return tf.tidy(() =>
+    tf
+      .randomUniform(shape, 0, 1, 'float32', seed)
+      .greaterEqual(p)
+      .cast('float32')
+      .mul(1 / (1 - p)),
+  );
 }

@@ -2,6 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { attend, Attention, causalBias } from '../../../../models/layers/attention';
+import { dropout, dropoutMask } from '../../../../models/layers/dropout';
 import { KVCache } from '../../../../models/layers/kv-cache';
 import { Rng } from '../../../../models/training/rng';
 import { expectClose, expectNoTensorLeak, randomValues, relativeError } from '../../../helpers/tensors';
@@ -105,29 +106,56 @@ test('Attention rejects inputs of the wrong width', () => {
   a.dispose();
 });
 
-test('attend: forward bit-identical to softmax(q kᵀ·scale + bias) v, hand-written gradients equal autodiff', async () => {
+test('attend: forward bit-identical to dropout(softmax(q kᵀ·scale + bias)) v, hand-written gradients equal autodiff', async () => {
   const shape = [2, 3, 5, 4]; // [B, nh, T, hs]
   const n = 2 * 3 * 5 * 4;
   const [q, k, v, dy] = [21, 22, 23, 24].map((seed) => tf.tensor(randomValues(n, seed, 2), shape));
-  const textbook = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, scale: number, bias?: tf.Tensor) => {
+  const textbook = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, scale: number, bias?: tf.Tensor, mask?: tf.Tensor) => {
     let s = tf.matMul(qq, kk, false, true).mul(scale);
     if (bias) s = s.add(bias);
-    return tf.matMul(tf.softmax(s, -1), vv);
+    const p = tf.softmax(s, -1);
+    return tf.matMul(mask ? p.mul(mask) : p, vv);
   };
-  // 0.5: the power-of-two path (q scaled before the product); 0.3: scores scaled
-  for (const scale of [0.5, 0.3]) {
-    for (const bias of [undefined, causalBias(5, 5, 0)]) {
-      await expectNoTensorLeak(() => {
-        const ours = attend(q!, k!, v!, scale, bias);
-        const ref = tf.tidy(() => textbook(q!, k!, v!, scale, bias));
-        assert.deepEqual(ours.dataSync(), ref.dataSync(), `forward bit-identical (scale ${scale})`);
-        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attend(a, b, c, scale, bias).mul(dy!).sum())([q!, k!, v!]);
-        const gRef = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => textbook(a, b, c, scale, bias).mul(dy!).sum())([q!, k!, v!]);
-        g.forEach((t, i) => expectClose(t.dataSync(), gRef[i]!.dataSync(), 1e-5, `gradient ${'qkv'[i]} (scale ${scale})`));
-        tf.dispose([ours, ref, ...g, ...gRef]);
-      });
-      bias?.dispose();
-    }
+  const bias = causalBias(5, 5, 0);
+  const mask = dropoutMask([2, 3, 5, 5], 0.3, Rng.fromSeed(9));
+  // scale 0.5: the power-of-two path (q scaled before the product); 0.3: scores scaled
+  const cases = [{ scale: 0.5 }, { scale: 0.3 }, { scale: 0.5, bias }, { scale: 0.3, bias }, { scale: 0.5, bias, mask }, { scale: 0.3, mask }];
+  for (const c of cases) {
+    const label = `scale ${c.scale}${c.bias ? ', causal' : ''}${c.mask ? ', dropout' : ''}`;
+    await expectNoTensorLeak(() => {
+      const ours = attend(q!, k!, v!, c.scale, c.bias, c.mask);
+      const ref = tf.tidy(() => textbook(q!, k!, v!, c.scale, c.bias, c.mask));
+      assert.deepEqual(ours.dataSync(), ref.dataSync(), `forward bit-identical (${label})`);
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => attend(a, b, d, c.scale, c.bias, c.mask).mul(dy!).sum())([q!, k!, v!]);
+      const gRef = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => textbook(a, b, d, c.scale, c.bias, c.mask).mul(dy!).sum())([q!, k!, v!]);
+      g.forEach((t, i) => expectClose(t.dataSync(), gRef[i]!.dataSync(), 1e-5, `gradient ${'qkv'[i]} (${label})`));
+      tf.dispose([ours, ref, ...g, ...gRef]);
+    });
   }
-  tf.dispose([q!, k!, v!, dy!]);
+  tf.dispose([q!, k!, v!, dy!, bias, mask]);
+});
+
+test('dropoutMask is the multiplier dropout applies (same draw from the stream)', () => {
+  const x = tf.ones([4, 50]);
+  const [r1, r2] = [Rng.fromSeed(3), Rng.fromSeed(3)];
+  const a = dropout(x, 0.25, r1);
+  const m = dropoutMask([4, 50], 0.25, r2);
+  assert.deepEqual(a.dataSync(), m.dataSync());
+  assert.equal(r1.nextUint32(), r2.nextUint32(), 'streams at the same position');
+  const zeros = Array.from(m.dataSync()).filter((z) => z === 0).length;
+  assert.ok(zeros > 20 && zeros < 80, `about a quarter dropped, got ${zeros} of 200`);
+  tf.dispose([x, a, m]);
+});
+
+test('Attention with attention-probability dropout: gradients match finite differences (the mask outlives the forward)', async () => {
+  await expectNoTensorLeak(() => {
+    const a = new Attention({ dim: 8, numHeads: 2, rng: Rng.fromSeed(5) });
+    scaleParams(a.parameters(), 10);
+    const x = randVar([1, 4, 8], 6);
+    // a fresh stream per call: the same mask every time, as finite differences need
+    const forward = () => a.forward(x, { causal: true, dropout: { attn: 0.3, proj: 0, rng: Rng.fromSeed(11) } });
+    gradCheck(forward, new Map([...a.parameters(), ['x', x]]), { samples: 6, eps: 3e-3 });
+    x.dispose();
+    a.dispose();
+  });
 });
