@@ -13,20 +13,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalDirStore } from '../../artifacts/local-store';
-import { ROOT, startCli, waitFor } from '../helpers/cli';
+import { isAlive, ROOT, startCli, waitFor } from '../helpers/cli';
 import { commandRun, pipelineHarness, planOf } from '../helpers/pipeline-harness';
 import { tempDir } from '../helpers/servers';
 
 const SILENT = path.join(ROOT, 'test', 'fixtures', 'commands', 'silent.js');
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const childrenOf = (pid: number) =>
   execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
     .split('\n')
@@ -53,11 +45,11 @@ test("SIGKILL of an embedded run takes its silent stage program, the program's c
   const [stagePid = 0, grandchildPid = 0] = (await readFile(pidFile, 'utf8')).split(' ').map(Number);
   const server = childrenOf(run.pid ?? 0).find((c) => c.args.includes('server start-dev'));
   assert.ok(server !== undefined, 'the run started its own dev server');
-  assert.ok(alive(stagePid) && alive(grandchildPid) && alive(server.pid));
+  assert.ok(isAlive(stagePid) && isAlive(grandchildPid) && isAlive(server.pid));
   run.kill('SIGKILL');
   await waitFor(
     'the stage program, its child and the dev server to exit',
-    () => Promise.resolve(!alive(stagePid) && !alive(grandchildPid) && !alive(server.pid)),
+    () => Promise.resolve(!isAlive(stagePid) && !isAlive(grandchildPid) && !isAlive(server.pid)),
     15_000,
   );
 });

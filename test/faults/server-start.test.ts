@@ -15,7 +15,7 @@ import path from 'node:path';
 import { MinioStore } from '../../artifacts/minio-store';
 import { temporalReady } from '../../infra/temporal-server';
 import { freePort } from '../../infra/ports';
-import { startCli, waitFor } from '../helpers/cli';
+import { isAlive, startCli, waitFor } from '../helpers/cli';
 import { tempDir, uniqueBucket } from '../helpers/servers';
 
 interface Started {
@@ -42,14 +42,6 @@ async function serverStart(home: string, args: string[] = []): Promise<Started> 
   return { child, exports, ui, out: () => stdout + stderr, exited };
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const childPids = (pid: number) =>
   execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
     .split('\n')
@@ -90,7 +82,7 @@ test('server start: prints the credentials and Web UI, remembers ports, exits 1 
   process.kill(minioPid, 'SIGKILL');
   assert.equal(await first.exited, 1);
   assert.match(first.out(), /error \[SERVER_DIED\]: MinIO exited \(SIGKILL\); its log: .*minio\.log/);
-  await waitFor('the Temporal server to be stopped', () => Promise.resolve(children.every((c) => !alive(c))), 15_000);
+  await waitFor('the Temporal server to be stopped', () => Promise.resolve(children.every((c) => !isAlive(c))), 15_000);
 
   // Started again without flags: the same ports and credentials; SIGKILL of it takes its servers along.
   const second = await serverStart(home);
@@ -98,5 +90,5 @@ test('server start: prints the credentials and Web UI, remembers ports, exits 1 
   const servers = childPids(second.child.pid ?? 0);
   assert.equal(servers.length, 2);
   second.child.kill('SIGKILL');
-  await waitFor('both servers to exit after their parent was SIGKILLed', () => Promise.resolve(servers.every((c) => !alive(c))), 15_000);
+  await waitFor('both servers to exit after their parent was SIGKILLed', () => Promise.resolve(servers.every((c) => !isAlive(c))), 15_000);
 });

@@ -36,14 +36,34 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): Child
   return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+/**
+ * Runs the CLI to completion. `timeoutMs`: SIGKILL it after that long (a `run` that would wait for a
+ * worker forever must fail its test, not hang it); the result then has code null.
+ */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, o: { timeoutMs?: number } = {}): Promise<CliResult> {
   const started = Date.now();
   const child = startCli(args, env);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
+  const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), o.timeoutMs);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    }),
+  );
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function parseJson<T>(r: CliResult): T {

@@ -19,7 +19,7 @@ import { connectClient, connectWorker } from '../../cli/temporal-settings';
 import { createWorker } from '../../cli/worker';
 import { encodeIdentity, workerPlacement } from '../../cli/worker-directory';
 import type { pipelineWorkflow } from '../../workflows/pipeline';
-import { runCli, startCli, waitFor, type CliResult } from '../helpers/cli';
+import { runCli, startCli, waitFor } from '../helpers/cli';
 import { commandRun, planOf } from '../helpers/pipeline-harness';
 import { testTemporal, tempDir } from '../helpers/servers';
 
@@ -45,20 +45,6 @@ stages:
 `,
   );
   return file;
-}
-
-/** `run` with a deadline: a run that waits for a worker forever must fail the test, not hang it. */
-async function runWithin(args: string[], env: NodeJS.ProcessEnv, ms: number): Promise<CliResult> {
-  const started = Date.now();
-  const child = startCli(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  return { code, stdout, stderr, ms: Date.now() - started };
 }
 
 test('run checks stage resources against the live workers of the queue: fails fast when none can host, runs when one can', async () => {
@@ -89,7 +75,7 @@ test('run checks stage resources against the live workers of the queue: fails fa
   try {
     await waitFor('both workers to poll', () => Promise.resolve(workers.every((w) => w.polling)), 120_000);
 
-    const gpu = await runWithin(['run', await specFile(dir, 'wants-gpu', '{gpus: 1}'), '--no-worker'], env, 90_000);
+    const gpu = await runCli(['run', await specFile(dir, 'wants-gpu', '{gpus: 1}'), '--no-worker'], env, { timeoutMs: 90_000 });
     assert.equal(gpu.code, 1, gpu.stderr);
     assert.match(gpu.stderr, /error \[RESOURCES_UNSATISFIABLE\]: stage train asks gpus 1 on queue cpu, more than any live worker of that queue offers/);
     for (const w of workers) assert.match(gpu.stderr, new RegExp(`${w.name} offers gpus 0, memory 4 GiB, cpus \\S+ \\(short: gpus 1 > 0\\)`));
@@ -97,11 +83,11 @@ test('run checks stage resources against the live workers of the queue: fails fa
     assert.doesNotMatch(gpu.stderr, /^run /m, 'no run was started');
     console.log(`gpus: 1 with two CPU workers: exit ${String(gpu.code)} after ${gpu.ms} ms (CLI start included; load ${os.loadavg()[0]?.toFixed(1)})`);
 
-    const tooBig = await runWithin(['run', await specFile(dir, 'wants-8g', '{memory: 8GiB}'), '--no-worker'], env, 90_000);
+    const tooBig = await runCli(['run', await specFile(dir, 'wants-8g', '{memory: 8GiB}'), '--no-worker'], env, { timeoutMs: 90_000 });
     assert.equal(tooBig.code, 1, tooBig.stderr);
     assert.match(tooBig.stderr, /RESOURCES_UNSATISFIABLE.*asks memory 8 GiB.*short: memory 8 GiB > 4 GiB/);
 
-    const fits = await runWithin(['run', await specFile(dir, 'wants-3g', '{memory: 3GiB, cpus: 1}'), '--no-worker', '--json'], env, 120_000);
+    const fits = await runCli(['run', await specFile(dir, 'wants-3g', '{memory: 3GiB, cpus: 1}'), '--no-worker', '--json'], env, { timeoutMs: 120_000 });
     assert.equal(fits.code, 0, fits.stderr);
     assert.doesNotMatch(fits.stderr, /warning/, 'a pool where every worker fits is not warned about');
     const record = JSON.parse(fits.stdout) as { stages: { id: string; outcome: string }[] };

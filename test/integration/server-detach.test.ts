@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { waitFor, ROOT } from '../helpers/cli';
+import { isAlive, waitFor, ROOT } from '../helpers/cli';
 import { tempDir } from '../helpers/servers';
 
 const SPEC = path.join(ROOT, 'pipelines', 'demo-commands.yaml');
@@ -23,15 +23,6 @@ function robustok(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('server start --detach, run reusing it (twice, then cached), server status, server stop, then run embedded again', async () => {
   const home = await tempDir('server-detach-home');
@@ -50,7 +41,7 @@ test('server start --detach, run reusing it (twice, then cached), server status,
     const running = JSON.parse(await readFile(path.join(home, 'servers', 'running.json'), 'utf8')) as { pid: number; address: string };
     pid = running.pid;
     assert.equal(running.address, address);
-    assert.ok(alive(pid), 'the detached server process lives after start returned');
+    assert.ok(isAlive(pid), 'the detached server process lives after start returned');
 
     const again = await robustok(['server', 'start', '--detach'], env, home);
     assert.equal(again.code, 1, 'a second start for the same state folder is refused');
@@ -78,7 +69,7 @@ test('server start --detach, run reusing it (twice, then cached), server status,
     const stop = await robustok(['server', 'stop'], env, home);
     assert.equal(stop.code, 0, stop.stderr);
     assert.match(stop.stderr, /stopped the local server/);
-    await waitFor('the server process to exit', () => Promise.resolve(!alive(pid as number)), 30_000);
+    await waitFor('the server process to exit', () => Promise.resolve(!isAlive(pid as number)), 30_000);
     const after = await robustok(['server', 'status'], env, home);
     assert.equal(after.code, 1);
     assert.match(after.stdout, /no local server is running/);
@@ -91,6 +82,6 @@ test('server start --detach, run reusing it (twice, then cached), server status,
     assert.match(embedded.stdout, /0 ran, 4 cached/);
   } finally {
     await robustok(['server', 'stop'], env, home);
-    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 });
