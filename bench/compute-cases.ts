@@ -71,12 +71,14 @@ export function caseFlops(c: CaseSpec): number | null {
   }
 }
 
-function sync(out: tf.Tensor | tf.Tensor[]): void {
-  const list = Array.isArray(out) ? out : [out];
-  for (const t of list) {
-    t.dataSync();
-    t.dispose();
-  }
+/**
+ * Ends one timed call. No readback: every backend we run in Node executes kernels synchronously (a 2048³
+ * matmul takes its full ~150 ms before tf.matMul returns, with or without dataSync), and copying the
+ * result to JavaScript is not part of the kernel — it cost 3.4 of the 5.2 ms of the 2048×128×512 case,
+ * while the PyTorch side never copies its result anywhere.
+ */
+function finish(out: tf.Tensor | tf.Tensor[]): void {
+  tf.dispose(out);
 }
 
 /** Builds inputs once and returns a timed closure plus a cleanup. */
@@ -92,18 +94,18 @@ export function oursComputeCase(c: CaseSpec): { run: () => void; dispose: () => 
     case 'matmul': {
       const a = rnd([c.m, c.k]),
         b = rnd([c.k, c.n]);
-      return { run: () => sync(tf.matMul(a, b)), dispose: done };
+      return { run: () => finish(tf.matMul(a, b)), dispose: done };
     }
     case 'matmul_grad': {
       const a = rnd([c.m, c.k]),
         b = rnd([c.k, c.n]),
         dy = rnd([c.m, c.n]);
-      return { run: () => sync([tf.matMul(dy, b, false, true), tf.matMul(a, dy, true, false)]), dispose: done };
+      return { run: () => finish([tf.matMul(dy, b, false, true), tf.matMul(a, dy, true, false)]), dispose: done };
     }
     case 'batched_matmul': {
       const a = rnd(c.a),
         b = rnd(c.b);
-      return { run: () => sync(tf.matMul(a, b, false, c.transposeB)), dispose: done };
+      return { run: () => finish(tf.matMul(a, b, false, c.transposeB)), dispose: done };
     }
     case 'block_train': {
       const cfg = { width: c.width, heads: c.heads, mlpRatio: c.mlpRatio };
@@ -116,7 +118,7 @@ export function oursComputeCase(c: CaseSpec): { run: () => void; dispose: () => 
       return {
         run: () => {
           const l = opt.minimize(loss, true, vars);
-          if (l) sync(l);
+          if (l) finish(l);
         },
         dispose: () => {
           opt.dispose();
@@ -136,16 +138,16 @@ export function oursComputeCase(c: CaseSpec): { run: () => void; dispose: () => 
       const oh = Math.floor((h + 2 * c.pad - kh) / c.stride) + 1;
       const ow = Math.floor((w + 2 * c.pad - kw) / c.stride) + 1;
       const dy = rnd([n, oh, ow, co]) as tf.Tensor4D;
-      if (c.kind === 'conv_fwd') return { run: () => sync(tf.conv2d(x, f, c.stride, pad)), dispose: done };
+      if (c.kind === 'conv_fwd') return { run: () => finish(tf.conv2d(x, f, c.stride, pad)), dispose: done };
       if (c.kind === 'conv_bwd_filter')
         return {
           run: () =>
-            sync(tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: c.stride, pad, dataFormat: 'NHWC', filterShape: c.f })),
+            finish(tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: c.stride, pad, dataFormat: 'NHWC', filterShape: c.f })),
           dispose: done,
         };
       return {
         run: () =>
-          sync(
+          finish(
             tf
               .engine()
               .runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: f }, { strides: c.stride, pad, dataFormat: 'NHWC', inputShape: [n, h, w, ci] }),
@@ -169,11 +171,11 @@ function patchConvCase(c: Extract<CaseSpec, { x: unknown }>, rnd: (shape: number
   const wt = rnd([co, ci * p * p]); // [D, C·p·p]: the PyTorch weight [D, C, p, p] flattened, as PatchEmbed holds it
   const dy = rnd([n * gh * gw, co]);
   const patches = () => patchify(x, p, 'channelsLast').reshape([n * gh * gw, ci * p * p]); // [B, N, C·p·p] -> [B·N, C·p·p]
-  if (c.kind === 'conv_fwd') return { run: () => sync(tf.tidy(() => tf.matMul(patches(), wt, false, true))), dispose: done };
-  if (c.kind === 'conv_bwd_filter') return { run: () => sync(tf.tidy(() => tf.matMul(dy, patches(), true, false))), dispose: done };
+  if (c.kind === 'conv_fwd') return { run: () => finish(tf.tidy(() => tf.matMul(patches(), wt, false, true))), dispose: done };
+  if (c.kind === 'conv_bwd_filter') return { run: () => finish(tf.tidy(() => tf.matMul(dy, patches(), true, false))), dispose: done };
   return {
     run: () =>
-      sync(
+      finish(
         tf.tidy(() =>
           tf
             .matMul(dy, wt) // [B·N, D] x [D, C·p·p] -> [B·N, C·p·p]
