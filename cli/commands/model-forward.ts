@@ -16,6 +16,7 @@ import { PipelineError, errorMessage } from '../../core/errors';
 import { initBackend } from '../../compute/backend';
 import { loadStateDictFile } from '../../compute/checkpoint';
 import { encodeNpy, readNpyFile, type NpyArray } from '../../data/npy';
+import { ARCH_NAMES } from '../../models/arch-names';
 import { buildArch, type InputSpec } from '../../models/registry';
 
 export interface ModelForwardOptions {
@@ -41,10 +42,13 @@ export interface ModelForwardOptions {
 
 export async function modelForwardCommand(o: ModelForwardOptions): Promise<number> {
   const log = (l: string) => console.error(l);
-  await initBackend({ backend: o.backend, log: o.json ? null : log });
-  const config = await readConfig(o.config);
+  // usage errors first: starting a tensor backend takes seconds
+  if (!(ARCH_NAMES as readonly string[]).includes(o.arch))
+    throw new PipelineError('CONFIG_INVALID', `unknown arch "${o.arch}": registered archs are ${ARCH_NAMES.join(', ')}`);
   const seed = o.seed === undefined ? 0 : Number(o.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new PipelineError('CONFIG_INVALID', `--seed must be a non-negative integer, got ${o.seed}`);
+  const config = await readConfig(o.config);
+  await initBackend({ backend: o.backend, log: o.json ? null : log });
   const model = buildArch(o.arch, config, seed);
   const tensors: tf.Tensor[] = [];
   let outputs: Record<string, tf.Tensor> = {};
