@@ -56,15 +56,8 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, o: { tim
   );
 }
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether a process with this pid exists: the CLI's own check (signal 0 sends nothing). */
+export { processAlive as isAlive } from '../../cli/local-server';
 
 export function parseJson<T>(r: CliResult): T {
   try {
