@@ -8,10 +8,10 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../compute/backend';
-import { Rar } from '../../../models/rar';
+import type { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
 import { RarDecoder, RarDecoderWeights } from '../../../models/rar-decoder';
-import { Rng } from '../../../models/training/rng';
+import { perturbedRar } from '../../helpers/rar-models';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
 before(async () => {
@@ -21,15 +21,7 @@ before(async () => {
 const tiny = RarConfig.parse({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, imageSeqLen: 6, codebookSize: 10, numClasses: 3 });
 
 /** Every parameter perturbed, LayerNorm weights and biases included (the decoder folds them). */
-function build(seed = 1): Rar {
-  const m = new Rar(tiny, Rng.fromSeed(seed));
-  const rng = Rng.fromSeed(seed + 100);
-  for (const [name, v] of m.parameters()) {
-    const base = name.endsWith('norm1.weight') || name.endsWith('norm2.weight') || name.endsWith('_norm.weight') ? 1 : 0;
-    v.assign(tf.tensor(rng.fillNormal(new Float32Array(v.size), base, 0.3), v.shape));
-  }
-  return m;
-}
+const build = (seed = 1): Rar => perturbedRar(tiny, { initSeed: seed, drawSeed: seed + 100, std: 0.3, normWeightsAroundOne: true });
 
 async function decoderMatchesCachedForward(graph = false): Promise<void> {
   const m = build();

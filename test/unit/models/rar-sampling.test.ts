@@ -2,10 +2,11 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../compute/backend';
-import { Rar } from '../../../models/rar';
+import type { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
 import { cfgScale, drawToken, keepMask, sampleRar, sampleRng, type RarSamplingOptions } from '../../../models/rar-sampling';
 import { Rng } from '../../../models/training/rng';
+import { perturbedRar } from '../../helpers/rar-models';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
 before(async () => {
@@ -14,12 +15,7 @@ before(async () => {
 
 const tiny = RarConfig.parse({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, imageSeqLen: 8, codebookSize: 12, numClasses: 4 });
 
-function build(): Rar {
-  const m = new Rar(tiny, Rng.fromSeed(5));
-  const rng = Rng.fromSeed(55);
-  for (const v of m.parameters().values()) v.assign(tf.tensor(rng.fillNormal(new Float32Array(v.size), 0, 0.3), v.shape));
-  return m;
-}
+const build = (): Rar => perturbedRar(tiny, { initSeed: 5, drawSeed: 55, std: 0.3 });
 
 const opts: RarSamplingOptions = { guidanceScale: 3, guidanceScalePow: 1.15, randomizeTemperature: 1.02, seed: 42 };
 const classes = [0, 3, 1, 2];

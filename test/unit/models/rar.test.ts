@@ -5,6 +5,7 @@ import { permute, Rar } from '../../../models/rar';
 import { fromUpstreamYaml, RAR_PRESETS, RarConfig, RarConfigInput, tokenSpace } from '../../../models/rar-config';
 import { namedGrads, disposeGrads } from '../../../models/training/grads';
 import { Rng } from '../../../models/training/rng';
+import { perturbedRar } from '../../helpers/rar-models';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
 before(async () => {
@@ -14,12 +15,7 @@ before(async () => {
 const tiny = RarConfig.parse({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, imageSeqLen: 6, codebookSize: 10, numClasses: 3 });
 
 /** adaLN-zero makes every block the identity; perturb all weights so the tests see real mixing. */
-function build(seed = 1): Rar {
-  const m = new Rar(tiny, Rng.fromSeed(seed));
-  const rng = Rng.fromSeed(seed + 100);
-  for (const v of m.parameters().values()) v.assign(tf.tensor(rng.fillNormal(new Float32Array(v.size), 0, 0.2), v.shape));
-  return m;
-}
+const build = (seed = 1): Rar => perturbedRar(tiny, { initSeed: seed, drawSeed: seed + 100, std: 0.2 });
 
 const ids2 = () => tf.tensor2d([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8], [2, 6], 'int32');
 
