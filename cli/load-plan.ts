@@ -12,12 +12,17 @@ import { pinSourceStats } from './source-fingerprint';
 
 export type Planned = { ok: true; loaded: LoadedSpec; plan: Plan } | { ok: false; issues: SpecIssue[] };
 
-export async function loadPlan(file: string, sets: readonly string[]): Promise<Planned> {
+/**
+ * `statSources: false` skips stating import sources (cli/source-fingerprint.ts): `validate` shows no
+ * cache keys, and a directory source such as ImageNet is over a million stat calls.
+ */
+export async function loadPlan(file: string, sets: readonly string[], o: { statSources?: boolean } = {}): Promise<Planned> {
   const loaded = await loadSpecFile(file, stageCatalog, sets);
   if (!loaded.ok) return { ok: false, issues: loaded.error };
   const resolved = await resolveEnvironment(loaded.value.spec, process.env);
   if (resolved.issues.length > 0) return { ok: false, issues: resolved.issues.map((i) => ({ ...i, ...loaded.value.sourceMap.locate(i.path, 'value') })) };
-  const plan = buildPlan(await pinSourceStats(resolved.spec), stageCatalog, loaded.value.sourceMap);
+  const spec = o.statSources === false ? resolved.spec : await pinSourceStats(resolved.spec);
+  const plan = buildPlan(spec, stageCatalog, loaded.value.sourceMap);
   if (!plan.ok) return { ok: false, issues: plan.error };
   const big = planTooLarge(plan.value);
   if (big !== undefined) {

@@ -4,7 +4,7 @@ import { stageCatalog } from '../../stages/catalog';
 import { loadPlan, reportIssues } from '../load-plan';
 
 export async function validateCommand(file: string, o: { set: string[]; json?: boolean }): Promise<number> {
-  const planned = await loadPlan(file, o.set);
+  const planned = await loadPlan(file, o.set, { statSources: false });
   if (!planned.ok) return reportIssues(planned.issues, o.json === true);
   const { plan } = planned;
   const merged = plan.runs.filter((r) => r.arms.length > 1).length;
