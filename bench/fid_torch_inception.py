@@ -1,8 +1,14 @@
 """PyTorch FID Inception-v3 (the pytorch-fid FIDInceptionV3 architecture, written out here) loaded
-from the same safetensors file as models/inception.ts, for bench/fid.ts: images/s on this machine
-and a parity check of pool_3 features against the tfjs model.
+from the same safetensors file as models/inception.ts: images/s on this machine and a parity check of
+pool_3 features against the tfjs model. Two ways in:
 
   python3 bench/fid_torch_inception.py WEIGHTS.safetensors IMAGES.npy OUT.npy [--bench N --size S --batch B]
+      (bench/fid.ts; threads: FID_BENCH_TORCH_THREADS, else all cores)
+  python3 bench/fid_torch_inception.py < input.json
+      (bench/inception.suite.ts through bench/threads.ts runTorchAtThreads; input.json is an
+      InceptionBenchInput of bench/inception-cases.ts plus "threads"; prints
+      {"torch", "threads", "results": {name: {median_ms, min_ms, max_ms, reps, cores}}} and writes the
+      parity features to files.parityOut)
 
 IMAGES.npy: uint8 N×299×299×3 (no resize on either side, so only the network is compared).
 Requires torch (e.g. Debian's python3-torch) and numpy."""
@@ -159,15 +165,68 @@ class FIDInception(nn.Module):
         return x.mean((2, 3))
 
 
-def main():
-    weights, images, out = sys.argv[1:4]
-    opts = dict(zip(sys.argv[4::2], sys.argv[5::2]))
-    # All cores unless told otherwise (some torch builds default to 1 thread), as tfjs-node uses them.
-    torch.set_num_threads(int(os.environ.get("FID_BENCH_TORCH_THREADS", os.cpu_count() or 1)))
+def load_net(weights):
     net = FIDInception().eval()
     state = load_safetensors(weights)
     missing = net.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=False)
     assert not missing.missing_keys, missing.missing_keys
+    return net
+
+
+def time_steps(fn, reps, warmup):
+    """As bench/threads.ts timeSteps: per-rep wall times, and CPU time / wall over the timed reps."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    times.sort()
+    return {"median_ms": times[len(times) // 2], "min_ms": times[0], "max_ms": times[-1], "reps": reps, "cores": cpu / wall}
+
+
+def suite_main():
+    """One child of bench/inception.suite.ts: the cases at spec["threads"] threads, then the parity features."""
+    spec = json.load(sys.stdin)
+    # OMP_NUM_THREADS / OPENBLAS_NUM_THREADS come from the caller's environment (bench/threads.ts).
+    torch.set_num_threads(spec["threads"])
+    files = spec["files"]
+    net = load_net(files["weights"])
+    fc_t = net.fc.weight.detach().t().contiguous()
+    results = {}
+    torch.manual_seed(3)
+    for c in spec["cases"]:
+        x = torch.randint(0, 256, (c["batch"], 3, c["size"], c["size"])).float()
+
+        def step():
+            # What ours times (models/inception-features.ts): resize, network, pool_3 and the bias-free
+            # logits (ours also slices the 17×17×7 sFID features, a copy of ~2k floats per image).
+            with torch.no_grad():
+                pool = net((F.interpolate(x, (299, 299), mode="bilinear", align_corners=False) - 128) * 0.0078125)
+                (pool @ fc_t).numpy()
+                pool.numpy()
+
+        results[c["name"]] = time_steps(step, spec["reps"], spec["warmup"])
+    imgs = torch.from_numpy(np.load(files["parityImages"])).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        pool = net((imgs - 128) * 0.0078125)
+    np.save(files["parityOut"], pool.numpy().astype(np.float32))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+
+
+def main():
+    if len(sys.argv) == 1:
+        suite_main()
+        return
+    weights, images, out = sys.argv[1:4]
+    opts = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+    # All cores unless told otherwise (some torch builds default to 1 thread), as tfjs-node uses them.
+    torch.set_num_threads(int(os.environ.get("FID_BENCH_TORCH_THREADS", os.cpu_count() or 1)))
+    net = load_net(weights)
     imgs = torch.from_numpy(np.load(images)).permute(0, 3, 1, 2).float()
     with torch.no_grad():
         pool = net((imgs - 128) * 0.0078125)

@@ -43,6 +43,8 @@ export interface BenchCase {
   torch_range_ms?: [number, number] | null;
   /** CLI cases: `node -e 0` timed in the same run; their ratio is ours_ms / node_ms (bench/cli.suite.ts). */
   node_ms?: number;
+  /** Model cases with a parity check: max |ours − PyTorch| over the same outputs of the same inputs and weights, and max |PyTorch| for scale. */
+  parity?: { max_abs_diff: number; max_abs: number };
   /** 1-minute load average when the case started: the machine is shared, this says how quiet it was. */
   load1?: number;
   note?: string;
