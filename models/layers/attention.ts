@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
 import { dropout, dropoutMask } from './dropout';
+import { fusedBackend, mklSoftmax } from './native-fused';
 import type { KVCache } from './kv-cache';
 import { LayerNorm } from './layer-norm';
 import { Linear } from './linear';
@@ -103,7 +104,7 @@ type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
  * softmax(q kᵀ·scale + bias) v for q [B, nh, T, hs], k and v [B, nh, Tk, hs], an optional constant
  * additive bias [T, Tk] and an optional dropout multiplier M [B, nh, T, Tk] on the probabilities
  * (dropoutMask) → [B, nh, T, hs]. The forward is the same ops as autodiff would see (bit-identical
- * outputs); the backward is written out (FlashAttention's form) so the [B, nh, T, Tk] tensors are touched
+ * outputs; on the native backend the softmax is oneDNN's, equal to tf.softmax within 1e-7); the backward is written out (FlashAttention's form) so the [B, nh, T, Tk] tensors are touched
  * by 2 elementwise kernels (3 with dropout) instead of 6 (7): softmax's gradient, the scale's, the mask's:
  *   P = softmax(S), O = (P ⊙ M) v, dP = (dO vᵀ) ⊙ M,
  *   Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
@@ -119,7 +120,10 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
     let scores = tf.matMul(q1, kk, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
     if (!onQ) scores = scores.mul(scale);
     if (bias) scores = scores.add(bias);
-    const p = tf.softmax(scores, -1);
+    const be = fusedBackend(scores);
+    // oneDNN's softmax on the native backend: half the CPU time of TensorFlow's Eigen Softmax at [32, 2, 64, 64]
+    // (0.49 → 0.24 ms, one thread); equal to it within 1e-7 (not bit for bit)
+    const p = be ? mklSoftmax(be, scores) : tf.softmax(scores, -1);
     const pm = mask ? p.mul(mask) : p; // what multiplies v
     const o = tf.matMul(pm, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
     save(mask ? [q1, kk, vv, p, o, pm, mask] : [q1, kk, vv, p, o, pm]); // saved, not captured: the caller's tidy frees the mask before the backward runs

@@ -7,6 +7,7 @@ import type { Rng } from '../training/rng';
 import { initTensor, TRUNC_NORMAL_002, type Init } from './init';
 import { Module } from './module';
 import { PipelineError } from '../../core/errors';
+import { biasAdd, biasAddGrad, fusedBackend } from './native-fused';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -46,9 +47,20 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   if (last !== inF) throw new PipelineError('TENSOR_SHAPE', `linear: input last dim ${last} does not match weight [${outF}, ${inF}]`);
   return tf.tidy(() => {
     const lead = x.shape.slice(0, -1);
-    const x2 = x.reshape([-1, inF]); // [..., in] -> [N, in]
+    const x2 = x.rank === 2 ? x : x.reshape([-1, inF]); // [..., in] -> [N, in] (each Reshape is a kernel call on tfjs-node)
     let y = tf.matMul(x2, w, false, true); // [N, in] x [out, in]ᵀ -> [N, out]
-    if (b) y = y.add(b);
-    return y.reshape([...lead, outF]); // [N, out] -> [..., out]
+    if (b) y = fusedBackend(y) ? nativeBiasAdd(y, b) : y.add(b);
+    return x.rank === 2 ? y : y.reshape([...lead, outF]); // [N, out] -> [..., out]
   });
 }
+
+/**
+ * y + b on the native backend: TensorFlow's BiasAdd (the same float adds as the broadcast Add: forward
+ * bit-identical) with BiasAddGrad for the bias gradient, one kernel where tfjs's autodiff of a broadcast
+ * add runs Sum and two Reshapes. Linear fwd+bwd at [2048, 64] → 192, CPU ms at one thread (scratch
+ * bench, 50 interleaved reps, load ~6): 2.27 → 1.99; [1024, 256] → 1024: 13.3 → 12.6.
+ */
+const nativeBiasAdd: (y: tf.Tensor, b: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(((y: tf.Tensor, b: tf.Tensor) => {
+  const be = fusedBackend(y)!;
+  return { value: biasAdd(be, y, b), gradFunc: (dy: tf.Tensor) => [dy, biasAddGrad(be, dy)] };
+}) as Parameters<typeof tf.customGrad>[0]);
