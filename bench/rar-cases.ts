@@ -11,6 +11,7 @@
  * Weights and ids are random: the work per step does not depend on their values.
  */
 import * as tf from '@tensorflow/tfjs';
+import { withDeferredExecution } from '../compute/deferred-execution';
 import { Rar } from '../models/rar';
 import { RarConfig } from '../models/rar-config';
 import { sampleRar } from '../models/rar-sampling';
@@ -29,6 +30,8 @@ export interface RarCaseSpec {
   size: RarSize;
   sampling: { guidanceScale: number; guidanceScalePow: number; temperature: number };
   adamw: { lr: number; beta1: number; beta2: number; weightDecay: number };
+  /** Train cases: `graph` runs each step under withDeferredExecution (compute/deferred-execution.ts). */
+  exec?: 'eager' | 'graph';
 }
 
 function size(label: string, batch: number, D: number, depth: number, heads: number, L: number, K: number, C: number): RarSize {
@@ -62,7 +65,7 @@ export function tokensPerRun(c: RarCaseSpec): number {
 }
 
 /** Builds the model (and optimizer) of one case; `run` does one step or one sampling run and waits for it. */
-export function oursRarCase(c: RarCaseSpec): { run: () => Promise<void>; dispose: () => void } {
+export function oursRarCase(c: RarCaseSpec): { run: () => Promise<void>; dispose: () => void; parameters?: Map<string, tf.Variable> } {
   const cfg = c.size.model;
   const model = new Rar(cfg, Rng.fromSeed(1));
   // adaLN-zero makes a fresh model trivial; random weights give realistic logits for sampling
@@ -97,9 +100,12 @@ export function oursRarCase(c: RarCaseSpec): { run: () => Promise<void>; dispose
   let step = 0;
   return {
     run: () => {
-      trainer.step(tokens, classes, { lr: c.adamw.lr, step: step++ });
+      const s = step++;
+      if (c.exec === 'graph') withDeferredExecution(() => trainer.step(tokens, classes, { lr: c.adamw.lr, step: s }));
+      else trainer.step(tokens, classes, { lr: c.adamw.lr, step: s });
       return Promise.resolve();
     },
+    parameters: model.parameters(),
     dispose: () => {
       trainer.dispose();
       model.dispose();

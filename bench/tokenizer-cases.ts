@@ -9,6 +9,7 @@
  * Weights and images are random: the work per step does not depend on their values.
  */
 import * as tf from '@tensorflow/tfjs';
+import { withDeferredExecution } from '../compute/deferred-execution';
 import { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { parseTokenizerConfig, type TokenizerConfigInput } from '../models/tokenizer-config';
 import { AdamW } from '../models/training/adamw';
@@ -46,6 +47,8 @@ export interface TokenizerCaseSpec {
   perturbation: { alpha: number; beta: number; delta: number };
   /** The generator optimizer of tokenizer.train's defaults. */
   adamw: { lr: number; beta1: number; beta2: number; weightDecay: number };
+  /** Train cases: `graph` runs each step under withDeferredExecution (compute/deferred-execution.ts). */
+  exec?: 'eager' | 'graph';
 }
 
 function size(
@@ -95,8 +98,11 @@ export function tokenizerCases(): TokenizerCaseSpec[] {
   return out;
 }
 
-/** Builds the model, optimizer and inputs of one case; `run` does one step and waits for its result. */
-export function oursTokenizerCase(c: TokenizerCaseSpec): { run: () => void; dispose: () => void } {
+/**
+ * Builds the model, optimizer and inputs of one case; `run` does one step and waits for its result.
+ * `parameters` (train cases) are the trained variables, for tests that compare execution modes.
+ */
+export function oursTokenizerCase(c: TokenizerCaseSpec): { run: () => void; dispose: () => void; parameters?: Map<string, tf.Variable> } {
   const rng = Rng.fromSeed(1);
   const model = new RobustokTokenizer(parseTokenizerConfig(c.size.model), rng);
   const S = c.size.model.image_size;
@@ -116,17 +122,19 @@ export function oursTokenizerCase(c: TokenizerCaseSpec): { run: () => void; disp
   }
   const params = model.trainableParameters();
   const opt = new AdamW(params, { lr: c.adamw.lr, beta1: c.adamw.beta1, beta2: c.adamw.beta2, weightDecay: c.adamw.weightDecay });
+  const step = () => {
+    const { loss, grads } = namedGrads(() => {
+      const out = model.forward(images, { training: true, rng, perturbation: c.perturbation });
+      return out.recon.sub(images).square().mean().add(out.codebookLoss).add<tf.Scalar>(out.commitLoss);
+    }, params);
+    opt.applyGradients(grads);
+    disposeGrads(grads);
+    loss.dataSync(); // the trainer reads the loss every step too
+    loss.dispose();
+  };
   return {
-    run: () => {
-      const { loss, grads } = namedGrads(() => {
-        const out = model.forward(images, { training: true, rng, perturbation: c.perturbation });
-        return out.recon.sub(images).square().mean().add(out.codebookLoss).add<tf.Scalar>(out.commitLoss);
-      }, params);
-      opt.applyGradients(grads);
-      disposeGrads(grads);
-      loss.dataSync(); // the trainer reads the loss every step too
-      loss.dispose();
-    },
+    run: c.exec === 'graph' ? () => withDeferredExecution(step) : step,
+    parameters: params,
     dispose: () => {
       opt.dispose();
       images.dispose();
