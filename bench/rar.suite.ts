@@ -32,9 +32,17 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
   let order = 0;
   for (const threads of settings) {
-    for (const c of rarCases(ctx.quick)) {
+    // train cases also as `(graph)`: each step under withDeferredExecution (compute/deferred-execution.ts), with
+    // PyTorch timed again next to it; its warm-up covers learning the step and building its graphs
+    const graphCases =
+      ctx.backend.backend === 'tensorflow'
+        ? rarCases(ctx.quick)
+            .filter((c) => c.kind === 'train')
+            .map((c) => ({ ...c, exec: 'graph' as const, name: `${c.name} (graph)` }))
+        : [];
+    for (const c of [...rarCases(ctx.quick), ...graphCases]) {
       const reps = c.kind === 'train' ? ctx.reps : Math.min(ctx.reps, 3);
-      const input = { cases: [c], reps, warmup: 1, profile: ctx.profile };
+      const input = { cases: [c], reps, warmup: c.exec === 'graph' ? 4 : 1, profile: ctx.profile };
       const load1 = os.loadavg()[0] as number;
       const oursSide = () => runOursInChild<OursOutput>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
       const torchSide = () =>

@@ -37,8 +37,16 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
   let order = 0;
   for (const threads of settings) {
-    for (const c of tokenizerCases()) {
-      const input = { cases: [c], reps, warmup, profile: ctx.profile };
+    // train cases also as `(graph)`: each step under withDeferredExecution (compute/deferred-execution.ts), with
+    // PyTorch timed again next to it; its warm-up covers learning the step and building its graphs
+    const graphCases =
+      ctx.backend.backend === 'tensorflow'
+        ? tokenizerCases()
+            .filter((c) => c.kind === 'train')
+            .map((c) => ({ ...c, exec: 'graph' as const, name: `${c.name} (graph)` }))
+        : [];
+    for (const c of [...tokenizerCases(), ...graphCases]) {
+      const input = { cases: [c], reps, warmup: c.exec === 'graph' ? warmup + 3 : warmup, profile: ctx.profile };
       const load1 = os.loadavg()[0] as number;
       const oursSide = () => runOursInChild<OursOutput>('tokenizer-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursResult;
       const torchSide = () =>
