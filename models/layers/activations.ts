@@ -4,6 +4,7 @@
  * up to ~1e-3, enough to matter when comparing against upstream outputs, so both exist.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedBackend } from './native-fused';
 
 export type ActivationName = 'gelu' | 'gelu_tanh' | 'silu' | 'relu';
 
@@ -11,6 +12,7 @@ const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+const LN_INV_SQRT_2PI = Math.log(INV_SQRT_2PI);
 
 /**
  * 0.5·x·(1 + erf(x/√2)) = x·Φ(x), with its derivative written out, Φ(x) + x·φ(x), instead of autodiff
@@ -33,8 +35,30 @@ const geluExact: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(((x: tf.
   };
 }) as Parameters<typeof tf.customGrad>[0]);
 
+/**
+ * The same forward (bit-identical) also keeping u = x/√2, so the backward builds φ(x) = exp(ln(1/√(2π)) − u²)
+ * in 3 kernels instead of 4 (Square, Sub, Exp; the constant rides inside the exponent): 6 elementwise
+ * kernels instead of 7, at the price of holding u until the backward. Fwd+bwd CPU ms at one thread
+ * (scratch bench, 42 interleaved reps, load ~5): [2048, 256] 3.96 → 3.91, [2048, 512] 7.91 → 7.08,
+ * [1024, 1024] 8.07 → 7.36. Native backend only (gelu() below), so cpu/wasm keep the tested path; the
+ * gradient differs from geluExact's by float32 rounding (4.8e-7 at |x| ≤ 8).
+ */
+const geluExactNative: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const u = x.mul(SQRT1_2);
+  const cdf = tf.erf(u).add(1).mul(0.5); // Φ(x)
+  save([x, u, cdf]);
+  return {
+    value: x.mul(cdf),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, us, phi] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const pdf = tf.exp(tf.sub(LN_INV_SQRT_2PI, us.square())); // φ(x)
+      return [dy.mul(phi.add(xs.mul(pdf)))];
+    },
+  };
+}) as Parameters<typeof tf.customGrad>[0]);
+
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return geluExact(x);
+  return fusedBackend(x) ? geluExactNative(x) : geluExact(x);
 }
 
 /** 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */

@@ -1,13 +1,14 @@
 /**
  * The other users of TensorFlow's fused kernels (models/layers/native-fused.ts) on tfjs-node, each
  * against its tfjs path (fused kernels off): Linear's BiasAdd/BiasAddGrad (forward bit-identical) and the
- * attention core's oneDNN softmax (within 1e-7); gradients to float32 rounding and by finite
+ * attention core's oneDNN softmax (within 1e-7), exact GELU's native backward (forward bit-identical); gradients to float32 rounding and by finite
  * differences; no leaks. Skipped without the native backend.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../compute/backend';
+import { gelu } from '../../../../models/layers/activations';
 import { attend, causalBias } from '../../../../models/layers/attention';
 import { Linear, linear } from '../../../../models/layers/linear';
 import { fusedBackend, setNativeFused } from '../../../../models/layers/native-fused';
@@ -106,4 +107,28 @@ test('attention core with oneDNN softmax: forward within 1e-6 of tf.softmax, gra
     ['o', 'dq', 'dk', 'dv'].forEach((label, i) => expectClose(fused[i]!, plain[i]!, 1e-5, `${label} (scale ${scale})`));
   }
   tf.dispose([q, k, v, dy, bias]);
+});
+
+test('exact GELU on the native backend: forward bit-identical, gradient equals the tfjs path and autodiff of the textbook form', async (t) => {
+  if (!native) return t.skip('tfjs-node with the fused kernels not available');
+  const x = tf.linspace(-12, 12, 4001); // both tails, where 1 + erf underflows towards 0 or rounds to 2
+  const dy = tf.tidy(() => tf.sin(x.mul(3)));
+  const textbook = (v: tf.Tensor) => v.mul(tf.erf(v.mul(Math.SQRT1_2)).add(1)).mul(0.5);
+  const fused = await expectNoTensorLeak(() => withFused(true, gelu, [x], dy));
+  const plain = withFused(false, gelu, [x], dy);
+  const ref = withFused(false, textbook, [x], dy);
+  assert.deepEqual(fused[0], plain[0], 'forward bit-identical');
+  expectClose(fused[1]!, plain[1]!, 1e-6, 'gradient vs the tfjs path');
+  expectClose(fused[1]!, ref[1]!, 1e-6, 'gradient vs autodiff');
+  setNativeFused(true);
+  try {
+    await expectNoTensorLeak(() => {
+      const v = randVar([3, 17], 12, 3);
+      gradCheck(() => gelu(v), new Map([['x', v]]));
+      v.dispose();
+    });
+  } finally {
+    setNativeFused(undefined);
+  }
+  tf.dispose([x, dy]);
 });
