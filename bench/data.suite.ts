@@ -20,7 +20,8 @@ import { Rng } from '../models/training/rng';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
 import { medianMs } from './run';
 
-async function jpegFolder(dir: string, n: number): Promise<void> {
+/** n ImageNet-like 500×375 JPEGs (quality 90) in four class folders under `dir`. */
+export async function jpegFolder(dir: string, n: number): Promise<void> {
   const classes = syntheticClasses(4);
   for (let i = 0; i < n; i++) {
     const cls = classes[i % 4] as (typeof classes)[number];
