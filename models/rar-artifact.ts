@@ -14,7 +14,7 @@ import { PipelineError, errorMessage } from '../core/errors';
 import { loadStateDictFile, saveStateDict } from '../compute/checkpoint';
 import { Rar } from './rar';
 import { RarConfigInput, type RarConfig } from './rar-config';
-import { Rng } from './training/rng';
+import { placeholderRng } from './layers/placeholder-rng';
 
 export const RAR_ARCH = 'rar';
 export const GENERATOR_JSON = 'generator.json';
@@ -57,7 +57,7 @@ export async function loadRar(source: string, config?: RarConfig): Promise<Rar> 
   const isDir = (await stat(source).catch(() => undefined))?.isDirectory() ?? false;
   const cfg = isDir ? await readRarArtifactConfig(source) : config;
   if (!cfg) throw new PipelineError('CONFIG_INVALID', `${source} is a weights file: pass the RAR config with it`);
-  const model = new Rar(cfg, Rng.fromSeed(0));
+  const model = new Rar(cfg, placeholderRng()); // every weight comes from the file: no random draws to overwrite
   try {
     await loadStateDictFile(model.stateDict(), isDir ? path.join(source, GENERATOR_WEIGHTS) : source);
   } catch (e) {

@@ -16,7 +16,7 @@ import { fromUpstreamYaml, RAR_PRESETS, RarConfig } from '../models/rar-config';
 import { RobustokTokenizer } from '../models/robustok-tokenizer';
 import { loadTokenizerWeights, saveTokenizerArtifact } from '../models/tokenizer-artifact';
 import { importedTokenizerConfig } from '../models/tokenizer-upstream-config';
-import { Rng } from '../models/training/rng';
+import { placeholderRng } from '../models/layers/placeholder-rng';
 import { sha256File } from '../artifacts/hashing';
 import { fetchSource, sourceBaseName } from './import-source';
 import type { StageContext, StageImpl, StageResult } from './stage';
@@ -83,7 +83,7 @@ async function run(ctx: StageContext<WeightsImportConfig>): Promise<StageResult>
   if (c.arch === 'rar') {
     if (prefixes.ema !== undefined) throw new PipelineError('CONFIG_INVALID', `${where}: RAR artifacts hold one set of weights; remove prefixes.ema`);
     const config = importedRarConfig(upstream, c.model, where);
-    const model = new Rar(config, Rng.fromSeed(0));
+    const model = new Rar(config, placeholderRng()); // strict load below: random draws would all be overwritten
     try {
       const r = await SafetensorsReader.open(weights);
       try {
@@ -108,7 +108,7 @@ async function run(ctx: StageContext<WeightsImportConfig>): Promise<StageResult>
   const models: RobustokTokenizer[] = [];
   try {
     const load = async (prefix: string) => {
-      const m = new RobustokTokenizer(config, Rng.fromSeed(0));
+      const m = new RobustokTokenizer(config, placeholderRng()); // strict load below
       models.push(m);
       await loadTokenizerWeights(m, weights, { prefix, onWarning: (w) => ctx.log.warn(w) });
       return m;
