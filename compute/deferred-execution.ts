@@ -161,8 +161,8 @@ const LAST_INPUT_SHAPE = new Set(['ConcatV2']);
 const MAX_CONST = 4096;
 /** Fewer queued ops than this run eagerly at a flush (a graph call has its own cost). */
 const MIN_GRAPH_OPS = 8;
-/** Trie nodes kept per process; beyond it nothing new is recorded (everything new runs eagerly). */
-const MAX_TRIE_NODES = 500_000;
+/** Trie nodes kept per process (~1 kB each); when full the trie is dropped and learning starts over. */
+const MAX_TRIE_NODES = 100_000;
 /** Ops per segment; a longer one is flushed and a new segment starts. */
 const MAX_SEGMENT = 50_000;
 /** Loaded graphs kept per process (least recently used beyond it are unloaded). */
@@ -211,10 +211,12 @@ export interface DeferredStats {
   passedThrough: number;
   /** Wall time inside graph session calls. */
   graphMs: number;
+  /** Times the trie filled up and was dropped. */
+  forgotten: number;
 }
 
 class DeferredExecutor {
-  readonly stats: DeferredStats = { learned: 0, graphOps: 0, graphRuns: 0, graphsBuilt: 0, replayedEagerly: 0, passedThrough: 0, graphMs: 0 };
+  readonly stats: DeferredStats = { learned: 0, graphOps: 0, graphRuns: 0, graphsBuilt: 0, replayedEagerly: 0, passedThrough: 0, graphMs: 0, forgotten: 0 };
   /** Nesting depth of `withDeferredExecution` scopes; 0 = every op runs eagerly. */
   enabled = 0;
   private readonly root: TrieNode = { children: new Map(), parent: null, op: null, depth: 0 };
@@ -335,7 +337,11 @@ class DeferredExecutor {
     const out = this.real.executeOp(name, attrs, this.realIds(inputIds), numOutputs);
     this.stats.learned++;
     if (this.trieNodes >= MAX_TRIE_NODES) {
-      this.resetSegment(false); // full: untracked (eager) until the next flush point
+      // Full (JavaScript that never repeats its op sequence, e.g. random crop offsets baked as shapes):
+      // forget everything and relearn from the next flush point; a repeating step is back in two runs.
+      this.forget();
+      this.stats.forgotten++;
+      this.resetSegment(false);
       return out;
     }
     const op: RecordedOp = { name, attrs, inputs, outputs: out.map((m) => ({ shape: [...m.shape], dtype: m.dtype })) };
@@ -379,6 +385,10 @@ class DeferredExecutor {
   /** Unloads every graph and forgets the trie (tests; a process keeps them otherwise). */
   reset(): void {
     this.flushPoint();
+    this.forget();
+  }
+
+  private forget(): void {
     for (const g of this.graphs) this.real.deleteSavedModel(g.modelId);
     this.graphs.clear();
     this.root.children.clear();
@@ -544,9 +554,13 @@ class DeferredExecutor {
     let g = node.graphs.get(key);
     if (g === undefined) {
       try {
+        const t0 = performance.now();
         const built = loadDeferredGraph(this.pkg, this.real, this.segOps, start, fetches);
         g = { ...built, owner: node, key };
         this.stats.graphsBuilt++;
+        if (process.env.ROBUSTOK_NATIVE_EXEC_DEBUG) {
+          console.warn(`deferred execution: graph of ${end - start} ops, ${fetches.length} outputs loaded in ${Math.round(performance.now() - t0)} ms`);
+        }
       } catch (e) {
         // Correct either way (the queue runs eagerly); ROBUSTOK_NATIVE_EXEC_DEBUG says which op stopped the graph.
         if (process.env.ROBUSTOK_NATIVE_EXEC_DEBUG) {
@@ -699,6 +713,14 @@ export function withDeferredExecution<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * How `withDeferredExecution` runs steps in this process: `graph` on the native backend unless
+ * ROBUSTOK_NATIVE_EXEC=eager, else `eager`. Training stages record it next to the backend.
+ */
+export function deferredExecutionMode(): NativeExecMode {
+  return tf.getBackend() === 'tensorflow' && nativeExecMode() === 'graph' ? 'graph' : 'eager';
+}
+
 /** Runs whatever is queued now (a flush point), e.g. before timing. No-op when nothing is deferred. */
 export function flushDeferred(): void {
   const backend = tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as Wrapped) : null;
@@ -710,6 +732,16 @@ export function deferredStats(): (DeferredStats & ReturnType<DeferredExecutor['c
   const backend = tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as Wrapped) : null;
   const ex = backend?.[INSTALLED];
   return ex ? { ...ex.stats, ...ex.counts() } : null;
+}
+
+/** One line for a stage log: how the process's deferred steps ran so far (null when nothing was deferred). */
+export function describeDeferred(): string | null {
+  const s = deferredStats();
+  if (!s) return null;
+  return (
+    `deferred execution (process totals): ${s.graphRuns} graph calls covering ${s.graphOps} ops, ${s.graphsBuilt} graphs built ` +
+    `(${s.graphs} loaded), ${s.learned} ops learned eagerly, ${s.replayedEagerly} replayed eagerly, ${s.graphMs.toFixed(0)} ms in graph calls`
+  );
 }
 
 /** Unloads the executor's graphs and forgets what it learned (tests). */

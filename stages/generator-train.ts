@@ -12,6 +12,7 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { backendInfo, initBackend } from '../compute/backend';
+import { deferredExecutionMode, describeDeferred, withDeferredExecution } from '../compute/deferred-execution';
 import { loadStateDictFile } from '../compute/checkpoint';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../compute/checkpoint-training';
 import type { Json } from '../core/canonical-json';
@@ -153,7 +154,8 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
       if (ctx.signal.aborted) throw new PipelineError('INTERNAL', 'generator.train cancelled');
       const { tokens, classes } = batches.batch(step);
       const rate = lr(step);
-      const s = trainer.step(tokens, classes, { lr: rate, step });
+      // one graph call per stretch between host reads on the native backend (ROBUSTOK_NATIVE_EXEC=eager: op by op)
+      const s = withDeferredExecution(() => trainer.step(tokens, classes, { lr: rate, step }));
       last = s;
       step += 1;
       windowSteps += 1;
@@ -195,6 +197,8 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
     const outDir = path.join(ctx.workdir, 'out', 'generator');
     await rm(outDir, { recursive: true, force: true });
     await saveRarArtifact(outDir, config, model.stateDict());
+    const deferred = describeDeferred();
+    if (deferred) ctx.log.info(deferred);
     const lastLogged = history.at(-1) as { loss?: number; tokensPerSec?: number } | undefined;
     const metrics: Record<string, Json> = {
       steps: step,
@@ -204,7 +208,7 @@ async function run(ctx: StageContext<GeneratorTrainConfig>): Promise<StageResult
       parameters: model.numParameters(),
     };
     const metricsFile = path.join(ctx.workdir, 'out', 'metrics.json');
-    await writeFile(metricsFile, `${JSON.stringify({ backend: backendInfo(), config, metrics, history }, null, 2)}\n`);
+    await writeFile(metricsFile, `${JSON.stringify({ backend: backendInfo(), exec: deferredExecutionMode(), config, metrics, history }, null, 2)}\n`);
     return { outputs: { generator: outDir, metrics: metricsFile }, metrics };
   } finally {
     trainer.dispose();

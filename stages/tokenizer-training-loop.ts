@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo } from '../compute/backend';
+import { deferredExecutionMode, describeDeferred, withDeferredExecution } from '../compute/deferred-execution';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../compute/checkpoint-training';
 import type { Json } from '../core/canonical-json';
 import { PipelineError } from '../core/errors';
@@ -112,7 +113,10 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
       const target = batch.target === batch.input ? input : tf.tensor4d(batch.target, batch.shape);
       const lr = sched.gen(p.step);
       try {
-        last = trainer.step(input, target, { genLr: lr, discLr: sched.disc(p.step), discActive: p.step >= sched.discStartStep, perturbation });
+        // one graph call per stretch between host reads on the native backend (ROBUSTOK_NATIVE_EXEC=eager: op by op)
+        last = withDeferredExecution(() =>
+          trainer.step(input, target, { genLr: lr, discLr: sched.disc(p.step), discActive: p.step >= sched.discStartStep, perturbation }),
+        );
       } catch (e) {
         if (e instanceof PipelineError && e.code === 'NAN_LOSS') {
           throw new PipelineError(
@@ -165,6 +169,8 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
   if (plan.validation.selectBy !== 'last' && p.best && existsSync(bestDir)) await cp(bestDir, outDir, { recursive: true });
   else await saveTokenizerArtifact(outDir, { config: model.config, model: model.stateDict(), ema: trainer.ema.tensors() });
 
+  const deferred = describeDeferred();
+  if (deferred) ctx.log.info(deferred);
   const final = p.validations.at(-1);
   const metrics: Record<string, Json> = {
     steps: p.step,
@@ -186,7 +192,7 @@ export async function runTokenizerTraining<C>(ctx: StageContext<C>, plan: Traini
   const metricsFile = path.join(ctx.workdir, 'out', 'metrics.json');
   await writeFile(
     metricsFile,
-    `${JSON.stringify({ stage: plan.stage, backend: backendInfo(), metrics, validations: p.validations, history: p.history }, null, 2)}\n`,
+    `${JSON.stringify({ stage: plan.stage, backend: backendInfo(), exec: deferredExecutionMode(), metrics, validations: p.validations, history: p.history }, null, 2)}\n`,
   );
   return { outputs: { tokenizer: outDir, metrics: metricsFile }, metrics };
 }
