@@ -58,7 +58,7 @@ const geluExactNative: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(((
 }) as Parameters<typeof tf.customGrad>[0]);
 
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return fusedBackend(x) ? geluExactNative(x) : geluExact(x);
+  return fusedBackend(x, 'gelu') ? geluExactNative(x) : geluExact(x);
 }
 
 /** 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */

@@ -120,7 +120,7 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
     let scores = tf.matMul(q1, kk, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
     if (!onQ) scores = scores.mul(scale);
     if (bias) scores = scores.add(bias);
-    const be = fusedBackend(scores);
+    const be = fusedBackend(scores, 'softmax');
     // oneDNN's softmax on the native backend: half the CPU time of TensorFlow's Eigen Softmax at [32, 2, 64, 64]
     // (0.49 → 0.24 ms, one thread); equal to it within 1e-7 (not bit for bit)
     const p = be ? mklSoftmax(be, scores) : tf.softmax(scores, -1);

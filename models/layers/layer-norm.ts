@@ -34,7 +34,8 @@ export class LayerNorm extends Module {
   /** x: [..., dim] → same shape. */
   forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.dim) throw new PipelineError('TENSOR_SHAPE', `LayerNorm(${this.dim}): input last dim is ${x.shape[x.rank - 1]}`);
-    if (fusedBackend(x)) return this.weight && this.bias ? fusedAffineLayerNorm(this.eps)(x, this.weight, this.bias) : fusedPlainLayerNorm(this.eps)(x);
+    if (fusedBackend(x, 'layerNorm'))
+      return this.weight && this.bias ? fusedAffineLayerNorm(this.eps)(x, this.weight, this.bias) : fusedPlainLayerNorm(this.eps)(x);
     return this.weight && this.bias ? affineLayerNorm(this.eps)(x, this.weight, this.bias) : plainLayerNorm(this.eps)(x);
   }
 }

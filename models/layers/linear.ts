@@ -49,7 +49,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? x : x.reshape([-1, inF]); // [..., in] -> [N, in] (each Reshape is a kernel call on tfjs-node)
     let y = tf.matMul(x2, w, false, true); // [N, in] x [out, in]ᵀ -> [N, out]
-    if (b) y = fusedBackend(y) ? nativeBiasAdd(y, b) : y.add(b);
+    if (b) y = fusedBackend(y, 'bias') ? nativeBiasAdd(y, b) : y.add(b);
     return x.rank === 2 ? y : y.reshape([...lead, outF]); // [N, out] -> [..., out]
   });
 }

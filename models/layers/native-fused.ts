@@ -19,7 +19,8 @@
  *
  * Availability is probed once per process with tiny inputs (a TensorFlow build without oneDNN, or the
  * GPU build placing tensors on a GPU, fails the probe and every caller keeps its tfjs path).
- * ROBUSTOK_NATIVE_FUSED=off, or setNativeFused(false), turns them off (A/B benches, bisecting numerics).
+ * ROBUSTOK_NATIVE_FUSED=off, or setNativeFused(false), turns them off (A/B benches, bisecting numerics);
+ * a list (layerNorm,bias,softmax,gelu) keeps only those.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -37,19 +38,36 @@ interface NodeBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
 }
 
-let override: boolean | undefined;
+/** The layers' native paths, each switchable on its own (A/B benches). */
+export type FusedFeature = 'layerNorm' | 'bias' | 'softmax' | 'gelu';
+const FEATURES: readonly FusedFeature[] = ['layerNorm', 'bias', 'softmax', 'gelu'];
+
+let override: boolean | readonly FusedFeature[] | undefined;
 /** Probe result per backend instance (a test may switch backends and back). */
 const probed = new WeakMap<object, boolean>();
 
-/** Forces the fused kernels on (where available) or off; undefined restores the default (on unless ROBUSTOK_NATIVE_FUSED=off). */
-export function setNativeFused(enabled: boolean | undefined): void {
+/**
+ * Forces the native paths on (where available), off, or only the listed ones; undefined restores the
+ * default: ROBUSTOK_NATIVE_FUSED = on (default) | off | a comma-separated list of features.
+ */
+export function setNativeFused(enabled: boolean | readonly FusedFeature[] | undefined): void {
   override = enabled;
 }
 
-/** tfjs-node's backend when the fused kernels can be used for this float32 tensor, else undefined. */
-export function fusedBackend(x: tf.Tensor): NodeBackend | undefined {
+function featureOn(feature: FusedFeature | undefined): boolean {
+  let setting = override;
+  if (setting === undefined) {
+    const env = (process.env.ROBUSTOK_NATIVE_FUSED ?? 'on').trim();
+    setting =
+      env === 'on' || env === '' ? true : env === 'off' ? false : (env.split(',').map((f) => f.trim()) as FusedFeature[]).filter((f) => FEATURES.includes(f));
+  }
+  return typeof setting === 'boolean' ? setting : feature === undefined || setting.includes(feature);
+}
+
+/** tfjs-node's backend when the fused kernels can be used for this float32 tensor (and `feature` is on), else undefined. */
+export function fusedBackend(x: tf.Tensor, feature?: FusedFeature): NodeBackend | undefined {
   if (x.dtype !== 'float32' || tf.getBackend() !== 'tensorflow') return undefined;
-  if (override === false || (override === undefined && process.env.ROBUSTOK_NATIVE_FUSED === 'off')) return undefined;
+  if (!featureOn(feature)) return undefined;
   const be = tf.backend() as unknown as NodeBackend;
   let ok = probed.get(be);
   if (ok === undefined) {
