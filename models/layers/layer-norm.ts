@@ -34,9 +34,10 @@ export class LayerNorm extends Module {
   /** x: [..., dim] → same shape. */
   forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.dim) throw new PipelineError('TENSOR_SHAPE', `LayerNorm(${this.dim}): input last dim is ${x.shape[x.rank - 1]}`);
-    if (fusedBackend(x, 'layerNorm'))
-      return this.weight && this.bias ? fusedAffineLayerNorm(this.eps)(x, this.weight, this.bias) : fusedPlainLayerNorm(this.eps)(x);
-    return this.weight && this.bias ? affineLayerNorm(this.eps)(x, this.weight, this.bias) : plainLayerNorm(this.eps)(x);
+    if (!this.weight || !this.bias) return plainLayerNorm(this.eps)(x); // the fused kernels lose here: see fusedAffineLayerNorm
+    return x.rank >= 2 && fusedBackend(x, 'layerNorm')
+      ? fusedAffineLayerNorm(this.eps)(x, this.weight, this.bias)
+      : affineLayerNorm(this.eps)(x, this.weight, this.bias);
   }
 }
 
@@ -113,18 +114,20 @@ function plainLayerNorm(eps: number): (x: tf.Tensor) => tf.Tensor {
 }
 
 /*
- * Native backend (models/layers/native-fused.ts): the forward is oneDNN's LayerNorm kernel, one pass
- * instead of the 9 kernels above (4–5× faster at the bench's shapes, one thread; inference gains all
- * of it). It keeps no statistics, so the backward recomputes them with the batch-norm kernel on the
- * NCHW view [1, N, d, 1] (x̂, row means and variances in one kernel) and gets dx from its gradient
- * kernel: dw = Σ dy·x̂, db = BiasAddGrad(dy), dx = BNGrad(dy·w). Only x is saved. Fwd+bwd, CPU ms at one
- * thread (scratch bench, 70 interleaved reps, load ~3.5): [32, 64, 64] 1.74 → 1.58, [32, 64, 128]
- * 3.06 → 2.63, [16, 64, 256] 3.05 → 2.66. oneDNN sums in another order: outputs and gradients equal the
- * tfjs path to float32 rounding, not bit for bit (test/unit/models/layers/layer-norm-native.test.ts).
+ * Native backend (models/layers/native-fused.ts), affine LayerNorm: the forward is oneDNN's LayerNorm
+ * kernel, one pass instead of the 9 kernels above (0.9–1.1 → 0.23 ms at the bench's shapes, one thread;
+ * inference gains all of it). It keeps no statistics, so the backward recomputes them with the
+ * batch-norm kernel on the NCHW view [1, N, d, 1] (x̂, row means and variances in one kernel) and gets dx
+ * from its gradient kernel: dw = Σ dy·x̂, db = BiasAddGrad(dy), dx = BNGrad(dy·w). Only x is saved.
+ * Fwd+bwd, CPU ms at one thread (scratch bench, 70 interleaved reps, load 2.5–3): [32, 64, 64]
+ * 2.36 → 1.84, [32, 64, 128] 2.84 → 2.57, [16, 64, 256] 2.74 → 2.50, QK-norm [32, 4, 64, 32] 2.98 → 2.76.
+ * Without the affine (RAR's final norm) the same kernels lose (fwd+bwd [32, 64, 128] 1.68 → 1.76 with the
+ * batch-norm kernel forward, 2.04 with this one): the tfjs closed form is already short there.
+ * oneDNN sums in another order: outputs and gradients equal the tfjs path to float32 rounding, not bit
+ * for bit (test/unit/models/layers/layer-norm-native.test.ts).
  */
 
 const fusedAffineCache = new Map<number, (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
-const fusedPlainCache = new Map<number, (x: tf.Tensor) => tf.Tensor>();
 
 function fusedAffineLayerNorm(eps: number): (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor {
   let f = fusedAffineCache.get(eps);
@@ -136,37 +139,15 @@ function fusedAffineLayerNorm(eps: number): (x: tf.Tensor, w: tf.Tensor, b: tf.T
         value: mklLayerNorm(be, x, w, b, eps),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, ww] = saved as [tf.Tensor, tf.Tensor];
-          const d = ww.shape[0];
-          const { xhat, mean, variance, reserve } = rowMoments(be, xs, eps);
-          const dyRows = dy.reshape([-1, d]); // [..., d] -> [N, d]
-          const dw = dyRows.mul(xhat.reshape([-1, d])).sum(0); // [1, N, d, 1] -> [N, d]; Σ over rows -> [d]
-          const dx = rowNormGrad(be, dyRows.mul(ww), xs, mean, variance, reserve, eps); // [N, d] -> x's shape
-          return [dx, dw, biasAddGrad(be, dyRows)];
+          const stats = rowMoments(be, xs, eps);
+          const dy4 = dy.reshape(stats.x4.shape); // [..., d] -> [1, N, d, 1]
+          const dw = dy4.mul(stats.xhat4).sum([0, 1, 3]); // Σ over rows -> [d]
+          const dx = rowNormGrad(be, dy4.mul(ww.reshape([-1, 1])), stats, eps); // w [d] -> [d, 1] to scale the d axis of [1, N, d, 1]
+          return [dx.reshape(xs.shape), dw, biasAddGrad(be, dy)]; // [1, N, d, 1] -> [..., d]; db sums dy over all axes but the last
         },
       };
     }) as CustomGradientFunc);
     fusedAffineCache.set(eps, f);
-  }
-  return f;
-}
-
-function fusedPlainLayerNorm(eps: number): (x: tf.Tensor) => tf.Tensor {
-  let f = fusedPlainCache.get(eps);
-  if (f === undefined) {
-    f = tf.customGrad<tf.Tensor>(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-      const be = fusedBackend(x)!;
-      const d = x.shape[x.rank - 1]!;
-      save([x]);
-      return {
-        value: mklLayerNorm(be, x, tf.ones([d]), tf.zeros([d]), eps),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [xs] = saved as [tf.Tensor];
-          const { mean, variance, reserve } = rowMoments(be, xs, eps);
-          return [rowNormGrad(be, dy, xs, mean, variance, reserve, eps)];
-        },
-      };
-    }) as CustomGradientFunc);
-    fusedPlainCache.set(eps, f);
   }
   return f;
 }

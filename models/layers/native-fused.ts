@@ -85,14 +85,14 @@ function probe(be: NodeBackend): boolean {
       const w = tf.ones([3]);
       const b = tf.zeros([3]);
       const y = mklLayerNorm(be, x, w, b, 1e-5);
-      const { xhat, mean, variance, reserve } = rowMoments(be, x, 1e-5);
-      const dx = rowNormGrad(be, x, x, mean, variance, reserve, 1e-5);
+      const stats = rowMoments(be, x, 1e-5);
+      const dx = rowNormGrad(be, stats.x4, stats, 1e-5).reshape([2, 3]);
       const p = mklSoftmax(be, x);
       const db = biasAddGrad(be, x);
       // right values, not just no error: LayerNorm rows have zero mean, softmax rows sum to one
       const checks = tf.stack([
         y.sum(-1).abs().max(),
-        xhat.reshape([2, 3]).sub(y).abs().max(),
+        stats.xhat4.reshape([2, 3]).sub(y).abs().max(),
         p.sum(-1).sub(1).abs().max(),
         db.sub(x.sum(0)).abs().max(),
         dx.sum(-1).abs().max(),
@@ -138,19 +138,29 @@ function batchNormAttrs(be: NodeBackend, eps: number): OpAttr[] {
   ];
 }
 
-/**
- * Per-row moments of x [..., d] through the batch-norm kernel on the NCHW view [1, N, d, 1]: x̂ in that
- * view, the row means and biased variances [N], and the kernel's reserve tensor its gradient wants back.
- */
-export function rowMoments(be: NodeBackend, x: tf.Tensor, eps: number): { xhat: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor; reserve: tf.Tensor } {
+/** What the batch-norm kernel left for its gradient, all in the NCHW view [1, N, d, 1] of x [..., d]. */
+export interface RowStats {
+  /** x viewed as [1, N, d, 1]. */
+  x4: tf.Tensor;
+  /** (x − mean)/√(variance + ε), [1, N, d, 1]. */
+  xhat4: tf.Tensor;
+  /** Row means and biased variances [N], and the kernel's reserve tensor. */
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  reserve: tf.Tensor;
+  /** The unit scale [N] both kernels take. */
+  ones: tf.Tensor;
+}
+
+/** Per-row moments of x [..., d] through the batch-norm kernel on the NCHW view [1, N, d, 1] (one channel per row). */
+export function rowMoments(be: NodeBackend, x: tf.Tensor, eps: number): RowStats {
   const d = x.shape[x.rank - 1] as number;
   const n = x.size / d;
-  const x4 = x.reshape([1, n, d, 1]); // [..., d] -> NCHW [1, N, d, 1]: one channel per row
+  const x4 = x.reshape([1, n, d, 1]); // [..., d] -> NCHW [1, N, d, 1]
   const ones = tf.ones([n]);
-  const zeros = tf.zeros([n]);
   const none = tf.zeros([0]); // running mean and variance: not read when training with exponential_avg_factor 1
   const attrs = [...batchNormAttrs(be, eps), floatAttr(be, 'exponential_avg_factor', 1)];
-  const [xhat, , , mean, variance, reserve] = be.executeMultipleOutputs('_MklNativeFusedBatchNormV3', attrs, [x4, ones, zeros, none, none], 6) as [
+  const [xhat4, , , mean, variance, reserve] = be.executeMultipleOutputs('_MklNativeFusedBatchNormV3', attrs, [x4, ones, tf.zeros([n]), none, none], 6) as [
     tf.Tensor,
     tf.Tensor,
     tf.Tensor,
@@ -158,21 +168,15 @@ export function rowMoments(be: NodeBackend, x: tf.Tensor, eps: number): { xhat: 
     tf.Tensor,
     tf.Tensor,
   ];
-  return { xhat, mean, variance, reserve };
+  return { x4, xhat4, mean, variance, reserve, ones };
 }
 
-/** d(LayerNorm without affine)/dx for upstream gradient g, from rowMoments' mean, variance and reserve; g and x [..., d] → [..., d]. */
-export function rowNormGrad(be: NodeBackend, g: tf.Tensor, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, reserve: tf.Tensor, eps: number): tf.Tensor {
-  const d = x.shape[x.rank - 1] as number;
-  const n = x.size / d;
-  const view = [1, n, d, 1]; // [..., d] -> NCHW [1, N, d, 1]
-  const [dx] = be.executeMultipleOutputs(
-    '_MklNativeFusedBatchNormGradV3',
-    batchNormAttrs(be, eps),
-    [g.reshape(view), x.reshape(view), tf.ones([n]), mean, variance, reserve],
-    5,
-  ) as [tf.Tensor];
-  return dx.reshape(x.shape); // [1, N, d, 1] -> [..., d]
+/** d(LayerNorm without affine)/dx for the upstream gradient g4 [1, N, d, 1], from rowMoments' stats → [1, N, d, 1]. */
+export function rowNormGrad(be: NodeBackend, g4: tf.Tensor, s: RowStats, eps: number): tf.Tensor {
+  const [dx4] = be.executeMultipleOutputs('_MklNativeFusedBatchNormGradV3', batchNormAttrs(be, eps), [g4, s.x4, s.ones, s.mean, s.variance, s.reserve], 5) as [
+    tf.Tensor,
+  ];
+  return dx4;
 }
 
 /** Softmax over the last axis. */
