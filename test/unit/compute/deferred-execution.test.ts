@@ -132,6 +132,30 @@ test('a branch that changes mid-sequence and a host read mid-step fall back corr
   assert.deepEqual(counts(), before);
 });
 
+test('ROBUSTOK_NATIVE_EXEC=eager runs every op as it is called; a bad value is a config error', async (t) => {
+  if (!(await native(t))) return;
+  resetDeferred();
+  const m = mlp(9);
+  const saved = process.env.ROBUSTOK_NATIVE_EXEC;
+  try {
+    process.env.ROBUSTOK_NATIVE_EXEC = 'eager';
+    const before = deferredStats();
+    for (let s = 0; s < 4; s++) withDeferredExecution(() => m.step());
+    const after = deferredStats();
+    assert.equal(after?.graphRuns ?? 0, before?.graphRuns ?? 0, 'no graph ran');
+    assert.equal(after?.learned ?? 0, before?.learned ?? 0, 'nothing was recorded');
+    process.env.ROBUSTOK_NATIVE_EXEC = 'fast';
+    assert.throws(
+      () => withDeferredExecution(() => m.step()),
+      (e: unknown) => (e as { code?: string }).code === 'CONFIG_INVALID',
+    );
+  } finally {
+    if (saved === undefined) delete process.env.ROBUSTOK_NATIVE_EXEC;
+    else process.env.ROBUSTOK_NATIVE_EXEC = saved;
+    m.dispose();
+  }
+});
+
 test('an error TensorFlow raises inside a replayed step surfaces, and the executor recovers', async (t) => {
   if (!(await native(t))) return;
   resetDeferred();
