@@ -2,30 +2,41 @@
  * Loads metrics/frechet-kernels.wasm (built from metrics/kernels/src/lib.rs by
  * metrics/kernels/build.sh; the binary is committed so no Rust toolchain is needed to run) and
  * exposes its float64 routines on JS typed arrays. One module instance per process, created on
- * first use; its memory grows as needed and is released after every call.
+ * first use; its memory (shared, so that a helper thread can work on it: metrics/frechet-threads.ts)
+ * grows as needed and is released after every call. traceSqrtProduct and symmetricEigenvalues run
+ * on up to two threads (kernelThreads); the helper starts on the first call that wants it.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PipelineError } from '../core/errors';
+import { kernelImports, kernelThreads, startHelper, type SharedMemory } from './frechet-threads';
 
 // The project's lib settings (ES2023, no DOM) carry no WebAssembly typings; this is the part we use.
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => SharedMemory;
 };
 
 interface KernelExports {
-  memory: { buffer: ArrayBuffer };
+  memory: SharedMemory;
   alloc_f64(n: number): number;
   free_f64(p: number, n: number): void;
   trace_sqrt_product(s1: number, s2: number, n: number, out: number, knownSingular: number): number;
   symmetric_eigenvalues(a: number, n: number, out: number): number;
   symmetric_eigenvalues_with(a: number, n: number, out: number, panel: number, crossover: number): number;
+  set_threads(n: number): void;
+  helper_count(): number;
+  helper_strikes(): number;
+  helper_blocks(): number;
   gemm_nt_ld(mi: number, nj: number, kk: number, alpha: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
 }
 
 export const KERNEL_FILE = path.join(__dirname, 'frechet-kernels.wasm');
 let instance: KernelExports | undefined;
+let kernelModule: object | undefined;
+let helperStarted = false;
+let lastThreads = 1;
 
 function kernels(): KernelExports {
   if (instance) return instance;
@@ -39,9 +50,38 @@ function kernels(): KernelExports {
       { cause: e },
     );
   }
-  const mod = new WebAssembly.Module(bytes);
-  instance = new WebAssembly.Instance(mod, {}).exports as KernelExports;
+  kernelModule = new WebAssembly.Module(bytes);
+  // 64 pages = the module's --initial-memory; 65536 pages = 4 GiB, wasm32's limit (only reserved).
+  const memory = new WebAssembly.Memory({ initial: 64, maximum: 65536, shared: true });
+  const exports = new WebAssembly.Instance(kernelModule, { env: kernelImports(memory) }).exports as Omit<KernelExports, 'memory'>;
+  instance = { ...exports, memory };
   return instance;
+}
+
+/** Sets the thread count for the next kernel call, starting the helper the first time two are wanted. */
+function useThreads(k: KernelExports, requested: number | undefined): void {
+  const threads = kernelThreads(requested);
+  if (threads > 1 && !helperStarted) {
+    helperStarted = true;
+    const stackBytes = 1 << 20;
+    startHelper(kernelModule!, k.memory, k.alloc_f64(stackBytes / 8) + stackBytes);
+  }
+  k.set_threads(threads);
+  lastThreads = threads;
+}
+
+/**
+ * Whether the helper thread is parked and ready, and for the last call the threads it was given, the blocks the helper ran and the
+ * times the caller waited far longer than a block for it (after 3 the call finishes on one thread).
+ */
+export function kernelThreadState(): { threads: number; helperReady: boolean; helperBlocks: number; strikes: number } {
+  const k = kernels();
+  return { threads: lastThreads, helperReady: k.helper_count() > 0, helperBlocks: k.helper_blocks(), strikes: k.helper_strikes() };
+}
+
+export interface KernelOptions {
+  /** Threads to use (1 or 2; default: ROBUSTOK_FRECHET_THREADS, else two when a core is free: kernelThreads). */
+  readonly threads?: number;
 }
 
 /** Copies arrays in, runs `fn` with their pointers, frees everything (also on error). */
@@ -74,8 +114,15 @@ export interface TraceSqrtResult {
  * `knownSingular` says which is singular for certain (a covariance of at most n samples), so the
  * kernel factors it with pivoting at once; the result is the same without it, found more slowly.
  */
-export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number, knownSingular: { s1?: boolean; s2?: boolean } = {}): TraceSqrtResult {
+export function traceSqrtProduct(
+  s1: Float64Array,
+  s2: Float64Array,
+  n: number,
+  knownSingular: { s1?: boolean; s2?: boolean } = {},
+  options: KernelOptions = {},
+): TraceSqrtResult {
   return withBuffers([s1, s2], [6], (k, [p1, p2, po]) => {
+    useThreads(k, options.threads);
     const status = k.trace_sqrt_product(p1!, p2!, n, po!, (knownSingular.s1 ? 1 : 0) | (knownSingular.s2 ? 2 : 0));
     const out = new Float64Array(k.memory.buffer, po, 6).slice();
     if (status !== 0) throw new PipelineError('INTERNAL', `tr sqrt(S1 S2): the eigenvalue iteration did not converge (d = ${n})`);
@@ -96,8 +143,9 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number, 
  * overrides the tridiagonalisation's panel width and the trailing size below which it runs
  * unblocked (tests use it to reach the blocked path on small matrices).
  */
-export function symmetricEigenvalues(a: Float64Array, n: number, blocking?: { panel: number; crossover: number }): Float64Array {
+export function symmetricEigenvalues(a: Float64Array, n: number, blocking?: { panel: number; crossover: number }, options: KernelOptions = {}): Float64Array {
   return withBuffers([a], [n], (k, [pa, po]) => {
+    useThreads(k, options.threads);
     const status = blocking ? k.symmetric_eigenvalues_with(pa!, n, po!, blocking.panel, blocking.crossover) : k.symmetric_eigenvalues(pa!, n, po!);
     if (status !== 0) throw new PipelineError('INTERNAL', `symmetric eigenvalues did not converge (n = ${n})`);
     return new Float64Array(k.memory.buffer, po, n).slice();

@@ -18,7 +18,7 @@
 import { PipelineError } from '../core/errors';
 import type { GaussianStats } from './activation-stats';
 import { assertFinite } from './features';
-import { traceSqrtProduct, type TraceSqrtResult } from './frechet-wasm';
+import { traceSqrtProduct, type KernelOptions, type TraceSqrtResult } from './frechet-wasm';
 
 export interface FrechetResult {
   readonly value: number;
@@ -35,6 +35,7 @@ export function frechetDistance(
   a: GaussianStats,
   b: GaussianStats,
   labels: readonly [string, string] = ['first statistics', 'second statistics'],
+  options: KernelOptions = {},
 ): FrechetResult {
   const d = a.dim;
   for (const [s, label] of [
@@ -62,7 +63,7 @@ export function frechetDistance(
     tr2 += b.sigma[i * d + i]!;
   }
   // A covariance of at most d samples has rank < d: the kernel can factor it with pivoting at once.
-  const ts = traceSqrtProduct(a.sigma, b.sigma, d, { s1: a.count !== undefined && a.count <= d, s2: b.count !== undefined && b.count <= d });
+  const ts = traceSqrtProduct(a.sigma, b.sigma, d, { s1: a.count !== undefined && a.count <= d, s2: b.count !== undefined && b.count <= d }, options);
   if (ts.negativePivot < -1e-8) {
     throw new PipelineError(
       'DATA_CORRUPT',

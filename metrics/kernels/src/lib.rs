@@ -14,6 +14,10 @@
 //! streaming the trailing matrix (~20 GB/s).
 //! A singular covariance (fewer samples than dimensions) is factored by the blocked pivoted
 //! Cholesky instead (pivoted_product): d = 2048 from 1000 samples takes ~1.8 s (13.7 s unblocked).
+//! All the O(n³) loops (the products, the Cholesky updates, the tridiagonalisation's symmetric
+//! matrix-vector products and rank-2·32 updates) can run on two threads: see par_for. What stays on
+//! one thread is the per-column work inside each tridiagonalisation panel (O(n²) in all), the
+//! last 128 rows and the QL iteration.
 //!
 //! Matrices are row-major n×n f64. Every exported function takes raw pointers into the module's
 //! memory; the TypeScript side (metrics/frechet-wasm.ts) owns allocation and copying.
@@ -32,6 +36,191 @@ pub extern "C" fn alloc_f64(n: usize) -> *mut f64 {
 #[no_mangle]
 pub unsafe extern "C" fn free_f64(p: *mut f64, n: usize) {
     drop(Vec::from_raw_parts(p, n, n));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two threads on one shared memory. The module imports a shared memory; a helper Worker
+// (metrics/frechet-threads.ts) instantiates the same module on it and parks in helper_loop. The
+// O(n³) loops below (Cholesky panel and trailing update, the product's block rows, the
+// tridiagonalisation's symmetric matrix-vector products and rank-2·32 updates, the pivoted path's
+// products) hand independent blocks to par_for, and both threads claim blocks from a shared
+// counter. Every block writes its own outputs and the partition does not depend on the thread
+// count, so results are bit-identical at 1 and 2 threads. Only the calling thread allocates: the
+// helper runs no code that touches the (single-threaded) allocator.
+//
+// On a shared machine the helper can be descheduled in the middle of a block, and the caller then
+// waits a whole time slice at the end of the task. The caller times its own blocks and its wait
+// (clock_ms, from the host); a wait far longer than a block counts as a strike, and after
+// MAX_STRIKES the rest of the call runs on the caller alone, so a loaded machine costs a few
+// slices, not one per task.
+// ---------------------------------------------------------------------------------------------
+
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+struct Task {
+    /// Bumped by the caller for every task; the helper sleeps on it.
+    generation: AtomicU32,
+    /// POSTED → ENTERED (helper took part) → LEFT, or POSTED → CLOSED (caller finished alone).
+    state: AtomicU32,
+    next: AtomicUsize,
+    count: AtomicUsize,
+    run: AtomicUsize,
+    ctx: AtomicUsize,
+}
+const POSTED: u32 = 0;
+const ENTERED: u32 = 1;
+const CLOSED: u32 = 2;
+const LEFT: u32 = 3;
+
+static TASK: Task = Task {
+    generation: AtomicU32::new(0),
+    state: AtomicU32::new(CLOSED),
+    next: AtomicUsize::new(0),
+    count: AtomicUsize::new(0),
+    run: AtomicUsize::new(0),
+    ctx: AtomicUsize::new(0),
+};
+/// Helpers parked in helper_loop (0 or 1).
+static HELPERS: AtomicU32 = AtomicU32::new(0);
+/// Threads the current call may use (set_threads), and the strikes it has collected.
+static THREADS: AtomicU32 = AtomicU32::new(1);
+static STRIKES: AtomicU32 = AtomicU32::new(0);
+const MAX_STRIKES: u32 = 3;
+/// Blocks the helper has run since the last set_threads.
+static HELPER_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+type BlockFn = unsafe fn(*const u8, usize);
+
+// memory.atomic.wait/notify are not stable Rust intrinsics: the host supplies them (Atomics.wait /
+// Atomics.notify on the shared memory) along with a millisecond clock (performance.now).
+extern "C" {
+    /// Sleeps while the i32 at addr equals expected (returns at once if it does not).
+    fn atomic_wait(addr: *const i32, expected: i32);
+    /// Wakes the threads sleeping on addr.
+    fn atomic_notify(addr: *const i32);
+    fn clock_ms() -> f64;
+}
+
+/// Sets the threads the following calls may use (1 or 2) and clears the late-helper strikes.
+#[no_mangle]
+pub extern "C" fn set_threads(n: u32) {
+    THREADS.store(n.clamp(1, 2), Ordering::Relaxed);
+    STRIKES.store(0, Ordering::Relaxed);
+    HELPER_BLOCKS.store(0, Ordering::Relaxed);
+}
+
+/// Number of helpers parked in helper_loop (0 or 1).
+#[no_mangle]
+pub extern "C" fn helper_count() -> u32 {
+    HELPERS.load(Ordering::Acquire)
+}
+
+/// Late-helper strikes collected since the last set_threads (tests and benches read it).
+#[no_mangle]
+pub extern "C" fn helper_strikes() -> u32 {
+    STRIKES.load(Ordering::Relaxed)
+}
+
+/// Blocks the helper ran since the last set_threads (tests check that it took part).
+#[no_mangle]
+pub extern "C" fn helper_blocks() -> u32 {
+    HELPER_BLOCKS.load(Ordering::Relaxed) as u32
+}
+
+/// Runs f(i) for i in 0..count, split between this thread and the parked helper when `parallel`
+/// and two threads are allowed; otherwise a plain loop. Blocks are claimed in index order, so
+/// callers put the largest first. Results must not depend on which thread runs a block.
+unsafe fn par_for<F: Fn(usize)>(parallel: bool, count: usize, f: &F) {
+    unsafe fn trampoline<F: Fn(usize)>(ctx: *const u8, i: usize) {
+        (*(ctx as *const F))(i)
+    }
+    if !parallel
+        || count < 2
+        || THREADS.load(Ordering::Relaxed) < 2
+        || STRIKES.load(Ordering::Relaxed) >= MAX_STRIKES
+        || HELPERS.load(Ordering::Acquire) == 0
+    {
+        (0..count).for_each(f);
+        return;
+    }
+    let t = &TASK;
+    t.next.store(0, Ordering::Relaxed);
+    t.count.store(count, Ordering::Relaxed);
+    t.run.store(trampoline::<F> as BlockFn as usize, Ordering::Relaxed);
+    t.ctx.store(f as *const F as usize, Ordering::Relaxed);
+    t.state.store(POSTED, Ordering::SeqCst);
+    t.generation.fetch_add(1, Ordering::SeqCst);
+    atomic_notify(t.generation.as_ptr() as *const i32);
+    let start = clock_ms();
+    let mut mine = 0usize;
+    loop {
+        let i = t.next.fetch_add(1, Ordering::AcqRel);
+        if i >= count {
+            break;
+        }
+        f(i);
+        mine += 1;
+    }
+    // A helper that has not entered yet never will; one that has finishes its last block.
+    if t.state.compare_exchange(POSTED, CLOSED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        return;
+    }
+    let done = clock_ms();
+    let mut spins = 0u32;
+    while t.state.load(Ordering::Acquire) != LEFT {
+        if spins < 2000 {
+            spins += 1;
+            core::hint::spin_loop();
+        } else {
+            atomic_wait(t.state.as_ptr() as *const i32, ENTERED as i32);
+        }
+    }
+    let waited = clock_ms() - done;
+    let per_block = (done - start) / mine.max(1) as f64;
+    if waited > 0.5 + 4.0 * per_block {
+        STRIKES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The helper thread's entry point: never returns.
+#[no_mangle]
+pub unsafe extern "C" fn helper_loop() {
+    let t = &TASK;
+    let mut seen = t.generation.load(Ordering::Acquire);
+    HELPERS.fetch_add(1, Ordering::AcqRel);
+    loop {
+        // Spin briefly (tasks come in quick succession inside one factorisation), then sleep.
+        let mut spins = 0u32;
+        let mut g = t.generation.load(Ordering::Acquire);
+        while g == seen {
+            if spins < 20_000 {
+                spins += 1;
+                core::hint::spin_loop();
+            } else {
+                atomic_wait(t.generation.as_ptr() as *const i32, seen as i32);
+            }
+            g = t.generation.load(Ordering::Acquire);
+        }
+        seen = g;
+        if t.state.compare_exchange(POSTED, ENTERED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            continue;
+        }
+        let run: BlockFn = core::mem::transmute::<usize, BlockFn>(t.run.load(Ordering::Acquire));
+        let ctx = t.ctx.load(Ordering::Acquire) as *const u8;
+        let count = t.count.load(Ordering::Acquire);
+        let mut ran = 0;
+        loop {
+            let i = t.next.fetch_add(1, Ordering::AcqRel);
+            if i >= count {
+                break;
+            }
+            run(ctx, i);
+            ran += 1;
+        }
+        HELPER_BLOCKS.fetch_add(ran, Ordering::Relaxed);
+        t.state.store(LEFT, Ordering::Release);
+        atomic_notify(t.state.as_ptr() as *const i32);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,24 +376,27 @@ unsafe fn cholesky(a: *mut f64, n: usize, tol: f64) -> usize {
                 *ri.add(j) = (*ri.add(j) - dot(ri.add(k0), rj.add(k0), j - k0)) / ljj;
             }
         }
-        // Panel below the diagonal block: solve X · L11ᵀ = A21 row by row.
-        for i in k0 + kb..n {
-            let ri = a.add(i * n);
-            for j in k0..k0 + kb {
-                let rj = a.add(j * n);
-                *ri.add(j) = (*ri.add(j) - dot(ri.add(k0), rj.add(k0), j - k0)) / *rj.add(j);
-            }
-        }
-        // Trailing update of the lower triangle, by row strips (the small upper spill inside each
-        // diagonal strip lands in entries that are never read).
-        let t0 = k0 + kb;
+        // Panel below the diagonal block: solve X · L11ᵀ = A21 row by row, in strips of IB rows.
         const IB: usize = 64;
-        let mut i0 = t0;
-        while i0 < n {
+        let t0 = k0 + kb;
+        let strips = (n - t0).div_ceil(IB);
+        let par = n - t0 >= PAR_MIN;
+        par_for(par, strips, &|s| {
+            for i in t0 + s * IB..(t0 + (s + 1) * IB).min(n) {
+                let ri = a.add(i * n);
+                for j in k0..k0 + kb {
+                    let rj = a.add(j * n);
+                    *ri.add(j) = (*ri.add(j) - dot(ri.add(k0), rj.add(k0), j - k0)) / *rj.add(j);
+                }
+            }
+        });
+        // Trailing update of the lower triangle, by row strips, longest (last) first (the small
+        // upper spill inside each diagonal strip lands in entries that are never read).
+        par_for(par, strips, &|s| {
+            let i0 = t0 + (strips - 1 - s) * IB;
             let ib = (n - i0).min(IB);
             gemm_nt(ib, i0 + ib - t0, kb, -1.0, a.add(i0 * n + k0), n, a.add(t0 * n + k0), n, a.add(i0 * n + t0), n);
-            i0 += ib;
-        }
+        });
         k0 += kb;
     }
     n
@@ -275,12 +467,12 @@ unsafe fn pivoted_cholesky(a: *mut f64, n: usize, piv: &mut [usize], tol: f64) -
             }
         }
         const IB: usize = 64;
-        let mut i0 = t0;
-        while i0 < n {
+        let xp = xp as *const f64;
+        par_for(n - t0 >= PAR_MIN, (n - t0).div_ceil(IB), &|s| {
+            let i0 = t0 + s * IB;
             let ib = (n - i0).min(IB);
             gemm_nt(ib, n - i0, kb, -1.0, xp.add(i0 * kb), kb, xp.add(i0 * kb), kb, a.add(i0 * n + i0), n);
-            i0 += ib;
-        }
+        });
         k0 = t0;
     }
     let residual = diag.iter().skip(rank).cloned().fold(0.0f64, f64::min);
@@ -553,6 +745,49 @@ unsafe fn symv_rows<const R: usize>(a: *const f64, lda: usize, i: usize, n: usiz
     }
 }
 
+/// y = B v over rows/columns lo..n of the symmetric B held in the upper triangle of a (row stride
+/// lda), in SYMV_CHUNKS row chunks of about equal triangle area that par_for may run on two
+/// threads. Chunk 0 accumulates into y, chunk c > 0 into row c − 1 of `parts` (SYMV_CHUNKS − 1 rows
+/// of length n), and the partial sums are added to y in chunk order, so the result does not depend
+/// on the thread count.
+unsafe fn symv_chunked(a: *const f64, lda: usize, lo: usize, n: usize, v: *const f64, y: *mut f64, parts: *mut f64) {
+    let m = n - lo;
+    // Rows lo..b[c] hold the fraction c/SYMV_CHUNKS of the triangle: the remaining (n − b)² ≈ m² (1 − c/P).
+    let mut b = [n; SYMV_CHUNKS + 1];
+    b[0] = lo;
+    for c in 1..SYMV_CHUNKS {
+        let rest = (m as f64 * (1.0 - c as f64 / SYMV_CHUNKS as f64).sqrt()) as usize;
+        b[c] = (n - rest.min(m)).max(b[c - 1]);
+    }
+    let out = |c: usize| if c == 0 { y } else { parts.add((c - 1) * n) };
+    par_for(m >= PAR_MIN, SYMV_CHUNKS, &|c| {
+        let yc = out(c);
+        for i in b[c]..n {
+            *yc.add(i) = 0.0;
+        }
+        let mut i = b[c];
+        while i + 4 <= b[c + 1] {
+            symv_rows::<4>(a, lda, i, n, v, yc);
+            i += 4;
+        }
+        while i < b[c + 1] {
+            symv_rows::<1>(a, lda, i, n, v, yc);
+            i += 1;
+        }
+    });
+    for c in 1..SYMV_CHUNKS {
+        axpy(1.0, out(c), y, b[c], n);
+    }
+}
+
+/// Row chunks of the panel's symmetric matrix-vector products (see symv_chunked): enough for two
+/// threads to even out, few enough that adding the partial sums stays negligible.
+const SYMV_CHUNKS: usize = 4;
+
+/// Work below which par_for runs serially: trailing sizes under PAR_MIN rows (the task hand-off
+/// costs microseconds; a 256-row symmetric matrix-vector product takes about ten).
+const PAR_MIN: usize = 256;
+
 /// Reduces the symmetric matrix (upper triangle of the n×n row-major a, destroyed) to tridiagonal
 /// form: diagonal d, off-diagonal e (e[k] couples k and k+1). Panels of `tb` columns while more
 /// than `crossover` rows remain (tb ≥ 1), then the unblocked fused steps.
@@ -566,6 +801,8 @@ unsafe fn tridiagonalize_blocked(a: *mut f64, n: usize, d: *mut f64, e: *mut f64
     let mut xs = vec![0f64; n * kk];
     let mut ys = vec![0f64; n * kk];
     let (vp, wp, xp, yp) = (vs.as_mut_ptr(), ws.as_mut_ptr(), xs.as_mut_ptr(), ys.as_mut_ptr());
+    let mut parts = vec![0f64; (SYMV_CHUNKS - 1) * n];
+    let pp = parts.as_mut_ptr();
     let mut k0 = 0;
     while n - k0 > crossover {
         for j in 0..tb {
@@ -585,18 +822,7 @@ unsafe fn tridiagonalize_blocked(a: *mut f64, n: usize, d: *mut f64, e: *mut f64
             // w = tau (A v − V Wᵀ v − W Vᵀ v) − ½ tau (wᵀv) v over the trailing rows c+1..n, with A
             // the matrix as it was when the panel began.
             let lo = c + 1;
-            for i in lo..n {
-                *w.add(i) = 0.0;
-            }
-            let mut i = lo;
-            while i + 4 <= n {
-                symv_rows::<4>(a, n, i, n, v, w);
-                i += 4;
-            }
-            while i < n {
-                symv_rows::<1>(a, n, i, n, v, w);
-                i += 1;
-            }
+            symv_chunked(a, n, lo, n, v, w, pp);
             for t in 0..j {
                 let (vt, wt) = (vp.add(t * n), wp.add(t * n));
                 let (wv, vv) = (dot(wt.add(lo), v.add(lo), n - lo), dot(vt.add(lo), v.add(lo), n - lo));
@@ -622,12 +848,12 @@ unsafe fn tridiagonalize_blocked(a: *mut f64, n: usize, d: *mut f64, e: *mut f64
             }
         }
         const IB: usize = 64;
-        let mut i0 = r0;
-        while i0 < n {
+        let (xc, yc) = (xp as *const f64, yp as *const f64);
+        par_for(n - r0 >= PAR_MIN, (n - r0).div_ceil(IB), &|s| {
+            let i0 = r0 + s * IB;
             let ib = (n - i0).min(IB);
-            gemm_nt(ib, n - i0, kk, -1.0, xp.add(i0 * kk), kk, yp.add(i0 * kk), kk, a.add(i0 * n + i0), n);
-            i0 += ib;
-        }
+            gemm_nt(ib, n - i0, kk, -1.0, xc.add(i0 * kk), kk, yc.add(i0 * kk), kk, a.add(i0 * n + i0), n);
+        });
         k0 = r0;
     }
     tridiagonalize_unblocked(a.add(k0 * n + k0), n, n - k0, d.add(k0), e.add(k0));
@@ -833,21 +1059,25 @@ unsafe fn pivoted_product(a: *const f64, s: *const f64, n: usize) -> (Vec<f64>, 
     let mut t = vec![0f64; (r * n).max(1)];
     let tp = t.as_mut_ptr();
     const B: usize = 64;
-    for j0 in (0..r).step_by(B) {
+    let par = n >= PAR_MIN;
+    par_for(par, r.div_ceil(B), &|blk| {
+        let j0 = blk * B;
         let jb = (r - j0).min(B);
         gemm_nt(jb, n, n - j0, 1.0, up.add(j0 * n + j0), n, spp.add(j0), n, tp.add(j0 * n), n);
-    }
+    });
     drop(sp);
     // M = T Uᵀ, upper triangle by blocks (J, C ≥ J); row c of U is zero left of c.
     let mut m = vec![0f64; (r * r).max(1)];
     let mp = m.as_mut_ptr();
-    for j0 in (0..r).step_by(B) {
+    let tc = tp as *const f64;
+    par_for(par, r.div_ceil(B), &|blk| {
+        let j0 = blk * B;
         let jb = (r - j0).min(B);
         for c0 in (j0..r).step_by(B) {
             let cb = (r - c0).min(B);
-            gemm_nt(jb, cb, n - c0, 1.0, tp.add(j0 * n + c0), n, up.add(c0 * n + c0), n, mp.add(j0 * r + c0), r);
+            gemm_nt(jb, cb, n - c0, 1.0, tc.add(j0 * n + c0), n, up.add(c0 * n + c0), n, mp.add(j0 * r + c0), r);
         }
-    }
+    });
     (m, r, residual)
 }
 
@@ -910,8 +1140,9 @@ const PB: usize = 64;
 unsafe fn upper_times_lower_t(u: &[f64], a: &[f64], n: usize) -> Vec<f64> {
     let mut y = vec![0f64; n * n];
     let (up, ap, yp) = (u.as_ptr(), a.as_ptr(), y.as_mut_ptr());
-    let mut j0 = 0;
-    while j0 < n {
+    // One block row of Y per task (disjoint outputs), largest first.
+    par_for(n >= PAR_MIN, n.div_ceil(PB), &|blk| {
+        let j0 = blk * PB;
         let jb = (n - j0).min(PB);
         let mut i0 = j0;
         while i0 < n {
@@ -919,8 +1150,7 @@ unsafe fn upper_times_lower_t(u: &[f64], a: &[f64], n: usize) -> Vec<f64> {
             gemm_nt(jb, ib, i0 + ib - j0, 1.0, up.add(j0 * n + j0), n, ap.add(i0 * n + j0), n, yp.add(j0 * n + i0), n);
             i0 += ib;
         }
-        j0 += jb;
-    }
+    });
     y
 }
 
@@ -929,8 +1159,9 @@ unsafe fn upper_times_lower_t(u: &[f64], a: &[f64], n: usize) -> Vec<f64> {
 unsafe fn sym_rank2k_upper(u: &[f64], y: &[f64], n: usize) -> Vec<f64> {
     let mut m = vec![0f64; (n * n).max(1)];
     let (up, yp, mp) = (u.as_ptr(), y.as_ptr(), m.as_mut_ptr());
-    let mut i0 = 0;
-    while i0 < n {
+    // One block row of M per task (disjoint outputs), largest first.
+    par_for(n >= PAR_MIN, n.div_ceil(PB), &|blk| {
+        let i0 = blk * PB;
         let ib = (n - i0).min(PB);
         let mut j0 = i0;
         while j0 < n {
@@ -940,8 +1171,7 @@ unsafe fn sym_rank2k_upper(u: &[f64], y: &[f64], n: usize) -> Vec<f64> {
             gemm_nt(ib, jb, kk, 1.0, yp.add(i0 * n + j0), n, up.add(j0 * n + j0), n, c, n);
             j0 += jb;
         }
-        i0 += ib;
-    }
+    });
     m
 }
 
