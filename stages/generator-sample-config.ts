@@ -31,7 +31,9 @@ export const generatorSampleDescriptor: StageDescriptor<GeneratorSampleConfig> =
   kind: 'generator.sample',
   // 2: the KV-cache decoder (models/rar-decoder.ts) and the host-side CFG mix change logits at float32
   // rounding, which can flip a draw: same seed, possibly different bytes than version-1 cache entries
-  version: '2',
+  // 3: native fused LayerNorm/softmax/bias kernels (models/layers/native-fused.ts) in the tokenizer's decoder
+  //    and the no-cache check path: values differ at float32 rounding
+  version: '3',
   description:
     'Class-conditional RAR sampling (raster order, KV cache, power-cosine CFG, constant temperature), decoded with the tokenizer into an ADM .npz (dossier §6).',
   configSchema: generatorSampleConfigSchema,

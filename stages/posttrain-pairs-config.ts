@@ -44,7 +44,9 @@ export const posttrainPairsDescriptor: StageDescriptor<PosttrainPairsConfig> = {
   // 2: shards, and pairs.json counts kept/total positions (so shards merge to the unsharded bytes)
   // 3: RAR sampling through the KV-cache decoder (models/rar-decoder.ts) with the CFG mix on the host:
   //    logits differ at float32 rounding, which can flip a draw
-  version: '3',
+  // 4: native fused LayerNorm/softmax/bias kernels in the tokenizer's decoder (models/layers/native-fused.ts):
+  //    decoded pixels differ at float32 rounding
+  version: '4',
   description:
     "σ-paired post-training data (dossier §7): RAR sampling teacher-forced to the real image's tokens with probability σ per position, decoded to a PNG at the real image's relative path.",
   configSchema: posttrainPairsConfigSchema,

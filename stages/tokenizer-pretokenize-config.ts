@@ -31,7 +31,9 @@ export type TokenizerPretokenizeConfig = z.output<typeof tokenizerPretokenizeCon
 
 export const tokenizerPretokenizeDescriptor: StageDescriptor<TokenizerPretokenizeConfig> = {
   kind: 'tokenizer.pretokenize',
-  version: '1',
+  // 2: on the native backend the encoder's LayerNorm runs as oneDNN's fused kernel (models/layers/native-fused.ts):
+  //    activations differ at float32 rounding, which can flip a near-tie code
+  version: '2',
   description: 'Encodes an ImageFolder into token ids with a trained tokenizer (ADM center crop + flip, or ten-crop), as sharded jsonl + manifest.',
   configSchema: tokenizerPretokenizeConfigSchema,
   inputs: () => ({ required: ['tokenizer', 'dataset'] }),
