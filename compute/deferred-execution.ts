@@ -412,6 +412,14 @@ class DeferredExecutor {
     for (let i = 0; i < inputIds.length; i++) {
       const id = inputIds[i] as number;
       if (this.poisoned.has(id)) throw asError(this.poisoned.get(id));
+      const pin = this.fedShapeInput(name, i, inputIds);
+      if (pin !== null) {
+        const m = this.meta.get(id);
+        if (m) {
+          refs.push(this.external(id, m, pin));
+          continue;
+        }
+      }
       const shapeInput = i === last || (shapeAt?.includes(i) ?? false);
       if (shapeInput) {
         const small = this.smallInts.get(id);
@@ -426,15 +434,41 @@ class DeferredExecutor {
       }
       const m = this.meta.get(id);
       if (!m || this.pending.has(id)) return ((this.whyNull = `input ${i} unknown`), null);
-      let e = this.extIndex.get(id);
-      if (e === undefined) {
-        e = this.extIds.length;
-        this.extIndex.set(id, e);
-        this.extIds.push(id);
-      }
-      refs.push({ kind: 'ext', e, shape: m.shape, dtype: m.dtype });
+      refs.push(this.external(id, m));
     }
     return refs;
+  }
+
+  private external(id: number, m: { shape: readonly number[]; dtype: number }, pin?: string): InputRef {
+    let e = this.extIndex.get(id);
+    if (e === undefined) {
+      e = this.extIds.length;
+      this.extIndex.set(id, e);
+      this.extIds.push(id);
+    }
+    return pin === undefined ? { kind: 'ext', e, shape: m.shape, dtype: m.dtype } : { kind: 'ext', e, shape: m.shape, dtype: m.dtype, pin };
+  }
+
+  /**
+   * Shape inputs whose values matter to the output shape only through something smaller, which is then
+   * keyed instead, so the tensor itself can be fed: Slice's begin when the size is explicit (tfjs-node
+   * always resolves −1), a Pad's paddings through their per-axis sums. Random crops (DiffAugment's
+   * translation and its gradient) then repeat as one trace. Returns the key part, or null.
+   */
+  private fedShapeInput(name: string, i: number, inputIds: number[]): string | null {
+    if (i !== 1) return null;
+    if (name === 'Slice') {
+      const size = this.smallInts.get(inputIds[2] as number);
+      return size && size.values.every((v) => v >= 0) && this.smallInts.has(inputIds[1] as number) ? 'begin' : null;
+    }
+    if (name === 'Pad' || name === 'PadV2' || name === 'MirrorPad') {
+      const p = this.smallInts.get(inputIds[1] as number)?.values;
+      if (!p || p.length % 2 !== 0) return null;
+      const sums: number[] = [];
+      for (let d = 0; d < p.length; d += 2) sums.push((p[d] as number) + (p[d + 1] as number));
+      return `pad${sums.join(',')}`;
+    }
+    return null;
   }
 
   private realId(id: number): number {
@@ -620,7 +654,7 @@ function asError(e: unknown): Error {
 
 function refKey(r: InputRef): string {
   if (r.kind === 'op') return `o${r.op}.${r.k}`;
-  if (r.kind === 'ext') return `x${r.e}:${r.dtype}:${r.shape.join(',')}`;
+  if (r.kind === 'ext') return `x${r.e}:${r.dtype}:${r.shape.join(',')}${r.pin ? `:${r.pin}` : ''}`;
   return `c${r.shape.join(',')}:${r.values.join(',')}`;
 }
 

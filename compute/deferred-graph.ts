@@ -37,8 +37,8 @@ export interface BindingConstants {
 export type InputRef =
   /** Output `k` of the run's op `op` (an index into the whole segment). */
   | { kind: 'op'; op: number; k: number }
-  /** The segment's external tensor number `e`, fed at run time. */
-  | { kind: 'ext'; e: number; shape: readonly number[]; dtype: number }
+  /** The segment's external tensor number `e`, fed at run time (`pin`: what of its values the trace depends on). */
+  | { kind: 'ext'; e: number; shape: readonly number[]; dtype: number; pin?: string }
   /** A small int32 tensor made from JavaScript values, baked into the graph. */
   | { kind: 'const'; values: Int32Array; shape: readonly number[] };
 

@@ -156,6 +156,47 @@ test('ROBUSTOK_NATIVE_EXEC=eager runs every op as it is called; a bad value is a
   }
 });
 
+test('random crops (Slice begins, Pad paddings) are fed, so a step with new offsets each time still replays', async (t) => {
+  if (!(await native(t))) return;
+  resetDeferred();
+  const before = counts();
+  const x = tf.tidy(() => tf.randomUniform([4, 3, 8, 8], -1, 1, 'float32', 11));
+  const ones = tf.ones([4, 3, 8, 8]);
+  const w = tf.variable(ones, true, `crop_w_${Math.random()}`);
+  ones.dispose();
+  let seed = 1;
+  // DiffAugment's translation: pad by 2, then one shifted 8×8 read per sample at a random offset
+  const step = () => {
+    const offsets = Array.from({ length: 4 }, () => [(seed = (seed * 48271) % 2147483647) % 5, (seed = (seed * 48271) % 2147483647) % 5]);
+    const { value, grads } = tf.variableGrads(() => {
+      const padded = tf.pad(x.mul(w), [
+        [0, 0],
+        [0, 0],
+        [2, 2],
+        [2, 2],
+      ]);
+      const parts = offsets.map(([dy, dx], b) => padded.slice([b, 0, dy as number, dx as number], [1, -1, 8, 8]));
+      return tf.concat(parts, 0).square().mean<tf.Scalar>();
+    });
+    const g = grads[w.name] as tf.Tensor;
+    const out = [value.dataSync()[0] as number, ...Array.from(g.dataSync())];
+    tf.dispose([value, g]);
+    return out;
+  };
+  for (let s = 0; s < 6; s++) {
+    const s0 = seed;
+    const eager = step();
+    seed = s0; // the same offsets again, deferred
+    const learned = deferredStats()?.learned ?? 0;
+    const deferred = withDeferredExecution(step);
+    assert.ok(relativeError(deferred, eager) <= 1e-6, `step ${s}: deferred equals eager`);
+    if (s >= 2) assert.equal(deferredStats()?.learned, learned, `step ${s} was replayed, not learned again`);
+  }
+  assert.ok((deferredStats()?.graphRuns ?? 0) >= 3);
+  tf.dispose([x, w]);
+  assert.deepEqual(counts(), before);
+});
+
 test('an error TensorFlow raises inside a replayed step surfaces, and the executor recovers', async (t) => {
   if (!(await native(t))) return;
   resetDeferred();
