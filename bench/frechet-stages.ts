@@ -5,7 +5,9 @@
  * run interleaved in one process on the same matrices, which is the fair way to A/B a kernel change
  * on a shared machine; min and median over the repetitions are printed with the load average.
  * On one thread the stage clock is the process's CPU time; with --threads 2 it is wall time (CPU
- * time then counts both threads) and the total CPU time is reported beside it.
+ * time then counts both threads) and the total CPU time is reported beside it. The profile build
+ * never gives up on the helper (no late-helper strikes), so on a loaded machine its two-thread
+ * figures show the stalls that the production build cuts short.
  *
  *   npx tsx bench/frechet-stages.ts [--d 2048] [--reps 5] [--threads 1] [--wasm a.wasm,b.wasm]
  * Without --wasm it builds the current source (FRECHET_PROFILE=1 bash metrics/kernels/build.sh;
