@@ -52,9 +52,7 @@ export const generatorTrainDescriptor: StageDescriptor<GeneratorTrainConfig> = {
   kind: 'generator.train',
   // 2: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread);
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
-  // 3: on the native backend each step runs as TensorFlow graph calls (compute/deferred-execution.ts): same ops,
-  //    results equal to the eager ones up to float32 rounding (grappler); ROBUSTOK_NATIVE_EXEC=eager for op by op
-  version: '3',
+  version: '2',
   description:
     'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',
   configSchema: generatorTrainConfigSchema,

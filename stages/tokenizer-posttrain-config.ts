@@ -51,9 +51,7 @@ export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainCon
   // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
   // 3: the fresh discriminator's trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std);
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
-  // 4: on the native backend each step runs as TensorFlow graph calls (compute/deferred-execution.ts): same ops,
-  //    results equal to the eager ones up to float32 rounding (grappler); ROBUSTOK_NATIVE_EXEC=eager for op by op
-  version: '4',
+  version: '3',
   description: 'RobusTok decoder post-training on σ-paired data: encode the generated image, reconstruct the real one (dossier §8).',
   configSchema: tokenizerPosttrainConfigSchema,
   inputs: (c) => {

@@ -79,9 +79,7 @@ export const tokenizerTrainDescriptor: StageDescriptor<TokenizerTrainConfig> = {
   // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
   // 3: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread);
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
-  // 4: on the native backend each step runs as TensorFlow graph calls (compute/deferred-execution.ts): same ops,
-  //    results equal to the eager ones up to float32 rounding (grappler); ROBUSTOK_NATIVE_EXEC=eager for op by op
-  version: '4',
+  version: '3',
   description: 'RobusTok tokenizer main training: ViT VQ tokenizer with latent perturbation, L2 + LPIPS + VQ + semantic InfoNCE + hinge GAN (dossier §2–§3).',
   configSchema: tokenizerTrainConfigSchema,
   inputs: (c) => {
