@@ -59,8 +59,12 @@ function kernels(): KernelExports {
 }
 
 /** Sets the thread count for the next kernel call, starting the helper the first time two are wanted. */
-function useThreads(k: KernelExports, requested: number | undefined): void {
-  const threads = kernelThreads(requested);
+/** The kernels' PAR_MIN: below this size they run on one thread whatever they are allowed. */
+const PARALLEL_MIN_SIZE = 256;
+
+function useThreads(k: KernelExports, requested: number | undefined, n: number): void {
+  // A small matrix is not split anyway: skip the free-core check (it sleeps 2 ms) and the helper.
+  const threads = n < PARALLEL_MIN_SIZE && requested === undefined ? 1 : kernelThreads(requested);
   if (threads > 1 && !helperStarted) {
     helperStarted = true;
     const stackBytes = 1 << 20;
@@ -122,7 +126,7 @@ export function traceSqrtProduct(
   options: KernelOptions = {},
 ): TraceSqrtResult {
   return withBuffers([s1, s2], [6], (k, [p1, p2, po]) => {
-    useThreads(k, options.threads);
+    useThreads(k, options.threads, n);
     const status = k.trace_sqrt_product(p1!, p2!, n, po!, (knownSingular.s1 ? 1 : 0) | (knownSingular.s2 ? 2 : 0));
     const out = new Float64Array(k.memory.buffer, po, 6).slice();
     if (status !== 0) throw new PipelineError('INTERNAL', `tr sqrt(S1 S2): the eigenvalue iteration did not converge (d = ${n})`);
@@ -145,7 +149,7 @@ export function traceSqrtProduct(
  */
 export function symmetricEigenvalues(a: Float64Array, n: number, blocking?: { panel: number; crossover: number }, options: KernelOptions = {}): Float64Array {
   return withBuffers([a], [n], (k, [pa, po]) => {
-    useThreads(k, options.threads);
+    useThreads(k, options.threads, n);
     const status = blocking ? k.symmetric_eigenvalues_with(pa!, n, po!, blocking.panel, blocking.crossover) : k.symmetric_eigenvalues(pa!, n, po!);
     if (status !== 0) throw new PipelineError('INTERNAL', `symmetric eigenvalues did not converge (n = ${n})`);
     return new Float64Array(k.memory.buffer, po, n).slice();

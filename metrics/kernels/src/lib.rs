@@ -789,7 +789,8 @@ unsafe fn symv_chunked(a: *const f64, lda: usize, lo: usize, n: usize, v: *const
 const SYMV_CHUNKS: usize = 4;
 
 /// Work below which par_for runs serially: trailing sizes under PAR_MIN rows (the task hand-off
-/// costs microseconds; a 256-row symmetric matrix-vector product takes about ten).
+/// costs microseconds; a 256-row symmetric matrix-vector product takes about ten). Mirrored by
+/// PARALLEL_MIN_SIZE in metrics/frechet-wasm.ts.
 const PAR_MIN: usize = 256;
 
 /// Reduces the symmetric matrix (upper triangle of the n×n row-major a, destroyed) to tridiagonal
