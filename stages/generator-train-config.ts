@@ -52,7 +52,9 @@ export const generatorTrainDescriptor: StageDescriptor<GeneratorTrainConfig> = {
   kind: 'generator.train',
   // 2: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread);
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
-  version: '2',
+  // 3: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
+  //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
+  version: '3',
   description:
     'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',
   configSchema: generatorTrainConfigSchema,

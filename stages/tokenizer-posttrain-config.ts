@@ -51,7 +51,9 @@ export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainCon
   // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
   // 3: the fresh discriminator's trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std);
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
-  version: '3',
+  // 4: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
+  //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
+  version: '4',
   description: 'RobusTok decoder post-training on σ-paired data: encode the generated image, reconstruct the real one (dossier §8).',
   configSchema: tokenizerPosttrainConfigSchema,
   inputs: (c) => {

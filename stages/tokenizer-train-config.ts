@@ -79,7 +79,9 @@ export const tokenizerTrainDescriptor: StageDescriptor<TokenizerTrainConfig> = {
   // 2: the adaptive GAN weight is taken from the main pass (models/training/last-layer-grad.ts)
   // 3: trunc-normal inits bounded at ±2 absolute, as PyTorch's (were ±2 std: a 12% smaller spread);
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
-  version: '3',
+  // 4: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
+  //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
+  version: '4',
   description: 'RobusTok tokenizer main training: ViT VQ tokenizer with latent perturbation, L2 + LPIPS + VQ + semantic InfoNCE + hinge GAN (dossier §2–§3).',
   configSchema: tokenizerTrainConfigSchema,
   inputs: (c) => {
