@@ -135,6 +135,7 @@ const SHAPE_INPUTS: Record<string, readonly number[]> = {
   GatherV2: [2],
   ReverseV2: [1],
   TopKV2: [1],
+  StatelessRandomUniform: [0],
   ResizeBilinear: [1],
   ResizeNearestNeighbor: [1],
   ResizeBilinearGrad: [],

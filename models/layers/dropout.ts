@@ -2,13 +2,17 @@
  * Inverted dropout (PyTorch nn.Dropout in training mode): zero each element with probability p and
  * scale the survivors by 1/(1 − p), so inference needs no rescaling.
  *
- * The mask comes from tf.randomUniform seeded with one word drawn from our Philox stream: tfjs fills it
- * in JS (alea), so it is identical on every backend, and the only state a checkpoint must hold is the
- * stream's position (one word per call), not a per-element draw.
+ * The mask comes from a stateless Philox uniform (philox-uniform.ts) seeded with one word drawn from our
+ * stream: TensorFlow's kernel on the native backend (fast, and inside the deferred executor's graphs), the
+ * same stream ported to JavaScript elsewhere, so it is identical on every backend, and the only state a
+ * checkpoint must hold is the stream's position (one word per call), not a per-element draw. (Until
+ * generator.train version 3 it was tf.randomUniform, filled one alea step per element in JavaScript:
+ * ~100 ms of a RAR smoke step.)
  */
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
+import { maskSeed, philoxUniform } from './philox-uniform';
 
 /** Training-time dropout settings handed down a forward pass (absent ⇒ evaluation: no dropout). */
 export interface DropoutCall {
@@ -27,10 +31,9 @@ export function dropout(x: tf.Tensor, p: number, rng: Rng): tf.Tensor {
  */
 export function dropoutMask(shape: number[], p: number, rng: Rng): tf.Tensor {
   if (!(p > 0 && p < 1)) throw new PipelineError('CONFIG_INVALID', `dropout mask probability must be in (0, 1), got ${p}`);
-  const seed = rng.nextUint32();
+  const seed = maskSeed(rng.nextUint32());
   return tf.tidy(() =>
-    tf
-      .randomUniform(shape, 0, 1, 'float32', seed)
+    philoxUniform(shape, seed)
       .greaterEqual(p)
       .cast('float32')
       .mul(1 / (1 - p)),
