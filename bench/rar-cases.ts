@@ -6,7 +6,8 @@
  *               rows 0..L−1, backward, global-norm clip 1.0, AdamW (0.9, 0.96, wd 0.03, RAR groups)
  *   sample-kv   a whole raster sampling run of `batch` images with [class; null] CFG, one token per step
  *               against KV caches, temperature, multinomial
- *   sample-full the same without caches (every step recomputes the whole prefix)
+ *   sample-full the same without caches (every step recomputes the whole prefix; the final layer and lm
+ *               head run on the one row sampling reads, on both sides)
  *
  * Weights and ids are random: the work per step does not depend on their values.
  */

@@ -40,6 +40,11 @@ export interface RarForwardOptions {
   orders?: tf.Tensor;
   /** Training: dropout with the config's rates. */
   dropout?: DropoutCall;
+  /**
+   * Only output row `row` (0..n): [B, 1, K]. Sampling without caches reads one row per step; the final
+   * layer and lm head then run on that position alone (the blocks still see the whole sequence).
+   */
+  row?: number;
 }
 
 export class Rar extends Module {
@@ -94,6 +99,8 @@ export class Rar extends Module {
    */
   forward(inputIds: tf.Tensor, condition: tf.Tensor, o: RarForwardOptions = {}): tf.Tensor {
     const { B, n } = this.checkInputs(inputIds, condition);
+    if (o.row !== undefined && !(Number.isInteger(o.row) && o.row >= 0 && o.row <= n))
+      throw new PipelineError('TENSOR_SHAPE', `RAR: output row ${o.row} is outside 0..${n} for ${n} input tokens`);
     if (o.orders) {
       assertShape(o.orders, [B, this.config.imageSeqLen], 'RAR orders');
       if (n !== this.config.imageSeqLen)
@@ -104,8 +111,9 @@ export class Rar extends Module {
       const { x, c } = this.embedRange(ids, condition, 0, n + PREFIX, o.orders);
       let h = x;
       for (const blk of this.blocks.items) h = blk.forward(h, c, { dropout: o.dropout && this.dropoutRates(o.dropout) });
-      // drop the cls position: [B, n + 2, D] -> [B, n + 1, D]
-      return this.head(h.slice([0, 1, 0], [-1, -1, -1]), c.slice([0, 1, 0], [-1, -1, -1]));
+      // drop the cls position: [B, n + 2, D] -> [B, n + 1, D], or keep output row `row` only: -> [B, 1, D]
+      const [from, count] = o.row === undefined ? [1, -1] : [1 + o.row, 1];
+      return this.head(h.slice([0, from, 0], [-1, count, -1]), c.slice([0, from, 0], [-1, count, -1]));
     });
   }
 

@@ -138,13 +138,15 @@ class Rar(nn.Module):
     def head(self, h, c):
         return self.lm_head(self.adaln_before_head(h, c))
 
-    def forward(self, ids, cond, orders=None):
+    def forward(self, ids, cond, orders=None, row=None):
         n = ids.shape[1]
         if orders is not None:
             ids = torch.gather(ids, 1, orders)
         x, c = self.embed(ids, cond, 0, n + 2, orders)
         for blk in self.blocks:
             x = blk(x, c)
+        if row is not None:  # output row `row` only, like Rar.forward's `row` (no-cache sampling reads one)
+            return self.head(x[:, 1 + row : 2 + row], c[:, 1 + row : 2 + row])
         return self.head(x[:, 1:], c[:, 1:])
 
     def forward_cached(self, ids, cond, caches):
@@ -195,7 +197,7 @@ def sample(model, classes, guidance_scale, guidance_pow, temperature, kv_cache=T
     ids = torch.zeros(R, 0, dtype=torch.long)
     caches = [{} for _ in model.blocks] if kv_cache else None
     for s in range(L):
-        out = model.forward_cached(ids, cond_all, caches) if kv_cache else model(ids, cond_all)
+        out = model.forward_cached(ids, cond_all, caches) if kv_cache else model(ids, cond_all, row=s)
         last = out[:, -1]
         if guided:
             last = last[B:] + (last[:B] - last[B:]) * cfg_scale(s, L, guidance_scale, guidance_pow)

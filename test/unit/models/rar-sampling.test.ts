@@ -2,6 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../compute/backend';
+import { deferredExecutionMode, deferredStats } from '../../../compute/deferred-execution';
 import type { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
 import { cfgScale, drawToken, keepMask, sampleRar, sampleRng, type RarSamplingOptions } from '../../../models/rar-sampling';
@@ -117,4 +118,62 @@ test('modelBatch: a sample runs at a fixed row of a fixed-size model batch, so a
   }
   await check();
   await tf.setBackend('cpu');
+});
+
+test('Rar.forward row option: one output row, equal to that row of the full output; tokens after it change nothing (causal)', () => {
+  const m = build();
+  const R = 3;
+  const n = 6;
+  const cond = tf.tensor1d(m.conditionIds([0, 2, 3]), 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: R * n }, (_, i) => (i * 5) % tiny.codebookSize),
+    [R, n],
+    'int32',
+  );
+  const later = tf.tensor2d(
+    Int32Array.from({ length: R * n }, (_, i) => (i % n < 3 ? (i * 5) % tiny.codebookSize : (i * 3 + 1) % tiny.codebookSize)),
+    [R, n],
+    'int32',
+  );
+  const full = m.forward(ids, cond); // [R, n + 1, K]
+  for (const row of [0, 3, n]) {
+    const one = m.forward(ids, cond, { row });
+    assert.deepEqual(one.shape, [R, 1, tiny.codebookSize]);
+    const want = full.slice([0, row, 0], [R, 1, -1]);
+    assert.ok(tf.max(tf.abs(one.sub(want))).dataSync()[0]! < 1e-5, `row ${row}`);
+    tf.dispose([one, want]);
+  }
+  // rows 0..3 see tokens 0..2 only: different tokens at 3.. leave them alone
+  const a = m.forward(ids, cond, { row: 3 });
+  const b = m.forward(later, cond, { row: 3 });
+  assert.ok(tf.max(tf.abs(a.sub(b))).dataSync()[0]! < 1e-5);
+  assert.throws(() => m.forward(ids, cond, { row: n + 1 }), { code: 'TENSOR_SHAPE' });
+  tf.dispose([cond, ids, later, full, a, b]);
+  m.dispose();
+});
+
+test('no-cache sampling on the native backend (padded prefixes run as deferred graphs) gives the KV-cache tokens', async (t) => {
+  try {
+    await initBackend({ backend: 'tensorflow', log: null });
+  } catch {
+    t.diagnostic('tfjs-node not available: checked on the cpu backend only');
+    return;
+  }
+  try {
+    // L = 20: prefix lengths padded to 0, 8, 16, 20, so every length but 0 serves several steps
+    const cfg = RarConfig.parse({ ...tiny, imageSeqLen: 20 });
+    const m = perturbedRar(cfg, { initSeed: 5, drawSeed: 55, std: 0.3 });
+    const runsBefore = deferredStats()?.graphRuns ?? 0;
+    await expectNoTensorLeak(async () => {
+      const kv = await sampleRar(m, classes, opts);
+      const full = await sampleRar(m, classes, { ...opts, kvCache: false });
+      assert.deepEqual(Array.from(full), Array.from(kv));
+      // a second call replays the graphs of the first
+      assert.deepEqual(Array.from(await sampleRar(m, classes, { ...opts, kvCache: false })), Array.from(kv));
+    });
+    if (deferredExecutionMode() === 'graph') assert.ok((deferredStats()?.graphRuns ?? 0) > runsBefore + 20, 'steps ran as graph calls');
+    m.dispose();
+  } finally {
+    await tf.setBackend('cpu');
+  }
 });
