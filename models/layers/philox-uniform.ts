@@ -10,8 +10,8 @@
  * ms on the intra-op threads, and, being a pure function of its inputs, runs inside the deferred
  * executor's graphs (compute/deferred-execution.ts) with the seed as a fed input.
  *
- * The stream, as TensorFlow 2.16 computes it (core/kernels/stateless_random_ops.cc, random/philox_random.h,
- * random_distributions.h; read there, re-derived here): the two seed words s0, s1 (an int32 seed is
+ * The stream, as TensorFlow 2.16's CPU kernel computes it (test/unit/models/layers/philox-uniform.test.ts
+ * checks the port against the kernel element for element): the two seed words s0, s1 (an int32 seed is
  * sign-extended to 64 bits) are scrambled by one Philox block under a fixed key; that block's words
  * 0–1 become the key and words 2–3 the upper counter words, the lower counter words start at 0. Group g
  * of four outputs is the Philox block at counter + g (128-bit add), and each uint32 becomes a float in
