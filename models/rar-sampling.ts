@@ -196,13 +196,14 @@ async function sampleChunk(
  * output row s only (the final layer and lm head run on that position alone).
  *
  * n is s rounded up to a multiple of W (at most L), and the forward runs under withDeferredExecution:
- * with a fixed n the step's ops repeat exactly, so the executor learns them once, builds one TensorFlow
- * graph and runs the following steps of that length as single graph calls instead of ~370 eager kernel
- * calls each (smoke bench: ~0.6× the eager time). Exact lengths would need L + 1 graphs, beyond the
- * executor's graph cache at L = 256 (it would rebuild a graph every step); W = max(8, ⌈L/16⌉) keeps it
- * to ≤ 17 graphs for ≤ 12% more positions. The padding tokens (zeros) sit after position s and the
- * attention is causal, so row s does not depend on them; it equals the unpadded forward up to float
- * noise (matmul blocking).
+ * with a fixed n the step's ops repeat exactly, so the executor learns them at the first step of that
+ * length, builds one TensorFlow graph at the second and runs the rest as single graph calls instead of
+ * ~370 eager kernel calls each (bench smoke case: 3405 → 1785 ms at 2 threads; a cold first run gains
+ * too, its graphs are built on the way). Exact lengths would need L + 1 graphs, more than the executor's
+ * graph cache holds at L = 256, so it would rebuild a graph every step (~5× slower than eager there).
+ * W = max(8, ⌈L/16⌉) keeps it to ≤ 17 graphs per model batch size for about W/L more positions (12% at
+ * L = 64, 6% at 256). The padding tokens (zeros) sit after position s and the attention is causal, so row
+ * s does not depend on them; it equals the unpadded forward up to float noise (matmul blocking).
  */
 function prefixLogits(model: Rar, prefix: Int32Array, condition: tf.Tensor, s: number): tf.Tensor {
   const L = model.config.imageSeqLen;
