@@ -10,6 +10,8 @@
  *   plain `FusedBatchNormV3` takes the Eigen path for NCHW and is ~2× slower here.
  * - `_MklSoftmax`: TensorFlow's `Softmax` through oneDNN, ~30% faster at the attention's shapes.
  * - `BiasAddGrad`: a bias gradient in one kernel (tfjs autodiff of a broadcast add: Sum + 2 Reshapes).
+ * - `SparseSoftmaxCrossEntropyWithLogits` (plain CPU kernel): per-row loss and its gradient softmax − onehot
+ *   in one pass over the logits, where log-softmax · one-hot and its autodiff take ~12 full-size kernels.
  * `_Mkl*` kernels are registered with a `_kernel` label, which an eager op must name (found by trying;
  * `_MklLayerNorm` needs an explicit empty label, the others "MklNameChangeOp").
  *
@@ -33,14 +35,14 @@ interface OpAttr {
 
 /** The parts of tfjs-node's NodeJSKernelBackend used here. */
 interface NodeBackend {
-  binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number };
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number; TF_INT32: number };
   executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
 }
 
 /** The layers' native paths, each switchable on its own (A/B benches). */
-export type FusedFeature = 'layerNorm' | 'bias' | 'softmax' | 'gelu';
-const FEATURES: readonly FusedFeature[] = ['layerNorm', 'bias', 'softmax', 'gelu'];
+export type FusedFeature = 'layerNorm' | 'bias' | 'softmax' | 'gelu' | 'crossEntropy';
+const FEATURES: readonly FusedFeature[] = ['layerNorm', 'bias', 'softmax', 'gelu', 'crossEntropy'];
 
 let override: boolean | readonly FusedFeature[] | undefined;
 /** Probe result per backend instance (a test may switch backends and back). */
@@ -192,4 +194,14 @@ export function biasAddGrad(be: NodeBackend, dy: tf.Tensor): tf.Tensor {
 /** x + b for b [d] over the last axis of x [..., d]. */
 export function biasAdd(be: NodeBackend, x: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return be.executeSingleOutput('BiasAdd', [typeAttr(be, 'T'), stringAttr(be, 'data_format', 'NHWC')], [x, b]);
+}
+
+/**
+ * Cross-entropy of logits [N, K] against int32 labels [N] in one kernel: the per-row losses [N] and
+ * their gradient w.r.t. the logits, softmax − onehot [N, K]. Labels outside [0, K) are an error.
+ */
+export function sparseSoftmaxCrossEntropy(be: NodeBackend, logits: tf.Tensor, labels: tf.Tensor): { loss: tf.Tensor; backprop: tf.Tensor } {
+  const attrs = [typeAttr(be, 'T'), { name: 'Tlabels', type: be.binding.TF_ATTR_TYPE, value: be.binding.TF_INT32 }];
+  const [loss, backprop] = be.executeMultipleOutputs('SparseSoftmaxCrossEntropyWithLogits', attrs, [logits, labels], 2) as [tf.Tensor, tf.Tensor];
+  return { loss, backprop };
 }

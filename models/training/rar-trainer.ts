@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rar } from '../rar';
 import { permute } from '../rar';
+import { fusedBackend, sparseSoftmaxCrossEntropy } from '../layers/native-fused';
 import { AdamW, noDecayByNameAndShape, RAR_NO_DECAY_KEYWORDS } from './adamw';
 import { disposeGrads, namedGrads } from './grads';
 import type { RngStreams } from './rng';
@@ -45,8 +46,30 @@ export function randomOrderRatio(step: number, start: number, end: number): numb
   return end === start ? 0 : 1 - (step - start) / (end - start);
 }
 
-/** Mean cross-entropy of logits [N, K] against integer labels [N] (torch CrossEntropyLoss, mean). */
+/**
+ * Mean cross-entropy of logits [N, K] against integer labels [N] (torch CrossEntropyLoss, mean). On the
+ * native backend TensorFlow's fused kernel gives the row losses and softmax − onehot in one pass, so the
+ * backward is one Mul (crossEntropyPortable's log-softmax · one-hot and its autodiff: ~12 kernels over
+ * [N, K]); equal to float32 rounding.
+ */
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  const be = labels.dtype === 'int32' && logits.rank === 2 ? fusedBackend(logits, 'crossEntropy') : undefined;
+  if (!be) return crossEntropyPortable(logits, labels);
+  const N = logits.shape[0];
+  // labels are closed over: customGrad differentiates w.r.t. every input, and int labels have no gradient
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [value, backprop] = tf.tidy(() => {
+      const r = sparseSoftmaxCrossEntropy(be, x, labels);
+      return [r.loss.mean<tf.Scalar>(), r.backprop];
+    });
+    save([backprop]);
+    return { value: value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => saved[0]!.mul(dy.div(N)) };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(logits) as tf.Scalar;
+}
+
+/** crossEntropy through portable tfjs ops (every backend; the reference for the fused path). */
+export function crossEntropyPortable(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   const K = logits.shape[logits.rank - 1] as number;
   return tf.tidy(() => tf.logSoftmax(logits).mul(tf.oneHot(labels, K)).sum(-1).mean<tf.Scalar>().neg());
 }
