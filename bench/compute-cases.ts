@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { patchify } from '../models/layers/patch-embed';
+import { withDeferredExecution } from '../compute/deferred-execution';
 import { blockForward, blockForwardFlops, blockVariables, causalMask, initBlock } from './compute-block';
 
 export type CaseSpec =
@@ -24,7 +25,17 @@ export type CaseSpec =
        */
       via?: 'patchify';
     }
-  | { kind: 'block_train'; name: string; b: number; t: number; width: number; heads: number; mlpRatio: number };
+  | {
+      kind: 'block_train';
+      name: string;
+      b: number;
+      t: number;
+      width: number;
+      heads: number;
+      mlpRatio: number;
+      /** Ours only: 'graph' runs each step under withDeferredExecution (compute/deferred-execution.ts); PyTorch ignores it. */
+      exec?: 'graph';
+    };
 
 export function computeCases(quick: boolean): CaseSpec[] {
   const conv = (x: [number, number, number, number], f: [number, number, number, number], stride: number, pad: number, label: string): CaseSpec[] =>
@@ -45,6 +56,9 @@ export function computeCases(quick: boolean): CaseSpec[] {
   ];
   const widths = quick ? [64, 128] : [64, 128, 256];
   for (const width of widths) list.push({ kind: 'block_train', name: `block train B16 T128 C${width}`, b: 16, t: 128, width, heads: width / 32, mlpRatio: 4 });
+  // the same steps as the training stages run them on the native backend: one TensorFlow graph per step
+  for (const width of widths)
+    list.push({ kind: 'block_train', name: `block train B16 T128 C${width} (graph)`, b: 16, t: 128, width, heads: width / 32, mlpRatio: 4, exec: 'graph' });
   return list;
 }
 
@@ -115,11 +129,12 @@ export function oursComputeCase(c: CaseSpec): { run: () => void; dispose: () => 
       const mask = causalMask(c.t);
       const opt = tf.train.adam(1e-3);
       const loss = () => tf.tidy(() => blockForward(params, cfg, x, mask).square().mean<tf.Scalar>());
+      const step = () => {
+        const l = opt.minimize(loss, true, vars);
+        if (l) finish(l);
+      };
       return {
-        run: () => {
-          const l = opt.minimize(loss, true, vars);
-          if (l) finish(l);
-        },
+        run: c.exec === 'graph' ? () => withDeferredExecution(step) : step,
         dispose: () => {
           opt.dispose();
           tf.dispose([...vars, mask]);
