@@ -19,56 +19,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
+import { philoxInto } from '../training/rng';
 
 /** The key TensorFlow scrambles a stateless seed with. */
 const SCRAMBLE_KEY: readonly [number, number] = [0x3ec8f720, 0x02461e29];
-const M0 = 0xd2511f53;
-const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
-
-/** High 32 bits of a 32×32→64 product from 16-bit halves (every partial product < 2^32, exact). */
-function mulhi(a: number, b: number): number {
-  const ah = a >>> 16;
-  const al = a & 0xffff;
-  const bh = b >>> 16;
-  const bl = b & 0xffff;
-  const lh = al * bh;
-  const hl = ah * bl;
-  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  return (ah * bh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
-}
-
-/**
- * Philox4x32-10 of `ctr` under (k0, k1), written into `out` (4 words). The same rounds as
- * models/training/rng.ts `philox4x32`, without allocations: the cpu/wasm mask loop calls it once per
- * four elements.
- */
-function philoxInto(c: Uint32Array, k0: number, k1: number, out: Uint32Array): void {
-  let c0 = c[0] as number;
-  let c1 = c[1] as number;
-  let c2 = c[2] as number;
-  let c3 = c[3] as number;
-  for (let round = 0; round < 10; round++) {
-    if (round > 0) {
-      k0 = (k0 + W0) >>> 0;
-      k1 = (k1 + W1) >>> 0;
-    }
-    const hi0 = mulhi(M0, c0);
-    const lo0 = Math.imul(M0, c0) >>> 0;
-    const hi1 = mulhi(M1, c2);
-    const lo1 = Math.imul(M1, c2) >>> 0;
-    c0 = (hi1 ^ c1 ^ k0) >>> 0;
-    c1 = lo1;
-    c2 = (hi0 ^ c3 ^ k1) >>> 0;
-    c3 = lo0;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
-}
-
 /** The seed pair a mask is drawn from: one stream word and a fixed second word (int32 values, as fed). */
 export function maskSeed(word: number): [number, number] {
   return [word | 0, 0x6d61736b]; // 'mask'

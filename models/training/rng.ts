@@ -23,17 +23,27 @@ const W0 = 0x9e3779b9;
 const W1 = 0xbb67ae85;
 const TWO32 = 4294967296;
 
-/** High 32 bits of a 32×32→64 product, exact in doubles by splitting b into 16-bit halves. */
+/** High 32 bits of a 32×32→64 product from 16-bit halves (every partial product < 2^32, exact). */
 function mulhi(a: number, b: number): number {
-  const u = a * (b >>> 16); // < 2^48, exact
-  const t = a * (b & 0xffff); // < 2^48, exact
-  return (Math.floor(u / 65536) + Math.floor(((u % 65536) * 65536 + t) / TWO32)) >>> 0;
+  const ah = a >>> 16;
+  const al = a & 0xffff;
+  const bh = b >>> 16;
+  const bl = b & 0xffff;
+  const lh = al * bh;
+  const hl = ah * bl;
+  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (ah * bh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
 }
 
-/** One Philox4x32-10 block: counter (4 words) and key (2 words) → 4 uint32 words. */
-export function philox4x32(counter: readonly [number, number, number, number], key: readonly [number, number]): [number, number, number, number] {
-  let [c0, c1, c2, c3] = counter;
-  let [k0, k1] = key;
+/**
+ * One Philox4x32-10 block of counter `c` (4 words) under key (k0, k1), written into `out` (4 words;
+ * may be `c`). Allocation-free, for loops that draw a block per few elements (dropout masks).
+ */
+export function philoxInto(c: ArrayLike<number>, k0: number, k1: number, out: Uint32Array): void {
+  let c0 = c[0] as number;
+  let c1 = c[1] as number;
+  let c2 = c[2] as number;
+  let c3 = c[3] as number;
   for (let round = 0; round < 10; round++) {
     if (round > 0) {
       k0 = (k0 + W0) >>> 0;
@@ -48,7 +58,17 @@ export function philox4x32(counter: readonly [number, number, number, number], k
     c2 = (hi0 ^ c3 ^ k1) >>> 0;
     c3 = lo0;
   }
-  return [c0, c1, c2, c3];
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+/** One Philox4x32-10 block: counter (4 words) and key (2 words) → 4 uint32 words. */
+export function philox4x32(counter: readonly [number, number, number, number], key: readonly [number, number]): [number, number, number, number] {
+  const out = new Uint32Array(4);
+  philoxInto(counter, key[0] >>> 0, key[1] >>> 0, out);
+  return [out[0] as number, out[1] as number, out[2] as number, out[3] as number];
 }
 
 /** FNV-1a over UTF-16 code units: only used to turn a stream name into key material. */
