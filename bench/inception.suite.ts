@@ -19,18 +19,8 @@ import { weightEntries } from '../models/inception-weights';
 import { inceptionCases, INCEPTION_WEIGHTS_SEED, PARITY_IMAGES, parityPixels, type InceptionBenchFiles, type InceptionBenchInput } from './inception-cases';
 import type { OursInceptionResult } from './inception-ours';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
-import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
-
-interface OursOutput {
-  backend: string;
-  results: Record<string, OursInceptionResult>;
-}
-
-interface TorchOutput {
-  torch: string;
-  threads: number;
-  results: Record<string, StepTiming>;
-}
+import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
+import { runOursInChild, runTorchAtThreads } from './threads';
 
 /** max |a − b| and max |b| over two equally long feature arrays. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max_abs_diff: number; max_abs: number } {
@@ -45,9 +35,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max_ab
 }
 
 async function run(ctx: BenchContext): Promise<BenchCase[]> {
-  const cores = ctx.backend.cpu.cores;
-  // wasm and cpu run single-threaded in Node: only the one-thread comparison is like for like
-  const settings = ctx.backend.backend === 'tensorflow' && cores > 1 ? [cores, 1] : [1];
+  const settings = threadSettings(ctx);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-inception-'));
   try {
     const files: InceptionBenchFiles = {
@@ -59,7 +47,7 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
     await writeFile(files.parityImages, encodeNpy(parityPixels(PARITY_IMAGES), [PARITY_IMAGES, 299, 299, 3]));
     const reps = ctx.quick ? 2 : ctx.reps;
     const out: BenchCase[] = [];
-    let order = 0;
+    const bothSides = alternatingSides();
     for (const threads of settings) {
       for (const c of inceptionCases(ctx.quick)) {
         const input = (side: string): InceptionBenchInput => ({
@@ -70,23 +58,16 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
         });
         const load1 = os.loadavg()[0] as number;
         const oursSide = () =>
-          runOursInChild<OursOutput>('inception-ours.ts', input('ours'), threads, ctx.backend.backend).results[c.name] as OursInceptionResult;
+          runOursInChild<OursOutput<OursInceptionResult>>('inception-ours.ts', input('ours'), threads, ctx.backend.backend).results[
+            c.name
+          ] as OursInceptionResult;
         const torchSide = () =>
           ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'fid_torch_inception.py', input('torch'), threads).results[c.name] ?? null) : null;
-        let ours: OursInceptionResult;
-        let torch: StepTiming | null;
-        if (order++ % 2 === 0) {
-          ours = oursSide();
-          torch = torchSide();
-        } else {
-          torch = torchSide();
-          ours = oursSide();
-        }
+        const { ours, torch } = bothSides(oursSide, torchSide);
         const parity = torch
           ? maxAbsDiff((await readNpyFile(input('ours').files.parityOut)).data, (await readNpyFile(input('torch').files.parityOut)).data)
           : null;
         const perS = (ms: number) => (c.batch * 1000) / ms;
-        const t = torch?.median_ms ?? null;
         const notes = [
           ...(ours.leaked !== 0 ? [`our extraction leaves ${ours.leaked} tensors per ${reps} batches`] : []),
           ...(parity
@@ -96,21 +77,7 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
             : []),
         ];
         out.push({
-          suite: 'inception',
-          name: c.name,
-          threads,
-          ours_ms: ours.median_ms,
-          torch_ms: t,
-          ratio: t ? ours.median_ms / t : null,
-          gflops: null,
-          peak_gflops: ctx.peakGflops,
-          ours_images_per_s: perS(ours.median_ms),
-          torch_images_per_s: t ? perS(t) : null,
-          ours_cores: ours.cores,
-          torch_cores: torch?.cores ?? null,
-          ours_range_ms: [ours.min_ms, ours.max_ms],
-          torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
-          load1,
+          ...comparedCase({ suite: 'inception', name: c.name, threads }, ours, torch, { images: c.batch }, ctx, load1),
           ...(parity ? { parity } : {}),
           ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
         });

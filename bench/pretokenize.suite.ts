@@ -27,18 +27,8 @@ import { jpegFolder } from './data.suite';
 import { pretokenizeCases, type PretokenizeCaseRun, type PretokenizeCaseSpec } from './pretokenize-cases';
 import type { OursPretokenizeResult } from './pretokenize-ours';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
+import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
 import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
-
-interface OursOutput {
-  backend: string;
-  results: Record<string, OursPretokenizeResult>;
-}
-
-interface TorchOutput {
-  torch: string;
-  threads: number;
-  results: Record<string, StepTiming & { startup_ms: number }>;
-}
 
 /** Generates the case's ImageFolder (`<dir>/data/train`) and tokenizer artifact (`<dir>/tokenizer`). */
 async function prepare(c: PretokenizeCaseSpec, dir: string): Promise<PretokenizeCaseRun> {
@@ -73,56 +63,38 @@ export function sameIds(ours: string, torch: string): { equal: number; total: nu
 }
 
 async function run(ctx: BenchContext): Promise<BenchCase[]> {
-  const cores = ctx.backend.cpu.cores;
-  // wasm and cpu run single-threaded in Node: only the one-thread comparison is like for like
-  const settings = ctx.backend.backend === 'tensorflow' && cores > 1 ? [cores, 1] : [1];
+  const settings = threadSettings(ctx);
   const root = await mkdtemp(path.join(os.tmpdir(), 'bench-pretokenize-'));
   try {
     const prepared: PretokenizeCaseRun[] = [];
     for (const [i, c] of pretokenizeCases(ctx.quick).entries()) prepared.push(await prepare(c, path.join(root, String(i))));
     const reps = ctx.quick ? 2 : ctx.reps;
     const out: BenchCase[] = [];
-    let order = 0;
+    const bothSides = alternatingSides();
     for (const threads of settings) {
       for (const c of prepared) {
         const input = { cases: [c], reps, warmup: 1 };
         const load1 = os.loadavg()[0] as number;
-        const oursSide = () => runOursInChild<OursOutput>('pretokenize-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursPretokenizeResult;
+        const oursSide = () =>
+          runOursInChild<OursOutput<OursPretokenizeResult>>('pretokenize-ours.ts', input, threads, ctx.backend.backend).results[
+            c.name
+          ] as OursPretokenizeResult;
         const torchSide = () =>
-          ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/pretokenize_bench.py', input, threads).results[c.name] ?? null) : null;
-        let ours: OursPretokenizeResult;
-        let torch: (StepTiming & { startup_ms: number }) | null;
-        if (order++ % 2 === 0) {
-          ours = oursSide();
-          torch = torchSide();
-        } else {
-          torch = torchSide();
-          ours = oursSide();
-        }
+          ctx.torch
+            ? (runTorchAtThreads<TorchOutput<StepTiming & { startup_ms: number }>>(ctx.torch.python, 'torch/pretokenize_bench.py', input, threads).results[
+                c.name
+              ] ?? null)
+            : null;
+        const { ours, torch } = bothSides(oursSide, torchSide);
         const ids = torch ? sameIds(await readFile(path.join(c.out, 'ours.jsonl'), 'utf8'), await readFile(path.join(c.out, 'torch.jsonl'), 'utf8')) : null;
         const perS = (ms: number) => (c.images * 1000) / ms;
-        const t = torch?.median_ms ?? null;
         const notes = [
           `per run before the image loop (model load, folder listing): ours ${ours.startup_ms.toFixed(0)} ms${torch ? `, torch ${torch.startup_ms.toFixed(0)} ms` : ''}`,
           ...(ours.leaked !== 0 ? [`our runs leave ${ours.leaked} tensors per ${reps} runs`] : []),
           ...(ids ? [`${ids.equal}/${ids.total} views got identical ids on both sides`] : []),
         ];
         out.push({
-          suite: 'pretokenize',
-          name: c.name,
-          threads,
-          ours_ms: ours.median_ms,
-          torch_ms: t,
-          ratio: t ? ours.median_ms / t : null,
-          gflops: null,
-          peak_gflops: ctx.peakGflops,
-          ours_images_per_s: perS(ours.median_ms),
-          torch_images_per_s: t ? perS(t) : null,
-          ours_cores: ours.cores,
-          torch_cores: torch?.cores ?? null,
-          ours_range_ms: [ours.min_ms, ours.max_ms],
-          torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
-          load1,
+          ...comparedCase({ suite: 'pretokenize', name: c.name, threads }, ours, torch, { images: c.images }, ctx, load1),
           note: notes.join('; '),
         });
         ctx.log(

@@ -13,24 +13,13 @@ import { formatProfile } from './profile';
 import type { OursRarResult } from './rar-ours';
 import { rarCases, tokensPerRun } from './rar-cases';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
-import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
-
-interface OursOutput {
-  backend: string;
-  results: Record<string, OursRarResult>;
-}
-
-interface TorchOutput {
-  torch: string;
-  threads: number;
-  results: Record<string, StepTiming>;
-}
+import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
+import { runOursInChild, runTorchAtThreads } from './threads';
 
 function run(ctx: BenchContext): Promise<BenchCase[]> {
-  const cores = ctx.backend.cpu.cores;
-  const settings = ctx.backend.backend === 'tensorflow' && cores > 1 ? [cores, 1] : [1];
+  const settings = threadSettings(ctx);
   const out: BenchCase[] = [];
-  let order = 0;
+  const bothSides = alternatingSides();
   for (const threads of settings) {
     // train cases also as `(graph)`: each step under withDeferredExecution (compute/deferred-execution.ts), with
     // PyTorch timed again next to it; its warm-up covers learning the step and building its graphs
@@ -44,38 +33,15 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       const reps = c.kind === 'train' ? ctx.reps : Math.min(ctx.reps, 3);
       const input = { cases: [c], reps, warmup: c.exec === 'graph' ? 4 : 1, profile: ctx.profile };
       const load1 = os.loadavg()[0] as number;
-      const oursSide = () => runOursInChild<OursOutput>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
+      const oursSide = () => runOursInChild<OursOutput<OursRarResult>>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
       const torchSide = () =>
         ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/rar_bench.py', input, threads).results[c.name] ?? null) : null;
-      let ours: OursRarResult;
-      let torch: StepTiming | null;
-      if (order++ % 2 === 0) {
-        ours = oursSide();
-        torch = torchSide();
-      } else {
-        torch = torchSide();
-        ours = oursSide();
-      }
+      const { ours, torch } = bothSides(oursSide, torchSide);
       const tokPerS = (ms: number) => (tokensPerRun(c) * 1000) / ms;
-      const t = torch?.median_ms ?? null;
-      const sampling = c.kind !== 'train';
+      // sampling cases also count images (each generates batch images); a train step's tokens are its rate
+      const perRun = { ...(c.kind !== 'train' ? { images: c.size.batch } : {}), tokens: tokensPerRun(c) };
       out.push({
-        suite: 'rar',
-        name: c.name,
-        threads,
-        ours_ms: ours.median_ms,
-        torch_ms: t,
-        ratio: t ? ours.median_ms / t : null,
-        gflops: null,
-        peak_gflops: ctx.peakGflops,
-        ...(sampling ? { ours_images_per_s: (c.size.batch * 1000) / ours.median_ms, torch_images_per_s: t ? (c.size.batch * 1000) / t : null } : {}),
-        ours_tokens_per_s: tokPerS(ours.median_ms),
-        torch_tokens_per_s: t ? tokPerS(t) : null,
-        ours_cores: ours.cores,
-        torch_cores: torch?.cores ?? null,
-        ours_range_ms: [ours.min_ms, ours.max_ms],
-        torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
-        load1,
+        ...comparedCase({ suite: 'rar', name: c.name, threads }, ours, torch, perRun, ctx, load1),
         ...(ours.leaked !== 0 ? { note: `our run leaves ${ours.leaked} tensors per ${reps} runs` } : {}),
       });
       ctx.log(
