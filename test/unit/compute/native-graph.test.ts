@@ -6,46 +6,41 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../compute/backend';
+import { onNativeBackend } from '../../helpers/native-backend';
 import { GraphBuilder } from '../../../compute/native-graph';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
 test('a built graph equals the eager ops it spells out', async (t) => {
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-  } catch {
-    t.diagnostic('tfjs-node not available: nothing to check');
-    return;
-  }
-  const g = new GraphBuilder();
-  const x = g.input('x', 2);
-  const w = g.input('w', 2);
-  const y = g.op('AddV2', [g.op('MatMul', [x, w], { transpose_a: { b: false }, transpose_b: { b: true } }), g.constFloat(1)]); // x wᵀ + 1
-  const [a, b] = GraphBuilder.outputs(g.op('SplitV', [y, g.constInt([1, 2]), g.constInt([1], [])], { Tlen: { type: 'int32' }, num_split: { i: 2 } }), 2) as [
-    string,
-    string,
-  ];
-  g.output('a', g.op('Erf', [a]));
-  g.output('b', g.op('Reshape', [b, g.constInt([-1])], { Tshape: { type: 'int32' } }));
-  const graph = await g.load();
-  const xv = tf.tensor2d([0.5, -1, 2, 0.25, 3, -0.5], [2, 3]);
-  const wv = tf.tensor2d([1, 0, -1, 0.5, 0.5, 0.5, -2, 1, 0], [3, 3]);
-  await expectNoTensorLeak(() => {
-    const { a: ga, b: gb } = graph.run({ x: xv, w: wv });
-    assert.ok(ga && gb, 'both outputs returned');
-    const [ea, eb] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
-      const ey = tf.matMul(xv, wv, false, true).add(1);
-      return [tf.erf(ey.slice([0, 0], [2, 1])), ey.slice([0, 1], [2, 2]).reshape([-1])];
+  await onNativeBackend(t, async () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 2);
+    const w = g.input('w', 2);
+    const y = g.op('AddV2', [g.op('MatMul', [x, w], { transpose_a: { b: false }, transpose_b: { b: true } }), g.constFloat(1)]); // x wᵀ + 1
+    const [a, b] = GraphBuilder.outputs(g.op('SplitV', [y, g.constInt([1, 2]), g.constInt([1], [])], { Tlen: { type: 'int32' }, num_split: { i: 2 } }), 2) as [
+      string,
+      string,
+    ];
+    g.output('a', g.op('Erf', [a]));
+    g.output('b', g.op('Reshape', [b, g.constInt([-1])], { Tshape: { type: 'int32' } }));
+    const graph = await g.load();
+    const xv = tf.tensor2d([0.5, -1, 2, 0.25, 3, -0.5], [2, 3]);
+    const wv = tf.tensor2d([1, 0, -1, 0.5, 0.5, 0.5, -2, 1, 0], [3, 3]);
+    await expectNoTensorLeak(() => {
+      const { a: ga, b: gb } = graph.run({ x: xv, w: wv });
+      assert.ok(ga && gb, 'both outputs returned');
+      const [ea, eb] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
+        const ey = tf.matMul(xv, wv, false, true).add(1);
+        return [tf.erf(ey.slice([0, 0], [2, 1])), ey.slice([0, 1], [2, 2]).reshape([-1])];
+      });
+      assert.deepEqual(ga.shape, [2, 1]);
+      assert.deepEqual(gb.shape, [4]);
+      assert.ok(relativeError(ga.dataSync(), ea.dataSync()) < 1e-6);
+      assert.ok(relativeError(gb.dataSync(), eb.dataSync()) < 1e-6);
+      tf.dispose([ga, gb, ea, eb]);
     });
-    assert.deepEqual(ga.shape, [2, 1]);
-    assert.deepEqual(gb.shape, [4]);
-    assert.ok(relativeError(ga.dataSync(), ea.dataSync()) < 1e-6);
-    assert.ok(relativeError(gb.dataSync(), eb.dataSync()) < 1e-6);
-    tf.dispose([ga, gb, ea, eb]);
+    graph.dispose();
+    tf.dispose([xv, wv]);
   });
-  graph.dispose();
-  tf.dispose([xv, wv]);
-  await tf.setBackend('cpu');
 });
 
 test('graph inputs and outputs are named once', () => {

@@ -7,7 +7,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../compute/backend';
+import { onNativeBackend } from '../../helpers/native-backend';
 import type { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
 import { RarDecoder, RarDecoderWeights } from '../../../models/rar-decoder';
@@ -66,18 +66,14 @@ async function decoderMatchesCachedForward(graph = false): Promise<void> {
 test('decoder logits equal the cached forward at every step (cpu)', () => decoderMatchesCachedForward());
 
 test('decoder logits equal the cached forward at every step (tfjs-node: eager kernels and the step graph)', async (t) => {
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-  } catch {
-    t.diagnostic('tfjs-node not available: checked on the cpu backend only');
-    return;
-  }
-  try {
-    await decoderMatchesCachedForward();
-    await decoderMatchesCachedForward(true);
-  } finally {
-    await tf.setBackend('cpu');
-  }
+  await onNativeBackend(
+    t,
+    async () => {
+      await decoderMatchesCachedForward();
+      await decoderMatchesCachedForward(true);
+    },
+    'tfjs-node not available: checked on the cpu backend only',
+  );
 });
 
 test('decoder refuses misuse without leaking', async () => {

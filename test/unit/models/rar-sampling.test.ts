@@ -2,6 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../compute/backend';
+import { onNativeBackend } from '../../helpers/native-backend';
 import { deferredExecutionMode, deferredStats } from '../../../compute/deferred-execution';
 import type { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
@@ -153,27 +154,23 @@ test('Rar.forward row option: one output row, equal to that row of the full outp
 });
 
 test('no-cache sampling on the native backend (padded prefixes run as deferred graphs) gives the KV-cache tokens', async (t) => {
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-  } catch {
-    t.diagnostic('tfjs-node not available: checked on the cpu backend only');
-    return;
-  }
-  try {
-    // L = 20: prefix lengths padded to 0, 8, 16, 20, so every length but 0 serves several steps
-    const cfg = RarConfig.parse({ ...tiny, imageSeqLen: 20 });
-    const m = perturbedRar(cfg, { initSeed: 5, drawSeed: 55, std: 0.3 });
-    const runsBefore = deferredStats()?.graphRuns ?? 0;
-    await expectNoTensorLeak(async () => {
-      const kv = await sampleRar(m, classes, opts);
-      const full = await sampleRar(m, classes, { ...opts, kvCache: false });
-      assert.deepEqual(Array.from(full), Array.from(kv));
-      // a second call replays the graphs of the first
-      assert.deepEqual(Array.from(await sampleRar(m, classes, { ...opts, kvCache: false })), Array.from(kv));
-    });
-    if (deferredExecutionMode() === 'graph') assert.ok((deferredStats()?.graphRuns ?? 0) > runsBefore + 20, 'steps ran as graph calls');
-    m.dispose();
-  } finally {
-    await tf.setBackend('cpu');
-  }
+  await onNativeBackend(
+    t,
+    async () => {
+      // L = 20: prefix lengths padded to 0, 8, 16, 20, so every length but 0 serves several steps
+      const cfg = RarConfig.parse({ ...tiny, imageSeqLen: 20 });
+      const m = perturbedRar(cfg, { initSeed: 5, drawSeed: 55, std: 0.3 });
+      const runsBefore = deferredStats()?.graphRuns ?? 0;
+      await expectNoTensorLeak(async () => {
+        const kv = await sampleRar(m, classes, opts);
+        const full = await sampleRar(m, classes, { ...opts, kvCache: false });
+        assert.deepEqual(Array.from(full), Array.from(kv));
+        // a second call replays the graphs of the first
+        assert.deepEqual(Array.from(await sampleRar(m, classes, { ...opts, kvCache: false })), Array.from(kv));
+      });
+      if (deferredExecutionMode() === 'graph') assert.ok((deferredStats()?.graphRuns ?? 0) > runsBefore + 20, 'steps ran as graph calls');
+      m.dispose();
+    },
+    'tfjs-node not available: checked on the cpu backend only',
+  );
 });

@@ -10,7 +10,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../compute/backend';
+import { onNativeBackend } from '../../helpers/native-backend';
 import { deferredStats } from '../../../compute/deferred-execution';
 import { writeSyntheticDataset } from '../../../data/synthetic-images';
 import { loadTokenizerArtifact } from '../../../models/tokenizer-artifact';
@@ -62,19 +62,15 @@ async function runStage(dataset: string, exec: 'graph' | 'eager'): Promise<{ his
 }
 
 test('tokenizer.train: graph-run steps give the losses and weights of eager steps', async (t) => {
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-  } catch {
-    t.diagnostic('tfjs-node not available: nothing to check');
-    return;
-  }
-  const dataset = await mkdtemp(path.join(os.tmpdir(), 'exec-modes-data-'));
-  await writeSyntheticDataset(dataset, { imageSize: 16, numClasses: 4, trainPerClass: 8, valPerClass: 4, seed: 3 });
-  const eager = await runStage(dataset, 'eager');
-  const runs0 = deferredStats()?.graphRuns ?? 0;
-  const graph = await runStage(dataset, 'graph');
-  assert.ok((deferredStats()?.graphRuns ?? 0) - runs0 > 0, 'graphs ran');
-  assert.deepEqual(graph.history, eager.history, 'per-step losses');
-  assert.deepEqual([...graph.weights.keys()], [...eager.weights.keys()]);
-  for (const [k, v] of eager.weights) assert.ok(tf.util.arraysEqual(graph.weights.get(k) as Float32Array, v), `${k} bit-identical`);
+  await onNativeBackend(t, async () => {
+    const dataset = await mkdtemp(path.join(os.tmpdir(), 'exec-modes-data-'));
+    await writeSyntheticDataset(dataset, { imageSize: 16, numClasses: 4, trainPerClass: 8, valPerClass: 4, seed: 3 });
+    const eager = await runStage(dataset, 'eager');
+    const runs0 = deferredStats()?.graphRuns ?? 0;
+    const graph = await runStage(dataset, 'graph');
+    assert.ok((deferredStats()?.graphRuns ?? 0) - runs0 > 0, 'graphs ran');
+    assert.deepEqual(graph.history, eager.history, 'per-step losses');
+    assert.deepEqual([...graph.weights.keys()], [...eager.weights.keys()]);
+    for (const [k, v] of eager.weights) assert.ok(tf.util.arraysEqual(graph.weights.get(k) as Float32Array, v), `${k} bit-identical`);
+  });
 });

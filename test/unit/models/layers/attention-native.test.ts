@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../../compute/backend';
+import { onNativeBackend } from '../../../helpers/native-backend';
 import { Attention } from '../../../../models/layers/attention';
 import { Rng } from '../../../../models/training/rng';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
@@ -32,19 +32,10 @@ function gradsWithDropout(): Float32Array[] {
 }
 
 test('attention with attention-probability dropout trains on tfjs-node as on the cpu backend', async (t) => {
-  const before = tf.getBackend();
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-  } catch {
-    t.diagnostic('tfjs-node not available: nothing to check');
-    return;
-  }
-  try {
+  await onNativeBackend(t, async () => {
     const native = await expectNoTensorLeak(gradsWithDropout);
     await tf.setBackend('cpu');
     const cpu = gradsWithDropout();
     native.forEach((g, i) => expectClose(g, cpu[i]!, 1e-4, i === 0 ? 'loss' : `gradient ${i}`));
-  } finally {
-    if (before) await tf.setBackend(before);
-  }
+  });
 });

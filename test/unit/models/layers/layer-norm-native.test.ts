@@ -7,10 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../../compute/backend';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
 import { fusedBackend, setNativeFused } from '../../../../models/layers/native-fused';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
+import { useNativeBackend } from '../../../helpers/native-backend';
 import { gradCheck, randVar, setVar } from './gradcheck';
 
 let native = false;
@@ -18,12 +18,7 @@ let previous: string | undefined;
 
 before(async () => {
   previous = tf.getBackend();
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-    native = true;
-  } catch {
-    native = false;
-  }
+  native = await useNativeBackend();
 });
 
 after(async () => {

@@ -7,13 +7,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../../compute/backend';
 import { gelu } from '../../../../models/layers/activations';
 import { attend, causalBias } from '../../../../models/layers/attention';
 import { Linear, linear } from '../../../../models/layers/linear';
 import { fusedBackend, setNativeFused } from '../../../../models/layers/native-fused';
 import { Rng } from '../../../../models/training/rng';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
+import { useNativeBackend } from '../../../helpers/native-backend';
 import { gradCheck, randVar } from './gradcheck';
 
 let native = false;
@@ -21,12 +21,7 @@ let previous: string | undefined;
 
 before(async () => {
   previous = tf.getBackend();
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-    native = fusedBackend(tf.zeros([1])) !== undefined;
-  } catch {
-    native = false;
-  }
+  native = (await useNativeBackend()) && fusedBackend(tf.zeros([1])) !== undefined;
 });
 
 after(async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../../compute/backend';
+import { onNativeBackend } from '../../../helpers/native-backend';
 import { dropoutMask } from '../../../../models/layers/dropout';
 import { maskSeed, philoxUniform, philoxUniformJs, setNativePhilox } from '../../../../models/layers/philox-uniform';
 import { Rng } from '../../../../models/training/rng';
@@ -42,42 +42,36 @@ test('philoxUniformJs: values in [0, 1) with the moments of a uniform, and diffe
 });
 
 test('philoxUniform on tfjs-node equals the JavaScript port element for element', async (t) => {
-  const before = tf.getBackend();
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-  } catch {
-    t.diagnostic('tfjs-node not available: nothing to check');
-    return;
-  }
-  try {
-    for (const seed of SEEDS) {
-      for (const shape of [[1], [7], [4, 5, 3], [2, 3, 65, 65]]) {
-        const x = philoxUniform(shape, seed);
-        const native = x.dataSync() as Float32Array;
-        x.dispose();
-        const js = philoxUniformJs(native.length, seed);
-        let bad = 0;
-        for (let i = 0; i < js.length; i++) if (native[i] !== js[i]) bad++;
-        assert.equal(bad, 0, `seed ${seed.join(',')} shape ${shape.join('x')}: ${bad} of ${js.length} differ`);
+  await onNativeBackend(t, async () => {
+    try {
+      for (const seed of SEEDS) {
+        for (const shape of [[1], [7], [4, 5, 3], [2, 3, 65, 65]]) {
+          const x = philoxUniform(shape, seed);
+          const native = x.dataSync() as Float32Array;
+          x.dispose();
+          const js = philoxUniformJs(native.length, seed);
+          let bad = 0;
+          for (let i = 0; i < js.length; i++) if (native[i] !== js[i]) bad++;
+          assert.equal(bad, 0, `seed ${seed.join(',')} shape ${shape.join('x')}: ${bad} of ${js.length} differ`);
+        }
       }
+      // and through dropoutMask: tfjs-node's kernel vs the port (forced) vs the cpu backend
+      const mask = () => tf.tidy(() => dropoutMask([3, 4, 9, 9], 0.25, Rng.fromSeed(42)).dataSync() as Float32Array);
+      const native = mask();
+      setNativePhilox(false);
+      const port = mask();
+      setNativePhilox(true);
+      await tf.setBackend('cpu');
+      const cpu = mask();
+      assert.deepEqual(native, port);
+      assert.deepEqual(native, cpu);
+      const kept = native.filter((v) => v !== 0);
+      assert.ok(kept.every((v) => v === Math.fround(1 / 0.75)));
+      assert.ok(Math.abs(kept.length / native.length - 0.75) < 0.05, `kept ${kept.length} of ${native.length}`);
+    } finally {
+      setNativePhilox(true);
     }
-    // and through dropoutMask: tfjs-node's kernel vs the port (forced) vs the cpu backend
-    const mask = () => tf.tidy(() => dropoutMask([3, 4, 9, 9], 0.25, Rng.fromSeed(42)).dataSync() as Float32Array);
-    const native = mask();
-    setNativePhilox(false);
-    const port = mask();
-    setNativePhilox(true);
-    await tf.setBackend('cpu');
-    const cpu = mask();
-    assert.deepEqual(native, port);
-    assert.deepEqual(native, cpu);
-    const kept = native.filter((v) => v !== 0);
-    assert.ok(kept.every((v) => v === Math.fround(1 / 0.75)));
-    assert.ok(Math.abs(kept.length / native.length - 0.75) < 0.05, `kept ${kept.length} of ${native.length}`);
-  } finally {
-    setNativePhilox(true);
-    if (before) await tf.setBackend(before);
-  }
+  });
 });
 
 test('maskSeed keeps one stream word as an int32 and fixes the second', () => {

@@ -6,22 +6,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../../compute/backend';
 import { fusedBackend, setNativeFused } from '../../../../models/layers/native-fused';
 import { crossEntropy, crossEntropyPortable } from '../../../../models/training/rar-trainer';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
+import { useNativeBackend } from '../../../helpers/native-backend';
 
 let native = false;
 let previous: string | undefined;
 
 before(async () => {
   previous = tf.getBackend();
-  try {
-    await initBackend({ backend: 'tensorflow', log: null });
-    native = fusedBackend(tf.zeros([1]), 'crossEntropy') !== undefined;
-  } catch {
-    native = false;
-  }
+  native = (await useNativeBackend()) && fusedBackend(tf.zeros([1]), 'crossEntropy') !== undefined;
 });
 
 after(async () => {
