@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { onNativeBackend } from '../../../helpers/native-backend';
+import { expectNoTensorLeak } from '../../../helpers/tensors';
 import { dropoutMask } from '../../../../models/layers/dropout';
 import { maskSeed, philoxUniform, philoxUniformJs, setNativePhilox } from '../../../../models/layers/philox-uniform';
 import { Rng } from '../../../../models/training/rng';
@@ -46,9 +47,12 @@ test('philoxUniform on tfjs-node equals the JavaScript port element for element'
     try {
       for (const seed of SEEDS) {
         for (const shape of [[1], [7], [4, 5, 3], [2, 3, 65, 65]]) {
-          const x = philoxUniform(shape, seed);
-          const native = x.dataSync() as Float32Array;
-          x.dispose();
+          const native = await expectNoTensorLeak(() => {
+            const x = philoxUniform(shape, seed);
+            const values = x.dataSync() as Float32Array;
+            x.dispose();
+            return values;
+          });
           const js = philoxUniformJs(native.length, seed);
           let bad = 0;
           for (let i = 0; i < js.length; i++) if (native[i] !== js[i]) bad++;
@@ -57,12 +61,12 @@ test('philoxUniform on tfjs-node equals the JavaScript port element for element'
       }
       // and through dropoutMask: tfjs-node's kernel vs the port (forced) vs the cpu backend
       const mask = () => tf.tidy(() => dropoutMask([3, 4, 9, 9], 0.25, Rng.fromSeed(42)).dataSync() as Float32Array);
-      const native = mask();
+      const native = await expectNoTensorLeak(mask);
       setNativePhilox(false);
-      const port = mask();
+      const port = await expectNoTensorLeak(mask);
       setNativePhilox(true);
       await tf.setBackend('cpu');
-      const cpu = mask();
+      const cpu = await expectNoTensorLeak(mask);
       assert.deepEqual(native, port);
       assert.deepEqual(native, cpu);
       const kept = native.filter((v) => v !== 0);
