@@ -18,6 +18,7 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { PipelineError, errorMessage } from '../core/errors';
 import { recordBackend } from './backend-state';
 import { registerWasmTrainingKernels } from './wasm-kernels/register';
+import { loadNativeOps } from './native-ops';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -40,6 +41,8 @@ export interface BackendInfo {
   /** native only: TensorFlow's intra-op and inter-op thread pool sizes (set explicitly, see nativeThreads). */
   intraOpThreads?: number;
   interOpThreads?: number;
+  /** native only: our op library (compute/native-ops.ts): the variant loaded (`avx2`, `avx`) or why none was. */
+  nativeOps?: string;
   /** wasm only: whether our training kernels (compute/wasm-kernels) are registered. */
   trainingKernels?: boolean;
   /** Why `auto` skipped the earlier candidates (missing package, failed load), in order. */
@@ -126,6 +129,7 @@ export function describeBackend(info: BackendInfo): string {
   const extras: string[] = [`${info.package} ${info.packageVersion}`];
   if (info.gpu) extras.push(`gpu ${info.gpu}`);
   if (info.intraOpThreads !== undefined) extras.push(`${info.intraOpThreads} intra-op / ${info.interOpThreads ?? '?'} inter-op threads`);
+  if (info.nativeOps !== undefined) extras.push(`ops ${info.nativeOps}`);
   if (info.backend === 'wasm') {
     extras.push(info.simd ? 'simd' : 'no simd', `${info.threads ?? 1} thread(s)`);
     if (info.trainingKernels) extras.push('training kernels');
@@ -221,6 +225,8 @@ async function tryNative(pkg: string, requested: BackendChoice): Promise<{ info:
   const info = baseInfo('tensorflow', requested, pkg, []);
   info.intraOpThreads = threads.intra;
   info.interOpThreads = threads.inter;
+  // after tfjs-node: the op library links against the libtensorflow_framework the binding loaded
+  if (!pkg.endsWith('-gpu')) info.nativeOps = loadNativeOps().detail;
   if (pkg.endsWith('-gpu')) info.gpu = gpuDevice(tf.backend() as { isUsingGpuDevice?: boolean }, process.env);
   return { info };
 }

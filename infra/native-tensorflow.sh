@@ -93,6 +93,9 @@ TF_DIR="$CACHE/$TF_PIP_PACKAGE-$TF_VERSION"
 PKG_DIR="$ROOT/node_modules/$TFJS_PACKAGE"
 CUDA_DIR="$CACHE/cuda-wheels-tf$TF_VERSION"
 STAMP="$PKG_DIR/deps/robustok-native-tf.json"
+CC_INCLUDE="$TF_DIR-cc-include"
+OPS_SRC="$ROOT/native/robustok-ops"
+OPS_DIR="$PKG_DIR/deps/robustok-ops"
 BUILD_MODE="${ROBUSTOK_NATIVE_TF_BUILD:-auto}"
 
 log() { echo "native-tf: $*" >&2; }
@@ -115,6 +118,54 @@ list_exports() {
     awk 'NF >= 3 { sub(/@.*/, "", $NF); print $NF }' | LC_ALL=C sort -u >"$1/exports.txt"
 }
 
+# The pinned wheel, hash-checked, into directory $1 (the caller deletes it: the wheel is not kept).
+download_wheel() {
+  printf '%s==%s --hash=sha256:%s\n' "$TF_PIP_PACKAGE" "$TF_VERSION" "$TF_WHEEL_SHA256" >"$1/requirements.txt"
+  log "downloading $TF_WHEEL (~$TF_WHEEL_MB MB) with pip"
+  python3 -m pip download --quiet --no-deps --no-cache-dir --require-hashes --only-binary=:all: \
+    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
+    -r "$1/requirements.txt" -d "$1" ||
+    die "pip could not download $TF_PIP_PACKAGE==$TF_VERSION (is PyPI reachable?)"
+  [[ -f "$1/$TF_WHEEL" ]] || die "pip did not produce $TF_WHEEL"
+}
+
+# The wheel's whole C++ include tree (TensorFlow, Eigen, absl, protobuf; ~175 MB), which the op library
+# (6.) compiles against. Kept apart from TF_DIR so a cache made before the op library existed gets it too.
+unpack_cc_headers() {
+  local wheel="$1"
+  log "unpacking the C++ headers for the op library"
+  rm -rf "$CC_INCLUDE.tmp"
+  python3 - "$wheel" "$CC_INCLUDE.tmp" <<'PY'
+import os, shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+prefix = "tensorflow/include/"
+n = 0
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if not name.startswith(prefix) or name.endswith("/"):
+            continue
+        dest = os.path.join(out, name[len(prefix):])
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with z.open(name) as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        n += 1
+for need in ("tensorflow/core/framework/op_kernel.h", "unsupported/Eigen/CXX11/Tensor"):
+    if not os.path.exists(os.path.join(out, need)):
+        sys.exit(f"{need} not in {wheel}: layout changed?")
+print(f"unpacked {n} header files", file=sys.stderr)
+PY
+  rm -rf "$CC_INCLUDE" && mv "$CC_INCLUDE.tmp" "$CC_INCLUDE" && touch "$CC_INCLUDE/.complete"
+}
+
+fetch_cc_headers() {
+  [[ -f "$CC_INCLUDE/.complete" ]] && return
+  local tmp="$CACHE/tmp-headers.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  download_wheel "$tmp"
+  unpack_cc_headers "$tmp/$TF_WHEEL"
+  rm -rf "$tmp"
+}
+
 # 1. The wheel's libraries and C headers, unpacked once into the cache.
 fetch_tensorflow() {
   if [[ -f "$TF_DIR/.complete" ]]; then
@@ -125,14 +176,9 @@ fetch_tensorflow() {
   t0=$(now)
   tmp="$CACHE/tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  printf '%s==%s --hash=sha256:%s\n' "$TF_PIP_PACKAGE" "$TF_VERSION" "$TF_WHEEL_SHA256" >"$tmp/requirements.txt"
-  log "downloading $TF_WHEEL (~$TF_WHEEL_MB MB) with pip"
-  python3 -m pip download --quiet --no-deps --no-cache-dir --require-hashes --only-binary=:all: \
-    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
-    -r "$tmp/requirements.txt" -d "$tmp" ||
-    die "pip could not download $TF_PIP_PACKAGE==$TF_VERSION (is PyPI reachable?)"
-  [[ -f "$tmp/$TF_WHEEL" ]] || die "pip did not produce $TF_WHEEL"
+  download_wheel "$tmp"
   log "downloaded in $(since "$t0"); unpacking the libraries and C API headers"
+  [[ -f "$CC_INCLUDE/.complete" ]] || unpack_cc_headers "$tmp/$TF_WHEEL"
   python3 - "$tmp/$TF_WHEEL" "$tmp/out" <<'PY'
 import os, re, shutil, sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
@@ -266,6 +312,16 @@ find_nodedir() {
   return 1
 }
 
+# node_api.h from the node-api-headers npm package (for machines without Node's own headers).
+fetch_napi_headers() {
+  local hdr="$CACHE/node-api-headers-$NODE_API_HEADERS_VERSION"
+  if [[ ! -f "$hdr/include/node_api.h" ]]; then
+    rm -rf "$hdr.tmp" && mkdir -p "$hdr.tmp"
+    (cd "$hdr.tmp" && npm pack --silent "node-api-headers@$NODE_API_HEADERS_VERSION" >/dev/null && tar xzf node-api-headers-*.tgz)
+    rm -rf "$hdr" && mv "$hdr.tmp/package" "$hdr" && rm -rf "$hdr.tmp"
+  fi
+}
+
 # 4. The addon, at the path @mapbox/node-pre-gyp's find() will look for it.
 build_addon() {
   local t0 binding napi module_dir nodedir="" mode="$BUILD_MODE"
@@ -296,11 +352,7 @@ build_addon() {
       { tail -40 "$CACHE/build.log" >&2; die "node-gyp build failed (full log: $CACHE/build.log)"; }
   else
     local hdr="$CACHE/node-api-headers-$NODE_API_HEADERS_VERSION"
-    if [[ ! -f "$hdr/include/node_api.h" ]]; then
-      rm -rf "$hdr.tmp" && mkdir -p "$hdr.tmp"
-      (cd "$hdr.tmp" && npm pack --silent "node-api-headers@$NODE_API_HEADERS_VERSION" >/dev/null && tar xzf node-api-headers-*.tgz)
-      rm -rf "$hdr" && mv "$hdr.tmp/package" "$hdr" && rm -rf "$hdr.tmp"
-    fi
+    fetch_napi_headers
     mkdir -p "$module_dir"
     log "g++ (napi v$napi, headers from node-api-headers@$NODE_API_HEADERS_VERSION)"
     # Same flags as the package's binding.gyp under node-gyp's Release config.
@@ -321,6 +373,73 @@ build_addon() {
   [[ -z "$missing" ]] || die "libtensorflow $TF_VERSION lacks symbols the addon uses: $(echo $missing)"
   BUILT_WITH=$mode
   log "built $binding with $mode in $(since "$t0")"
+}
+
+# 6. Our own TensorFlow kernels (native/robustok-ops/*.cc: fused GELU, ...), compiled against the wheel's
+# C++ headers into deps/robustok-ops/, one library per instruction set: `avx` (what the wheel itself
+# needs) and `avx2` (AVX2 + FMA, ~3x faster for erf/exp-heavy kernels); compute/native-ops.ts loads the
+# best one this CPU runs. Its RUNPATH finds libtensorflow_framework in deps/lib, the copy tfjs-node's
+# binding has already loaded, so the ops register in the registry the binding executes from.
+# -ffp-contract=off: no silent multiply-add contraction, so a kernel rounds as the op sequence it replaces
+# (Eigen's own polynomial code still uses FMA where it was written to).
+# -fno-math-errno lets sqrtf vectorise; it changes no value.
+OPS_FLAGS=(-std=c++17 -shared -fPIC -pthread -O3 -fno-omit-frame-pointer -ffp-contract=off -fno-math-errno
+  -D_GLIBCXX_USE_CXX11_ABI=1 -DEIGEN_MAX_ALIGN_BYTES=64 -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=robustok_ops -w)
+OPS_ISAS=("avx:-mavx" "avx2:-mavx2 -mfma -mf16c")
+
+ops_hash() {
+  { cat "$OPS_SRC"/*.cc; echo "${OPS_FLAGS[*]} ${OPS_ISAS[*]} $TF_WHEEL_SHA256 $(node -p process.versions.napi)"; } | sha256sum | cut -c1-16
+}
+
+ops_current() {
+  [[ -f "$OPS_DIR/stamp" && "$(cat "$OPS_DIR/stamp")" == "$(ops_hash)" ]]
+}
+
+build_ops() {
+  local t0 napi_inc nodedir isa name flags pids=() failed=0
+  t0=$(now)
+  fetch_cc_headers
+  if nodedir=$(find_nodedir 2>/dev/null); then
+    napi_inc="$nodedir/include/node"
+  else
+    fetch_napi_headers
+    napi_inc="$CACHE/node-api-headers-$NODE_API_HEADERS_VERSION/include"
+  fi
+  rm -rf "$OPS_DIR" && mkdir -p "$OPS_DIR"
+  for isa in "${OPS_ISAS[@]}"; do
+    name=${isa%%:*}
+    read -r -a flags <<<"${isa#*:}"
+    # the variants compile in parallel (about 10 s each)
+    g++ "${OPS_FLAGS[@]}" "${flags[@]}" -DROBUSTOK_OPS_ISA="\"$name\"" -I"$CC_INCLUDE" -I"$napi_inc" "$OPS_SRC"/*.cc \
+      -L"$PKG_DIR/deps/lib" -Wl,-rpath,'$ORIGIN/../lib' -l:libtensorflow_framework.so.2 \
+      -o "$OPS_DIR/robustok_ops.$name.node" >"$CACHE/ops-$name.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { failed=1; name=${OPS_ISAS[$i]%%:*}; tail -30 "$CACHE/ops-$name.log" >&2; }
+  done
+  ((failed == 0)) || die "the op library did not compile (logs: $CACHE/ops-*.log)"
+  ops_smoke_test || die "the op library was built but does not work (see the error above)"
+  ops_hash >"$OPS_DIR/stamp"
+  log "built the op library (${OPS_ISAS[*]%%:*}) in $(since "$t0")"
+}
+
+# Loads every variant this CPU can run next to tfjs-node and runs its GELU on three values.
+ops_smoke_test() {
+  local isa name
+  for isa in "${OPS_ISAS[@]}"; do
+    name=${isa%%:*}
+    [[ "$name" == avx2 ]] && ! grep -qw avx2 /proc/cpuinfo && continue
+    (cd "$ROOT" && TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
+      const tf = require(process.argv[1]);
+      const lib = require(process.argv[2]);
+      const be = tf.backend();
+      const y = be.executeSingleOutput("RobustokGelu", [], [tf.tensor1d([-1, 0, 2])]).dataSync();
+      const want = [-0.15865525, 0, 1.9544997];
+      if (!want.every((w, i) => Math.abs(y[i] - w) < 1e-6)) throw new Error("RobustokGelu gave " + Array.from(y));
+      if (lib.isa !== process.argv[3]) throw new Error("library reports isa " + lib.isa);
+    ' "$TFJS_PACKAGE" "$OPS_DIR/robustok_ops.$name.node" "$name") || return 1
+  done
 }
 
 # 5b. Load it from the project root the way the project will, and do a little arithmetic.
@@ -360,7 +479,16 @@ cmd_install() {
   check_platform
   mkdir -p "$CACHE"
   if [[ "$force" != 1 && -d "$PKG_DIR" ]] && stamp_matches && out=$(smoke_test 2>/dev/null); then
-    log "already installed: $out"
+    if ((GPU)); then
+      log "already installed: $out"
+      return 0
+    fi
+    if ops_current; then
+      log "already installed: $out; op library current"
+      return 0
+    fi
+    build_ops
+    log "ready: $out ($(since "$t0") in all)"
     return 0
   fi
   fetch_tensorflow
@@ -375,6 +503,7 @@ cmd_install() {
   stage_deps
   build_addon
   out=$(smoke_test) || die "the addon was built but does not work (see the error above)"
+  ((GPU)) || build_ops
   write_stamp "$(node -p "JSON.parse(process.argv[1]).tensorflow" "$out")"
   log "ready: $out ($(since "$t0") in all)"
 }

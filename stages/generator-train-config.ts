@@ -54,7 +54,8 @@ export const generatorTrainDescriptor: StageDescriptor<GeneratorTrainConfig> = {
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
   // 3: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
   //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
-  version: '3',
+  // 4: native backend: GELU forward and backward as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
+  version: '4',
   description:
     'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',
   configSchema: generatorTrainConfigSchema,

@@ -46,7 +46,8 @@ export const posttrainPairsDescriptor: StageDescriptor<PosttrainPairsConfig> = {
   //    logits differ at float32 rounding, which can flip a draw
   // 4: native fused LayerNorm/softmax/bias kernels in the tokenizer's decoder (models/layers/native-fused.ts):
   //    decoded pixels differ at float32 rounding
-  version: '4',
+  // 5: native backend: GELU in the generator and decoder as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
+  version: '5',
   description:
     "σ-paired post-training data (dossier §7): RAR sampling teacher-forced to the real image's tokens with probability σ per position, decoded to a PNG at the real image's relative path.",
   configSchema: posttrainPairsConfigSchema,

@@ -53,7 +53,8 @@ export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainCon
   //    hand-written LayerNorm/GELU gradients (equal to autodiff's up to float32 rounding)
   // 4: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
   //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
-  version: '4',
+  // 5: native backend: GELU forward and backward as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
+  version: '5',
   description: 'RobusTok decoder post-training on σ-paired data: encode the generated image, reconstruct the real one (dossier §8).',
   configSchema: tokenizerPosttrainConfigSchema,
   inputs: (c) => {

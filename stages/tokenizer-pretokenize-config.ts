@@ -33,7 +33,8 @@ export const tokenizerPretokenizeDescriptor: StageDescriptor<TokenizerPretokeniz
   kind: 'tokenizer.pretokenize',
   // 2: on the native backend the encoder's LayerNorm runs as oneDNN's fused kernel (models/layers/native-fused.ts):
   //    activations differ at float32 rounding, which can flip a near-tie code
-  version: '2',
+  // 3: native backend: the encoder's GELU as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding, which can flip a near-tie code
+  version: '3',
   description: 'Encodes an ImageFolder into token ids with a trained tokenizer (ADM center crop + flip, or ten-crop), as sharded jsonl + manifest.',
   configSchema: tokenizerPretokenizeConfigSchema,
   inputs: () => ({ required: ['tokenizer', 'dataset'] }),

@@ -4,6 +4,7 @@
  * up to ~1e-3, enough to matter when comparing against upstream outputs, so both exist.
  */
 import * as tf from '@tensorflow/tfjs';
+import { nativeOpsBackend, type NativeOpsBackend } from '../../compute/native-ops';
 import { fusedBackend } from './native-fused';
 
 export type ActivationName = 'gelu' | 'gelu_tanh' | 'silu' | 'relu';
@@ -57,7 +58,23 @@ const geluExactNative: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(((
   };
 }) as Parameters<typeof tf.customGrad>[0]);
 
+/**
+ * One kernel each way from our op library (compute/native-ops.ts): RobustokGelu forward, RobustokGeluGrad
+ * backward recomputing Φ and φ from x, so only x is saved. Same formula; the forward rounds as geluExact
+ * (same association, no contraction), the gradient within float32 rounding of it (test/unit/models/layers/
+ * native-ops.test.ts). At [32, 129, 256], one thread: fwd ~0.7 ms and bwd ~1.5 ms against ~3 and ~5.
+ */
+const geluOp: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const be = nativeOpsBackend(x) as NativeOpsBackend; // gelu() checked it
+  save([x]);
+  return {
+    value: be.executeSingleOutput('RobustokGelu', [], [x]),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [be.executeSingleOutput('RobustokGeluGrad', [], [dy, saved[0] as tf.Tensor])],
+  };
+}) as Parameters<typeof tf.customGrad>[0]);
+
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (nativeOpsBackend(x)) return geluOp(x);
   return fusedBackend(x, 'gelu') ? geluExactNative(x) : geluExact(x);
 }
 

@@ -10,6 +10,7 @@
  *   p ← p − lr/(1 − β1ᵗ) · m / (√v/√(1 − β2ᵗ) + ε)
  */
 import * as tf from '@tensorflow/tfjs';
+import { nativeOpsBackend, type NativeOpAttr } from '../../compute/native-ops';
 import { PipelineError } from '../../core/errors';
 
 export interface AdamWOptions {
@@ -152,13 +153,34 @@ export class AdamW {
       }
       this.groups.forEach((grp, gi) => {
         const raw = flatGrads?.[gi] ?? flatGrad(grp);
-        const g = coef === null ? raw : raw.mul(coef);
         const p = flat(grp.names.map((n) => this.params.get(n)!));
-        const nm = grp.m.mul(this.beta1).add(g.mul(1 - this.beta1));
-        const nv = grp.v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
-        const decayed = grp.weightDecay === 0 ? p : p.mul(1 - lr * grp.weightDecay);
-        const denom = nv.sqrt().div(sqrtBc2).add(this.eps);
-        const np = decayed.sub(nm.div(denom).mul(stepSize));
+        const ops = nativeOpsBackend(p);
+        let nm: tf.Tensor, nv: tf.Tensor, np: tf.Tensor;
+        if (ops) {
+          // one kernel for the ~13 below, bit-identical to them (native/robustok-ops/adamw.cc)
+          const f = (name: string, value: number) => ({ name, type: ops.binding.TF_ATTR_FLOAT, value });
+          const b = (name: string, value: boolean) => ({ name, type: ops.binding.TF_ATTR_BOOL, value });
+          const attrs: NativeOpAttr[] = [
+            f('beta1', this.beta1),
+            f('one_minus_beta1', 1 - this.beta1),
+            f('beta2', this.beta2),
+            f('one_minus_beta2', 1 - this.beta2),
+          ];
+          attrs.push(f('eps', this.eps), b('clip', coef !== null), b('decay', grp.weightDecay !== 0));
+          const hyper = tf.tensor1d([1 - lr * grp.weightDecay, stepSize, sqrtBc2]);
+          [np, nm, nv] = ops.executeMultipleOutputs('RobustokAdamW', attrs, [p, grp.m, grp.v, raw, coef ?? tf.scalar(1), hyper], 3) as [
+            tf.Tensor,
+            tf.Tensor,
+            tf.Tensor,
+          ];
+        } else {
+          const g = coef === null ? raw : raw.mul(coef);
+          nm = grp.m.mul(this.beta1).add(g.mul(1 - this.beta1));
+          nv = grp.v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
+          const decayed = grp.weightDecay === 0 ? p : p.mul(1 - lr * grp.weightDecay);
+          const denom = nv.sqrt().div(sqrtBc2).add(this.eps);
+          np = decayed.sub(nm.div(denom).mul(stepSize));
+        }
         grp.m.assign(nm);
         grp.v.assign(nv);
         const pieces = grp.names.length === 1 ? [np] : tf.split(np, grp.sizes);

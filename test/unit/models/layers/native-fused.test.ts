@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gelu } from '../../../../models/layers/activations';
 import { attend, causalBias } from '../../../../models/layers/attention';
 import { Linear, linear } from '../../../../models/layers/linear';
+import { setNativeOps } from '../../../../compute/native-ops';
 import { fusedBackend, setNativeFused } from '../../../../models/layers/native-fused';
 import { Rng } from '../../../../models/training/rng';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
@@ -32,6 +33,7 @@ after(async () => {
 /** Forward output and gradients of Σ f(inputs) ⊙ dy w.r.t. every input, with the fused kernels on or off. */
 function withFused(fused: boolean, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], dy: tf.Tensor): Float32Array[] {
   setNativeFused(fused);
+  setNativeOps(false); // this file tests TensorFlow's kernels; our op library has native-ops.test.ts
   try {
     return tf.tidy(() => {
       const y = f(...inputs);
@@ -44,6 +46,7 @@ function withFused(fused: boolean, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs:
     });
   } finally {
     setNativeFused(undefined);
+    setNativeOps(undefined);
   }
 }
 
@@ -116,6 +119,7 @@ test('exact GELU on the native backend: forward bit-identical, gradient equals t
   expectClose(fused[1]!, plain[1]!, 1e-6, 'gradient vs the tfjs path');
   expectClose(fused[1]!, ref[1]!, 1e-6, 'gradient vs autodiff');
   setNativeFused(true);
+  setNativeOps(false);
   try {
     await expectNoTensorLeak(() => {
       const v = randVar([3, 17], 12, 3);
@@ -124,6 +128,7 @@ test('exact GELU on the native backend: forward bit-identical, gradient equals t
     });
   } finally {
     setNativeFused(undefined);
+    setNativeOps(undefined);
   }
   tf.dispose([x, dy]);
 });

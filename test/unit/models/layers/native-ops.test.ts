@@ -1,0 +1,186 @@
+/**
+ * Our op library (compute/native-ops.ts, native/robustok-ops/*.cc) on tfjs-node: the GELU kernels against
+ * the tfjs path on the cpu backend (forward and gradient), finite differences, the same values inside a
+ * deferred graph as eagerly, no leaks, and the switch; the AdamW kernel bit-identical to the tfjs update
+ * (decayed and undecayed groups, with and without clipping, eagerly and in graphs). Skipped without tfjs-node; under CI
+ * (ROBUSTOK_REQUIRE_NATIVE_TF=1) a native backend without the library fails instead, since
+ * infra/native-tensorflow.sh builds it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { backendInfo } from '../../../../compute/backend';
+import { deferredStats, withDeferredExecution } from '../../../../compute/deferred-execution';
+import { nativeOpsBackend, nativeOpsStatus, setNativeOps } from '../../../../compute/native-ops';
+import { gelu } from '../../../../models/layers/activations';
+import { AdamW, noDecayByNameAndShape } from '../../../../models/training/adamw';
+import { Rng } from '../../../../models/training/rng';
+import { setNativeFused } from '../../../../models/layers/native-fused';
+import { expectClose, expectNoTensorLeak } from '../../../helpers/tensors';
+import { useNativeBackend } from '../../../helpers/native-backend';
+import { gradCheck, randVar } from './gradcheck';
+
+let native = false;
+let loaded = false;
+let previous: string | undefined;
+
+before(async () => {
+  previous = tf.getBackend();
+  native = await useNativeBackend();
+  loaded = native && nativeOpsStatus()?.loaded === true;
+});
+
+after(async () => {
+  setNativeOps(undefined);
+  if (previous) await tf.setBackend(previous);
+});
+
+function skipWhy(): string | null {
+  if (!native) return 'tfjs-node not available';
+  if (!loaded) {
+    const why = `op library not loaded: ${nativeOpsStatus()?.detail ?? 'never tried'}`;
+    if (process.env.ROBUSTOK_REQUIRE_NATIVE_TF === '1') assert.fail(`${why} (CI builds it with infra/native-tensorflow.sh)`);
+    return why;
+  }
+  return null;
+}
+
+/** GELU's forward and the gradient of Σ gelu(x) ⊙ dy, as arrays. */
+function forwardAndGrad(x: tf.Tensor, dy: tf.Tensor): [Float32Array, Float32Array] {
+  return tf.tidy(() => {
+    const y = gelu(x);
+    const g = tf.grad((v: tf.Tensor) => gelu(v).mul(dy).sum())(x);
+    return [y.dataSync() as Float32Array, g.dataSync() as Float32Array];
+  });
+}
+
+test('the backend record names the op library variant, and the library registered its ops', (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  assert.match(backendInfo().nativeOps ?? '', /^avx2?$/);
+  assert.deepEqual([...(nativeOpsStatus()?.ops ?? [])].sort(), ['RobustokAdamW', 'RobustokGelu', 'RobustokGeluGrad']);
+});
+
+test('RobustokGelu/RobustokGeluGrad: forward and gradient equal the tfjs path on the cpu backend, over both tails', async (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  const xs = tf.linspace(-12, 12, 6001).dataSync() as Float32Array; // both tails: 1 + erf underflows or rounds to 2
+  const dys = tf.tidy(() => tf.sin(tf.tensor1d(xs).mul(3)).dataSync() as Float32Array);
+  const [y, g] = await expectNoTensorLeak(() => {
+    const x = tf.tensor1d(xs);
+    const dy = tf.tensor1d(dys);
+    assert.ok(nativeOpsBackend(x), 'the op path is taken');
+    const out = forwardAndGrad(x, dy);
+    tf.dispose([x, dy]);
+    return out;
+  });
+  await tf.setBackend('cpu');
+  try {
+    const x = tf.tensor1d(xs);
+    const dy = tf.tensor1d(dys);
+    const [yc, gc] = forwardAndGrad(x, dy);
+    tf.dispose([x, dy]);
+    expectClose(y, yc, 2e-7, 'forward vs cpu');
+    expectClose(g, gc, 2e-7, 'gradient vs cpu');
+  } finally {
+    await tf.setBackend('tensorflow');
+  }
+  // a 3-D activation as the MLP hands it over, and finite differences of the op's own forward
+  await expectNoTensorLeak(() => {
+    const v = randVar([2, 5, 17], 21, 3);
+    gradCheck(() => gelu(v), new Map([['x', v]]));
+    v.dispose();
+  });
+});
+
+test('inside a deferred graph the ops give the eager values bit for bit', (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  const x = tf.tidy(() => tf.randomNormal([64, 96], 0, 2, 'float32', 5));
+  const dy = tf.tidy(() => tf.randomNormal([64, 96], 0, 1, 'float32', 6));
+  // enough other ops around the GELU that the executor builds a graph rather than replaying eagerly
+  const step = () =>
+    tf.tidy(() => {
+      const h = x.mul(1.5).add(0.25);
+      const { value, grads } = tf.variableGrads(() => gelu(h.mul(w)).mul(dy).sum<tf.Scalar>(), [w]);
+      return [value.dataSync()[0] as number, ...Array.from(grads[w.name]!.dataSync())];
+    });
+  const w = tf.variable(tf.ones([96]), true, 'native-ops-test-w');
+  const eager = step();
+  const runs0 = deferredStats()?.graphRuns ?? 0;
+  for (let s = 0; s < 4; s++) assert.deepEqual(withDeferredExecution(step), eager, `deferred step ${s}`);
+  assert.ok((deferredStats()?.graphRuns ?? 0) > runs0, 'the steps ran as graphs');
+  tf.dispose([x, dy, w]);
+});
+
+test('setNativeOps(false) (and ROBUSTOK_NATIVE_OPS=off) send gelu back to TensorFlow kernels', (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  const x = tf.tensor1d([-1, 0.5, 2]);
+  setNativeOps(false);
+  setNativeFused(false);
+  try {
+    assert.equal(nativeOpsBackend(x), undefined);
+    const y = tf.tidy(() => Array.from(gelu(x).dataSync()));
+    expectClose(y, [-0.15865525393145707, 0.34573123063700656, 1.9544997361036416], 1e-6, 'tfjs path');
+  } finally {
+    setNativeOps(undefined);
+    setNativeFused(undefined);
+  }
+  assert.ok(nativeOpsBackend(x), 'on again');
+  x.dispose();
+});
+
+const SHAPES: Record<string, number[]> = { 'blk.w': [6, 5], 'blk.bias': [5], 'ln.weight': [7], 'head.w': [5, 3, 2], frozen: [4] };
+
+/** Parameters (two flat groups: decayed and not; one frozen) and an optimizer over them. */
+function model(seed: number): { params: Map<string, tf.Variable>; opt: AdamW } {
+  const rng = Rng.fromSeed(seed);
+  const params = new Map(
+    Object.entries(SHAPES).map(([n, sh]) => [
+      n,
+      tf.variable(tf.tensor(rng.fillNormal(new Float32Array(sh.reduce((a, b) => a * b, 1)), 0, 1), sh), n !== 'frozen'),
+    ]),
+  );
+  return { params, opt: new AdamW(params, { lr: 0.05, beta2: 0.95, weightDecay: 0.1, noDecay: noDecayByNameAndShape() }) };
+}
+
+test('RobustokAdamW: parameters and moments bit-identical to the tfjs update over 5 steps, clipped and not, eager and in graphs', (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  const off = model(7);
+  const on = model(7);
+  const gradRng = Rng.fromSeed(11);
+  const values = (m: { params: Map<string, tf.Variable>; opt: AdamW }) => [
+    ...[...m.params.values()].map((v) => Array.from(v.dataSync())),
+    ...[...m.opt.stateTensors().values()].map((s) => Array.from(s.dataSync())),
+  ];
+  let live = 0;
+  for (let k = 0; k < 5; k++) {
+    const grads = new Map(
+      Object.entries(SHAPES).map(([n, sh]) => [n, tf.tensor(gradRng.fillNormal(new Float32Array(sh.reduce((a, b) => a * b, 1)), 0, 3), sh)]),
+    );
+    const lr = 0.05 * (k + 1);
+    // even steps clip (the norm is ~15, far over 1), odd steps do not; steps 3 and 4 run under the executor
+    const apply = (opt: AdamW) => {
+      const norm = k % 2 === 0 ? opt.applyClippedGradients(grads, 1, lr) : (opt.applyGradients(grads, lr), null);
+      norm?.dispose();
+    };
+    setNativeOps(false);
+    try {
+      apply(off.opt);
+    } finally {
+      setNativeOps(undefined);
+    }
+    if (k >= 3) withDeferredExecution(() => apply(on.opt));
+    else apply(on.opt);
+    tf.dispose([...grads.values()]);
+    assert.deepEqual(values(on), values(off), `step ${k}`);
+    if (k === 0) live = tf.memory().numTensors; // the moments exist from the first step on
+  }
+  assert.equal(tf.memory().numTensors, live, 'no tensor left behind by steps 1-4');
+  for (const m of [off, on]) {
+    m.opt.dispose();
+    tf.dispose([...m.params.values()]);
+  }
+});
