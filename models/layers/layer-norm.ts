@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './module';
 import { PipelineError } from '../../core/errors';
+import { nativeOpsBackend, type NativeOpsBackend } from '../../compute/native-ops';
 import { biasAddGrad, fusedBackend, mklLayerNorm, rowMoments, rowNormGrad } from './native-fused';
 
 export interface LayerNormOptions {
@@ -35,6 +36,7 @@ export class LayerNorm extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.dim) throw new PipelineError('TENSOR_SHAPE', `LayerNorm(${this.dim}): input last dim is ${x.shape[x.rank - 1]}`);
     if (!this.weight || !this.bias) return plainLayerNorm(this.eps)(x); // the fused kernels lose here: see fusedAffineLayerNorm
+    if (nativeOpsBackend(x)) return opAffineLayerNorm(this.eps)(x, this.weight, this.bias);
     return x.rank >= 2 && fusedBackend(x, 'layerNorm')
       ? fusedAffineLayerNorm(this.eps)(x, this.weight, this.bias)
       : affineLayerNorm(this.eps)(x, this.weight, this.bias);
@@ -148,6 +150,32 @@ function fusedAffineLayerNorm(eps: number): (x: tf.Tensor, w: tf.Tensor, b: tf.T
       };
     }) as CustomGradientFunc);
     fusedAffineCache.set(eps, f);
+  }
+  return f;
+}
+
+/*
+ * Our op library (compute/native-ops.ts, native/robustok-ops/layer-norm.cc), affine LayerNorm: one kernel
+ * forward that also returns each row's mean and 1/σ, one kernel backward giving dx, dw and db from them.
+ * Saved: x, the row statistics and w. Row sums accumulate in double, so outputs equal the tfjs path to
+ * float32 rounding, not bit for bit (test/unit/models/layers/native-ops.test.ts).
+ */
+const opAffineCache = new Map<number, (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+
+function opAffineLayerNorm(eps: number): (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+  let f = opAffineCache.get(eps);
+  if (f === undefined) {
+    f = tf.customGrad<tf.Tensor>(((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+      const be = nativeOpsBackend(x) as NativeOpsBackend; // forward() checked it
+      const epsAttr = { name: 'eps', type: be.binding.TF_ATTR_FLOAT, value: eps };
+      const [y, mean, rstd] = be.executeMultipleOutputs('RobustokLayerNorm', [epsAttr], [x, w, b], 3) as [tf.Tensor, tf.Tensor, tf.Tensor]; // mean, rstd: [rows]
+      save([x, w, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => be.executeMultipleOutputs('RobustokLayerNormGrad', [], [dy, ...saved], 3),
+      };
+    }) as CustomGradientFunc);
+    opAffineCache.set(eps, f);
   }
   return f;
 }

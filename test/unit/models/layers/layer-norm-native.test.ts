@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
+import { setNativeOps } from '../../../../compute/native-ops';
 import { fusedBackend, setNativeFused } from '../../../../models/layers/native-fused';
 import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
 import { useNativeBackend } from '../../../helpers/native-backend';
@@ -19,10 +20,12 @@ let previous: string | undefined;
 before(async () => {
   previous = tf.getBackend();
   native = await useNativeBackend();
+  setNativeOps(false); // this file tests TensorFlow's oneDNN kernels; our op library has native-ops.test.ts
 });
 
 after(async () => {
   setNativeFused(undefined);
+  setNativeOps(undefined);
   if (previous) await tf.setBackend(previous);
 });
 

@@ -13,10 +13,11 @@ import { backendInfo } from '../../../../compute/backend';
 import { deferredStats, withDeferredExecution } from '../../../../compute/deferred-execution';
 import { nativeOpsBackend, nativeOpsStatus, setNativeOps } from '../../../../compute/native-ops';
 import { gelu } from '../../../../models/layers/activations';
+import { LayerNorm } from '../../../../models/layers/layer-norm';
 import { AdamW, noDecayByNameAndShape } from '../../../../models/training/adamw';
 import { Rng } from '../../../../models/training/rng';
 import { setNativeFused } from '../../../../models/layers/native-fused';
-import { expectClose, expectNoTensorLeak } from '../../../helpers/tensors';
+import { expectClose, expectNoTensorLeak, randomValues } from '../../../helpers/tensors';
 import { useNativeBackend } from '../../../helpers/native-backend';
 import { gradCheck, randVar } from './gradcheck';
 
@@ -58,7 +59,13 @@ test('the backend record names the op library variant, and the library registere
   const why = skipWhy();
   if (why) return t.skip(why);
   assert.match(backendInfo().nativeOps ?? '', /^avx2?$/);
-  assert.deepEqual([...(nativeOpsStatus()?.ops ?? [])].sort(), ['RobustokAdamW', 'RobustokGelu', 'RobustokGeluGrad']);
+  assert.deepEqual([...(nativeOpsStatus()?.ops ?? [])].sort(), [
+    'RobustokAdamW',
+    'RobustokGelu',
+    'RobustokGeluGrad',
+    'RobustokLayerNorm',
+    'RobustokLayerNormGrad',
+  ]);
 });
 
 test('RobustokGelu/RobustokGeluGrad: forward and gradient equal the tfjs path on the cpu backend, over both tails', async (t) => {
@@ -183,4 +190,67 @@ test('RobustokAdamW: parameters and moments bit-identical to the tfjs update ove
     m.opt.dispose();
     tf.dispose([...m.params.values()]);
   }
+});
+
+/** y and the gradients of Σ LayerNorm(x) ⊙ dy w.r.t. x, weight and bias, as arrays. */
+function layerNormAll(ln: LayerNorm, x: tf.Tensor, dy: tf.Tensor): Float32Array[] {
+  return tf.tidy(() => {
+    const y = ln.forward(x);
+    const { grads } = tf.variableGrads(() => ln.forward(x).mul(dy).sum<tf.Scalar>(), [ln.weight!, ln.bias!]);
+    const dx = tf.grad((v: tf.Tensor) => ln.forward(v).mul(dy).sum())(x);
+    return [y, dx, grads[ln.weight!.name]!, grads[ln.bias!.name]!].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+test('RobustokLayerNorm/Grad: y, dx, dw, db equal the tfjs path on the cpu backend (2-D to 4-D, rows not a multiple of the block)', async (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  for (const [shape, eps] of [
+    [[130, 64], 1e-6],
+    [[3, 43, 96], 1e-5],
+    [[2, 4, 33, 32], 1e-6], // QK-norm's [B, nh, T, hs]
+  ] as const) {
+    const d = shape[shape.length - 1]!;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const xs = randomValues(n, 31, 2);
+    for (let i = 0; i < n; i += 7) xs[i] = (xs[i] as number) + 5; // an offset mean, where a one-pass variance would lose digits
+    const dys = randomValues(n, 32);
+    const ws = randomValues(d, 33);
+    const bs = randomValues(d, 34);
+    const run = () => {
+      const ln = new LayerNorm({ dim: d, eps });
+      tf.tidy(() => {
+        ln.weight!.assign(tf.tensor1d(ws));
+        ln.bias!.assign(tf.tensor1d(bs));
+      });
+      const x = tf.tensor(xs, [...shape]);
+      const dy = tf.tensor(dys, [...shape]);
+      const out = layerNormAll(ln, x, dy);
+      tf.dispose([x, dy, ln.weight!, ln.bias!]);
+      return out;
+    };
+    const ours = await expectNoTensorLeak(run);
+    await tf.setBackend('cpu');
+    let ref: Float32Array[];
+    try {
+      ref = run();
+    } finally {
+      await tf.setBackend('tensorflow');
+    }
+    ['y', 'dx', 'dw', 'db'].forEach((label, i) => expectClose(ours[i]!, ref[i]!, 1e-6, `${label} at [${shape.join(', ')}]`));
+  }
+  // finite differences of the op's own forward
+  await expectNoTensorLeak(() => {
+    const ln = new LayerNorm({ dim: 17 });
+    const v = randVar([5, 17], 35, 2);
+    gradCheck(
+      () => ln.forward(v),
+      new Map<string, tf.Variable>([
+        ['x', v],
+        ['w', ln.weight!],
+        ['b', ln.bias!],
+      ]),
+    );
+    tf.dispose([v, ln.weight!, ln.bias!]);
+  });
 });
