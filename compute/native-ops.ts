@@ -128,19 +128,19 @@ export function nativeOpsStatus(): NativeOpsStatus | undefined {
 export interface NativeOpAttr {
   name: string;
   type: number;
-  value: number | boolean;
+  value: number | boolean | number[];
 }
 
 /** The parts of tfjs-node's backend that run an op by name. */
 export interface NativeOpsBackend {
-  binding: { TF_ATTR_FLOAT: number; TF_ATTR_BOOL: number };
+  binding: { TF_ATTR_FLOAT: number; TF_ATTR_BOOL: number; TF_ATTR_INT: number };
   executeSingleOutput(name: string, attrs: NativeOpAttr[], inputs: tf.Tensor[]): tf.Tensor;
   executeMultipleOutputs(name: string, attrs: NativeOpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
 }
 
-/** tfjs-node's backend when our ops can run on this float32 tensor, else undefined (use the tfjs path). */
-export function nativeOpsBackend(x: tf.Tensor): NativeOpsBackend | undefined {
-  if (x.dtype !== 'float32' || tf.getBackend() !== 'tensorflow') return undefined;
+/** tfjs-node's backend when our ops can run (on this float32 tensor, if one is given), else undefined (use the tfjs path). */
+export function nativeOpsBackend(x?: tf.Tensor): NativeOpsBackend | undefined {
+  if ((x !== undefined && x.dtype !== 'float32') || tf.getBackend() !== 'tensorflow') return undefined;
   if (override === false || (override === undefined && !wanted())) return undefined;
   if (!status?.loaded) return undefined;
   return tf.backend() as unknown as NativeOpsBackend;

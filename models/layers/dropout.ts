@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
+import { nativeOpsBackend, type NativeOpAttr } from '../../compute/native-ops';
 import { maskSeed, philoxUniform } from './philox-uniform';
 
 /** Training-time dropout settings handed down a forward pass (absent ⇒ evaluation: no dropout). */
@@ -32,6 +33,17 @@ export function dropout(x: tf.Tensor, p: number, rng: Rng): tf.Tensor {
 export function dropoutMask(shape: number[], p: number, rng: Rng): tf.Tensor {
   if (!(p > 0 && p < 1)) throw new PipelineError('CONFIG_INVALID', `dropout mask probability must be in (0, 1), got ${p}`);
   const seed = maskSeed(rng.nextUint32());
+  const size = shape.reduce((a, b) => a * b, 1);
+  const ops = size > 0 ? nativeOpsBackend() : undefined;
+  if (ops) {
+    // our op library: the same mask from the same stream in one kernel (native/robustok-ops/dropout-mask.cc)
+    const attrs: NativeOpAttr[] = [
+      { name: 'shape', type: ops.binding.TF_ATTR_INT, value: shape },
+      { name: 'p', type: ops.binding.TF_ATTR_FLOAT, value: p },
+      { name: 'scale', type: ops.binding.TF_ATTR_FLOAT, value: 1 / (1 - p) },
+    ];
+    return tf.tidy(() => ops.executeSingleOutput('RobustokDropoutMask', attrs, [tf.tensor1d(seed, 'int32')]));
+  }
   return tf.tidy(() =>
     philoxUniform(shape, seed)
       .greaterEqual(p)

@@ -14,6 +14,8 @@ import { deferredStats, withDeferredExecution } from '../../../../compute/deferr
 import { nativeOpsBackend, nativeOpsStatus, setNativeOps } from '../../../../compute/native-ops';
 import { gelu } from '../../../../models/layers/activations';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
+import { dropoutMask } from '../../../../models/layers/dropout';
+import { setNativePhilox } from '../../../../models/layers/philox-uniform';
 import { AdamW, noDecayByNameAndShape } from '../../../../models/training/adamw';
 import { Rng } from '../../../../models/training/rng';
 import { setNativeFused } from '../../../../models/layers/native-fused';
@@ -61,6 +63,7 @@ test('the backend record names the op library variant, and the library registere
   assert.match(backendInfo().nativeOps ?? '', /^avx2?$/);
   assert.deepEqual([...(nativeOpsStatus()?.ops ?? [])].sort(), [
     'RobustokAdamW',
+    'RobustokDropoutMask',
     'RobustokGelu',
     'RobustokGeluGrad',
     'RobustokLayerNorm',
@@ -253,4 +256,39 @@ test('RobustokLayerNorm/Grad: y, dx, dw, db equal the tfjs path on the cpu backe
     );
     tf.dispose([v, ln.weight!, ln.bias!]);
   });
+});
+
+test('RobustokDropoutMask equals the StatelessRandomUniform mask and the JavaScript port element for element', async (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  // big enough that the op splits the groups over threads; sizes not a multiple of 4; several stream words
+  for (const [shape, p, seed] of [
+    [[2, 3, 65, 65], 0.1, 1],
+    [[7], 0.5, 2],
+    [[32, 4, 64, 64], 0.25, 3],
+    [[5, 13], 0.9, 4],
+  ] as const) {
+    const draw = (mode: 'op' | 'tf' | 'port') => {
+      setNativeOps(mode === 'op');
+      setNativePhilox(mode !== 'port');
+      try {
+        const rng = Rng.fromSeed(seed);
+        return tf.tidy(() => [0, 1, 2].map(() => dropoutMask([...shape], p, rng).dataSync() as Float32Array));
+      } finally {
+        setNativeOps(undefined);
+        setNativePhilox(true);
+      }
+    };
+    const op = await expectNoTensorLeak(() => draw('op'));
+    const viaTf = draw('tf');
+    const port = draw('port');
+    op.forEach((m, i) => {
+      assert.ok(
+        m.every((v, j) => v === viaTf[i]![j] && v === port[i]![j]),
+        `[${shape.join(', ')}] p ${p} draw ${i}: masks differ`,
+      );
+    });
+    const kept = op[0]!.filter((v) => v !== 0).length / op[0]!.length;
+    if (op[0]!.length > 1000) assert.ok(Math.abs(kept - (1 - p)) < 0.02, `kept ${kept}, want ${1 - p}`);
+  }
 });

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { onNativeBackend } from '../../../helpers/native-backend';
 import { expectNoTensorLeak } from '../../../helpers/tensors';
+import { setNativeOps } from '../../../../compute/native-ops';
 import { dropoutMask } from '../../../../models/layers/dropout';
 import { maskSeed, philoxUniform, philoxUniformJs, setNativePhilox } from '../../../../models/layers/philox-uniform';
 import { Rng } from '../../../../models/training/rng';
@@ -59,7 +60,9 @@ test('philoxUniform on tfjs-node equals the JavaScript port element for element'
           assert.equal(bad, 0, `seed ${seed.join(',')} shape ${shape.join('x')}: ${bad} of ${js.length} differ`);
         }
       }
-      // and through dropoutMask: tfjs-node's kernel vs the port (forced) vs the cpu backend
+      // and through dropoutMask: tfjs-node's kernel vs the port (forced) vs the cpu backend (our op library's
+      // one-kernel mask has its own test in native-ops.test.ts)
+      setNativeOps(false);
       const mask = () => tf.tidy(() => dropoutMask([3, 4, 9, 9], 0.25, Rng.fromSeed(42)).dataSync() as Float32Array);
       const native = await expectNoTensorLeak(mask);
       setNativePhilox(false);
@@ -74,6 +77,7 @@ test('philoxUniform on tfjs-node equals the JavaScript port element for element'
       assert.ok(Math.abs(kept.length / native.length - 0.75) < 0.05, `kept ${kept.length} of ${native.length}`);
     } finally {
       setNativePhilox(true);
+      setNativeOps(undefined);
     }
   });
 });
