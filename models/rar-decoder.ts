@@ -14,7 +14,8 @@
  *   - row means are matmuls with a 1/n column (tfjs-node's Mean is a Cast plus a Mean);
  *   - q and k are normalised in one pass, 1/√head_dim folded into q_norm's affine;
  *   - cls and the condition are fed as two single-position steps, so causal attention needs no mask
- *     (each new position sees every cached one), and activations stay 2-D [R, D];
+ *     (each new position sees every cached one), and activations stay 2-D [R, D] (the native graph
+ *     step keeps fixed-size caches and masks the positions not yet written: models/rar-decoder-graph.ts);
  *   - position and target-aware rows are summed once per position;
  *   - exact GELU takes 3 kernels: the 1/√2 inside erf and the outer ½ are folded into the MLP half's
  *     adaLN rows (A2, B2, gate) and into fc1's and fc2's biases.
@@ -26,7 +27,7 @@ import { PipelineError } from '../core/errors';
 import type { LayerNorm } from './layers/layer-norm';
 import type { Linear } from './layers/linear';
 import type { Rar } from './rar';
-import { buildRarStepGraph, type RarStepGraph } from './rar-decoder-graph';
+import { buildRarStepGraph, inPlaceUpdatesAlias, type RarStepGraph } from './rar-decoder-graph';
 
 /** cls + condition. */
 const PREFIX = 2;
@@ -73,6 +74,8 @@ export class RarDecoderWeights {
   private readonly owned: tf.Tensor[];
   /** The step as one native graph (`useNativeGraph`); absent: eager kernels. */
   step: RarStepGraph | undefined;
+  /** With `step`, per position p ≤ L: the attention mask [L + 1] (0 up to p, −∞ after) and p as an int32 scalar. */
+  private graphRows: { mask: tf.Tensor[]; p: tf.Tensor[] } | undefined;
 
   constructor(model: Rar) {
     this.model = model;
@@ -176,14 +179,31 @@ export class RarDecoderWeights {
 
   /**
    * On the native backend, runs each step as one TensorFlow graph (models/rar-decoder-graph.ts) instead
-   * of ~230 eager kernels; elsewhere a no-op. Same ops, so the same logits up to kernel-level rounding.
+   * of ~230 eager kernels; elsewhere, or where the graph's in-place cache writes do not reach the fed
+   * tensors (`inPlaceUpdatesAlias`), a no-op. Same ops, so the same logits up to kernel-level rounding.
    */
   async useNativeGraph(): Promise<void> {
-    if (tf.getBackend() === 'tensorflow' && !this.step) this.step = await buildRarStepGraph(this);
+    if (tf.getBackend() !== 'tensorflow' || this.step || !(await inPlaceUpdatesAlias())) return;
+    this.step = await buildRarStepGraph(this);
+    const Lc = this.model.config.imageSeqLen + 1;
+    this.graphRows = tf.tidy(() => {
+      const p = Array.from({ length: Lc }, (_, i) => tf.scalar(i, 'int32'));
+      const mask = Array.from({ length: Lc }, (_, i) => tf.tensor1d(Float32Array.from({ length: Lc }, (_, j) => (j <= i ? 0 : -Infinity))));
+      return { p, mask };
+    });
+  }
+
+  /** The graph step's per-position feeds (`useNativeGraph` done). */
+  positionFeeds(p: number): { p: tf.Tensor; mask: tf.Tensor } {
+    const rows = this.graphRows;
+    if (!rows) throw new PipelineError('INTERNAL', 'RAR decoder: positionFeeds() without the step graph');
+    return { p: rows.p[p] as tf.Tensor, mask: rows.mask[p] as tf.Tensor };
   }
 
   dispose(): void {
     for (const t of this.owned) t.dispose();
+    if (this.graphRows) tf.dispose([...this.graphRows.p, ...this.graphRows.mask]);
+    this.graphRows = undefined;
     this.step = undefined; // the graph itself is shared (rar-decoder-graph.ts) and stays loaded
   }
 }
@@ -197,8 +217,12 @@ export class RarDecoder {
   private readonly w: RarDecoderWeights;
   private readonly rows: number;
   private readonly condEmb: tf.Tensor; // [R, D]
-  private readonly k: (tf.Tensor | undefined)[]; // per block [R, nh, t, hs]
+  /** Per block: eager steps [R, nh, t, hs] (grown by concatenation); the graph step [R·nh·(L + 1), hs], written in place. */
+  private readonly k: (tf.Tensor | undefined)[];
   private readonly v: (tf.Tensor | undefined)[];
+  /** The graph step's feeds that stay the same at every position (weights, caches, condition, cache rows). */
+  private readonly graphFeeds: Record<string, tf.Tensor> | undefined;
+  private readonly cacheRows: tf.Tensor | undefined; // [R·nh] int32: (r·nh + h)·(L + 1)
   private position = 0;
 
   constructor(weights: RarDecoderWeights, condition: Int32Array) {
@@ -210,11 +234,28 @@ export class RarDecoder {
         throw new PipelineError('TENSOR_SHAPE', `RAR decoder: condition id ${c} is outside the vocabulary`);
     }
     this.condEmb = tf.tidy(() => tf.gather(m.embeddings.weight, tf.tensor1d(condition, 'int32'))); // [R] -> [R, D]
-    // the graph takes a cache at every step: empty ones [R, nh, 0, hs] before the first
-    const { numHeads: nh, hiddenSize: D } = m.config;
-    const empty = () => (weights.step ? tf.zeros([this.rows, nh, 0, D / nh]) : undefined);
-    this.k = m.blocks.items.map(empty);
-    this.v = m.blocks.items.map(empty);
+    const { numHeads: nh, hiddenSize: D, imageSeqLen: L } = m.config;
+    const step = weights.step;
+    if (!step) {
+      this.k = m.blocks.items.map(() => undefined);
+      this.v = m.blocks.items.map(() => undefined);
+      return;
+    }
+    // the graph writes each position's rows into these in place (models/rar-decoder-graph.ts), so each
+    // must be a buffer of its own and never shared: tf.zeros runs one Fill kernel per call, whereas a
+    // clone would share its source's buffer and see the writes
+    const Lc = L + 1;
+    const cache = () => tf.zeros([this.rows * nh * Lc, D / nh]);
+    this.k = m.blocks.items.map(cache);
+    this.v = m.blocks.items.map(cache);
+    this.cacheRows = tf.tensor1d(
+      Int32Array.from({ length: this.rows * nh }, (_, j) => j * Lc),
+      'int32',
+    );
+    const feeds: Record<string, tf.Tensor> = { ...step.weightFeeds, cond: this.condEmb, rows: this.cacheRows };
+    this.k.forEach((t, i) => (feeds[`k${i}`] = t as tf.Tensor));
+    this.v.forEach((t, i) => (feeds[`v${i}`] = t as tf.Tensor));
+    this.graphFeeds = feeds;
   }
 
   /** Feeds cls (position 0) and the condition (position 1): logits [R, K] predicting token 0. */
@@ -250,6 +291,7 @@ export class RarDecoder {
 
   dispose(): void {
     this.condEmb.dispose();
+    this.cacheRows?.dispose();
     for (const t of [...this.k, ...this.v]) t?.dispose();
     this.k.fill(undefined);
     this.v.fill(undefined);
@@ -257,7 +299,7 @@ export class RarDecoder {
 
   /** Runs position `this.position` with content rows [R, D]; returns its logits [R, K] when `head`. */
   private feed(content: tf.Tensor, head: boolean): tf.Tensor | undefined {
-    if (this.w.step) return this.feedGraph(this.w.step, content, head);
+    if (this.w.step && this.graphFeeds) return this.feedGraph(this.w.step, this.graphFeeds, content, head);
     const w = this.w;
     const m = w.model;
     const p = this.position;
@@ -320,28 +362,10 @@ export class RarDecoder {
     return logits;
   }
 
-  /** `feed` through the native step graph. */
-  private feedGraph(step: RarStepGraph, content: tf.Tensor, head: boolean): tf.Tensor | undefined {
+  /** `feed` through the native step graph: it writes position p's keys and values into the caches in place. */
+  private feedGraph(step: RarStepGraph, feeds: Record<string, tf.Tensor>, content: tf.Tensor, head: boolean): tf.Tensor | undefined {
     const p = this.position;
-    const caches: Record<string, tf.Tensor> = {};
-    this.k.forEach((t, i) => (caches[`k${i}`] = t as tf.Tensor));
-    this.v.forEach((t, i) => (caches[`v${i}`] = t as tf.Tensor));
-    const out = step.graph.run({
-      ...step.weightFeeds,
-      ...caches,
-      content,
-      pos: this.w.posRows[p] as tf.Tensor,
-      time: this.w.timeRows[p] as tf.Tensor,
-      cond: this.condEmb,
-    });
-    this.k.forEach((t, i) => {
-      t?.dispose();
-      this.k[i] = out[`k${i}`];
-    });
-    this.v.forEach((t, i) => {
-      t?.dispose();
-      this.v[i] = out[`v${i}`];
-    });
+    const out = step.graph.run({ ...feeds, ...this.w.positionFeeds(p), content, pos: this.w.posRows[p] as tf.Tensor, time: this.w.timeRows[p] as tf.Tensor });
     this.position++;
     const logits = out.logits as tf.Tensor;
     if (head) return logits;

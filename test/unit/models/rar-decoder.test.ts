@@ -2,7 +2,8 @@
  * The sampling decoder (models/rar-decoder.ts) against the model's plain cached forward: same logits at
  * every step within float32 rounding (it folds LayerNorm affines into the adaLN rows and reorders sums),
  * with [class; null] rows as sampling feeds them, on the cpu backend and on tfjs-node when present (there
- * both as eager kernels and as the one-graph step of models/rar-decoder-graph.ts).
+ * both as eager kernels and as the one-graph step of models/rar-decoder-graph.ts, whose caches are written
+ * in place, so decoders sharing the graph must not see each other's).
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,6 +74,47 @@ test('decoder logits equal the cached forward at every step (tfjs-node: eager ke
       await decoderMatchesCachedForward(true);
     },
     'tfjs-node not available: checked on the cpu backend only',
+  );
+});
+
+test('graph decoders each write their own caches in place: two stepped alternately give the logits each gives alone (tfjs-node)', async (t) => {
+  await onNativeBackend(
+    t,
+    async () => {
+      const m = build(3);
+      const weights = new RarDecoderWeights(m);
+      await weights.useNativeGraph();
+      assert.ok(weights.step, 'the native backend runs the step as one graph');
+      const L = tiny.imageSeqLen;
+      const conds = [
+        Int32Array.from([...m.conditionIds([0, 2]), m.tokens.nullClassId, m.tokens.nullClassId]),
+        Int32Array.from([...m.conditionIds([1, 1]), m.tokens.nullClassId, m.tokens.nullClassId]),
+      ];
+      const ids = (d: number, s: number) => Int32Array.from({ length: 4 }, (_, r) => (3 * s + 5 * r + 7 * d) % tiny.codebookSize);
+      const step = (dec: RarDecoder, d: number, s: number): Float32Array => {
+        const logits = s === 0 ? dec.start() : dec.next(ids(d, s - 1));
+        const data = logits.dataSync() as Float32Array;
+        logits.dispose();
+        return data;
+      };
+      await expectNoTensorLeak(() => {
+        const alone = conds.map((c, d) => {
+          const dec = new RarDecoder(weights, c);
+          const rows = Array.from({ length: L }, (_, s) => step(dec, d, s));
+          dec.dispose();
+          return rows;
+        });
+        const decs = conds.map((c) => new RarDecoder(weights, c));
+        for (let s = 0; s < L; s++) {
+          decs.forEach((dec, d) => assert.deepEqual(step(dec, d, s), alone[d]![s], `decoder ${d}, step ${s}`));
+        }
+        decs.forEach((dec) => dec.dispose());
+        assert.notDeepEqual(alone[0]![L - 1], alone[1]![L - 1]); // the two decoders do differ
+      });
+      weights.dispose();
+      m.dispose();
+    },
+    'tfjs-node not available: the step graph runs only there',
   );
 });
 
