@@ -9,7 +9,7 @@
  * rows into them with InplaceUpdate, which writes into the fed buffer itself, so the caches never leave
  * the graph: no per-step concatenation (O(t) copies per block, ~0.4 ms of a 2.4 ms smoke step at t = 63)
  * and one output (logits) instead of 2·blocks + 1. Attention then runs over all Lc positions with an
- * additive mask (0 up to the current position, −∞ after): exp(−∞) = 0 exactly and the unwritten rows
+ * additive mask (0 up to the current position, −∞ after; built in the graph from the fed position): exp(−∞) = 0 exactly and the unwritten rows
  * (zeros) add exact zeros, and the logits came out bit-identical to the concatenating graph's at every
  * step of the bench's smoke and mid sizes. Whether the fed buffer is really written is checked once per
  * process (`inPlaceUpdatesAlias`); where it is not, the decoder runs its eager kernels instead.
@@ -21,7 +21,7 @@
  * Inputs: content [R, D] (the new position's embedding rows), pos [D] and time [D] (its position and
  * timestep rows), cond [R, D] (condition embeddings), k<i>/v<i> [R·nh·Lc, hs] (block i's caches, written
  * in place), rows [R·nh] int32 (each (row, head)'s first cache row, (r·nh + h)·Lc), p [] int32 (the
- * position), mask [Lc] (0 for positions ≤ p, −∞ after), and the weights named in `weightFeeds`.
+ * position), and the weights named in `weightFeeds`.
  * Output: logits [R, K].
  */
 import * as tf from '@tensorflow/tfjs';
@@ -44,16 +44,56 @@ function bias(l: Linear, what: string): tf.Tensor {
 /** Loaded graphs by config key; kept for the process (a session, no tensors). */
 const loaded = new Map<string, Promise<NativeGraph>>();
 
+/** The weight inputs of the step graph by input name: model variables and the decoder's derived tensors. */
+function stepWeightFeeds(w: RarDecoderWeights): Record<string, tf.Tensor> {
+  const m = w.model;
+  const feeds: Record<string, tf.Tensor> = { adaT: w.adaT, adaB: w.adaB, lmW: m.lmHead.weight, lmB: bias(m.lmHead, 'lm_head') };
+  m.blocks.items.forEach((blk, i) => {
+    Object.assign(feeds, {
+      [`qkvW${i}`]: blk.attn.qkv.weight,
+      [`qkvB${i}`]: bias(blk.attn.qkv, 'qkv'),
+      [`qkW${i}`]: w.qkW[i],
+      [`qkB${i}`]: w.qkB[i],
+      [`projW${i}`]: blk.attn.proj.weight,
+      [`projB${i}`]: bias(blk.attn.proj, 'proj'),
+      [`fc1W${i}`]: blk.mlp.fc1.weight,
+      [`fc1B${i}`]: w.fc1B[i],
+      [`fc2W${i}`]: blk.mlp.fc2.weight,
+      [`fc2B${i}`]: w.fc2B[i],
+    });
+  });
+  return feeds;
+}
+
+/**
+ * The step graph for `w`'s config, and its weight feeds. The graph is built and loaded at the first call
+ * per config only: building its ~300 nodes costs ~2 ms, paid otherwise at every sampling call.
+ */
 export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGraph> {
+  const feeds = stepWeightFeeds(w);
+  const epsValues = [w.eps, w.qkEps, w.finalEps].map((t) => t.dataSync()[0] as number);
+  const key = JSON.stringify({ config: w.model.config, eps: epsValues });
+  let graph = loaded.get(key);
+  if (!graph) {
+    graph = stepGraph(w, feeds, epsValues).load();
+    loaded.set(key, graph);
+    graph.catch(() => loaded.delete(key)); // a failed load is retried by the next caller
+  }
+  return { graph: await graph, weightFeeds: feeds };
+}
+
+function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsValues: number[]): GraphBuilder {
   const m = w.model;
   const { hiddenSize: D, numHeads: nh, imageSeqLen: L } = m.config;
   const hs = D / nh;
   const Lc = L + 1;
   const blocks = m.blocks.items;
   const g = new GraphBuilder();
-  const feeds: Record<string, tf.Tensor> = {};
-  const weight = (name: string, t: tf.Tensor) => {
-    feeds[name] = t;
+  const declared = new Set<string>();
+  const weight = (name: string) => {
+    const t = feeds[name];
+    if (!t) throw new PipelineError('INTERNAL', `RAR step graph: no weight feed "${name}"`);
+    declared.add(name);
     return g.input(name, t.rank);
   };
   const add = (a: string, b: string) => g.op('AddV2', [a, b]);
@@ -66,7 +106,6 @@ export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGr
       sizes.length,
     );
   const reshape = (x: string, shape: number[]) => g.op('Reshape', [x, g.constInt(shape)], { Tshape: { type: 'int32' } });
-  const epsValues = [w.eps, w.qkEps, w.finalEps].map((t) => t.dataSync()[0] as number);
   const [eps, qkEps, finalEps] = epsValues.map((e) => g.constFloat(e)) as [string, string, string];
   const one = g.constFloat(1);
   // (x − mean)·rsqrt(var + eps). Means are Mean ops here, not the eager step's matmuls with a 1/n column:
@@ -79,45 +118,40 @@ export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGr
     return mul(d, g.op('Rsqrt', [add(mean(g.op('Square', [d])), e)]));
   };
 
-  const idx = g.op('AddV2', [g.input('rows', 1, 'int32'), g.input('p', 0, 'int32')], { T: { type: 'int32' } }); // [R·nh]: the cache rows of position p
-  const mask = g.input('mask', 1);
+  const p = g.input('p', 0, 'int32');
+  const idx = g.op('AddV2', [g.input('rows', 1, 'int32'), p], { T: { type: 'int32' } }); // [R·nh]: the cache rows of position p
+  // additive attention mask [Lc]: 0 at positions ≤ p, −∞ after (exp(−∞) = 0 exactly)
+  const later = g.op('Greater', [g.constInt(Array.from({ length: Lc }, (_, j) => j)), p], { T: { type: 'int32' } });
+  const mask = g.op('SelectV2', [later, g.constFloat(-Infinity), g.constFloat(0)]);
   // writes the new [R, nh, 1, hs] rows into the fed cache [R·nh·Lc, hs] and views it as [R, nh, Lc, hs]
   const cached = (cache: string, rows: string) => reshape(g.op('InplaceUpdate', [cache, idx, reshape(rows, [-1, hs])]), [-1, nh, Lc, hs]); // [R, nh, 1, hs] -> [R·nh, hs]; [R·nh·Lc, hs] -> [R, nh, Lc, hs]
   let x = add(g.input('content', 2), g.input('pos', 1));
   const c = add(g.input('cond', 2), g.input('time', 1));
   const mods = split(
-    add(
-      g.op('MatMul', [mul(c, g.op('Sigmoid', [c])), weight('adaT', w.adaT)], { transpose_a: { b: false }, transpose_b: { b: false } }),
-      weight('adaB', w.adaB),
-    ),
+    add(g.op('MatMul', [mul(c, g.op('Sigmoid', [c])), weight('adaT')], { transpose_a: { b: false }, transpose_b: { b: false } }), weight('adaB')),
     new Array<number>(w.chunks).fill(D),
     1,
   );
   blocks.forEach((blk, i) => {
     const [A1, B1, G1, A2, B2, G2] = mods.slice(6 * i, 6 * i + 6) as [string, string, string, string, string, string];
     const z = add(mul(normalize(x, eps), A1), B1);
-    const qkv = reshape(add(matMulT(z, weight(`qkvW${i}`, blk.attn.qkv.weight)), weight(`qkvB${i}`, bias(blk.attn.qkv, 'qkv'))), [-1, 3 * nh, 1, hs]);
+    const qkv = reshape(add(matMulT(z, weight(`qkvW${i}`)), weight(`qkvB${i}`)), [-1, 3 * nh, 1, hs]);
     const [qk, v] = split(qkv, [2 * nh, nh], 1) as [string, string];
-    const qkn = add(mul(normalize(qk, qkEps), weight(`qkW${i}`, w.qkW[i] as tf.Tensor)), weight(`qkB${i}`, w.qkB[i] as tf.Tensor));
+    const qkn = add(mul(normalize(qk, qkEps), weight(`qkW${i}`)), weight(`qkB${i}`));
     const [q, k] = split(qkn, [nh, nh], 1) as [string, string];
     const K = cached(g.input(`k${i}`, 2), k);
     const V = cached(g.input(`v${i}`, 2), v);
     const o = reshape(bmm(g.op('Softmax', [add(bmm(q, K, true), mask)]), V), [-1, D]); // [R, nh, 1, Lc] x [R, nh, Lc, hs] -> [R, nh, 1, hs] -> [R, D]
-    x = add(x, mul(G1, add(matMulT(o, weight(`projW${i}`, blk.attn.proj.weight)), weight(`projB${i}`, bias(blk.attn.proj, 'proj')))));
-    const h = add(matMulT(add(mul(normalize(x, eps), A2), B2), weight(`fc1W${i}`, blk.mlp.fc1.weight)), weight(`fc1B${i}`, w.fc1B[i] as tf.Tensor));
+    x = add(x, mul(G1, add(matMulT(o, weight(`projW${i}`)), weight(`projB${i}`))));
+    const h = add(matMulT(add(mul(normalize(x, eps), A2), B2), weight(`fc1W${i}`)), weight(`fc1B${i}`));
     const u = mul(h, add(g.op('Erf', [h]), one));
-    x = add(x, mul(G2, add(matMulT(u, weight(`fc2W${i}`, blk.mlp.fc2.weight)), weight(`fc2B${i}`, w.fc2B[i] as tf.Tensor))));
+    x = add(x, mul(G2, add(matMulT(u, weight(`fc2W${i}`)), weight(`fc2B${i}`))));
   });
   const [Af, Bf] = mods.slice(6 * blocks.length) as [string, string];
-  g.output('logits', add(matMulT(add(mul(normalize(x, finalEps), Af), Bf), weight('lmW', m.lmHead.weight)), weight('lmB', bias(m.lmHead, 'lm_head'))));
-  const key = JSON.stringify({ config: m.config, eps: epsValues });
-  let graph = loaded.get(key);
-  if (!graph) {
-    graph = g.load();
-    loaded.set(key, graph);
-    graph.catch(() => loaded.delete(key)); // a failed load is retried by the next caller
-  }
-  return { graph: await graph, weightFeeds: feeds };
+  g.output('logits', add(matMulT(add(mul(normalize(x, finalEps), Af), Bf), weight('lmW')), weight('lmB')));
+  const unused = Object.keys(feeds).filter((n) => !declared.has(n));
+  if (unused.length) throw new PipelineError('INTERNAL', `RAR step graph: weight feeds ${unused.join(', ')} are not graph inputs`);
+  return g;
 }
 
 let aliasProbe: Promise<boolean> | undefined;

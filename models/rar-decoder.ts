@@ -74,8 +74,8 @@ export class RarDecoderWeights {
   private readonly owned: tf.Tensor[];
   /** The step as one native graph (`useNativeGraph`); absent: eager kernels. */
   step: RarStepGraph | undefined;
-  /** With `step`, per position p ≤ L: the attention mask [L + 1] (0 up to p, −∞ after) and p as an int32 scalar. */
-  private graphRows: { mask: tf.Tensor[]; p: tf.Tensor[] } | undefined;
+  /** With `step`, per position p ≤ L: p as an int32 scalar (the step graph's `p` input). */
+  private positions: tf.Tensor[] | undefined;
 
   constructor(model: Rar) {
     this.model = model;
@@ -185,25 +185,20 @@ export class RarDecoderWeights {
   async useNativeGraph(): Promise<void> {
     if (tf.getBackend() !== 'tensorflow' || this.step || !(await inPlaceUpdatesAlias())) return;
     this.step = await buildRarStepGraph(this);
-    const Lc = this.model.config.imageSeqLen + 1;
-    this.graphRows = tf.tidy(() => {
-      const p = Array.from({ length: Lc }, (_, i) => tf.scalar(i, 'int32'));
-      const mask = Array.from({ length: Lc }, (_, i) => tf.tensor1d(Float32Array.from({ length: Lc }, (_, j) => (j <= i ? 0 : -Infinity))));
-      return { p, mask };
-    });
+    this.positions = Array.from({ length: this.model.config.imageSeqLen + 1 }, (_, i) => tf.scalar(i, 'int32'));
   }
 
-  /** The graph step's per-position feeds (`useNativeGraph` done). */
-  positionFeeds(p: number): { p: tf.Tensor; mask: tf.Tensor } {
-    const rows = this.graphRows;
-    if (!rows) throw new PipelineError('INTERNAL', 'RAR decoder: positionFeeds() without the step graph');
-    return { p: rows.p[p] as tf.Tensor, mask: rows.mask[p] as tf.Tensor };
+  /** Position p as the step graph's int32 scalar input (`useNativeGraph` done). */
+  position(p: number): tf.Tensor {
+    const t = this.positions?.[p];
+    if (!t) throw new PipelineError('INTERNAL', `RAR decoder: no step graph position ${p}`);
+    return t;
   }
 
   dispose(): void {
     for (const t of this.owned) t.dispose();
-    if (this.graphRows) tf.dispose([...this.graphRows.p, ...this.graphRows.mask]);
-    this.graphRows = undefined;
+    if (this.positions) tf.dispose(this.positions);
+    this.positions = undefined;
     this.step = undefined; // the graph itself is shared (rar-decoder-graph.ts) and stays loaded
   }
 }
@@ -242,8 +237,8 @@ export class RarDecoder {
       return;
     }
     // the graph writes each position's rows into these in place (models/rar-decoder-graph.ts), so each
-    // must be a buffer of its own and never shared: tf.zeros runs one Fill kernel per call, whereas a
-    // clone would share its source's buffer and see the writes
+    // must be a buffer of its own and never shared: each tf.zeros uploads a new array, whereas a clone
+    // would share its source's buffer and see the writes
     const Lc = L + 1;
     const cache = () => tf.zeros([this.rows * nh * Lc, D / nh]);
     this.k = m.blocks.items.map(cache);
@@ -365,7 +360,7 @@ export class RarDecoder {
   /** `feed` through the native step graph: it writes position p's keys and values into the caches in place. */
   private feedGraph(step: RarStepGraph, feeds: Record<string, tf.Tensor>, content: tf.Tensor, head: boolean): tf.Tensor | undefined {
     const p = this.position;
-    const out = step.graph.run({ ...feeds, ...this.w.positionFeeds(p), content, pos: this.w.posRows[p] as tf.Tensor, time: this.w.timeRows[p] as tf.Tensor });
+    const out = step.graph.run({ ...feeds, p: this.w.position(p), content, pos: this.w.posRows[p] as tf.Tensor, time: this.w.timeRows[p] as tf.Tensor });
     this.position++;
     const logits = out.logits as tf.Tensor;
     if (head) return logits;
