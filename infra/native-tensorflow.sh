@@ -388,7 +388,7 @@ OPS_FLAGS=(-std=c++17 -shared -fPIC -pthread -O3 -fno-omit-frame-pointer -ffp-co
 OPS_ISAS=("avx:-mavx" "avx2:-mavx2 -mfma -mf16c")
 
 ops_hash() {
-  { cat "$OPS_SRC"/*.cc; echo "${OPS_FLAGS[*]} ${OPS_ISAS[*]} $TF_WHEEL_SHA256 $(node -p process.versions.napi)"; } | sha256sum | cut -c1-16
+  { cat "$OPS_SRC"/*.cc "$OPS_SRC"/*.h; echo "${OPS_FLAGS[*]} ${OPS_ISAS[*]} $TF_WHEEL_SHA256 $(node -p process.versions.napi)"; } | sha256sum | cut -c1-16
 }
 
 ops_current() {

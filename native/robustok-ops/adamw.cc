@@ -14,20 +14,11 @@
 // hyper = [decay, stepSize, √bc2] changes every step, so it is an input (one graph serves every step);
 // β1, 1−β1, β2, 1−β2 and ε are attributes, rounded to float32 by the caller exactly as tfjs rounds the
 // scalars it multiplies by.
-#define EIGEN_USE_THREADS
 #include <cmath>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
-#include "unsupported/Eigen/CXX11/Tensor"
+#include "op-common.h"
 
 namespace robustok {
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::TensorShape;
 
 REGISTER_OP("RobustokAdamW")
     .Input("p: float")

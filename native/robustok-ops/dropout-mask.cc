@@ -9,7 +9,6 @@
 //
 // The elements of group g (4 per Philox block) come from counter + g, so any split over threads gives
 // the same mask.
-#define EIGEN_USE_THREADS
 #include <cstdint>
 #include <cstring>
 #ifdef __AVX2__
@@ -17,18 +16,9 @@
 #endif
 #include <vector>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
-#include "unsupported/Eigen/CXX11/Tensor"
+#include "op-common.h"
 
 namespace robustok {
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::TensorShape;
-namespace si = tensorflow::shape_inference;
 
 REGISTER_OP("RobustokDropoutMask")
     .Input("seed: int32")

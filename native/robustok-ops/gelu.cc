@@ -10,18 +10,10 @@
 //
 // The gradient recomputes Φ from x rather than keeping it: one saved tensor instead of three, and erf
 // is cheap next to the memory pass it saves. float32 only (the models train in float32).
-#define EIGEN_USE_THREADS
-#include "tensorflow/core/framework/common_shape_fns.h"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "unsupported/Eigen/CXX11/Tensor"
+
+#include "op-common.h"
 
 namespace robustok {
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using CpuDevice = Eigen::ThreadPoolDevice;
 
 constexpr float kSqrtHalf = 0.70710678118654752440f;    // 1/√2
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1/√(2π)

@@ -12,22 +12,12 @@
 // Row statistics accumulate in double (d ≤ a few thousand, so the cost is nil and the result does not
 // depend on how a compiler vectorises the sum). dw and db are summed per fixed block of rows and the
 // blocks then in order, so they do not depend on the thread count either.
-#define EIGEN_USE_THREADS
 #include <cmath>
 #include <vector>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
-#include "unsupported/Eigen/CXX11/Tensor"
+#include "op-common.h"
 
 namespace robustok {
-using tensorflow::OpKernel;
-using tensorflow::OpKernelConstruction;
-using tensorflow::OpKernelContext;
-using tensorflow::Tensor;
-using tensorflow::TensorShape;
-namespace si = tensorflow::shape_inference;
 
 constexpr int64_t kBlockRows = 64;  // rows per partial sum of dw/db
 
