@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { backendInfo, initBackend } from '../compute/backend';
 import { setNativeOps } from '../compute/native-ops';
+import { abRounds, type AbSide } from './ab-rounds';
 import { oursRarCase, rarCases } from './rar-cases';
 import { oursTokenizerCase, tokenizerCases } from './tokenizer-cases';
 
@@ -24,8 +25,6 @@ function makeCase(model: string, size: string, exec: Exec): { run: () => unknown
   return oursTokenizerCase({ ...c, exec });
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
-
 async function main(): Promise<void> {
   const [model = 'tokenizer', size = 'smoke', repsArg = '8', execArg = 'graph'] = process.argv.slice(2);
   const reps = Number(repsArg);
@@ -33,30 +32,10 @@ async function main(): Promise<void> {
   await initBackend({ log: null });
   const info = backendInfo();
   if (info.nativeOps !== 'avx2' && info.nativeOps !== 'avx') throw new Error(`op library not loaded: ${info.nativeOps ?? info.backend}`);
-  const sides = { off: makeCase(model, size, exec), on: makeCase(model, size, exec) };
-  const run = async (side: 'off' | 'on') => {
-    setNativeOps(side === 'on');
-    try {
-      await sides[side].run();
-    } finally {
-      setNativeOps(undefined);
-    }
-  };
-  // four steps each: the executor learns both op sequences and builds their graphs
-  for (let i = 0; i < 4; i++) for (const side of ['off', 'on'] as const) await run(side);
-  const wall = { off: [] as number[], on: [] as number[] };
-  const cpu = { off: [] as number[], on: [] as number[] };
-  for (let i = 0; i < reps; i++) {
-    for (const side of ['off', 'on'] as const) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      await run(side);
-      wall[side].push(performance.now() - t0);
-      const c = process.cpuUsage(c0);
-      cpu[side].push((c.user + c.system) / 1000);
-    }
-  }
-  const round = (x: number) => Math.round(x * 10) / 10;
+  const cases = { off: makeCase(model, size, exec), on: makeCase(model, size, exec) };
+  const side = (on: boolean): AbSide => ({ before: () => setNativeOps(on), run: () => cases[on ? 'on' : 'off'].run(), after: () => setNativeOps(undefined) });
+  // four untimed rounds: the executor learns both op sequences and builds their graphs
+  const t = await abRounds({ off: side(false), on: side(true) }, reps);
   console.log(
     JSON.stringify({
       model,
@@ -66,13 +45,13 @@ async function main(): Promise<void> {
       threads: info.intraOpThreads ?? null,
       ops: info.nativeOps,
       load1: os.loadavg()[0],
-      off_ms: round(median(wall.off)),
-      off_cpu_ms: round(median(cpu.off)),
-      on_ms: round(median(wall.on)),
-      on_cpu_ms: round(median(cpu.on)),
+      off_ms: t.off.ms,
+      off_cpu_ms: t.off.cpuMs,
+      on_ms: t.on.ms,
+      on_cpu_ms: t.on.cpuMs,
     }),
   );
-  for (const s of Object.values(sides)) s.dispose();
+  for (const c of Object.values(cases)) c.dispose();
 }
 
 main().catch((e: unknown) => {
