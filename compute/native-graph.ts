@@ -130,6 +130,11 @@ export class GraphBuilder {
     return this.node(type, inputs, { T: { type: 'float32' }, ...attrs });
   }
 
+  /** An op with exactly `attrs` (no default T): for ops typed otherwise, e.g. BatchMatMulV3 (Ta, Tb, Tout). */
+  opExact(type: string, inputs: readonly string[], attrs: Record<string, Attr>): string {
+    return this.node(type, inputs, attrs);
+  }
+
   /** Outputs 0..n−1 of node output `first` (the name `op` returned). */
   static outputs(first: string, n: number): string[] {
     const base = first.replace(/:0$/, '');

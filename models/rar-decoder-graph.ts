@@ -9,10 +9,13 @@
  * rows into them with InplaceUpdate, which writes into the fed buffer itself, so the caches never leave
  * the graph: no per-step concatenation (O(t) copies per block, ~0.4 ms of a 2.4 ms smoke step at t = 63)
  * and one output (logits) instead of 2·blocks + 1. Attention then runs over all Lc positions with an
- * additive mask (0 up to the current position, −∞ after; built in the graph from the fed position): exp(−∞) = 0 exactly and the unwritten rows
- * (zeros) add exact zeros, and the logits came out bit-identical to the concatenating graph's at every
- * step of the bench's smoke and mid sizes. Whether the fed buffer is really written is checked once per
- * process (`inPlaceUpdatesAlias`); where it is not, the decoder runs its eager kernels instead.
+ * additive mask (0 up to the current position, −∞ after; built in the graph from the fed position):
+ * exp(−∞) = 0 exactly and the unwritten rows (zeros) add exact zeros; with the same BatchMatMulV2 as
+ * before, the logits were bit-identical to the concatenating graph's at every step of the bench's smoke
+ * and mid sizes. The products are now BatchMatMulV3 (see `bmm`), which rounds differently: max |Δ| vs the
+ * concatenating graph 1.8e-7 at max |logit| 1.07 (smoke), 5.4e-7 at 1.66 (mid), sampled tokens equal.
+ * Whether the fed buffer is really written is checked once per process (`inPlaceUpdatesAlias`); where it
+ * is not, the decoder runs its eager kernels instead.
  *
  * The graph depends only on the config (and LayerNorm eps), so one is loaded per process and config and
  * shared by every decoder (each feeds its own caches): loading and TensorFlow's first-run optimisation
@@ -99,7 +102,18 @@ function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsVa
   const add = (a: string, b: string) => g.op('AddV2', [a, b]);
   const mul = (a: string, b: string) => g.op('Mul', [a, b]);
   const matMulT = (a: string, b: string) => g.op('MatMul', [a, b], { transpose_a: { b: false }, transpose_b: { b: true } }); // [N, in] x [out, in]ᵀ
-  const bmm = (a: string, b: string, adjY = false) => g.op('BatchMatMulV2', [a, b], { adj_x: { b: false }, adj_y: { b: adjY } });
+  // BatchMatMulV3, not V2: TensorFlow hands V2 to oneDNN, which splits even these tiny products (batch
+  // R·nh, one query row) over the intra-op threads; V3 stays on Eigen, which splits by cost. Measured per
+  // block and step (both products, Lc = 65, R·nh = 64, load 0.9): 141 µs (V2) vs 37 µs (V3) at 2 threads,
+  // 49 vs 34 µs at 1
+  const bmm = (a: string, b: string, adjY = false) =>
+    g.opExact('BatchMatMulV3', [a, b], {
+      Ta: { type: 'float32' },
+      Tb: { type: 'float32' },
+      Tout: { type: 'float32' },
+      adj_x: { b: false },
+      adj_y: { b: adjY },
+    });
   const split = (x: string, sizes: number[], axis: number) =>
     GraphBuilder.outputs(
       g.op('SplitV', [x, g.constInt(sizes), g.constInt([axis], [])], { Tlen: { type: 'int32' }, num_split: { i: sizes.length } }),

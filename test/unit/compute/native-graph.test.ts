@@ -50,3 +50,24 @@ test('graph inputs and outputs are named once', () => {
   g.output('y', g.op('Neg', ['in_x:0']));
   assert.throws(() => g.output('y', 'in_x:0'), { code: 'INTERNAL' });
 });
+
+test('opExact adds an op with only the given attributes (BatchMatMulV3 has Ta/Tb/Tout, no T)', async (t) => {
+  await onNativeBackend(t, async () => {
+    const g = new GraphBuilder();
+    const f32 = { type: 'float32' } as const;
+    g.output('y', g.opExact('BatchMatMulV3', [g.input('a', 3), g.input('b', 3)], { Ta: f32, Tb: f32, Tout: f32, adj_x: { b: false }, adj_y: { b: true } }));
+    const graph = await g.load();
+    const av = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [2, 2, 3]);
+    const bv = tf.tensor3d([0.5, -1, 2, 1, 0, -1, 3, 1, 0.5, -2, 0.25, 1], [2, 2, 3]);
+    await expectNoTensorLeak(() => {
+      const { y } = graph.run({ a: av, b: bv });
+      assert.ok(y, 'output returned');
+      const want = tf.matMul(av, bv, false, true); // [2, 2, 3] x [2, 2, 3]ᵀ -> [2, 2, 2]
+      assert.deepEqual(y.shape, [2, 2, 2]);
+      assert.ok(relativeError(y.dataSync(), want.dataSync()) < 1e-6);
+      tf.dispose([y, want]);
+    });
+    graph.dispose();
+    tf.dispose([av, bv]);
+  });
+});
