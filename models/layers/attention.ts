@@ -8,6 +8,7 @@
  * QK-norm is RAR's choice (LayerNorm with affine over head_dim, eps 1e-6); ViT encoders leave it off.
  */
 import * as tf from '@tensorflow/tfjs';
+import { nativeOpsBackend } from '../../compute/native-ops';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
 import { dropout, dropoutMask } from './dropout';
@@ -109,6 +110,8 @@ type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
  *   P = softmax(S), O = (P ⊙ M) v, dP = (dO vᵀ) ⊙ M,
  *   Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
  *   dS = P ⊙ (dP − D), dq = scale · dS k, dk = scale · dSᵀ q, dv = (P ⊙ M)ᵀ dO.
+ * With our op library loaded (compute/native-ops.ts), D and dS come from one kernel that reads P, dP (and M)
+ * once: equal to the ops above to float32 rounding (D accumulates in double).
  * A power-of-two scale (head size 4, 16, 64, 256: ViT-B, RAR) multiplies q [T, hs] instead of the scores
  * [T, Tk], and dk then needs no scaling: scaling by 2ᵏ commutes with float rounding, so the scores are
  * the same bits either way.
@@ -132,9 +135,18 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
       gradFunc: (dO: tf.Tensor, saved: tf.Tensor[]) => {
         const [qs, ks, vs, ps, os, pms, ms] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
         let dP = tf.matMul(dO, vs, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
-        if (ms) dP = dP.mul(ms);
-        const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
-        const dS = ps.mul(dP.sub(D)); // [B, nh, T, Tk]
+        let dS: tf.Tensor; // [B, nh, T, Tk]
+        const ops = nativeOpsBackend(ps);
+        if (ops) {
+          // our op library: D and dS in one pass over the scores (native/robustok-ops/attention-grad.cc)
+          dS = ms
+            ? ops.executeSingleOutput('RobustokAttentionScoresGradMasked', [], [ps, dP, dO, os, ms])
+            : ops.executeSingleOutput('RobustokAttentionScoresGrad', [], [ps, dP, dO, os]);
+        } else {
+          if (ms) dP = dP.mul(ms);
+          const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
+          dS = ps.mul(dP.sub(D));
+        }
         const dk = tf.matMul(dS, qs, true, false); // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs] (times scale unless qs has it)
         return [
           tf.matMul(dS, ks).mul(scale), // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]

@@ -13,6 +13,7 @@ import { backendInfo } from '../../../../compute/backend';
 import { deferredStats, withDeferredExecution } from '../../../../compute/deferred-execution';
 import { nativeOpsBackend, nativeOpsStatus, setNativeOps } from '../../../../compute/native-ops';
 import { gelu } from '../../../../models/layers/activations';
+import { Attention } from '../../../../models/layers/attention';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
 import { dropoutMask } from '../../../../models/layers/dropout';
 import { setNativePhilox } from '../../../../models/layers/philox-uniform';
@@ -63,6 +64,8 @@ test('the backend record names the op library variant, and the library registere
   assert.match(backendInfo().nativeOps ?? '', /^avx2?$/);
   assert.deepEqual([...(nativeOpsStatus()?.ops ?? [])].sort(), [
     'RobustokAdamW',
+    'RobustokAttentionScoresGrad',
+    'RobustokAttentionScoresGradMasked',
     'RobustokDropoutMask',
     'RobustokGelu',
     'RobustokGeluGrad',
@@ -290,5 +293,40 @@ test('RobustokDropoutMask equals the StatelessRandomUniform mask and the JavaScr
     });
     const kept = op[0]!.filter((v) => v !== 0).length / op[0]!.length;
     if (op[0]!.length > 1000) assert.ok(Math.abs(kept - (1 - p)) < 0.02, `kept ${kept}, want ${1 - p}`);
+  }
+});
+
+/** Loss and gradients (x, then the parameters) of one attention call; `attnDrop` > 0 adds probability dropout. */
+function attentionGrads(causal: boolean, attnDrop: number): Float32Array[] {
+  const a = new Attention({ dim: 24, numHeads: 3, rng: Rng.fromSeed(5) });
+  const x0 = tf.tensor(randomValues(2 * 37 * 24, 6, 2), [2, 37, 24]);
+  const x = tf.variable(x0); // a copy
+  x0.dispose();
+  const params = [x, ...a.parameters().values()];
+  const dropout = attnDrop > 0 ? { attn: attnDrop, proj: 0, rng: Rng.fromSeed(11) } : undefined;
+  const { value, grads } = tf.variableGrads(() => a.forward(x, { causal, dropout }).square().sum(), params);
+  const out = [value.dataSync() as Float32Array, ...params.map((q) => grads[q.name]!.dataSync() as Float32Array)];
+  tf.dispose([value, ...Object.values(grads), x]);
+  a.dispose();
+  return out;
+}
+
+test('RobustokAttentionScoresGrad(Masked): attention gradients equal the cpu backend, causal or not, with and without dropout', async (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  for (const [causal, drop] of [
+    [false, 0],
+    [true, 0],
+    [true, 0.3],
+  ] as const) {
+    const native = await expectNoTensorLeak(() => attentionGrads(causal, drop));
+    await tf.setBackend('cpu');
+    let cpu: Float32Array[];
+    try {
+      cpu = attentionGrads(causal, drop);
+    } finally {
+      await tf.setBackend('tensorflow');
+    }
+    native.forEach((g, i) => expectClose(g, cpu[i]!, 1e-5, `${causal ? 'causal' : 'full'}, dropout ${drop}: ${i === 0 ? 'loss' : `gradient ${i}`}`));
   }
 });
