@@ -43,7 +43,8 @@ export function setNativeOps(enabled: boolean | undefined): void {
   override = enabled;
 }
 
-function wanted(env: NodeJS.ProcessEnv = process.env): boolean {
+/** ROBUSTOK_NATIVE_OPS: `on` (default) or `off`; anything else is a CONFIG_INVALID error naming the choices. */
+export function nativeOpsWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = (env.ROBUSTOK_NATIVE_OPS ?? 'on').trim();
   if (v === 'on' || v === '') return true;
   if (v === 'off') return false;
@@ -74,7 +75,7 @@ function cpuFlags(): Set<string> {
  */
 export function loadNativeOps(): NativeOpsStatus {
   if (status) return status;
-  if (!wanted()) return (status = { loaded: false, detail: 'off (ROBUSTOK_NATIVE_OPS=off)', ops: [] });
+  if (!nativeOpsWanted()) return (status = { loaded: false, detail: 'off (ROBUSTOK_NATIVE_OPS=off)', ops: [] });
   if (tf.getBackend() !== 'tensorflow') return { loaded: false, detail: `backend is ${tf.getBackend()}`, ops: [] };
   const dir = tfjsNodeDir();
   const flags = cpuFlags();
@@ -141,7 +142,7 @@ export interface NativeOpsBackend {
 /** tfjs-node's backend when our ops can run (on this float32 tensor, if one is given), else undefined (use the tfjs path). */
 export function nativeOpsBackend(x?: tf.Tensor): NativeOpsBackend | undefined {
   if ((x !== undefined && x.dtype !== 'float32') || tf.getBackend() !== 'tensorflow') return undefined;
-  if (override === false || (override === undefined && !wanted())) return undefined;
+  if (override === false || (override === undefined && !nativeOpsWanted())) return undefined;
   if (!status?.loaded) return undefined;
   return tf.backend() as unknown as NativeOpsBackend;
 }

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo } from '../../../../compute/backend';
 import { deferredStats, withDeferredExecution } from '../../../../compute/deferred-execution';
-import { nativeOpsBackend, nativeOpsStatus, setNativeOps } from '../../../../compute/native-ops';
+import { nativeOpsBackend, nativeOpsStatus, nativeOpsWanted, setNativeOps } from '../../../../compute/native-ops';
 import { gelu } from '../../../../models/layers/activations';
 import { Attention } from '../../../../models/layers/attention';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
@@ -329,4 +329,14 @@ test('RobustokAttentionScoresGrad(Masked): attention gradients equal the cpu bac
     }
     native.forEach((g, i) => expectClose(g, cpu[i]!, 1e-5, `${causal ? 'causal' : 'full'}, dropout ${drop}: ${i === 0 ? 'loss' : `gradient ${i}`}`));
   }
+});
+
+test('ROBUSTOK_NATIVE_OPS takes on or off; anything else is CONFIG_INVALID naming the choices', () => {
+  assert.equal(nativeOpsWanted({}), true);
+  assert.equal(nativeOpsWanted({ ROBUSTOK_NATIVE_OPS: 'off' }), false);
+  assert.equal(nativeOpsWanted({ ROBUSTOK_NATIVE_OPS: ' on ' }), true);
+  assert.throws(
+    () => nativeOpsWanted({ ROBUSTOK_NATIVE_OPS: 'yes' }),
+    (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /on or off, got "yes"/.test(e.message),
+  );
 });
