@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
-import { nativeOpsBackend, type NativeOpAttr } from '../../compute/native-ops';
+import { nativeOpsBackend, nativeOpsStatus, type NativeOpAttr } from '../../compute/native-ops';
 import { maskSeed, philoxUniform } from './philox-uniform';
 
 /** Training-time dropout settings handed down a forward pass (absent ⇒ evaluation: no dropout). */
@@ -34,7 +34,8 @@ export function dropoutMask(shape: number[], p: number, rng: Rng): tf.Tensor {
   if (!(p > 0 && p < 1)) throw new PipelineError('CONFIG_INVALID', `dropout mask probability must be in (0, 1), got ${p}`);
   const seed = maskSeed(rng.nextUint32());
   const size = shape.reduce((a, b) => a * b, 1);
-  const ops = size > 0 ? nativeOpsBackend() : undefined;
+  // the avx build's Philox is scalar, slower than TensorFlow's kernel: only the avx2 build's lanes win
+  const ops = size > 0 && nativeOpsStatus()?.detail === 'avx2' ? nativeOpsBackend() : undefined;
   if (ops) {
     // our op library: the same mask from the same stream in one kernel (native/robustok-ops/dropout-mask.cc)
     const attrs: NativeOpAttr[] = [
