@@ -35,6 +35,23 @@ export interface NativeOpsStatus {
   ops: readonly string[];
 }
 
+/** Every op the layers call through nativeOpsBackend (native/robustok-ops/module.cc lists what a build has). */
+export const REQUIRED_OPS: readonly string[] = [
+  'RobustokAdamW',
+  'RobustokAttentionScoresGrad',
+  'RobustokAttentionScoresGradMasked',
+  'RobustokDropoutMask',
+  'RobustokGelu',
+  'RobustokGeluGrad',
+  'RobustokLayerNorm',
+  'RobustokLayerNormGrad',
+];
+
+/** The ops the layers call that a build's op list lacks (a build from older sources). */
+export function missingOps(built: readonly string[]): string[] {
+  return REQUIRED_OPS.filter((op) => !built.includes(op));
+}
+
 let status: NativeOpsStatus | undefined;
 let override: boolean | undefined;
 
@@ -86,6 +103,11 @@ export function loadNativeOps(): NativeOpsStatus {
   }
   try {
     const lib = requireHere(file) as { ops: string[]; isa: string };
+    // a library built from older sources lacks ops the layers now call: using it would fail mid-step
+    const missing = missingOps(lib.ops);
+    if (missing.length > 0) {
+      return (status = { loaded: false, detail: `stale build, lacks ${missing.join(', ')} (run: bash infra/native-tensorflow.sh)`, ops: lib.ops });
+    }
     check();
     status = { loaded: true, detail: lib.isa, ops: lib.ops };
   } catch (e) {
