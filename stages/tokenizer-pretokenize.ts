@@ -18,6 +18,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/backend';
+import { withDeferredExecution } from '../compute/deferred-execution';
 import { PipelineError } from '../core/errors';
 import { centerCropArr, flipHorizontal, tenCrop, writeChwSigned } from '../data/adm-crop';
 import { mapLimit } from '../core/map-limit';
@@ -135,9 +136,14 @@ async function run(ctx: StageContext<TokenizerPretokenizeConfig>): Promise<Stage
         skipped += batch.skipped;
         const n = batch.labels.length;
         if (n > 0) {
-          const ids = tf.tidy(() => model.encodeCodes(tf.tensor4d(batch.images, [n, 3, size, size])));
-          const codes = (await ids.data()) as Int32Array; // [n, L] raster order
-          ids.dispose();
+          // one TensorFlow graph call per batch once a batch shape has been seen (compute/deferred-execution.ts;
+          // the same kernels, bit-identical codes); eagerly elsewhere or with ROBUSTOK_NATIVE_EXEC=eager
+          const codes = withDeferredExecution(() => {
+            const ids = tf.tidy(() => model.encodeCodes(tf.tensor4d(batch.images, [n, 3, size, size])));
+            const values = ids.dataSync() as Int32Array; // [n, L] raster order
+            ids.dispose();
+            return values;
+          });
           const L = codes.length / n;
           let text = '';
           for (let i = 0; i < n; i++) text += entryLine(batch.labels[i] as number, codes.subarray(i * L, (i + 1) * L));

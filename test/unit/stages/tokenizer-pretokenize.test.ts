@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { validateCommand } from '../../../cli/commands/validate';
 import { initBackend } from '../../../compute/backend';
+import { deferredStats } from '../../../compute/deferred-execution';
 import { isPipelineError } from '../../../core/errors';
 import { centerCropArr, flipHorizontal, tenCrop, writeChwSigned } from '../../../data/adm-crop';
 import { openImageFolder } from '../../../data/image-folder';
@@ -276,5 +277,22 @@ stages:
   } finally {
     console.log = log;
     console.error = error;
+  }
+});
+
+test('on the native backend each batch encodes as a TensorFlow graph, with the bytes of an eager run', async (t) => {
+  await setup();
+  if (tf.getBackend() !== 'tensorflow') return t.skip('tfjs-node not available: batches run eagerly anyway');
+  const runs0 = deferredStats()?.graphRuns ?? 0;
+  const graph = await runStage({ batchSize: 2 }); // batches of one shape (and a last, smaller one): learned once, then replayed
+  assert.ok((deferredStats()?.graphRuns ?? 0) > runs0, `graphs ran (${JSON.stringify(deferredStats())})`);
+  const saved = process.env.ROBUSTOK_NATIVE_EXEC;
+  process.env.ROBUSTOK_NATIVE_EXEC = 'eager';
+  try {
+    const eager = await runStage({ batchSize: 2 });
+    assert.deepEqual(await fileBytes(graph.dir), await fileBytes(eager.dir));
+  } finally {
+    if (saved === undefined) delete process.env.ROBUSTOK_NATIVE_EXEC;
+    else process.env.ROBUSTOK_NATIVE_EXEC = saved;
   }
 });
