@@ -226,8 +226,8 @@ async function tryNative(pkg: string, requested: BackendChoice): Promise<{ info:
   info.intraOpThreads = threads.intra;
   info.interOpThreads = threads.inter;
   // after tfjs-node: the op library links against the libtensorflow_framework the binding loaded
-  if (!pkg.endsWith('-gpu')) info.nativeOps = loadNativeOps().detail;
   if (pkg.endsWith('-gpu')) info.gpu = gpuDevice(tf.backend() as { isUsingGpuDevice?: boolean }, process.env);
+  else info.nativeOps = loadNativeOps().detail;
   return { info };
 }
 

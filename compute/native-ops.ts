@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
+import type { OpAttr } from './deferred-graph';
 
 const requireHere = createRequire(__filename);
 
@@ -147,12 +148,8 @@ export function nativeOpsStatus(): NativeOpsStatus | undefined {
   return status;
 }
 
-/** An attribute as tfjs-node's binding takes it. */
-export interface NativeOpAttr {
-  name: string;
-  type: number;
-  value: number | boolean | number[];
-}
+/** An attribute as tfjs-node's binding takes it (the deferred executor records the same shape). */
+export type NativeOpAttr = OpAttr;
 
 /** The parts of tfjs-node's backend that run an op by name. */
 export interface NativeOpsBackend {
@@ -163,8 +160,8 @@ export interface NativeOpsBackend {
 
 /** tfjs-node's backend when our ops can run (on this float32 tensor, if one is given), else undefined (use the tfjs path). */
 export function nativeOpsBackend(x?: tf.Tensor): NativeOpsBackend | undefined {
+  // ROBUSTOK_NATIVE_OPS was read once, by loadNativeOps: `off` left the library unloaded
+  if (override === false || !status?.loaded) return undefined;
   if ((x !== undefined && x.dtype !== 'float32') || tf.getBackend() !== 'tensorflow') return undefined;
-  if (override === false || (override === undefined && !nativeOpsWanted())) return undefined;
-  if (!status?.loaded) return undefined;
   return tf.backend() as unknown as NativeOpsBackend;
 }

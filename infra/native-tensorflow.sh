@@ -375,7 +375,7 @@ build_addon() {
   log "built $binding with $mode in $(since "$t0")"
 }
 
-# 6. Our own TensorFlow kernels (native/robustok-ops/*.cc: GELU, LayerNorm, AdamW), compiled against the wheel's
+# 6. Our own TensorFlow kernels (native/robustok-ops/*.cc; compute/native-backend.md lists them), compiled against the wheel's
 # C++ headers into deps/robustok-ops/, one library per instruction set: `avx` (what the wheel itself
 # needs) and `avx2` (AVX2 + FMA, ~3x faster for erf/exp-heavy kernels); compute/native-ops.ts loads the
 # best one this CPU runs. Its RUNPATH finds libtensorflow_framework in deps/lib, the copy tfjs-node's

@@ -165,8 +165,10 @@ export class AdamW {
             f('one_minus_beta1', 1 - this.beta1),
             f('beta2', this.beta2),
             f('one_minus_beta2', 1 - this.beta2),
+            f('eps', this.eps),
+            b('clip', coef !== null),
+            b('decay', grp.weightDecay !== 0),
           ];
-          attrs.push(f('eps', this.eps), b('clip', coef !== null), b('decay', grp.weightDecay !== 0));
           const hyper = tf.tensor1d([1 - lr * grp.weightDecay, stepSize, sqrtBc2]);
           [np, nm, nv] = ops.executeMultipleOutputs('RobustokAdamW', attrs, [p, grp.m, grp.v, raw, coef ?? tf.scalar(1), hyper], 3) as [
             tf.Tensor,

@@ -7,26 +7,17 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { deferredStats } from '../../../compute/deferred-execution';
 import { RobustokTokenizer } from '../../../models/robustok-tokenizer';
-import { parseTokenizerConfig } from '../../../models/tokenizer-config';
 import { decodeIdsToUint8 } from '../../../models/tokenizer-images';
 import { Rng } from '../../../models/training/rng';
 import { onNativeBackend } from '../../helpers/native-backend';
+import { TINY_TOKENIZER } from '../../helpers/sampling-artifacts';
 import { expectNoTensorLeak } from '../../helpers/tensors';
 
 test('decodeIdsToUint8: graph-run batches give the eager pixels, and graphs ran', async (t) => {
   await onNativeBackend(t, async () => {
-    const config = parseTokenizerConfig({
-      image_size: 16,
-      patch_size: 4,
-      width: 32,
-      depth: 1,
-      num_heads: 2,
-      codebook_size: 64,
-      codebook_embed_dim: 8,
-      num_latent_tokens: 16,
-    });
-    const tok = new RobustokTokenizer(config, Rng.fromSeed(3));
-    const ids = Int32Array.from({ length: 3 * 16 }, (_, i) => (i * 37) % 64); // 3 images × 16 tokens
+    const tok = new RobustokTokenizer(TINY_TOKENIZER, Rng.fromSeed(3));
+    const L = TINY_TOKENIZER.num_latent_tokens;
+    const ids = Int32Array.from({ length: 3 * L }, (_, i) => (i * 37) % TINY_TOKENIZER.codebook_size); // 3 images × L tokens
     const saved = process.env.ROBUSTOK_NATIVE_EXEC;
     try {
       process.env.ROBUSTOK_NATIVE_EXEC = 'eager';
