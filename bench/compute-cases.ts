@@ -7,35 +7,53 @@
 import * as tf from '@tensorflow/tfjs';
 import { patchify } from '../models/layers/patch-embed';
 import { withDeferredExecution } from '../compute/deferred-execution';
+import { VitBlock } from '../models/layers/vit-block';
+import { AdamW } from '../models/training/adamw';
+import { disposeGrads, namedGrads } from '../models/training/grads';
+import { Rng } from '../models/training/rng';
 import { blockForward, blockForwardFlops, blockVariables, causalMask, initBlock } from './compute-block';
 
-export type CaseSpec =
-  | { kind: 'matmul' | 'matmul_grad'; name: string; m: number; k: number; n: number }
-  | { kind: 'batched_matmul'; name: string; a: number[]; b: number[]; transposeB: boolean }
-  | {
-      kind: 'conv_fwd' | 'conv_bwd_filter' | 'conv_bwd_input';
-      name: string;
-      x: [number, number, number, number];
-      f: [number, number, number, number];
-      stride: number;
-      pad: number;
-      /**
-       * Ours only: 'patchify' computes a patch conv (kernel = stride, no padding) the way our models do
-       * (models/layers/patch-embed.ts: patches × weight, gradients as matmuls), against PyTorch's conv.
-       */
-      via?: 'patchify';
-    }
-  | {
-      kind: 'block_train';
-      name: string;
-      b: number;
-      t: number;
-      width: number;
-      heads: number;
-      mlpRatio: number;
-      /** Ours only: 'graph' runs each step under withDeferredExecution (compute/deferred-execution.ts); PyTorch ignores it. */
-      exec?: 'graph';
-    };
+/** Common to every case: see BenchCase.reference (bench/run.ts). */
+interface CaseCommon {
+  reference?: string;
+}
+
+export type CaseSpec = CaseCommon &
+  (
+    | { kind: 'matmul' | 'matmul_grad'; name: string; m: number; k: number; n: number }
+    | { kind: 'batched_matmul'; name: string; a: number[]; b: number[]; transposeB: boolean }
+    | {
+        kind: 'conv_fwd' | 'conv_bwd_filter' | 'conv_bwd_input';
+        name: string;
+        x: [number, number, number, number];
+        f: [number, number, number, number];
+        stride: number;
+        pad: number;
+        /**
+         * Ours only: 'patchify' computes a patch conv (kernel = stride, no padding) the way our models do
+         * (models/layers/patch-embed.ts: patches × weight, gradients as matmuls), against PyTorch's conv.
+         */
+        via?: 'patchify';
+      }
+    | {
+        kind: 'block_train';
+        name: string;
+        b: number;
+        t: number;
+        width: number;
+        heads: number;
+        mlpRatio: number;
+        /** Ours only: 'graph' runs each step under withDeferredExecution (compute/deferred-execution.ts); PyTorch ignores it. */
+        exec?: 'graph';
+        /**
+         * 'textbook' (default): the block of bench/compute-block.ts, plain tf ops and tf.train.adam, line for
+         * line as bench/torch_bench.py writes it. 'ours': the block our models train — models/layers'
+         * VitBlock (causal, exact GELU, eps 1e-6) and our AdamW — against PyTorch's functional ops
+         * (F.layer_norm, F.linear, F.gelu) and torch.optim.AdamW, the way a PyTorch model writes the same block.
+         */
+        layers?: 'textbook' | 'ours';
+      }
+  );
 
 export function computeCases(quick: boolean): CaseSpec[] {
   const conv = (x: [number, number, number, number], f: [number, number, number, number], stride: number, pad: number, label: string): CaseSpec[] =>
@@ -47,7 +65,10 @@ export function computeCases(quick: boolean): CaseSpec[] {
     { kind: 'matmul_grad', name: 'matmul grad 2048x128x512', m: 2048, k: 128, n: 512 },
     { kind: 'batched_matmul', name: 'q.kT [16,4,128,32]', a: [16, 4, 128, 32], b: [16, 4, 128, 32], transposeB: true },
     ...conv([16, 32, 32, 64], [3, 3, 64, 64], 1, 1, '16x32x32x64 3x3'), // pad 1 = 'same' at stride 1
-    ...conv([16, 64, 64, 3], [16, 16, 3, 128], 16, 0, 'patch16 16x64x64x3->128'),
+    ...conv([16, 64, 64, 3], [16, 16, 3, 128], 16, 0, 'patch16 16x64x64x3->128').map((c) => ({
+      ...c,
+      reference: `TensorFlow's conv kernel; PatchEmbed runs "${c.name} via patchify+matmul"`,
+    })),
     ...conv([16, 64, 64, 3], [16, 16, 3, 128], 16, 0, 'patch16 16x64x64x3->128').map((c) => ({
       ...c,
       name: `${c.name} via patchify+matmul`,
@@ -55,10 +76,44 @@ export function computeCases(quick: boolean): CaseSpec[] {
     })),
   ];
   const widths = quick ? [64, 128] : [64, 128, 256];
-  for (const width of widths) list.push({ kind: 'block_train', name: `block train B16 T128 C${width}`, b: 16, t: 128, width, heads: width / 32, mlpRatio: 4 });
-  // the same steps as the training stages run them on the native backend: one TensorFlow graph per step
+  // the textbook block (issue 12's first figures), eagerly and as one TensorFlow graph per step
+  const textbook = (width: number) => `plain tf ops and tf.train.adam; training runs "block train B16 T128 C${width} (our layers, graph)"`;
   for (const width of widths)
-    list.push({ kind: 'block_train', name: `block train B16 T128 C${width} (graph)`, b: 16, t: 128, width, heads: width / 32, mlpRatio: 4, exec: 'graph' });
+    list.push({
+      kind: 'block_train',
+      name: `block train B16 T128 C${width}`,
+      b: 16,
+      t: 128,
+      width,
+      heads: width / 32,
+      mlpRatio: 4,
+      reference: textbook(width),
+    });
+  for (const width of widths)
+    list.push({
+      kind: 'block_train',
+      name: `block train B16 T128 C${width} (graph)`,
+      b: 16,
+      t: 128,
+      width,
+      heads: width / 32,
+      mlpRatio: 4,
+      exec: 'graph',
+      reference: textbook(width),
+    });
+  // the block as the tokenizer and RAR train it: our layers and optimizer, one graph per step
+  for (const width of widths)
+    list.push({
+      kind: 'block_train',
+      name: `block train B16 T128 C${width} (our layers, graph)`,
+      b: 16,
+      t: 128,
+      width,
+      heads: width / 32,
+      mlpRatio: 4,
+      exec: 'graph',
+      layers: 'ours',
+    });
   return list;
 }
 
@@ -122,6 +177,7 @@ export function oursComputeCase(c: CaseSpec): { run: () => void; dispose: () => 
       return { run: () => finish(tf.matMul(a, b, false, c.transposeB)), dispose: done };
     }
     case 'block_train': {
+      if (c.layers === 'ours') return ourBlockCase(c, rnd([c.b, c.t, c.width]), done);
       const cfg = { width: c.width, heads: c.heads, mlpRatio: c.mlpRatio };
       const params = initBlock(cfg, 1);
       const vars = blockVariables(params);
@@ -171,6 +227,31 @@ export function oursComputeCase(c: CaseSpec): { run: () => void; dispose: () => 
       };
     }
   }
+}
+
+/**
+ * One training step of the block our models are built from (models/layers/vit-block.ts: pre-LN, causal
+ * attention with qkv bias, exact GELU MLP) with our AdamW (weight decay 0.01 on every parameter, as
+ * torch.optim.AdamW's default), loss mean(out²), as the training stages run it.
+ */
+function ourBlockCase(c: Extract<CaseSpec, { kind: 'block_train' }>, x: tf.Tensor, done: () => void): { run: () => void; dispose: () => void } {
+  const block = new VitBlock({ dim: c.width, numHeads: c.heads, mlpRatio: c.mlpRatio, qkvBias: true, act: 'gelu', rng: Rng.fromSeed(1) });
+  const params = block.trainableParameters();
+  const opt = new AdamW(params, { lr: 1e-3, weightDecay: 0.01 });
+  const step = () => {
+    const { loss, grads } = namedGrads(() => tf.tidy(() => block.forward(x, { causal: true }).square().mean<tf.Scalar>()), params);
+    opt.applyGradients(grads);
+    disposeGrads(grads);
+    finish(loss);
+  };
+  return {
+    run: c.exec === 'graph' ? () => withDeferredExecution(step) : step,
+    dispose: () => {
+      opt.dispose();
+      block.dispose();
+      done();
+    },
+  };
 }
 
 /**

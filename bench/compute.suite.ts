@@ -55,6 +55,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
         ours_cores: o.cores,
         ours_range_ms: [o.min_ms, o.max_ms],
         load1,
+        ...(c.reference ? { reference: c.reference } : {}),
       });
       ctx.log(`  ${c.name} @${threads}t: ${o.median_ms.toFixed(1)} ms${t ? ` (torch ${t.toFixed(1)} ms, ×${(o.median_ms / t).toFixed(2)})` : ''}`);
     }

@@ -47,6 +47,11 @@ export interface BenchCase {
   parity?: { max_abs_diff: number; max_abs: number };
   /** 1-minute load average when the case started: the machine is shared, this says how quiet it was. */
   load1?: number;
+  /**
+   * Set on cases that time a path our models do not run, kept to show what the models' path gains over it
+   * (a TensorFlow kernel we route around, the textbook block in plain tf ops); says what runs instead.
+   */
+  reference?: string;
   note?: string;
 }
 
@@ -152,7 +157,7 @@ async function main(): Promise<void> {
   );
   for (const c of cases) {
     log(
-      `${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}`,
+      `${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}${c.reference ? '  reference' : ''}`,
     );
   }
   if (args.json) {

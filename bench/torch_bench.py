@@ -67,6 +67,47 @@ def block_case(c):
     return step
 
 
+def our_block_case(c):
+    """The block our models train (models/layers/vit-block.ts), as a PyTorch model writes it: functional
+    layer norm (eps 1e-6), nn.Linear-layout weights [out, in] with biases, causal softmax attention, exact
+    GELU, torch.optim.AdamW (weight decay 0.01 on every parameter, as bench/compute-cases.ts)."""
+    b, t, width, heads, ratio = c["b"], c["t"], c["width"], c["heads"], c["mlpRatio"]
+    hs = width // heads
+    g = torch.Generator().manual_seed(1)
+    w = lambda o, i: torch.randn(o, i, generator=g) * 0.02
+    p = {
+        "n1w": torch.ones(width), "n1b": torch.zeros(width),
+        "qkvw": w(3 * width, width), "qkvb": torch.zeros(3 * width),
+        "projw": w(width, width), "projb": torch.zeros(width),
+        "n2w": torch.ones(width), "n2b": torch.zeros(width),
+        "fc1w": w(ratio * width, width), "fc1b": torch.zeros(ratio * width),
+        "fc2w": w(width, ratio * width), "fc2b": torch.zeros(width),
+    }
+    for v in p.values():
+        v.requires_grad_(True)
+    opt = torch.optim.AdamW(list(p.values()), lr=1e-3, weight_decay=0.01)
+    x = torch.randn(b, t, width, generator=g)
+    mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+
+    def forward():
+        h = F.layer_norm(x, (width,), p["n1w"], p["n1b"], 1e-6)
+        qkv = F.linear(h, p["qkvw"], p["qkvb"]).reshape(b, t, 3, heads, hs).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        att = torch.softmax(q @ k.transpose(-1, -2) * hs ** -0.5 + mask, dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(b, t, width)
+        x1 = x + F.linear(y, p["projw"], p["projb"])
+        h2 = F.layer_norm(x1, (width,), p["n2w"], p["n2b"], 1e-6)
+        return x1 + F.linear(F.gelu(F.linear(h2, p["fc1w"], p["fc1b"])), p["fc2w"], p["fc2b"])
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = forward()
+        (out * out).mean().backward()
+        opt.step()
+
+    return step
+
+
 def make(c):
     kind = c["kind"]
     g = torch.Generator().manual_seed(0)
@@ -99,7 +140,7 @@ def make(c):
         if kind == "conv_bwd_input":
             return lambda: torch.nn.grad.conv2d_input(x.shape, wt, dy, stride=s, padding=pad)
     if kind == "block_train":
-        return block_case(c)
+        return our_block_case(c) if c.get("layers") == "ours" else block_case(c)
     raise ValueError(f"unknown case kind {kind}")
 
 
