@@ -3,11 +3,15 @@
  * so load changes on a shared machine hit both sides alike: wall and process CPU ms per step, medians.
  * Both sides run the step under the same executor (graph by default, `eager` as the 4th argument).
  *
- *   ROBUSTOK_THREADS=1 npx tsx bench/native-ops-ab.ts tokenizer|rar smoke|mid [reps] [graph|eager]
+ *   ROBUSTOK_THREADS=1 npx tsx bench/native-ops-ab.ts tokenizer|rar smoke|mid [reps] [graph|eager] [all|matmul-bias]
+ *
+ * `matmul-bias` switches only the Linear layers' one-kernel x·wᵀ + b (models/layers/linear.ts), the rest
+ * of the library staying on.
  */
 import os from 'node:os';
 import { backendInfo, initBackend } from '../compute/backend';
 import { setNativeOps } from '../compute/native-ops';
+import { setMatMulBias } from '../models/layers/linear';
 import { abRounds, type AbSide } from './ab-rounds';
 import { oursRarCase, rarCases } from './rar-cases';
 import { oursTokenizerCase, tokenizerCases } from './tokenizer-cases';
@@ -26,14 +30,16 @@ function makeCase(model: string, size: string, exec: Exec): { run: () => unknown
 }
 
 async function main(): Promise<void> {
-  const [model = 'tokenizer', size = 'smoke', repsArg = '8', execArg = 'graph'] = process.argv.slice(2);
+  const [model = 'tokenizer', size = 'smoke', repsArg = '8', execArg = 'graph', what = 'all'] = process.argv.slice(2);
+  if (what !== 'all' && what !== 'matmul-bias') throw new Error(`switch "${what}": all | matmul-bias`);
+  const set = what === 'all' ? (on: boolean | undefined) => setNativeOps(on) : (on: boolean | undefined) => setMatMulBias(on ?? true);
   const reps = Number(repsArg);
   const exec = execArg === 'eager' ? 'eager' : 'graph';
   await initBackend({ log: null });
   const info = backendInfo();
   if (info.nativeOps !== 'avx2' && info.nativeOps !== 'avx') throw new Error(`op library not loaded: ${info.nativeOps ?? info.backend}`);
   const cases = { off: makeCase(model, size, exec), on: makeCase(model, size, exec) };
-  const side = (on: boolean): AbSide => ({ before: () => setNativeOps(on), run: () => cases[on ? 'on' : 'off'].run(), after: () => setNativeOps(undefined) });
+  const side = (on: boolean): AbSide => ({ before: () => set(on), run: () => cases[on ? 'on' : 'off'].run(), after: () => set(undefined) });
   // four untimed rounds: the executor learns both op sequences and builds their graphs
   const t = await abRounds({ off: side(false), on: side(true) }, reps);
   console.log(
@@ -41,6 +47,7 @@ async function main(): Promise<void> {
       model,
       size,
       exec,
+      switch: what,
       reps,
       threads: info.intraOpThreads ?? null,
       ops: info.nativeOps,

@@ -46,6 +46,7 @@ export const REQUIRED_OPS: readonly string[] = [
   'RobustokGeluGrad',
   'RobustokLayerNorm',
   'RobustokLayerNormGrad',
+  'RobustokMatMulBias',
 ];
 
 /** The ops the layers call that a build's op list lacks (a build from older sources). */

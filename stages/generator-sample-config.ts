@@ -34,7 +34,8 @@ export const generatorSampleDescriptor: StageDescriptor<GeneratorSampleConfig> =
   // 3: native fused LayerNorm/softmax/bias kernels (models/layers/native-fused.ts) in the tokenizer's decoder
   //    and the no-cache check path: values differ at float32 rounding
   // 4: native backend: GELU in the decoder and generator as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
-  version: '4',
+  // 5: native backend: Linear layers in the decoder and the no-cache path as one matmul+bias kernel (RobustokMatMulBias): float32 rounding
+  version: '5',
   description:
     'Class-conditional RAR sampling (raster order, KV cache, power-cosine CFG, constant temperature), decoded with the tokenizer into an ADM .npz (dossier §6).',
   configSchema: generatorSampleConfigSchema,

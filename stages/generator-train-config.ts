@@ -55,7 +55,8 @@ export const generatorTrainDescriptor: StageDescriptor<GeneratorTrainConfig> = {
   // 3: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
   //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
   // 4: native backend: GELU forward and backward as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
-  version: '4',
+  // 5: native backend: Linear layers' x·wᵀ + b as one kernel (our op library's RobustokMatMulBias): float32 rounding
+  version: '5',
   description:
     'RAR class-conditional generator on pretokenized ids: randomized orders annealed to raster, label dropout, CE, AdamW + warmup-cosine (dossier §5).',
   configSchema: generatorTrainConfigSchema,

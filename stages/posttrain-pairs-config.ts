@@ -47,7 +47,8 @@ export const posttrainPairsDescriptor: StageDescriptor<PosttrainPairsConfig> = {
   // 4: native fused LayerNorm/softmax/bias kernels in the tokenizer's decoder (models/layers/native-fused.ts):
   //    decoded pixels differ at float32 rounding
   // 5: native backend: GELU in the generator and decoder as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
-  version: '5',
+  // 6: native backend: Linear layers in the generator and decoder as one matmul+bias kernel (RobustokMatMulBias): float32 rounding
+  version: '6',
   description:
     "σ-paired post-training data (dossier §7): RAR sampling teacher-forced to the real image's tokens with probability σ per position, decoded to a PNG at the real image's relative path.",
   configSchema: posttrainPairsConfigSchema,

@@ -54,7 +54,8 @@ export const tokenizerPosttrainDescriptor: StageDescriptor<TokenizerPosttrainCon
   // 4: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
   //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
   // 5: native backend: GELU forward and backward as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
-  version: '5',
+  // 6: native backend: Linear layers' x·wᵀ + b as one kernel (our op library's RobustokMatMulBias): float32 rounding
+  version: '6',
   description: 'RobusTok decoder post-training on σ-paired data: encode the generated image, reconstruct the real one (dossier §8).',
   configSchema: tokenizerPosttrainConfigSchema,
   inputs: (c) => {

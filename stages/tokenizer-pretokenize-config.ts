@@ -34,7 +34,8 @@ export const tokenizerPretokenizeDescriptor: StageDescriptor<TokenizerPretokeniz
   // 2: on the native backend the encoder's LayerNorm runs as oneDNN's fused kernel (models/layers/native-fused.ts):
   //    activations differ at float32 rounding, which can flip a near-tie code
   // 3: native backend: the encoder's GELU as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding, which can flip a near-tie code
-  version: '3',
+  // 4: native backend: the encoder's Linear layers as one matmul+bias kernel (RobustokMatMulBias): float32 rounding, which can flip a near-tie code
+  version: '4',
   description: 'Encodes an ImageFolder into token ids with a trained tokenizer (ADM center crop + flip, or ten-crop), as sharded jsonl + manifest.',
   configSchema: tokenizerPretokenizeConfigSchema,
   inputs: () => ({ required: ['tokenizer', 'dataset'] }),

@@ -82,7 +82,8 @@ export const tokenizerTrainDescriptor: StageDescriptor<TokenizerTrainConfig> = {
   // 4: native backend: LayerNorm, bias, softmax and GELU through TensorFlow's fused oneDNN kernels
   //    (models/layers/native-fused.ts; float32 rounding); running steps as graphs changes no bit
   // 5: native backend: GELU forward and backward as our op library's one-kernel GELU (compute/native-ops.ts): float32 rounding
-  version: '5',
+  // 6: native backend: Linear layers' x·wᵀ + b as one kernel (our op library's RobustokMatMulBias): float32 rounding
+  version: '6',
   description: 'RobusTok tokenizer main training: ViT VQ tokenizer with latent perturbation, L2 + LPIPS + VQ + semantic InfoNCE + hinge GAN (dossier §2–§3).',
   configSchema: tokenizerTrainConfigSchema,
   inputs: (c) => {

@@ -8,6 +8,7 @@ import { initTensor, TRUNC_NORMAL_002, type Init } from './init';
 import { Module } from './module';
 import { PipelineError } from '../../core/errors';
 import { biasAdd, biasAddGrad, fusedBackend } from './native-fused';
+import { nativeOpsBackend, type NativeOpsBackend } from '../../compute/native-ops';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -48,10 +49,64 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? x : x.reshape([-1, inF]); // [..., in] -> [N, in] (each Reshape is a kernel call on tfjs-node)
-    let y = tf.matMul(x2, w, false, true); // [N, in] x [out, in]ᵀ -> [N, out]
-    if (b) y = fusedBackend(y, 'bias') ? nativeBiasAdd(y, b) : y.add(b);
+    let y: tf.Tensor; // [N, out]
+    if (b && matMulBiasOn && nativeOpsBackend(x2)) y = matMulBias(x2, w, b);
+    else {
+      y = tf.matMul(x2, w, false, true); // [N, in] x [out, in]ᵀ -> [N, out]
+      if (b) y = fusedBackend(y, 'bias') ? nativeBiasAdd(y, b) : y.add(b);
+    }
     return x.rank === 2 ? y : y.reshape([...lead, outF]); // [N, out] -> [..., out]
   });
+}
+
+/**
+ * x wᵀ + b in one kernel with our op library (native/robustok-ops/matmul-bias.cc: TensorFlow's
+ * `_FusedMatMul` with the bias fused, which tfjs-node cannot call itself). Registered as a tfjs kernel
+ * with a gradient per input rather than wrapped in tf.customGrad, so autodiff only computes the gradients
+ * it needs (a customGrad computes all three, e.g. dx of a patch embedding's input images). The gradients
+ * are the ops autodiff of matMul(x, w, false, true) and of BiasAdd run. The product rounds as
+ * BatchMatMulV2 does at most shapes but not all (single rows, K ≥ 1024: float32 rounding), hence the
+ * stage versions that moved with it. Linear forward at one thread (tmp A/B of the two kernels, 40
+ * interleaved reps, load ~1): [4128, 64] → 192 1.30 → 0.83 ms, [2064, 256] → 1024 9.14 → 7.60 ms.
+ */
+const MATMUL_BIAS = 'RobustokMatMulBias';
+
+let matMulBiasOn = true;
+/** Turns the one-kernel path off (false) or back on (A/B benches: bench/native-ops-ab.ts `matmul-bias`). */
+export function setMatMulBias(enabled: boolean): void {
+  matMulBiasOn = enabled;
+}
+
+function registerMatMulBias(): void {
+  if (tf.getKernel(MATMUL_BIAS, 'tensorflow')) return;
+  tf.registerKernel({
+    kernelName: MATMUL_BIAS,
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs, backend }) => {
+      const be = backend as unknown as NativeOpsBackend;
+      const { x, w, b } = inputs as { x: tf.Tensor; w: tf.Tensor; b: tf.Tensor };
+      return be.executeSingleOutput(MATMUL_BIAS, [{ name: 'num_args', type: be.binding.TF_ATTR_INT, value: 1 }], [x, w, b]);
+    },
+  });
+  tf.registerGradient({
+    kernelName: MATMUL_BIAS,
+    inputsToSave: ['x', 'w'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const g = dy as tf.Tensor; // [N, out]
+      const [x, w] = saved as [tf.Tensor, tf.Tensor];
+      return {
+        x: () => tf.matMul(g, w), // [N, out] x [out, in] -> [N, in]
+        w: () => tf.matMul(g, x, true, false), // [N, out]ᵀ x [N, in] -> [out, in]
+        b: () => biasAddGrad(tf.backend() as unknown as Parameters<typeof biasAddGrad>[0], g), // -> [out]
+      };
+    },
+  });
+}
+
+/** x [N, in], w [out, in], b [out] → [N, out], on the native backend with our op library loaded. */
+function matMulBias(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  registerMatMulBias();
+  return tf.engine().runKernel(MATMUL_BIAS, { x, w, b });
 }
 
 /**

@@ -12,6 +12,7 @@ import { PipelineError } from '../../core/errors';
 import type { Rng } from '../training/rng';
 import { initTensor, TRUNC_NORMAL_002 } from './init';
 import { Module } from './module';
+import { linear } from './linear';
 
 export type DataFormat = 'channelsFirst' | 'channelsLast';
 
@@ -52,8 +53,7 @@ export class PatchEmbed extends Module {
       if (patches.shape[2] !== C * p * p)
         throw new PipelineError('TENSOR_SHAPE', `PatchEmbed: expected ${C} input channels, got images of shape [${images.shape.join(', ')}]`);
       const w = this.proj.weight.reshape([D, C * p * p]); // [D, C, p, p] -> [D, C·p·p]
-      let y = tf.matMul(patches.reshape([-1, C * p * p]), w, false, true); // [B·N, C·p·p] x [D, C·p·p]ᵀ -> [B·N, D]
-      if (this.proj.bias) y = y.add(this.proj.bias);
+      const y = linear(patches.reshape([-1, C * p * p]), w, this.proj.bias); // [B·N, C·p·p] x [D, C·p·p]ᵀ (+ bias) -> [B·N, D]
       return y.reshape([images.shape[0], -1, D]); // -> [B, N, D]
     });
   }

@@ -15,6 +15,7 @@ import { REQUIRED_OPS, missingOps, nativeOpsBackend, nativeOpsStatus, nativeOpsW
 import { gelu } from '../../../../models/layers/activations';
 import { Attention } from '../../../../models/layers/attention';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
+import { linear } from '../../../../models/layers/linear';
 import { dropoutMask } from '../../../../models/layers/dropout';
 import { setNativePhilox } from '../../../../models/layers/philox-uniform';
 import { AdamW, noDecayByNameAndShape } from '../../../../models/training/adamw';
@@ -256,6 +257,69 @@ test('RobustokLayerNorm/Grad: y, dx, dw, db equal the tfjs path on the cpu backe
     );
     tf.dispose([v, ln.weight!, ln.bias!]);
   });
+});
+
+test('RobustokMatMulBias (linear): y, dx, dw, db equal the cpu backend; the gradient computes only what autodiff asks for; graphs give the eager values', async (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  for (const [n, k, m] of [
+    [130, 64, 192],
+    [1, 33, 17], // a single row: TensorFlow's product takes its matrix-vector path there
+    [37, 1024, 24],
+  ] as const) {
+    const xs = randomValues(n * k, 41);
+    const ws = randomValues(m * k, 42, 0.1);
+    const bs = randomValues(m, 43);
+    const dys = randomValues(n * m, 44);
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor2d(xs, [n, k]);
+        const w = tf.tensor2d(ws, [m, k]);
+        const b = tf.tensor1d(bs);
+        const dy = tf.tensor2d(dys, [n, m]);
+        const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => linear(xx, ww, bb).mul(dy).sum();
+        const grads = tf.grads(f)([x, w, b]);
+        return [linear(x, w, b), ...grads].map((g) => g.dataSync() as Float32Array);
+      });
+    const ours = await expectNoTensorLeak(run);
+    await tf.setBackend('cpu');
+    let ref: Float32Array[];
+    try {
+      ref = run();
+    } finally {
+      await tf.setBackend('tensorflow');
+    }
+    ['y', 'dx', 'dw', 'db'].forEach((label, i) => expectClose(ours[i]!, ref[i]!, 1e-5, `${label} at [${n}, ${k}] -> ${m}`));
+  }
+  // the op ran (not the matMul + BiasAdd fallback), and a gradient for w and b alone runs one product, not two
+  const kernels = async (fn: () => tf.Tensor | tf.Tensor[]) => (await tf.profile(() => fn())).kernels.map((k) => k.name);
+  const x = tf.randomNormal([8, 6], 0, 1, 'float32', 1);
+  const w = tf.variable(tf.randomNormal([5, 6], 0, 1, 'float32', 2));
+  const b = tf.variable(tf.zeros([5]));
+  try {
+    const fwd = await kernels(() => linear(x, w, b));
+    assert.ok(fwd.includes('RobustokMatMulBias') && !fwd.includes('BiasAdd'), `forward kernels: ${fwd.join(', ')}`);
+    const bwd = await kernels(() => {
+      const { value, grads } = tf.variableGrads(() => linear(x, w, b).sum(), [w, b]);
+      return [value, ...Object.values(grads)];
+    });
+    assert.equal(bwd.filter((k) => k === 'BatchMatMul').length, 1, `backward kernels: ${bwd.join(', ')}`);
+    // graph-run steps equal eager ones bit for bit
+    const step = () =>
+      tf.tidy(() =>
+        tf
+          .grads((xx: tf.Tensor, ww: tf.Tensor) => linear(xx, ww, b).square().sum())([x, w])
+          .map((g) => Array.from(g.dataSync())),
+      );
+    const eager = step();
+    const graphRuns = deferredStats()?.graphRuns ?? 0;
+    let graph: number[][] = [];
+    for (let i = 0; i < 3; i++) graph = withDeferredExecution(step);
+    assert.ok((deferredStats()?.graphRuns ?? 0) > graphRuns, 'the steps ran as graphs');
+    assert.deepEqual(graph, eager);
+  } finally {
+    tf.dispose([x, w, b]);
+  }
 });
 
 test('RobustokDropoutMask equals the StatelessRandomUniform mask and the JavaScript port element for element', async (t) => {
