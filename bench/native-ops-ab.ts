@@ -3,15 +3,17 @@
  * so load changes on a shared machine hit both sides alike: wall and process CPU ms per step, medians.
  * Both sides run the step under the same executor (graph by default, `eager` as the 4th argument).
  *
- *   ROBUSTOK_THREADS=1 npx tsx bench/native-ops-ab.ts tokenizer|rar smoke|mid [reps] [graph|eager] [all|matmul-bias]
+ *   ROBUSTOK_THREADS=1 npx tsx bench/native-ops-ab.ts tokenizer|rar smoke|mid [reps] [graph|eager] [all|matmul-bias|residual-branch]
  *
- * `matmul-bias` switches only the Linear layers' one-kernel x·wᵀ + b (models/layers/linear.ts), the rest
+ * `matmul-bias` switches only the Linear layers' one-kernel x·wᵀ + b (models/layers/linear.ts),
+ * `residual-branch` only the blocks' one-kernel x + (a·γ)·s (models/layers/residual-branch.ts), the rest
  * of the library staying on.
  */
 import os from 'node:os';
 import { backendInfo, initBackend } from '../compute/backend';
 import { setNativeOps } from '../compute/native-ops';
 import { setMatMulBias } from '../models/layers/linear';
+import { setResidualBranch } from '../models/layers/residual-branch';
 import { abRounds, type AbSide } from './ab-rounds';
 import { oursRarCase, rarCases } from './rar-cases';
 import { oursTokenizerCase, tokenizerCases } from './tokenizer-cases';
@@ -31,8 +33,13 @@ function makeCase(model: string, size: string, exec: Exec): { run: () => unknown
 
 async function main(): Promise<void> {
   const [model = 'tokenizer', size = 'smoke', repsArg = '8', execArg = 'graph', what = 'all'] = process.argv.slice(2);
-  if (what !== 'all' && what !== 'matmul-bias') throw new Error(`switch "${what}": all | matmul-bias`);
-  const set = what === 'all' ? (on: boolean | undefined) => setNativeOps(on) : (on: boolean | undefined) => setMatMulBias(on ?? true);
+  const switches: Record<string, (on: boolean | undefined) => void> = {
+    all: (on) => setNativeOps(on),
+    'matmul-bias': (on) => setMatMulBias(on ?? true),
+    'residual-branch': (on) => setResidualBranch(on ?? true),
+  };
+  const set = switches[what];
+  if (!set) throw new Error(`switch "${what}": ${Object.keys(switches).join(' | ')}`);
   const reps = Number(repsArg);
   const exec = execArg === 'eager' ? 'eager' : 'graph';
   await initBackend({ log: null });

@@ -47,6 +47,8 @@ export const REQUIRED_OPS: readonly string[] = [
   'RobustokLayerNorm',
   'RobustokLayerNormGrad',
   'RobustokMatMulBias',
+  'RobustokResidualBranch',
+  'RobustokResidualBranchGrad',
 ];
 
 /** The ops the layers call that a build's op list lacks (a build from older sources). */

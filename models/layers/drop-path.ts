@@ -13,11 +13,18 @@ import type { Rng } from '../training/rng';
 export function dropPath(x: tf.Tensor, rate: number, rng: Rng): tf.Tensor {
   if (!(rate >= 0 && rate < 1)) throw new PipelineError('CONFIG_INVALID', `drop-path rate must be in [0, 1), got ${rate}`);
   if (rate === 0) return x.clone();
-  const keep = 1 - rate;
   const B = x.shape[0];
+  const scale = dropPathScale(B, rate, rng);
+  return tf.tidy(() => x.mul(tf.tensor(scale, [B, ...x.shape.slice(1).map(() => 1)]))); // [B] -> [B, 1, …] broadcast
+}
+
+/** The per-sample multipliers dropPath applies (1/(1 − rate) kept, 0 dropped): B draws, in sample order. */
+export function dropPathScale(B: number, rate: number, rng: Rng): Float32Array {
+  if (!(rate >= 0 && rate < 1)) throw new PipelineError('CONFIG_INVALID', `drop-path rate must be in [0, 1), got ${rate}`);
+  const keep = 1 - rate;
   const scale = new Float32Array(B);
   for (let b = 0; b < B; b++) scale[b] = rng.uniform() < keep ? 1 / keep : 0;
-  return tf.tidy(() => x.mul(tf.tensor(scale, [B, ...x.shape.slice(1).map(() => 1)]))); // [B] -> [B, 1, …] broadcast
+  return scale;
 }
 
 /** Per-block rates rising linearly from 0 to `rate` (timm's torch.linspace(0, rate, depth)). */

@@ -7,10 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../training/rng';
 import type { ActivationName } from './activations';
 import { Attention, type AttentionCall } from './attention';
-import { dropPath } from './drop-path';
+import { dropPathScale } from './drop-path';
 import { LayerNorm } from './layer-norm';
 import { LayerScale } from './layer-scale';
 import { Mlp } from './mlp';
+import { residualBranch } from './residual-branch';
 import { Module } from './module';
 
 export interface VitBlockOptions {
@@ -56,14 +57,12 @@ export class VitBlock extends Module {
   forward(x: tf.Tensor, call: VitBlockCall = {}): tf.Tensor {
     const dp = call.dropPath && call.dropPath.rate > 0 ? call.dropPath : undefined;
     return tf.tidy(() => {
-      let a = this.attn.forward(this.norm1.forward(x), call);
-      if (this.ls1) a = this.ls1.forward(a);
-      if (dp) a = dropPath(a, dp.rate, dp.rng);
-      const h = x.add(a);
-      let m = this.mlp.forward(this.norm2.forward(h));
-      if (this.ls2) m = this.ls2.forward(m);
-      if (dp) m = dropPath(m, dp.rate, dp.rng);
-      return h.add(m);
+      const B = x.shape[0];
+      // each branch draws its drop-path samples when it is added, attention's before the MLP's
+      const a = this.attn.forward(this.norm1.forward(x), call);
+      const h = residualBranch(x, a, this.ls1?.gamma, dp && dropPathScale(B, dp.rate, dp.rng));
+      const m = this.mlp.forward(this.norm2.forward(h));
+      return residualBranch(h, m, this.ls2?.gamma, dp && dropPathScale(B, dp.rate, dp.rng));
     });
   }
 }

@@ -10,7 +10,7 @@
 #endif
 
 static napi_value Init(napi_env env, napi_value exports) {
-  const char* names[] = {"RobustokAdamW", "RobustokAttentionScoresGrad", "RobustokAttentionScoresGradMasked", "RobustokDropoutMask", "RobustokGelu", "RobustokGeluGrad", "RobustokLayerNorm", "RobustokLayerNormGrad", "RobustokMatMulBias"};
+  const char* names[] = {"RobustokAdamW", "RobustokAttentionScoresGrad", "RobustokAttentionScoresGradMasked", "RobustokDropoutMask", "RobustokGelu", "RobustokGeluGrad", "RobustokLayerNorm", "RobustokLayerNormGrad", "RobustokMatMulBias", "RobustokResidualBranch", "RobustokResidualBranchGrad"};
   napi_value list, isa;
   if (napi_create_array_with_length(env, sizeof(names) / sizeof(names[0]), &list) != napi_ok) return nullptr;
   for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

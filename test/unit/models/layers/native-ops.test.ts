@@ -16,6 +16,7 @@ import { gelu } from '../../../../models/layers/activations';
 import { Attention } from '../../../../models/layers/attention';
 import { LayerNorm } from '../../../../models/layers/layer-norm';
 import { linear } from '../../../../models/layers/linear';
+import { residualBranch } from '../../../../models/layers/residual-branch';
 import { dropoutMask } from '../../../../models/layers/dropout';
 import { setNativePhilox } from '../../../../models/layers/philox-uniform';
 import { AdamW, noDecayByNameAndShape } from '../../../../models/training/adamw';
@@ -319,6 +320,69 @@ test('RobustokMatMulBias (linear): y, dx, dw, db equal the cpu backend; the grad
     assert.deepEqual(graph, eager);
   } finally {
     tf.dispose([x, w, b]);
+  }
+});
+
+test('RobustokResidualBranch: y and da bit-identical to the separate ops, dγ within rounding, with or without γ and drop-path', async (t) => {
+  const why = skipWhy();
+  if (why) return t.skip(why);
+  const [B, T, d] = [5, 7, 24];
+  const xs = randomValues(B * T * d, 51);
+  const as = randomValues(B * T * d, 52);
+  const dys = randomValues(B * T * d, 53);
+  const gs = randomValues(d, 54, 0.1);
+  const scale = Float32Array.from([1 / 0.9, 0, 1 / 0.9, 1 / 0.9, 0]);
+  for (const [withGamma, withScale] of [
+    [true, true],
+    [true, false],
+    [false, true],
+  ] as const) {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor3d(xs, [B, T, d]);
+        const a = tf.tensor3d(as, [B, T, d]);
+        const g = tf.tensor1d(gs);
+        const dy = tf.tensor3d(dys, [B, T, d]);
+        const f = (xx: tf.Tensor, aa: tf.Tensor, gg?: tf.Tensor) =>
+          residualBranch(xx, aa, gg, withScale ? scale : undefined)
+            .mul(dy)
+            .sum();
+        const grads = withGamma ? tf.grads(f)([x, a, g]) : tf.grads(f)([x, a]);
+        const y = residualBranch(x, a, withGamma ? g : undefined, withScale ? scale : undefined);
+        return [y, ...grads].map((v) => v.dataSync() as Float32Array);
+      });
+    const label = `γ ${withGamma}, drop-path ${withScale}`;
+    const ours = await expectNoTensorLeak(run);
+    setNativeOps(false);
+    let ops: Float32Array[];
+    try {
+      ops = run();
+    } finally {
+      setNativeOps(undefined);
+    }
+    assert.deepEqual(ours[0], ops[0], `y (${label})`);
+    assert.deepEqual(ours[1], ops[1], `dx (${label})`);
+    assert.deepEqual(ours[2], ops[2], `da (${label})`);
+    if (withGamma) expectClose(ours[3]!, ops[3]!, 1e-6, `dγ (${label})`);
+  }
+  // the kernel ran, and graph-run steps equal eager ones bit for bit
+  const x = tf.randomNormal([B, T, d], 0, 1, 'float32', 5);
+  const a = tf.variable(tf.randomNormal([B, T, d], 0, 1, 'float32', 6));
+  const g = tf.variable(tf.randomNormal([d], 0, 0.1, 'float32', 7));
+  try {
+    const names = (await tf.profile(() => residualBranch(x, a, g, scale))).kernels.map((k) => k.name);
+    assert.ok(names.includes('RobustokResidualBranch') && !names.includes('Mul'), `kernels: ${names.join(', ')}`);
+    const step = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => residualBranch(x, a, g, scale).square().sum(), [a, g]);
+        return [value, ...Object.values(grads)].map((v) => Array.from(v.dataSync()));
+      });
+    const eager = step();
+    let graph: number[][] = [];
+    for (let i = 0; i < 3; i++) graph = withDeferredExecution(step);
+    assert.deepEqual(graph, eager);
+  } finally {
+    tf.dispose([x, a, g]);
   }
 });
 
