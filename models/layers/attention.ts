@@ -111,13 +111,16 @@ type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
  *   Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = dOᵢ · Oᵢ (a [T, hs] product, not a [T, Tk] one),
  *   dS = P ⊙ (dP − D), dq = scale · dS k, dk = scale · dSᵀ q, dv = (P ⊙ M)ᵀ dO.
  * With our op library loaded (compute/native-ops.ts), D and dS come from one kernel that reads P, dP (and M)
- * once: equal to the ops above to float32 rounding (D accumulates in double).
+ * once: equal to the ops above to float32 rounding (D accumulates in double); it also multiplies dS by the
+ * scale, so dq = dS k and dk = dSᵀ q need no scaling pass.
  * A power-of-two scale (head size 4, 16, 64, 256: ViT-B, RAR) multiplies q [T, hs] instead of the scores
  * [T, Tk], and dk then needs no scaling: scaling by 2ᵏ commutes with float rounding, so the scores are
- * the same bits either way.
+ * the same bits either way. With our op library q takes any scale ([T, hs] is smaller than [T, Tk]
+ * whenever keys outnumber the head size): float32 rounding, not bits, for other head sizes.
  */
 export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, bias?: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
-  const onQ = Number.isInteger(Math.log2(scale));
+  // with our op library q always takes the scale (its backward scales dS, so it needs q unscaled anyway)
+  const onQ = Number.isInteger(Math.log2(scale)) || nativeOpsBackend(q) !== undefined;
   const f = tf.customGrad<tf.Tensor>(((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
     const q1 = onQ ? qq.mul(scale) : qq;
     let scores = tf.matMul(q1, kk, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
@@ -129,24 +132,32 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
     const p = be ? mklSoftmax(be, scores) : tf.softmax(scores, -1);
     const pm = mask ? p.mul(mask) : p; // what multiplies v
     const o = tf.matMul(pm, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
-    save(mask ? [q1, kk, vv, p, o, pm, mask] : [q1, kk, vv, p, o, pm]); // saved, not captured: the caller's tidy frees the mask before the backward runs
+    // with our op library the backward takes the unscaled q (the kernel scales dS instead; see below)
+    const ops = nativeOpsBackend(scores);
+    const qSaved = ops ? qq : q1;
+    save(mask ? [qSaved, kk, vv, p, o, pm, mask] : [qSaved, kk, vv, p, o, pm]); // saved, not captured: the caller's tidy frees the mask before the backward runs
     return {
       value: o,
       gradFunc: (dO: tf.Tensor, saved: tf.Tensor[]) => {
         const [qs, ks, vs, ps, os, pms, ms] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
         let dP = tf.matMul(dO, vs, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
-        let dS: tf.Tensor; // [B, nh, T, Tk]
-        const ops = nativeOpsBackend(ps);
         if (ops) {
-          // our op library: D and dS in one pass over the scores (native/robustok-ops/attention-grad.cc)
-          dS = ms
-            ? ops.executeSingleOutput('RobustokAttentionScoresGradMasked', [], [ps, dP, dO, os, ms])
-            : ops.executeSingleOutput('RobustokAttentionScoresGrad', [], [ps, dP, dO, os]);
-        } else {
-          if (ms) dP = dP.mul(ms);
-          const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
-          dS = ps.mul(dP.sub(D));
+          // our op library: D and dS·scale in one pass over the scores (native/robustok-ops/attention-grad.cc),
+          // so neither product below needs a scaling pass; for a power-of-two scale the bits are those of
+          // scaling q or dq instead
+          const attrs = [{ name: 'scale', type: ops.binding.TF_ATTR_FLOAT, value: scale }];
+          const dS = ms // [B, nh, T, Tk]
+            ? ops.executeSingleOutput('RobustokAttentionScoresGradMasked', attrs, [ps, dP, dO, os, ms])
+            : ops.executeSingleOutput('RobustokAttentionScoresGrad', attrs, [ps, dP, dO, os]);
+          return [
+            tf.matMul(dS, ks), // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
+            tf.matMul(dS, qs, true, false), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
+            tf.matMul(pms, dO, true, false), // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs]
+          ];
         }
+        if (ms) dP = dP.mul(ms);
+        const D = dO.mul(os).sum(-1, true); // [B, nh, T, 1]
+        const dS = ps.mul(dP.sub(D)); // [B, nh, T, Tk]
         const dk = tf.matMul(dS, qs, true, false); // [B, nh, T, Tk]ᵀ x [B, nh, T, hs] -> [B, nh, Tk, hs] (times scale unless qs has it)
         return [
           tf.matMul(dS, ks).mul(scale), // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]

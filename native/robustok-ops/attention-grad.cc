@@ -6,7 +6,10 @@
 //
 // which the tfjs ops take as Mul + Sum over [T, hs] and (Mul +) Sub + Mul over [T, Tk]: 3 or 4 full
 // passes over the biggest tensors of a transformer step. Here each row reads its P, dP (and M) once and
-// writes dS once. Dᵢ accumulates in double, so the result equals the tfjs ops to float32 rounding.
+// writes dS once. Dᵢ accumulates in double (LaneSum, op-common.h), so the result equals the tfjs ops to
+// float32 rounding. The `scale` attribute multiplies dS on the way out: attention's 1/√hs, which the
+// products dq = dS k and dk = dSᵀ q would otherwise each take as a full pass over [.., T, hs]
+// (scale 1 leaves the bits as they are).
 #include <algorithm>
 #include <cstdint>
 
@@ -25,8 +28,9 @@ REGISTER_OP("RobustokAttentionScoresGrad")
     .Input("d_o: float")
     .Input("o: float")
     .Output("ds: float")
+    .Attr("scale: float = 1.0")
     .SetShapeFn(ScoresShape)
-    .Doc("dS = P * (dP - rowsum(dO * O)) for attention's backward.");
+    .Doc("dS = P * (dP - rowsum(dO * O)) * scale for attention's backward.");
 
 REGISTER_OP("RobustokAttentionScoresGradMasked")
     .Input("p: float")
@@ -35,13 +39,14 @@ REGISTER_OP("RobustokAttentionScoresGradMasked")
     .Input("o: float")
     .Input("mask: float")
     .Output("ds: float")
+    .Attr("scale: float = 1.0")
     .SetShapeFn(ScoresShape)
-    .Doc("dS = P * (dP * M - rowsum(dO * O)) for attention's backward with a dropout multiplier M.");
+    .Doc("dS = P * (dP * M - rowsum(dO * O)) * scale for attention's backward with a dropout multiplier M.");
 
 template <bool kMasked>
 class ScoresGradOp : public OpKernel {
  public:
-  explicit ScoresGradOp(OpKernelConstruction* c) : OpKernel(c) {}
+  explicit ScoresGradOp(OpKernelConstruction* c) : OpKernel(c) { OP_REQUIRES_OK(c, c->GetAttr("scale", &scale_)); }
   void Compute(OpKernelContext* c) override {
     const Tensor& p = c->input(0);
     const Tensor& dp = c->input(1);
@@ -71,22 +76,26 @@ class ScoresGradOp : public OpKernel {
     const float* dop = dO.flat<float>().data();
     const float* op = o.flat<float>().data();
     float* out = ds->flat<float>().data();
+    const float scale = scale_;
     auto body = [=](Eigen::Index r0, Eigen::Index r1) {
       for (Eigen::Index r = r0; r < r1; r++) {
-        double acc = 0;
-        for (int64_t h = 0; h < hs; h++) acc += static_cast<double>(dop[r * hs + h]) * op[r * hs + h];
-        const float d = static_cast<float>(acc);
+        const float* dor = dop + r * hs;
+        const float* orow = op + r * hs;
+        const float d = static_cast<float>(LaneSum(hs, [=](int64_t h) { return static_cast<double>(dor[h]) * orow[h]; }));
         const int64_t b = r * tk;
         // out may alias dp (forwarded buffer): each element is read before it is written
         for (int64_t j = 0; j < tk; j++) {
           const float g = kMasked ? dpp[b + j] * mp[b + j] : dpp[b + j];
-          out[b + j] = pp[b + j] * (g - d);
+          out[b + j] = (pp[b + j] * (g - d)) * scale;
         }
       }
     };
     c->eigen_device<CpuDevice>().parallelFor(rows, Eigen::TensorOpCost(12.0 * tk + 8.0 * hs, 4.0 * tk, 4.0 * tk + 2.0 * hs),
                                               body);
   }
+
+ private:
+  float scale_ = 1.0f;
 };
 
 REGISTER_KERNEL_BUILDER(Name("RobustokAttentionScoresGrad").Device(tensorflow::DEVICE_CPU), ScoresGradOp<false>);

@@ -9,13 +9,9 @@
 //   backward: x̂ = (x − μ)·r, g = dy·w,  dx = r·(g − mean(g) − x̂·mean(g·x̂))
 //             dw = Σ_rows dy·x̂,  db = Σ_rows dy
 //
-// Row statistics accumulate in double, in kLanes interleaved partial sums (element j goes to lane
-// j mod kLanes) that are then added in a fixed tree: a single running sum is one long chain of
-// dependent additions the compiler may not reorder (4 cycles each, ~1000 cycles a row at d = 256, which
-// made these kernels 2-3x PyTorch's), while independent lanes are plain vector adds. The order is fixed
-// by the source, not by the compiler or the ISA, so results do not depend on how it vectorises. dw and
-// db are summed per fixed block of rows and the blocks then in order, so they do not depend on the thread
-// count either.
+// Row statistics accumulate in double, in the fixed-order lanes of LaneSum (op-common.h): one serial sum
+// per row (~1000 cycles a row at d = 256) made these kernels 2-3x PyTorch's. dw and db are summed per
+// fixed block of rows and the blocks then in order, so they do not depend on the thread count either.
 #include <cmath>
 #include <vector>
 
@@ -24,20 +20,6 @@
 namespace robustok {
 
 constexpr int64_t kBlockRows = 64;  // rows per partial sum of dw/db
-constexpr int kLanes = 16;          // partial sums per row statistic: four AVX registers of doubles
-
-// Σ_j f(j) over j < d in double, element j in lane j mod kLanes, lanes added pairwise in a fixed order.
-template <typename F>
-static inline double LaneSum(int64_t d, F f) {
-  double acc[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= d; j += kLanes)
-    for (int l = 0; l < kLanes; l++) acc[l] += f(j + l);
-  for (int l = 0; j < d; j++, l++) acc[l] += f(j);
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-  return acc[0];
-}
 
 REGISTER_OP("RobustokLayerNorm")
     .Input("x: float")
