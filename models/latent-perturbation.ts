@@ -73,18 +73,24 @@ export function nearestCodes(zn: tf.Tensor, codebook: tf.Tensor, delta: number):
 
 /**
  * For unit-norm tokens zn [M, D] and the unit-norm codebook [K, D]: the perturbed code id of every token
- * (a uniform rank in [0, δ) with probability α, else rank 0). Returns JS ids; draws 2 numbers per token.
+ * (a uniform rank in [0, δ) with probability α, else rank 0) → int32 [M], on the device. Draws 2 numbers
+ * per token, u then r, whatever u decides: the draws do not depend on the data, so the ranks are chosen in
+ * JavaScript and picked out of the δ nearest with a gather, and the step needs no read back to the host
+ * (which would split a graph-run step in two; compute/deferred-execution.ts).
  */
-export function samplePerturbedCodes(zn: tf.Tensor, codebook: tf.Tensor, p: { alpha: number; delta: number }, rng: Rng): Int32Array {
+export function samplePerturbedCodes(zn: tf.Tensor, codebook: tf.Tensor, p: { alpha: number; delta: number }, rng: Rng): tf.Tensor {
   const M = zn.shape[0];
-  const top = nearestCodes(zn, codebook, p.delta);
-  const ranks = top.dataSync() as Int32Array;
-  top.dispose();
-  const out = new Int32Array(M);
+  const pick = new Int32Array(M); // flat index into the [M, δ] ranks
   for (let t = 0; t < M; t++) {
     const u = rng.uniform();
     const r = rng.int(p.delta);
-    out[t] = ranks[t * p.delta + (u > p.alpha ? 0 : r)] as number;
+    pick[t] = t * p.delta + (u > p.alpha ? 0 : r);
   }
-  return out;
+  // inside tf.customGrad the search is not recorded for autodiff (TopK has no gradient in tfjs); the ids
+  // are integers, so nothing flows back through them anyway
+  const ids = tf.customGrad(((x: tf.Tensor) => ({
+    value: tf.tidy(() => nearestCodes(x, codebook, p.delta).reshape([-1]).gather(tf.tensor1d(pick, 'int32'))), // [M, δ] -> [M·δ] -> [M]
+    gradFunc: () => tf.zeros(x.shape), // x's shape, not x: the caller's tidy may have freed it by now
+  })) as Parameters<typeof tf.customGrad>[0]);
+  return ids(zn);
 }

@@ -47,8 +47,11 @@ export interface TokenizerForwardResult {
   codebookLoss: tf.Scalar;
   /** β_commit · mean((sg(zq) − zn)²) of the clean assignment. */
   commitLoss: tf.Scalar;
-  /** Tokens whose id the perturbation changed. */
-  replaced: number;
+  /**
+   * int32 scalar, only when the call perturbed tokens: how many ids the perturbation changed (a tensor, so a
+   * training step reads it with its losses instead of stopping mid-step to count on the host).
+   */
+  replaced?: tf.Scalar;
   /** [B, N, W] the decoder's to_pixel input; only with `withDecoderFeatures` (the caller disposes it). */
   decoderFeatures?: tf.Tensor;
 }
@@ -100,30 +103,29 @@ export class RobustokTokenizer extends Module {
     const nPert = p ? perturbedCount(B, p.beta) : 0;
     if (p) checkPerturbation(p, this.config.codebook_size);
     if (nPert > 0 && !opts.rng) throw new PipelineError('INTERNAL', 'RobustokTokenizer.forward: perturbation needs opts.rng');
-    let replaced = 0;
-    const out = tf.tidy(() => {
+    return tf.tidy(() => {
       const latents = this.encode(images, opts); // [B, D, g, g]
       const z = latents.transpose([0, 2, 3, 1]); // [B, D, g, g] -> [B, g, g, D]
       const q = this.quantize.forward(z); // zq [B, g, g, D], indices [B, g, g]
       const codes = q.indices.reshape([B, L]); // [B, g, g] -> [B, L] raster
       let zq = q.zq;
+      let replaced: tf.Scalar | undefined;
       if (p && nPert > 0) {
         const zn = l2Normalize(z.slice([0, 0, 0, 0], [nPert, g, g, D]).reshape([nPert * L, D])); // [n, g, g, D] -> [n·L, D]
         const cb = this.quantize.normalizedCodebook(); // [K, D]
-        const ids = samplePerturbedCodes(zn, cb, p, opts.rng as Rng);
-        const clean = codes.slice([0, 0], [nPert, L]).dataSync();
-        for (let i = 0; i < ids.length; i++) if (ids[i] !== clean[i]) replaced++;
+        const ids = samplePerturbedCodes(zn, cb, p, opts.rng as Rng); // int32 [n·L]
+        const clean = codes.slice([0, 0], [nPert, L]).reshape([nPert * L]); // [n, L] -> [n·L]
+        replaced = ids.notEqual(clean).cast('int32').sum<tf.Scalar>();
         // one-hot matmul rather than gather: its backward runs on every backend (see vector-quantizer.ts)
-        const pert = tf.matMul(oneHotF32(tf.tensor1d(ids, 'int32'), this.config.codebook_size), cb); // [n·L, K] x [K, D] -> [n·L, D]
+        const pert = tf.matMul(oneHotF32(ids, this.config.codebook_size), cb); // [n·L, K] x [K, D] -> [n·L, D]
         const pertSt = straightThrough(zn, pert).reshape([nPert, g, g, D]); // [n·L, D] -> [n, g, g, D]
         zq = nPert === B ? pertSt : tf.concat([pertSt, zq.slice([nPert, 0, 0, 0], [B - nPert, g, g, D])], 0); // [B, g, g, D]
       }
       const quant = zq.transpose([0, 3, 1, 2]); // [B, g, g, D] -> [B, D, g, g]
       const { recon, features } = this.decodeWithFeatures(quant, opts);
-      const kept = { recon, codes, latents, quant, codebookLoss: q.codebookLoss, commitLoss: q.commitLoss };
+      const kept = { recon, codes, latents, quant, codebookLoss: q.codebookLoss, commitLoss: q.commitLoss, ...(replaced ? { replaced } : {}) };
       return opts.withDecoderFeatures ? { ...kept, decoderFeatures: features } : kept;
     });
-    return { ...out, replaced };
   }
 
   /** quant [B, D, g, g] (unit-norm codes) → recon [B, 3, H, W], unclamped. */

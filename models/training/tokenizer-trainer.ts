@@ -145,10 +145,9 @@ export class TokenizerTrainer {
       kept[name] = tf.keep(t);
       return t;
     };
-    let replaced = 0;
     const { loss, grads } = namedGrads(() => {
       const out = model.forward(input, { training: true, rng: modelRng, perturbation: s.perturbation, withDecoderFeatures: adaptive });
-      replaced = out.replaced;
+      if (out.replaced) keep('replaced', out.replaced);
       if (out.decoderFeatures) {
         wAdapt = this.adaptiveWeight(out.decoderFeatures, out.recon, target, states);
         out.decoderFeatures.dispose();
@@ -191,9 +190,9 @@ export class TokenizerTrainer {
     if (ganOn && o.disc && this.discOpt) discLoss = this.discStep(target, recon, s.discLr, augRng, discRng);
 
     // every logged scalar in one device read (one sync per step, not one per loss term)
-    const names = ['rec', 'perceptual', 'codebook', 'commit', 'semantic', 'genAdv'] as const;
+    const names = ['rec', 'perceptual', 'codebook', 'commit', 'semantic', 'genAdv', 'replaced'] as const;
     const present = names.filter((k) => kept[k] !== undefined);
-    const stacked = present.length ? tf.tidy(() => tf.stack(present.map((k) => (kept[k] as tf.Tensor).reshape([])))) : undefined;
+    const stacked = present.length ? tf.tidy(() => tf.stack(present.map((k) => (kept[k] as tf.Tensor).reshape([]).cast('float32')))) : undefined; // a count < 2²⁴ is exact in float32
     const values = stacked ? stacked.dataSync() : new Float32Array(0);
     stacked?.dispose();
     const read = (k: (typeof names)[number]) => {
@@ -211,7 +210,7 @@ export class TokenizerTrainer {
       adaptiveWeight: ganOn ? wAdapt : 0,
       disc: discLoss,
       gradNorm,
-      replaced,
+      replaced: read('replaced'),
       codes: (kept.codes as tf.Tensor).dataSync() as Int32Array,
     };
     tf.dispose(teacherFeat ? [...Object.values(kept), teacherFeat] : Object.values(kept));

@@ -39,7 +39,8 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 const build = (seed = 1, over: Record<string, unknown> = {}) => new RobustokTokenizer(parseTokenizerConfig({ ...SMALL, ...over }), Rng.fromSeed(seed));
 const images = (B: number, seed = 5) => tf.tensor(randomValues(B * 3 * 16 * 16, seed), [B, 3, 16, 16]);
-const disposeOut = (o: ReturnType<RobustokTokenizer['forward']>) => tf.dispose([o.recon, o.codes, o.latents, o.quant, o.codebookLoss, o.commitLoss]);
+const disposeOut = (o: ReturnType<RobustokTokenizer['forward']>) =>
+  tf.dispose([o.recon, o.codes, o.latents, o.quant, o.codebookLoss, o.commitLoss, ...(o.replaced ? [o.replaced] : [])]);
 
 test('defaults are the paper sizes; inconsistent configs are CONFIG_INVALID naming the key', () => {
   const d = tokenizerConfigSchema.parse({});
@@ -107,14 +108,18 @@ test('perturbation: replacement rate ≈ α(1 − 1/δ) per perturbed token (fix
     [0.5, 4],
     [0.3, 16],
   ] as const) {
-    const ids = samplePerturbedCodes(zn, cb, { alpha, delta }, Rng.fromSeed(7));
+    const idsT = samplePerturbedCodes(zn, cb, { alpha, delta }, Rng.fromSeed(7));
+    const ids = idsT.dataSync();
+    idsT.dispose();
     const rate = ids.filter((v, i) => v !== cleanIds[i]).length / M;
     const want = alpha * (1 - 1 / delta);
     const sd = Math.sqrt((want * (1 - want)) / M);
     assert.ok(Math.abs(rate - want) < 4 * sd, `α ${alpha}, δ ${delta}: rate ${rate.toFixed(4)} vs ${want.toFixed(4)} ± ${(4 * sd).toFixed(4)}`);
   }
   // α = 0: rank 0 always, i.e. the clean code
-  assert.deepEqual(Array.from(samplePerturbedCodes(zn, cb, { alpha: 0, delta: 8 }, Rng.fromSeed(1))), Array.from(cleanIds));
+  const zeroAlpha = samplePerturbedCodes(zn, cb, { alpha: 0, delta: 8 }, Rng.fromSeed(1));
+  assert.deepEqual(Array.from(zeroAlpha.dataSync()), Array.from(cleanIds));
+  zeroAlpha.dispose();
   tf.dispose([zn, cb, clean]);
 });
 
@@ -134,15 +139,16 @@ test('perturbation in forward: only the first ⌊β·B⌋ samples change, clean 
     assert.deepEqual(Array.from(pert.codes.dataSync()), Array.from(clean.codes.dataSync()), 'codes are the clean assignment');
     assert.equal(pert.codebookLoss.dataSync()[0], clean.codebookLoss.dataSync()[0]);
     assert.equal(pert.commitLoss.dataSync()[0], clean.commitLoss.dataSync()[0]);
-    assert.ok(pert.replaced > 0 && pert.replaced <= 3 * 16, `replaced ${pert.replaced}`);
-    assert.equal(again.replaced, pert.replaced);
+    const replaced = pert.replaced?.dataSync()[0] as number;
+    assert.ok(replaced > 0 && replaced <= 3 * 16, `replaced ${replaced}`);
+    assert.equal(again.replaced?.dataSync()[0], replaced);
     assert.deepEqual(Array.from(again.quant.dataSync()), Array.from(pert.quant.dataSync()), 'same rng state → same perturbation');
     // per sample: how many tokens differ from the clean quantised latent
     const per = tf.tidy(() => pert.quant.sub(clean.quant).abs().max(1).greater(0).sum([1, 2]).dataSync());
     assert.deepEqual(Array.from(per.slice(3)), [0, 0, 0], 'samples past ⌊β·B⌋ keep the clean codes');
     assert.equal(
       Array.from(per.slice(0, 3)).reduce((a, b) => a + b, 0),
-      pert.replaced,
+      replaced,
     );
     const rest = tf.tidy(
       () =>
@@ -178,7 +184,7 @@ test('perturbation in forward: replacement rate ≈ α(1 − 1/δ) on the β sub
       const clean = m.codebookEntry(pert.codes); // the clean quantised latents
       const per = tf.tidy(() => pert.quant.sub(clean).abs().max(1).greater(0).sum([1, 2]).dataSync());
       assert.deepEqual(Array.from(per.slice(4)), [0, 0, 0, 0], `run ${run}: samples past ⌊β·B⌋ = 4 are untouched`);
-      replaced += pert.replaced;
+      replaced += pert.replaced?.dataSync()[0] as number;
       tokens += 4 * m.numTokens;
       disposeOut(pert);
       tf.dispose([clean, x]);
