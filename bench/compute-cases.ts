@@ -76,44 +76,22 @@ export function computeCases(quick: boolean): CaseSpec[] {
     })),
   ];
   const widths = quick ? [64, 128] : [64, 128, 256];
+  const block = (width: number, label: string, more: Partial<Extract<CaseSpec, { kind: 'block_train' }>>): CaseSpec => ({
+    kind: 'block_train',
+    name: `block train B16 T128 C${width}${label}`,
+    b: 16,
+    t: 128,
+    width,
+    heads: width / 32,
+    mlpRatio: 4,
+    ...more,
+  });
   // the textbook block (issue 12's first figures), eagerly and as one TensorFlow graph per step
   const textbook = (width: number) => `plain tf ops and tf.train.adam; training runs "block train B16 T128 C${width} (our layers, graph)"`;
-  for (const width of widths)
-    list.push({
-      kind: 'block_train',
-      name: `block train B16 T128 C${width}`,
-      b: 16,
-      t: 128,
-      width,
-      heads: width / 32,
-      mlpRatio: 4,
-      reference: textbook(width),
-    });
-  for (const width of widths)
-    list.push({
-      kind: 'block_train',
-      name: `block train B16 T128 C${width} (graph)`,
-      b: 16,
-      t: 128,
-      width,
-      heads: width / 32,
-      mlpRatio: 4,
-      exec: 'graph',
-      reference: textbook(width),
-    });
+  for (const width of widths) list.push(block(width, '', { reference: textbook(width) }));
+  for (const width of widths) list.push(block(width, ' (graph)', { exec: 'graph', reference: textbook(width) }));
   // the block as the tokenizer and RAR train it: our layers and optimizer, one graph per step
-  for (const width of widths)
-    list.push({
-      kind: 'block_train',
-      name: `block train B16 T128 C${width} (our layers, graph)`,
-      b: 16,
-      t: 128,
-      width,
-      heads: width / 32,
-      mlpRatio: 4,
-      exec: 'graph',
-      layers: 'ours',
-    });
+  for (const width of widths) list.push(block(width, ' (our layers, graph)', { exec: 'graph', layers: 'ours' }));
   return list;
 }
 

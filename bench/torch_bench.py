@@ -29,6 +29,18 @@ def gelu_tanh(x):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
+def train_step(opt, forward):
+    """One step of the block cases: loss mean(out²), backward, optimizer update."""
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = forward()
+        (out * out).mean().backward()
+        opt.step()
+
+    return step
+
+
 def block_case(c):
     b, t, width, heads, ratio = c["b"], c["t"], c["width"], c["heads"], c["mlpRatio"]
     hs = width // heads
@@ -58,13 +70,7 @@ def block_case(c):
         m = (gelu_tanh(h2 @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]).reshape(b, t, width)
         return x1 + m
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out = forward()
-        (out * out).mean().backward()
-        opt.step()
-
-    return step
+    return train_step(opt, forward)
 
 
 def our_block_case(c):
@@ -99,13 +105,7 @@ def our_block_case(c):
         h2 = F.layer_norm(x1, (width,), p["n2w"], p["n2b"], 1e-6)
         return x1 + F.linear(F.gelu(F.linear(h2, p["fc1w"], p["fc1b"])), p["fc2w"], p["fc2b"])
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out = forward()
-        (out * out).mean().backward()
-        opt.step()
-
-    return step
+    return train_step(opt, forward)
 
 
 def make(c):

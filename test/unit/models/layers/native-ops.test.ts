@@ -51,6 +51,14 @@ function skipWhy(): string | null {
   return null;
 }
 
+/** Runs `step` eagerly, then under withDeferredExecution until it has run as graphs: the same values, bit for bit. */
+function expectGraphEqualsEager<T>(step: () => T): void {
+  const eager = step();
+  const runs0 = deferredStats()?.graphRuns ?? 0;
+  for (let s = 0; s < 4; s++) assert.deepEqual(withDeferredExecution(step), eager, `deferred step ${s}`);
+  assert.ok((deferredStats()?.graphRuns ?? 0) > runs0, 'the steps ran as graphs');
+}
+
 /** GELU's forward and the gradient of Σ gelu(x) ⊙ dy, as arrays. */
 function forwardAndGrad(x: tf.Tensor, dy: tf.Tensor): [Float32Array, Float32Array] {
   return tf.tidy(() => {
@@ -118,10 +126,7 @@ test('inside a deferred graph the ops give the eager values bit for bit', (t) =>
       return [value.dataSync()[0] as number, ...Array.from(grads[w.name]!.dataSync())];
     });
   const w = tf.variable(tf.ones([96]), true, 'native-ops-test-w');
-  const eager = step();
-  const runs0 = deferredStats()?.graphRuns ?? 0;
-  for (let s = 0; s < 4; s++) assert.deepEqual(withDeferredExecution(step), eager, `deferred step ${s}`);
-  assert.ok((deferredStats()?.graphRuns ?? 0) > runs0, 'the steps ran as graphs');
+  expectGraphEqualsEager(step);
   tf.dispose([x, dy, w]);
 });
 
@@ -312,12 +317,7 @@ test('RobustokMatMulBias (linear): y, dx, dw, db equal the cpu backend; the grad
           .grads((xx: tf.Tensor, ww: tf.Tensor) => linear(xx, ww, b).square().sum())([x, w])
           .map((g) => Array.from(g.dataSync())),
       );
-    const eager = step();
-    const graphRuns = deferredStats()?.graphRuns ?? 0;
-    let graph: number[][] = [];
-    for (let i = 0; i < 3; i++) graph = withDeferredExecution(step);
-    assert.ok((deferredStats()?.graphRuns ?? 0) > graphRuns, 'the steps ran as graphs');
-    assert.deepEqual(graph, eager);
+    expectGraphEqualsEager(step);
   } finally {
     tf.dispose([x, w, b]);
   }
@@ -377,10 +377,7 @@ test('RobustokResidualBranch: y and da bit-identical to the separate ops, dγ wi
         const { value, grads } = tf.variableGrads(() => residualBranch(x, a, g, scale).square().sum(), [a, g]);
         return [value, ...Object.values(grads)].map((v) => Array.from(v.dataSync()));
       });
-    const eager = step();
-    let graph: number[][] = [];
-    for (let i = 0; i < 3; i++) graph = withDeferredExecution(step);
-    assert.deepEqual(graph, eager);
+    expectGraphEqualsEager(step);
   } finally {
     tf.dispose([x, a, g]);
   }
