@@ -56,6 +56,9 @@ export function rarCases(quick: boolean): RarCaseSpec[] {
   const out: RarCaseSpec[] = [{ kind: 'train', name: `train ${smoke.label} B${smoke.batch}`, size: smoke, sampling, adamw }];
   if (!quick) out.push({ kind: 'train', name: `train ${RAR_SIZES.mid.label} B${RAR_SIZES.mid.batch}`, size: RAR_SIZES.mid, sampling, adamw });
   out.push({ kind: 'sample-kv', name: `sample kv-cache ${smoke.label} ${sampleSize.batch} images`, size: sampleSize, sampling, adamw });
+  // a bigger model batch, as generator.sample runs: each decode step's kernels get more rows to work on
+  const sampleBig = { ...smoke, batch: 32 };
+  if (!quick) out.push({ kind: 'sample-kv', name: `sample kv-cache ${smoke.label} ${sampleBig.batch} images`, size: sampleBig, sampling, adamw });
   out.push({ kind: 'sample-full', name: `sample no-cache ${smoke.label} ${sampleSize.batch} images`, size: sampleSize, sampling, adamw });
   return out;
 }
