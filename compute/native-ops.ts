@@ -168,3 +168,27 @@ export function nativeOpsBackend(x?: tf.Tensor): NativeOpsBackend | undefined {
   if ((x !== undefined && x.dtype !== 'float32') || tf.getBackend() !== 'tensorflow') return undefined;
   return tf.backend() as unknown as NativeOpsBackend;
 }
+
+/** Names registered by registerOpKernel (a Set, so the layers' per-call check is one lookup). */
+const registeredKernels = new Set<string>();
+
+/**
+ * Makes one of our ops a tfjs kernel of the native backend, once per process: `run` executes it, and
+ * `gradFunc` gives a gradient per input, as tfjs's own gradient configs do, so autodiff computes only the
+ * gradients it needs (a tf.customGrad would compute every input's). Call before each runKernel(name).
+ */
+export function registerOpKernel(
+  name: string,
+  run: (be: NativeOpsBackend, inputs: Record<string, tf.Tensor>) => tf.Tensor,
+  inputsToSave: string[],
+  gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, () => tf.Tensor>,
+): void {
+  if (registeredKernels.has(name)) return;
+  registeredKernels.add(name);
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs, backend }) => run(backend as unknown as NativeOpsBackend, inputs as Record<string, tf.Tensor>),
+  });
+  tf.registerGradient({ kernelName: name, inputsToSave, gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => gradFunc(dy as tf.Tensor, saved) });
+}

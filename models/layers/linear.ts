@@ -8,7 +8,7 @@ import { initTensor, TRUNC_NORMAL_002, type Init } from './init';
 import { Module } from './module';
 import { PipelineError } from '../../core/errors';
 import { biasAdd, biasAddGrad, fusedBackend } from './native-fused';
-import { nativeOpsBackend, type NativeOpsBackend } from '../../compute/native-ops';
+import { nativeOpsBackend, registerOpKernel } from '../../compute/native-ops';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -77,35 +77,21 @@ export function setMatMulBias(enabled: boolean): void {
   matMulBiasOn = enabled;
 }
 
-function registerMatMulBias(): void {
-  if (tf.getKernel(MATMUL_BIAS, 'tensorflow')) return;
-  tf.registerKernel({
-    kernelName: MATMUL_BIAS,
-    backendName: 'tensorflow',
-    kernelFunc: ({ inputs, backend }) => {
-      const be = backend as unknown as NativeOpsBackend;
-      const { x, w, b } = inputs as { x: tf.Tensor; w: tf.Tensor; b: tf.Tensor };
-      return be.executeSingleOutput(MATMUL_BIAS, [{ name: 'num_args', type: be.binding.TF_ATTR_INT, value: 1 }], [x, w, b]);
-    },
-  });
-  tf.registerGradient({
-    kernelName: MATMUL_BIAS,
-    inputsToSave: ['x', 'w'],
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const g = dy as tf.Tensor; // [N, out]
-      const [x, w] = saved as [tf.Tensor, tf.Tensor];
+/** x [N, in], w [out, in], b [out] → [N, out], on the native backend with our op library loaded. */
+function matMulBias(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  registerOpKernel(
+    MATMUL_BIAS,
+    (be, i) => be.executeSingleOutput(MATMUL_BIAS, [{ name: 'num_args', type: be.binding.TF_ATTR_INT, value: 1 }], [i.x!, i.w!, i.b!]),
+    ['x', 'w'],
+    (g, saved) => {
+      const [xs, ws] = saved as [tf.Tensor, tf.Tensor]; // g: [N, out]
       return {
-        x: () => tf.matMul(g, w), // [N, out] x [out, in] -> [N, in]
-        w: () => tf.matMul(g, x, true, false), // [N, out]ᵀ x [N, in] -> [out, in]
+        x: () => tf.matMul(g, ws), // [N, out] x [out, in] -> [N, in]
+        w: () => tf.matMul(g, xs, true, false), // [N, out]ᵀ x [N, in] -> [out, in]
         b: () => biasAddGrad(tf.backend() as unknown as Parameters<typeof biasAddGrad>[0], g), // -> [out]
       };
     },
-  });
-}
-
-/** x [N, in], w [out, in], b [out] → [N, out], on the native backend with our op library loaded. */
-function matMulBias(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  registerMatMulBias();
+  );
   return tf.engine().runKernel(MATMUL_BIAS, { x, w, b });
 }
 

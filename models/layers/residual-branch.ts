@@ -9,7 +9,7 @@
  * does not need: the kernel computes da and dγ together, and dγ is dropped when γ is frozen.
  */
 import * as tf from '@tensorflow/tfjs';
-import { nativeOpsBackend, type NativeOpsBackend } from '../../compute/native-ops';
+import { nativeOpsBackend, registerOpKernel, type NativeOpsBackend } from '../../compute/native-ops';
 
 const BRANCH = 'RobustokResidualBranch';
 
@@ -19,33 +19,17 @@ export function setResidualBranch(enabled: boolean): void {
   kernelOn = enabled;
 }
 
-function register(): void {
-  if (tf.getKernel(BRANCH, 'tensorflow')) return;
-  tf.registerKernel({
-    kernelName: BRANCH,
-    backendName: 'tensorflow',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, a, gamma, scale } = inputs as Record<string, tf.Tensor>;
-      return (backend as unknown as NativeOpsBackend).executeSingleOutput(BRANCH, [], [x!, a!, gamma!, scale!]);
-    },
-  });
-  tf.registerGradient({
-    kernelName: BRANCH,
-    inputsToSave: ['x', 'a', 'gamma', 'scale'],
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const g = dy as tf.Tensor;
-      const [x, a, gamma, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-      const be = tf.backend() as unknown as NativeOpsBackend;
-      // both gradients in one pass; the one autodiff does not ask for is freed by its tidy
-      const [da, dgamma] = be.executeMultipleOutputs(`${BRANCH}Grad`, [], [g, a, gamma, scale], 2) as [tf.Tensor, tf.Tensor];
-      return {
-        x: () => g.reshape(x.shape), // a new handle on dy: the residual passes it through
-        a: () => da,
-        gamma: () => dgamma,
-        scale: () => tf.zerosLike(scale), // drop-path multipliers are constants
-      };
-    },
-  });
+/** Gradients of x + (a·γ)·s: both of a's and γ's from one kernel; the one autodiff does not ask for is freed by its tidy. */
+function branchGrad(g: tf.Tensor, saved: tf.Tensor[]): Record<string, () => tf.Tensor> {
+  const [x, a, gamma, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const be = tf.backend() as unknown as NativeOpsBackend;
+  const [da, dgamma] = be.executeMultipleOutputs(`${BRANCH}Grad`, [], [g, a, gamma, scale], 2) as [tf.Tensor, tf.Tensor];
+  return {
+    x: () => g.reshape(x.shape), // a new handle on dy: the residual passes it through
+    a: () => da,
+    gamma: () => dgamma,
+    scale: () => tf.zerosLike(scale), // drop-path multipliers are constants
+  };
 }
 
 /**
@@ -56,7 +40,7 @@ export function residualBranch(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor | un
   return tf.tidy(() => {
     const B = a.shape[0];
     if ((gamma || scale) && kernelOn && a.rank >= 2 && nativeOpsBackend(a)) {
-      register();
+      registerOpKernel(BRANCH, (be, i) => be.executeSingleOutput(BRANCH, [], [i.x!, i.a!, i.gamma!, i.scale!]), ['x', 'a', 'gamma', 'scale'], branchGrad);
       const d = a.shape[a.rank - 1] as number;
       const g = gamma ?? tf.ones([d]); // ×1 is exact: the same bits as leaving it out
       const s = tf.tensor1d(scale ?? new Float32Array(B).fill(1));
