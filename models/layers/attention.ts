@@ -120,7 +120,8 @@ type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
  */
 export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, bias?: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
   // with our op library q always takes the scale (its backward scales dS, so it needs q unscaled anyway)
-  const onQ = Number.isInteger(Math.log2(scale)) || nativeOpsBackend(q) !== undefined;
+  const ops = nativeOpsBackend(q);
+  const onQ = Number.isInteger(Math.log2(scale)) || ops !== undefined;
   const f = tf.customGrad<tf.Tensor>(((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
     const q1 = onQ ? qq.mul(scale) : qq;
     let scores = tf.matMul(q1, kk, false, true); // [B, nh, T, hs] x [B, nh, Tk, hs]ᵀ -> [B, nh, T, Tk]
@@ -133,7 +134,6 @@ export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number, 
     const pm = mask ? p.mul(mask) : p; // what multiplies v
     const o = tf.matMul(pm, vv); // [B, nh, T, Tk] x [B, nh, Tk, hs] -> [B, nh, T, hs]
     // with our op library the backward takes the unscaled q (the kernel scales dS instead; see below)
-    const ops = nativeOpsBackend(scores);
     const qSaved = ops ? qq : q1;
     save(mask ? [qSaved, kk, vv, p, o, pm, mask] : [qSaved, kk, vv, p, o, pm]); // saved, not captured: the caller's tidy frees the mask before the backward runs
     return {

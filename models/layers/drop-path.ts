@@ -14,8 +14,12 @@ export function dropPath(x: tf.Tensor, rate: number, rng: Rng): tf.Tensor {
   if (!(rate >= 0 && rate < 1)) throw new PipelineError('CONFIG_INVALID', `drop-path rate must be in [0, 1), got ${rate}`);
   if (rate === 0) return x.clone();
   const B = x.shape[0];
-  const scale = dropPathScale(B, rate, rng);
-  return tf.tidy(() => x.mul(tf.tensor(scale, [B, ...x.shape.slice(1).map(() => 1)]))); // [B] -> [B, 1, …] broadcast
+  return scaleSamples(x, dropPathScale(B, rate, rng));
+}
+
+/** x [B, ...] times one multiplier per sample (`scale`, B values), as dropPath applies them. */
+export function scaleSamples(x: tf.Tensor, scale: Float32Array): tf.Tensor {
+  return tf.tidy(() => x.mul(tf.tensor(scale, [x.shape[0], ...x.shape.slice(1).map(() => 1)]))); // [B] -> [B, 1, …] broadcast
 }
 
 /** The per-sample multipliers dropPath applies (1/(1 − rate) kept, 0 dropped): B draws, in sample order. */

@@ -8,7 +8,7 @@ import { initTensor, TRUNC_NORMAL_002, type Init } from './init';
 import { Module } from './module';
 import { PipelineError } from '../../core/errors';
 import { biasAdd, biasAddGrad, fusedBackend } from './native-fused';
-import { nativeOpsBackend, registerOpKernel } from '../../compute/native-ops';
+import { nativeOpsBackend, registerOpKernel, type NativeOpsBackend } from '../../compute/native-ops';
 
 export interface LinearOptions {
   inFeatures: number;
@@ -77,21 +77,23 @@ export function setMatMulBias(enabled: boolean): void {
   matMulBiasOn = enabled;
 }
 
+function matMulBiasRun(be: NativeOpsBackend, i: Record<string, tf.Tensor>): tf.Tensor {
+  return be.executeSingleOutput(MATMUL_BIAS, [{ name: 'num_args', type: be.binding.TF_ATTR_INT, value: 1 }], [i.x!, i.w!, i.b!]);
+}
+
+/** The ops autodiff of matMul(x, w, false, true) and BiasAdd would run, per input. g: [N, out]. */
+function matMulBiasGrad(g: tf.Tensor, saved: tf.Tensor[]): Record<string, () => tf.Tensor> {
+  const [xs, ws] = saved as [tf.Tensor, tf.Tensor];
+  return {
+    x: () => tf.matMul(g, ws), // [N, out] x [out, in] -> [N, in]
+    w: () => tf.matMul(g, xs, true, false), // [N, out]ᵀ x [N, in] -> [out, in]
+    b: () => biasAddGrad(tf.backend() as unknown as Parameters<typeof biasAddGrad>[0], g), // -> [out]
+  };
+}
+
 /** x [N, in], w [out, in], b [out] → [N, out], on the native backend with our op library loaded. */
 function matMulBias(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  registerOpKernel(
-    MATMUL_BIAS,
-    (be, i) => be.executeSingleOutput(MATMUL_BIAS, [{ name: 'num_args', type: be.binding.TF_ATTR_INT, value: 1 }], [i.x!, i.w!, i.b!]),
-    ['x', 'w'],
-    (g, saved) => {
-      const [xs, ws] = saved as [tf.Tensor, tf.Tensor]; // g: [N, out]
-      return {
-        x: () => tf.matMul(g, ws), // [N, out] x [out, in] -> [N, in]
-        w: () => tf.matMul(g, xs, true, false), // [N, out]ᵀ x [N, in] -> [out, in]
-        b: () => biasAddGrad(tf.backend() as unknown as Parameters<typeof biasAddGrad>[0], g), // -> [out]
-      };
-    },
-  );
+  registerOpKernel(MATMUL_BIAS, matMulBiasRun, ['x', 'w'], matMulBiasGrad);
   return tf.engine().runKernel(MATMUL_BIAS, { x, w, b });
 }
 

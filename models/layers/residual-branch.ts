@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { nativeOpsBackend, registerOpKernel, type NativeOpsBackend } from '../../compute/native-ops';
+import { scaleSamples } from './drop-path';
 
 const BRANCH = 'RobustokResidualBranch';
 
@@ -17,6 +18,10 @@ let kernelOn = true;
 /** Turns the one-kernel path off (false) or back on (A/B benches: bench/native-ops-ab.ts `residual-branch`). */
 export function setResidualBranch(enabled: boolean): void {
   kernelOn = enabled;
+}
+
+function branchRun(be: NativeOpsBackend, i: Record<string, tf.Tensor>): tf.Tensor {
+  return be.executeSingleOutput(BRANCH, [], [i.x!, i.a!, i.gamma!, i.scale!]);
 }
 
 /** Gradients of x + (a·γ)·s: both of a's and γ's from one kernel; the one autodiff does not ask for is freed by its tidy. */
@@ -40,14 +45,14 @@ export function residualBranch(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor | un
   return tf.tidy(() => {
     const B = a.shape[0];
     if ((gamma || scale) && kernelOn && a.rank >= 2 && nativeOpsBackend(a)) {
-      registerOpKernel(BRANCH, (be, i) => be.executeSingleOutput(BRANCH, [], [i.x!, i.a!, i.gamma!, i.scale!]), ['x', 'a', 'gamma', 'scale'], branchGrad);
+      registerOpKernel(BRANCH, branchRun, ['x', 'a', 'gamma', 'scale'], branchGrad);
       const d = a.shape[a.rank - 1] as number;
       const g = gamma ?? tf.ones([d]); // ×1 is exact: the same bits as leaving it out
       const s = tf.tensor1d(scale ?? new Float32Array(B).fill(1));
       return tf.engine().runKernel(BRANCH, { x, a, gamma: g, scale: s });
     }
     let b = gamma ? a.mul(gamma) : a;
-    if (scale) b = b.mul(tf.tensor(scale, [B, ...a.shape.slice(1).map(() => 1)])); // [B] -> [B, 1, …] broadcast
+    if (scale) b = scaleSamples(b, scale);
     return x.add(b);
   });
 }
