@@ -121,6 +121,11 @@ export function nativeThreads(env: NodeJS.ProcessEnv): { intra: number; inter: n
   const n = Number.isInteger(want) && want > 0 ? want : os.cpus().length;
   env.TF_NUM_INTRAOP_THREADS ??= String(n);
   env.TF_NUM_INTEROP_THREADS ??= String(n);
+  // each session's kernels get an intra-op pool of their own, sized by that session's config or else
+  // by TF_NUM_INTRAOP_THREADS, instead of all sharing the first one's: the RAR decode step runs its tiny
+  // kernels on one thread (models/rar-decoder-graph.ts) while training graphs keep all n. Sessions run
+  // one at a time here, so the pools do not compete; an idle pool's threads sleep.
+  env.TF_OVERRIDE_GLOBAL_THREADPOOL ??= '1';
   return { intra: Number(env.TF_NUM_INTRAOP_THREADS), inter: Number(env.TF_NUM_INTEROP_THREADS) };
 }
 

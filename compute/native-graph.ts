@@ -148,8 +148,11 @@ export class GraphBuilder {
     this.node('Identity', [tensor], { T: { type: dtype } }, `out_${name}`);
   }
 
-  /** Writes the SavedModel, loads it into a TensorFlow session and deletes the files. */
-  async load(): Promise<NativeGraph> {
+  /**
+   * Writes the SavedModel, loads it into a TensorFlow session and deletes the files. `session` sets the
+   * session's thread pools (`sessionConfig`).
+   */
+  async load(session: SessionThreads = {}): Promise<NativeGraph> {
     const pb = this.pb;
     const tfn = requireHere(nativePackage()) as { node: { loadSavedModel: (dir: string, tags: string[], sig: string) => Promise<SavedModelLike> } };
     const shape = () => {
@@ -185,6 +188,8 @@ export class GraphBuilder {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'robustok-graph-'));
     try {
       writeFileSync(path.join(dir, 'saved_model.pb'), saved.serializeBinary());
+      const config = sessionConfig(session);
+      if (config.length) writeFileSync(path.join(dir, SESSION_CONFIG_FILE), config);
       return new NativeGraph(await tfn.node.loadSavedModel(dir, TAGS, SIGNATURE));
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -232,6 +237,40 @@ export class GraphBuilder {
     this.nodes.push(n);
     return `${name}:0`;
   }
+}
+
+/**
+ * Thread pools of a loaded graph's session. TensorFlow gives a session's kernels an intra-op pool of
+ * their own (rather than the process-wide one) only when TF_OVERRIDE_GLOBAL_THREADPOOL is set before it
+ * starts (compute/backend.ts sets it); unset fields keep TensorFlow's defaults (TF_NUM_* variables).
+ */
+export interface SessionThreads {
+  intraOpThreads?: number;
+}
+
+/**
+ * The file the addon reads a session's ConfigProto from, next to saved_model.pb: tfjs-node's
+ * loadSavedModel takes no session options, so infra/native-tensorflow.sh patches its binding to apply
+ * this file's bytes with TF_SetConfig (an addon built without the patch ignores it).
+ */
+const SESSION_CONFIG_FILE = 'robustok_session_config.pb';
+
+/** `session` as a serialized tensorflow.ConfigProto: intra_op_parallelism_threads is field 2 (varint). */
+export function sessionConfig(session: SessionThreads): Uint8Array {
+  const bytes: number[] = [];
+  const n = session.intraOpThreads;
+  if (n !== undefined) {
+    if (!(Number.isInteger(n) && n >= 1 && n < 1 << 20)) throw new PipelineError('INTERNAL', `session intra-op threads ${n}`);
+    bytes.push((2 << 3) | 0); // field 2, wire type 0 (varint)
+    for (let v = n; ; v >>>= 7) {
+      if (v < 0x80) {
+        bytes.push(v);
+        break;
+      }
+      bytes.push((v & 0x7f) | 0x80);
+    }
+  }
+  return Uint8Array.from(bytes);
 }
 
 function dtypeEnum(pb: Protos, dtype: GraphDType): number {

@@ -322,6 +322,34 @@ fetch_napi_headers() {
   fi
 }
 
+# 3b. Our one change to the binding's sources (infra/tfjs-binding/robustok_session_config.h says why):
+# LoadSavedModel applies a session config found beside the SavedModel. Idempotent; a source that no
+# longer has the lines we anchor on fails the build instead of silently losing the change.
+BINDING_PATCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tfjs-binding"
+binding_patch_hash() {
+  { cat "$BINDING_PATCH_DIR"/*; declare -f patch_binding; } | sha256sum | cut -c1-16
+}
+patch_binding() {
+  cp "$BINDING_PATCH_DIR/robustok_session_config.h" "$PKG_DIR/binding/"
+  node -e '
+    const fs = require("fs");
+    const file = process.argv[1];
+    let src = fs.readFileSync(file, "utf8");
+    if (src.includes("robustok::ApplySessionConfig")) process.exit(0);
+    const edits = [
+      ["#include \"tfjs_backend.h\"\n", "#include \"robustok_session_config.h\"\n"],
+      ["  const char *export_dir = export_dir_string.c_str();\n",
+       "  if (!robustok::ApplySessionConfig(env, export_dir_string, session_options)) {\n" +
+       "    TF_DeleteSessionOptions(session_options);\n    TF_DeleteBuffer(run_options);\n    return nullptr;\n  }\n"],
+    ];
+    for (const [anchor, added] of edits) {
+      if (src.split(anchor).length !== 2) { console.error(`binding/tfjs_backend.cc: expected one line ${JSON.stringify(anchor)}`); process.exit(1); }
+      src = src.replace(anchor, anchor + added);
+    }
+    fs.writeFileSync(file, src);
+  ' "$PKG_DIR/binding/tfjs_backend.cc" || die "cannot patch tfjs-node's binding (infra/tfjs-binding): its sources changed"
+}
+
 # 4. The addon, at the path @mapbox/node-pre-gyp's find() will look for it.
 build_addon() {
   local t0 binding napi module_dir nodedir="" mode="$BUILD_MODE"
@@ -458,10 +486,10 @@ smoke_test() {
 write_stamp() {
   local tfv="$1"
   node -e '
-    const [file, tfjsNode, wheel, sha, tf, mode, cuda] = process.argv.slice(1);
-    require("fs").writeFileSync(file, JSON.stringify({ tfjsNode, wheel, sha256: sha, tensorflow: tf, cuda,
+    const [file, tfjsNode, wheel, sha, tf, mode, cuda, bindingPatch] = process.argv.slice(1);
+    require("fs").writeFileSync(file, JSON.stringify({ tfjsNode, wheel, sha256: sha, tensorflow: tf, cuda, bindingPatch,
       node: process.version, napi: process.versions.napi, builtWith: mode, builtAt: new Date().toISOString() }, null, 2) + "\n");
-  ' "$STAMP" "$TFJS_NODE_VERSION" "$TF_WHEEL" "$TF_WHEEL_SHA256" "$tfv" "$BUILT_WITH" "$(((GPU)) && [[ -f "$CUDA_DIR/.complete" ]] && echo wheels || echo none)"
+  ' "$STAMP" "$TFJS_NODE_VERSION" "$TF_WHEEL" "$TF_WHEEL_SHA256" "$tfv" "$BUILT_WITH" "$(((GPU)) && [[ -f "$CUDA_DIR/.complete" ]] && echo wheels || echo none)" "$(binding_patch_hash)"
 }
 
 stamp_matches() {
@@ -469,8 +497,9 @@ stamp_matches() {
   node -e '
     const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const p = require(process.argv[2] + "/package.json");
-    process.exit(s.tfjsNode === p.version && s.tfjsNode === process.argv[3] && s.sha256 === process.argv[4] && s.node === process.version ? 0 : 1);
-  ' "$STAMP" "$PKG_DIR" "$TFJS_NODE_VERSION" "$TF_WHEEL_SHA256" 2>/dev/null
+    process.exit(s.tfjsNode === p.version && s.tfjsNode === process.argv[3] && s.sha256 === process.argv[4] && s.node === process.version &&
+      s.bindingPatch === process.argv[5] ? 0 : 1);
+  ' "$STAMP" "$PKG_DIR" "$TFJS_NODE_VERSION" "$TF_WHEEL_SHA256" "$(binding_patch_hash)" 2>/dev/null
 }
 
 cmd_install() {
@@ -501,6 +530,7 @@ cmd_install() {
   fi
   install_tfjs_node
   stage_deps
+  patch_binding
   build_addon
   out=$(smoke_test) || die "the addon was built but does not work (see the error above)"
   ((GPU)) || build_ops

@@ -21,14 +21,20 @@
  * shared by every decoder (each feeds its own caches): loading and TensorFlow's first-run optimisation
  * of it take ~0.1–1 s.
  *
+ * The session runs each kernel on one thread and, with 2+ inter-op threads, the graph splits the rows
+ * into S shards that run side by side (`stepShards`); the shards' logits equal the unsplit graph's bit
+ * for bit.
+ *
  * Inputs: content [R, D] (the new position's embedding rows), pos [D] and time [D] (its position and
  * timestep rows), cond [R, D] (condition embeddings), k<i>/v<i> [R·nh·Lc, hs] (block i's caches, written
- * in place), rows [R·nh] int32 (each (row, head)'s first cache row, (r·nh + h)·Lc), p [] int32 (the
- * position), and the weights named in `weightFeeds`.
+ * in place; with S > 1 shards, k<i>_<s>/v<i>_<s> [R/S·nh·Lc, hs] each, `cacheInput`), rows [R/S·nh]
+ * int32 (each (row, head)'s first cache row within a shard, (r·nh + h)·Lc), p [] int32 (the position),
+ * and the weights named in `weightFeeds`.
  * Output: logits [R, K].
  */
 import * as tf from '@tensorflow/tfjs';
 import { PipelineError } from '../core/errors';
+import { backendInfo, isBackendInitialised } from '../compute/backend';
 import { GraphBuilder, type NativeGraph } from '../compute/native-graph';
 import type { Linear } from './layers/linear';
 import type { RarDecoderWeights } from './rar-decoder';
@@ -37,7 +43,55 @@ export interface RarStepGraph {
   graph: NativeGraph;
   /** The weight inputs by graph input name (model variables and the decoder's derived tensors). */
   weightFeeds: Record<string, tf.Tensor>;
+  /** Row shards: the graph splits the R rows into this many equal parts, each its own chain of kernels (`stepShards`). */
+  shards: number;
 }
+
+/** Cache input name of block `block`, kind k or v, shard `shard` of `shards`. */
+export function cacheInput(kind: 'k' | 'v', block: number, shard: number, shards: number): string {
+  return shards > 1 ? `${kind}${block}_${shard}` : `${kind}${block}`;
+}
+
+/**
+ * Fewest rows a shard gets. Below 16 rows TensorFlow's matmul takes another kernel path that rounds
+ * differently (smoke-size logits: shards of 8 rows differ from 16-row runs by up to 6e-7, shards of 16
+ * or 32 rows equal 64-row runs bit for bit), and a sample's tokens must not depend on the machine's
+ * thread count. test/unit/models/rar-decoder.test.ts checks the equality.
+ */
+export const MIN_SHARD_ROWS = 16;
+
+/**
+ * How many row shards a step graph for `rows` rows gets with `threads` inter-op threads: the largest
+ * s ≤ min(threads, 8) that divides rows into shards of at least MIN_SHARD_ROWS (1 when none does).
+ *
+ * Why shards: the step's kernels are too small to split over threads ([R, D] rows, R = 16–64 here); split
+ * by TensorFlow's intra-op pool they ran slower at 2 threads than at 1 (2.9 against 2.0 ms a step). So the
+ * session runs each kernel on one thread (`SESSION`) and the parallelism is across rows instead: every
+ * shard is an independent chain from the inputs to its logits, which TensorFlow's executor runs on its
+ * inter-op threads side by side, each kernel inline on the thread that made it ready.
+ */
+export function stepShards(rows: number, threads: number): number {
+  for (let s = Math.min(Math.max(1, Math.floor(threads)), 8); s > 1; s--) if (rows % s === 0 && rows / s >= MIN_SHARD_ROWS) return s;
+  return 1;
+}
+
+/**
+ * `stepShards` for this process: its inter-op thread count, or ROBUSTOK_RAR_STEP_SHARDS=n (a bench A/B
+ * switch; still only a divisor of rows).
+ */
+export function stepShardsFor(rows: number): number {
+  const forced = process.env.ROBUSTOK_RAR_STEP_SHARDS;
+  if (forced !== undefined && forced !== '' && forced !== 'auto') {
+    const n = Number(forced);
+    if (!(Number.isInteger(n) && n >= 1))
+      throw new PipelineError('CONFIG_INVALID', `ROBUSTOK_RAR_STEP_SHARDS must be auto or a positive integer, got "${forced}"`);
+    return stepShards(rows, n);
+  }
+  return stepShards(rows, isBackendInitialised() ? (backendInfo().interOpThreads ?? 1) : 1);
+}
+
+/** The step session's thread settings: one intra-op thread (see `stepShards`). */
+const SESSION = { intraOpThreads: 1 } as const;
 
 function bias(l: Linear, what: string): tf.Tensor {
   if (!l.bias) throw new PipelineError('INTERNAL', `RAR step graph: ${what} has no bias`);
@@ -72,20 +126,21 @@ function stepWeightFeeds(w: RarDecoderWeights): Record<string, tf.Tensor> {
  * The step graph for `w`'s config, and its weight feeds. The graph is built and loaded at the first call
  * per config only: building its ~300 nodes costs ~2 ms, paid otherwise at every sampling call.
  */
-export async function buildRarStepGraph(w: RarDecoderWeights): Promise<RarStepGraph> {
+export async function buildRarStepGraph(w: RarDecoderWeights, shards = 1): Promise<RarStepGraph> {
+  if (!(Number.isInteger(shards) && shards >= 1)) throw new PipelineError('INTERNAL', `RAR step graph: ${shards} shards`);
   const feeds = stepWeightFeeds(w);
   const epsValues = [w.eps, w.qkEps, w.finalEps].map((t) => t.dataSync()[0] as number);
-  const key = JSON.stringify({ config: w.model.config, eps: epsValues });
+  const key = JSON.stringify({ config: w.model.config, eps: epsValues, shards });
   let graph = loaded.get(key);
   if (!graph) {
-    graph = stepGraph(w, feeds, epsValues).load();
+    graph = stepGraph(w, feeds, epsValues, shards).load(SESSION);
     loaded.set(key, graph);
     graph.catch(() => loaded.delete(key)); // a failed load is retried by the next caller
   }
-  return { graph: await graph, weightFeeds: feeds };
+  return { graph: await graph, weightFeeds: feeds, shards };
 }
 
-function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsValues: number[]): GraphBuilder {
+function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsValues: number[], shards: number): GraphBuilder {
   const m = w.model;
   const { hiddenSize: D, numHeads: nh, imageSeqLen: L } = m.config;
   const hs = D / nh;
@@ -93,12 +148,16 @@ function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsVa
   const blocks = m.blocks.items;
   const g = new GraphBuilder();
   const declared = new Set<string>();
+  const weightNodes = new Map<string, string>();
   const weight = (name: string) => {
     const t = feeds[name];
     if (!t) throw new PipelineError('INTERNAL', `RAR step graph: no weight feed "${name}"`);
     declared.add(name);
-    return g.input(name, t.rank);
+    let node = weightNodes.get(name);
+    if (!node) weightNodes.set(name, (node = g.input(name, t.rank))); // one input, read by every shard
+    return node;
   };
+  const cacheFeed = (kind: 'k' | 'v', block: number, shard: number) => g.input(cacheInput(kind, block, shard, shards), 2);
   const add = (a: string, b: string) => g.op('AddV2', [a, b]);
   const mul = (a: string, b: string) => g.op('Mul', [a, b]);
   const matMulT = (a: string, b: string) => g.op('MatMul', [a, b], { transpose_a: { b: false }, transpose_b: { b: true } }); // [N, in] x [out, in]ᵀ
@@ -139,33 +198,45 @@ function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsVa
   const mask = g.op('SelectV2', [later, g.constFloat(-Infinity), g.constFloat(0)]);
   // writes the new [R, nh, 1, hs] rows into the fed cache [R·nh·Lc, hs] and views it as [R, nh, Lc, hs]
   const cached = (cache: string, rows: string) => reshape(g.op('InplaceUpdate', [cache, idx, reshape(rows, [-1, hs])]), [-1, nh, Lc, hs]); // [R, nh, 1, hs] -> [R·nh, hs]; [R·nh·Lc, hs] -> [R, nh, Lc, hs]
-  let x = add(g.input('content', 2), g.input('pos', 1));
-  const c = add(g.input('cond', 2), g.input('time', 1));
-  const mods = split(
-    add(g.op('MatMul', [mul(c, g.op('Sigmoid', [c])), weight('adaT')], { transpose_a: { b: false }, transpose_b: { b: false } }), weight('adaB')),
-    new Array<number>(w.chunks).fill(D),
-    1,
-  );
-  blocks.forEach((blk, i) => {
-    const [A1, B1, G1, A2, B2, G2] = mods.slice(6 * i, 6 * i + 6) as [string, string, string, string, string, string];
-    const z = add(mul(normalize(x, eps), A1), B1);
-    const qkv = reshape(add(matMulT(z, weight(`qkvW${i}`)), weight(`qkvB${i}`)), [-1, 3 * nh, 1, hs]);
-    const [qk, v] = split(qkv, [2 * nh, nh], 1) as [string, string];
-    const qkn = add(mul(normalize(qk, qkEps), weight(`qkW${i}`)), weight(`qkB${i}`));
-    const [q, k] = split(qkn, [nh, nh], 1) as [string, string];
-    const K = cached(g.input(`k${i}`, 2), k);
-    const V = cached(g.input(`v${i}`, 2), v);
-    const o = reshape(bmm(g.op('Softmax', [add(bmm(q, K, true), mask)]), V), [-1, D]); // [R, nh, 1, Lc] x [R, nh, Lc, hs] -> [R, nh, 1, hs] -> [R, D]
-    x = add(x, mul(G1, add(matMulT(o, weight(`projW${i}`)), weight(`projB${i}`))));
-    const h = add(matMulT(add(mul(normalize(x, eps), A2), B2), weight(`fc1W${i}`)), weight(`fc1B${i}`));
-    const u = mul(h, add(g.op('Erf', [h]), one));
-    x = add(x, mul(G2, add(matMulT(u, weight(`fc2W${i}`)), weight(`fc2B${i}`))));
-  });
-  const [Af, Bf] = mods.slice(6 * blocks.length) as [string, string];
-  g.output('logits', add(matMulT(add(mul(normalize(x, finalEps), Af), Bf), weight('lmW')), weight('lmB')));
+  const pos = g.input('pos', 1);
+  const time = g.input('time', 1);
+  // [R, D] -> shards × [R/shards, D]
+  const rowsOf = (x: string) => (shards > 1 ? GraphBuilder.outputs(g.op('Split', [g.constInt([0], []), x], { num_split: { i: shards } }), shards) : [x]);
+  const content = rowsOf(g.input('content', 2));
+  const cond = rowsOf(g.input('cond', 2));
+  const logits = content.map((rows, s) => shardLogits(rows, cond[s] as string, s));
+  g.output('logits', shards > 1 ? g.op('ConcatV2', [...logits, g.constInt([0], [])], { N: { i: shards }, Tidx: { type: 'int32' } }) : (logits[0] as string));
   const unused = Object.keys(feeds).filter((n) => !declared.has(n));
   if (unused.length) throw new PipelineError('INTERNAL', `RAR step graph: weight feeds ${unused.join(', ')} are not graph inputs`);
   return g;
+
+  /** One shard's chain: its content and condition rows [r, D] to its logits [r, K]. */
+  function shardLogits(contentRows: string, condRows: string, shard: number): string {
+    let x = add(contentRows, pos);
+    const c = add(condRows, time);
+    const mods = split(
+      add(g.op('MatMul', [mul(c, g.op('Sigmoid', [c])), weight('adaT')], { transpose_a: { b: false }, transpose_b: { b: false } }), weight('adaB')),
+      new Array<number>(w.chunks).fill(D),
+      1,
+    );
+    blocks.forEach((blk, i) => {
+      const [A1, B1, G1, A2, B2, G2] = mods.slice(6 * i, 6 * i + 6) as [string, string, string, string, string, string];
+      const z = add(mul(normalize(x, eps), A1), B1);
+      const qkv = reshape(add(matMulT(z, weight(`qkvW${i}`)), weight(`qkvB${i}`)), [-1, 3 * nh, 1, hs]);
+      const [qk, v] = split(qkv, [2 * nh, nh], 1) as [string, string];
+      const qkn = add(mul(normalize(qk, qkEps), weight(`qkW${i}`)), weight(`qkB${i}`));
+      const [q, k] = split(qkn, [nh, nh], 1) as [string, string];
+      const K = cached(cacheFeed('k', i, shard), k);
+      const V = cached(cacheFeed('v', i, shard), v);
+      const o = reshape(bmm(g.op('Softmax', [add(bmm(q, K, true), mask)]), V), [-1, D]); // [R, nh, 1, Lc] x [R, nh, Lc, hs] -> [R, nh, 1, hs] -> [R, D]
+      x = add(x, mul(G1, add(matMulT(o, weight(`projW${i}`)), weight(`projB${i}`))));
+      const h = add(matMulT(add(mul(normalize(x, eps), A2), B2), weight(`fc1W${i}`)), weight(`fc1B${i}`));
+      const u = mul(h, add(g.op('Erf', [h]), one));
+      x = add(x, mul(G2, add(matMulT(u, weight(`fc2W${i}`)), weight(`fc2B${i}`))));
+    });
+    const [Af, Bf] = mods.slice(6 * blocks.length) as [string, string];
+    return add(matMulT(add(mul(normalize(x, finalEps), Af), Bf), weight('lmW')), weight('lmB'));
+  }
 }
 
 let aliasProbe: Promise<boolean> | undefined;

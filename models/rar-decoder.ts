@@ -27,7 +27,7 @@ import { PipelineError } from '../core/errors';
 import type { LayerNorm } from './layers/layer-norm';
 import type { Linear } from './layers/linear';
 import type { Rar } from './rar';
-import { buildRarStepGraph, inPlaceUpdatesAlias, type RarStepGraph } from './rar-decoder-graph';
+import { buildRarStepGraph, cacheInput, inPlaceUpdatesAlias, stepShardsFor, type RarStepGraph } from './rar-decoder-graph';
 
 /** cls + condition. */
 const PREFIX = 2;
@@ -182,9 +182,9 @@ export class RarDecoderWeights {
    * of ~230 eager kernels; elsewhere, or where the graph's in-place cache writes do not reach the fed
    * tensors (`inPlaceUpdatesAlias`), a no-op. Same ops, so the same logits up to kernel-level rounding.
    */
-  async useNativeGraph(): Promise<void> {
+  async useNativeGraph(rows?: number): Promise<void> {
     if (tf.getBackend() !== 'tensorflow' || this.step || !(await inPlaceUpdatesAlias())) return;
-    this.step = await buildRarStepGraph(this);
+    this.step = await buildRarStepGraph(this, rows === undefined ? 1 : stepShardsFor(rows));
     this.positions = Array.from({ length: this.model.config.imageSeqLen + 1 }, (_, i) => tf.scalar(i, 'int32'));
   }
 
@@ -212,12 +212,14 @@ export class RarDecoder {
   private readonly w: RarDecoderWeights;
   private readonly rows: number;
   private readonly condEmb: tf.Tensor; // [R, D]
-  /** Per block: eager steps [R, nh, t, hs] (grown by concatenation); the graph step [R·nh·(L + 1), hs], written in place. */
+  /** Per block, eager steps only: [R, nh, t, hs], grown by concatenation. */
   private readonly k: (tf.Tensor | undefined)[];
   private readonly v: (tf.Tensor | undefined)[];
+  /** The graph step's caches, [R/S·nh·(L + 1), hs] per block, kind and shard, written in place. */
+  private readonly graphCaches: tf.Tensor[] = [];
   /** The graph step's feeds that stay the same at every position (weights, caches, condition, cache rows). */
   private readonly graphFeeds: Record<string, tf.Tensor> | undefined;
-  private readonly cacheRows: tf.Tensor | undefined; // [R·nh] int32: (r·nh + h)·(L + 1)
+  private readonly cacheRows: tf.Tensor | undefined; // [R/S·nh] int32: (r·nh + h)·(L + 1), r within a shard
   private position = 0;
 
   constructor(weights: RarDecoderWeights, condition: Int32Array) {
@@ -230,7 +232,8 @@ export class RarDecoder {
     }
     this.condEmb = tf.tidy(() => tf.gather(m.embeddings.weight, tf.tensor1d(condition, 'int32'))); // [R] -> [R, D]
     const { numHeads: nh, hiddenSize: D, imageSeqLen: L } = m.config;
-    const step = weights.step;
+    // a graph split into S row shards takes R rows only in S equal parts; other row counts run eagerly
+    const step = weights.step && this.rows % weights.step.shards === 0 ? weights.step : undefined;
     if (!step) {
       this.k = m.blocks.items.map(() => undefined);
       this.v = m.blocks.items.map(() => undefined);
@@ -240,16 +243,23 @@ export class RarDecoder {
     // must be a buffer of its own and never shared: each tf.zeros uploads a new array, whereas a clone
     // would share its source's buffer and see the writes
     const Lc = L + 1;
-    const cache = () => tf.zeros([this.rows * nh * Lc, D / nh]);
-    this.k = m.blocks.items.map(cache);
-    this.v = m.blocks.items.map(cache);
+    const S = step.shards;
+    const shardRows = this.rows / S;
+    this.k = m.blocks.items.map(() => undefined);
+    this.v = m.blocks.items.map(() => undefined);
     this.cacheRows = tf.tensor1d(
-      Int32Array.from({ length: this.rows * nh }, (_, j) => j * Lc),
+      Int32Array.from({ length: shardRows * nh }, (_, j) => j * Lc),
       'int32',
     );
     const feeds: Record<string, tf.Tensor> = { ...step.weightFeeds, cond: this.condEmb, rows: this.cacheRows };
-    this.k.forEach((t, i) => (feeds[`k${i}`] = t as tf.Tensor));
-    this.v.forEach((t, i) => (feeds[`v${i}`] = t as tf.Tensor));
+    for (const kind of ['k', 'v'] as const)
+      m.blocks.items.forEach((_, i) => {
+        for (let s = 0; s < S; s++) {
+          const cache = tf.zeros([shardRows * nh * Lc, D / nh]); // shard s's rows s·R/S .. (s+1)·R/S − 1
+          this.graphCaches.push(cache);
+          feeds[cacheInput(kind, i, s, S)] = cache;
+        }
+      });
     this.graphFeeds = feeds;
   }
 
@@ -287,7 +297,8 @@ export class RarDecoder {
   dispose(): void {
     this.condEmb.dispose();
     this.cacheRows?.dispose();
-    for (const t of [...this.k, ...this.v]) t?.dispose();
+    for (const t of [...this.k, ...this.v, ...this.graphCaches]) t?.dispose();
+    this.graphCaches.length = 0;
     this.k.fill(undefined);
     this.v.fill(undefined);
   }

@@ -122,7 +122,7 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
   const total = chunks.size * L;
   const weights = o.kvCache === false ? undefined : new RarDecoderWeights(model);
   try {
-    await weights?.useNativeGraph();
+    await weights?.useNativeGraph((o.guidanceScale !== 0 ? 2 : 1) * (M ?? B)); // rows a model batch feeds (sampleChunk)
     for (const rows of chunks.values()) {
       const samples = rows.map((i) => (i === undefined ? undefined : { classId: classes[i] as number, rng: sampleRng(o.seed, indices[i] as number), at: i }));
       await sampleChunk(model, weights, samples, o, out, () => o.onStep?.(++done, total));

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { onNativeBackend } from '../../helpers/native-backend';
-import { GraphBuilder } from '../../../compute/native-graph';
+import { existsSync, readdirSync } from 'node:fs';
+import { GraphBuilder, sessionConfig, type SessionThreads } from '../../../compute/native-graph';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
 test('a built graph equals the eager ops it spells out', async (t) => {
@@ -71,3 +72,43 @@ test('opExact adds an op with only the given attributes (BatchMatMulV3 has Ta/Tb
     tf.dispose([av, bv]);
   });
 });
+
+test('sessionConfig: a tensorflow.ConfigProto with intra_op_parallelism_threads (field 2, varint)', () => {
+  assert.deepEqual([...sessionConfig({})], []);
+  assert.deepEqual([...sessionConfig({ intraOpThreads: 1 })], [0x10, 1]);
+  assert.deepEqual([...sessionConfig({ intraOpThreads: 300 })], [0x10, 0xac, 0x02]); // 300 = 0b10_0101100
+  assert.throws(() => sessionConfig({ intraOpThreads: 0 }), { code: 'INTERNAL' });
+  assert.throws(() => sessionConfig({ intraOpThreads: 1.5 }), { code: 'INTERNAL' });
+});
+
+test(
+  "a loaded graph's session gets the intra-op pool its config asks for (the addon applies the config; TF_OVERRIDE_GLOBAL_THREADPOOL gives each session its own pool)",
+  { skip: !existsSync('/proc/self/task') && 'needs /proc to count threads' },
+  async (t) => {
+    await onNativeBackend(t, async () => {
+      const tasks = () => readdirSync('/proc/self/task').length;
+      const loadAndRun = async (session: SessionThreads) => {
+        const g = new GraphBuilder();
+        const x = g.input('a', 2);
+        g.output('y', g.op('MatMul', [x, x], { transpose_a: { b: false }, transpose_b: { b: false } }));
+        const graph = await g.load(session);
+        const a = tf.ones([64, 64]);
+        graph.run({ a }).y?.dispose();
+        a.dispose();
+        return graph;
+      };
+      const warm = await loadAndRun({}); // the first session also starts process-wide pools
+      const t0 = tasks();
+      const three = await loadAndRun({ intraOpThreads: 3 });
+      const t1 = tasks();
+      const one = await loadAndRun({ intraOpThreads: 1 });
+      const t2 = tasks();
+      assert.equal(
+        t1 - t0 - (t2 - t1),
+        2,
+        `OS threads ${t0} → ${t1} (a session asking for 3) → ${t2} (asking for 1): each session's pool should follow its config`,
+      );
+      [warm, three, one].forEach((g) => g.dispose());
+    });
+  },
+);

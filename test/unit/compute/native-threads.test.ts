@@ -26,6 +26,7 @@ test('nativeThreads: all cores by default, ROBUSTOK_THREADS, explicit TensorFlow
   const all: NodeJS.ProcessEnv = {};
   assert.deepEqual(nativeThreads(all), { intra: os.cpus().length, inter: os.cpus().length });
   assert.equal(all.TF_NUM_INTRAOP_THREADS, String(os.cpus().length), 'exported for TensorFlow to read');
+  assert.equal(all.TF_OVERRIDE_GLOBAL_THREADPOOL, '1', 'a pool per session (compute/native-graph.ts SessionThreads)');
   assert.deepEqual(nativeThreads({ ROBUSTOK_THREADS: '1' }), { intra: 1, inter: 1 });
   assert.deepEqual(nativeThreads({ ROBUSTOK_THREADS: 'lots' }), { intra: os.cpus().length, inter: os.cpus().length });
   assert.deepEqual(nativeThreads({ ROBUSTOK_THREADS: '1', TF_NUM_INTRAOP_THREADS: '3' }), { intra: 3, inter: 1 });

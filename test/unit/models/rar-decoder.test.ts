@@ -12,6 +12,7 @@ import { onNativeBackend } from '../../helpers/native-backend';
 import type { Rar } from '../../../models/rar';
 import { RarConfig } from '../../../models/rar-config';
 import { RarDecoder, RarDecoderWeights } from '../../../models/rar-decoder';
+import { MIN_SHARD_ROWS, stepShards } from '../../../models/rar-decoder-graph';
 import { perturbedRar } from '../../helpers/rar-models';
 import { expectNoTensorLeak, relativeError } from '../../helpers/tensors';
 
@@ -116,6 +117,61 @@ test('graph decoders each write their own caches in place: two stepped alternate
     },
     'tfjs-node not available: the step graph runs only there',
   );
+});
+
+test("a step graph split into row shards gives the unsplit graph's logits bit for bit (shards of 16 rows, tfjs-node)", async (t) => {
+  await onNativeBackend(
+    t,
+    async () => {
+      // wider than `tiny`, so the products are matmuls of the kind sampling runs
+      const cfg = RarConfig.parse({ hiddenSize: 64, numLayers: 2, numHeads: 2, intermediateSize: 128, imageSeqLen: 6, codebookSize: 40, numClasses: 3 });
+      const m = perturbedRar(cfg, { initSeed: 5, drawSeed: 105, std: 0.3, normWeightsAroundOne: true });
+      const R = 2 * MIN_SHARD_ROWS;
+      const cond = Int32Array.from({ length: R }, (_, r) => (r < R / 2 ? (m.conditionIds([r % 3])[0] as number) : m.tokens.nullClassId));
+      const ids = (s: number) => Int32Array.from({ length: R }, (_, r) => (3 * s + 5 * r) % cfg.codebookSize);
+      const run = async (shards: string): Promise<Float32Array[]> => {
+        const before = process.env.ROBUSTOK_RAR_STEP_SHARDS;
+        process.env.ROBUSTOK_RAR_STEP_SHARDS = shards;
+        const weights = new RarDecoderWeights(m);
+        try {
+          await weights.useNativeGraph(R);
+        } finally {
+          if (before === undefined) delete process.env.ROBUSTOK_RAR_STEP_SHARDS;
+          else process.env.ROBUSTOK_RAR_STEP_SHARDS = before;
+        }
+        assert.equal(weights.step?.shards, Number(shards));
+        const out: Float32Array[] = [];
+        await expectNoTensorLeak(() => {
+          const dec = new RarDecoder(weights, cond);
+          for (let s = 0; s < cfg.imageSeqLen; s++) {
+            const logits = s === 0 ? dec.start() : dec.next(ids(s - 1));
+            out.push(logits.dataSync() as Float32Array);
+            logits.dispose();
+          }
+          dec.dispose();
+        });
+        weights.dispose();
+        return out;
+      };
+      const whole = await run('1');
+      const split = await run('2');
+      whole.forEach((w, s) => assert.deepEqual(split[s], w, `step ${s}`));
+      m.dispose();
+    },
+    'tfjs-node not available: the step graph runs only there',
+  );
+});
+
+test('stepShards: up to the thread count (at most 8), dividing the rows into shards of at least MIN_SHARD_ROWS', () => {
+  assert.equal(stepShards(64, 2), 2);
+  assert.equal(stepShards(32, 2), 2);
+  assert.equal(stepShards(16, 2), 1); // shards of 8 rows would round differently
+  assert.equal(stepShards(64, 1), 1);
+  assert.equal(stepShards(96, 4), 4);
+  assert.equal(stepShards(48, 4), 3);
+  assert.equal(stepShards(34, 2), 2);
+  assert.equal(stepShards(30, 2), 1);
+  assert.equal(stepShards(1024, 64), 8);
 });
 
 test('decoder refuses misuse without leaking', async () => {
