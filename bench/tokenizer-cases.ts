@@ -47,7 +47,7 @@ export interface TokenizerCaseSpec {
   perturbation: { alpha: number; beta: number; delta: number };
   /** The generator optimizer of tokenizer.train's defaults. */
   adamw: { lr: number; beta1: number; beta2: number; weightDecay: number };
-  /** Train cases: `graph` runs each step under withDeferredExecution (compute/deferred-execution.ts). */
+  /** `graph`: each step (train) or batch (encode) under withDeferredExecution (compute/deferred-execution.ts). */
   exec?: 'eager' | 'graph';
 }
 
@@ -108,12 +108,13 @@ export function oursTokenizerCase(c: TokenizerCaseSpec): { run: () => void; disp
   const S = c.size.model.image_size;
   const images = tf.randomUniform([c.size.batch, 3, S, S], -1, 1, 'float32', 2); // NCHW in [-1, 1]
   if (c.kind === 'encode') {
+    const encode = () => {
+      const codes = model.encodeCodes(images);
+      codes.dataSync();
+      codes.dispose();
+    };
     return {
-      run: () => {
-        const codes = model.encodeCodes(images);
-        codes.dataSync();
-        codes.dispose();
-      },
+      run: c.exec === 'graph' ? () => withDeferredExecution(encode) : encode,
       dispose: () => {
         images.dispose();
         model.dispose();

@@ -24,14 +24,10 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
   const bothSides = alternatingSides();
   for (const threads of settings) {
-    // train cases also as `(graph)`: each step under withDeferredExecution (compute/deferred-execution.ts), with
-    // PyTorch timed again next to it; its warm-up covers learning the step and building its graphs
-    const graphCases =
-      ctx.backend.backend === 'tensorflow'
-        ? tokenizerCases()
-            .filter((c) => c.kind === 'train')
-            .map((c) => ({ ...c, exec: 'graph' as const, name: `${c.name} (graph)` }))
-        : [];
+    // every case also as `(graph)`, as the stages run it (tokenizer.train/posttrain each step, tokenizer.pretokenize
+    // each batch): under withDeferredExecution (compute/deferred-execution.ts), with PyTorch timed again next to
+    // it; its warm-up covers learning the step and building its graphs
+    const graphCases = ctx.backend.backend === 'tensorflow' ? tokenizerCases().map((c) => ({ ...c, exec: 'graph' as const, name: `${c.name} (graph)` })) : [];
     for (const c of [...tokenizerCases(), ...graphCases]) {
       const input = { cases: [c], reps, warmup: c.exec === 'graph' ? warmup + 3 : warmup, profile: ctx.profile };
       const load1 = os.loadavg()[0] as number;
