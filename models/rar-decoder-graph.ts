@@ -76,8 +76,8 @@ export function stepShards(rows: number, threads: number): number {
 }
 
 /**
- * `stepShards` for this process: its inter-op thread count, or ROBUSTOK_RAR_STEP_SHARDS=n (a bench A/B
- * switch; still only a divisor of rows).
+ * `stepShards` for this process: its inter-op thread count (1 on a GPU), or ROBUSTOK_RAR_STEP_SHARDS=n
+ * (a bench A/B switch; still only a divisor of rows).
  */
 export function stepShardsFor(rows: number): number {
   const forced = process.env.ROBUSTOK_RAR_STEP_SHARDS;
@@ -87,7 +87,10 @@ export function stepShardsFor(rows: number): number {
       throw new PipelineError('CONFIG_INVALID', `ROBUSTOK_RAR_STEP_SHARDS must be auto or a positive integer, got "${forced}"`);
     return stepShards(rows, n);
   }
-  return stepShards(rows, isBackendInitialised() ? (backendInfo().interOpThreads ?? 1) : 1);
+  if (!isBackendInitialised()) return 1;
+  const info = backendInfo();
+  // on a GPU the kernels do not run on the CPU threads: shards would only make more, smaller launches
+  return info.gpu ? 1 : stepShards(rows, info.interOpThreads ?? 1);
 }
 
 /** The step session's thread settings: one intra-op thread (see `stepShards`). */
