@@ -213,7 +213,7 @@ function stepGraph(w: RarDecoderWeights, feeds: Record<string, tf.Tensor>, epsVa
   if (unused.length) throw new PipelineError('INTERNAL', `RAR step graph: weight feeds ${unused.join(', ')} are not graph inputs`);
   return g;
 
-  /** One shard's chain: its content and condition rows [r, D] to its logits [r, K]. */
+  /** One shard's chain: its content and condition rows [r, D] to its logits [r, K] (r = R/S; the shapes below say R for r). */
   function shardLogits(contentRows: string, condRows: string, shard: number): string {
     let x = add(contentRows, pos);
     const c = add(condRows, time);

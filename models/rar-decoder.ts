@@ -181,6 +181,8 @@ export class RarDecoderWeights {
    * On the native backend, runs each step as one TensorFlow graph (models/rar-decoder-graph.ts) instead
    * of ~230 eager kernels; elsewhere, or where the graph's in-place cache writes do not reach the fed
    * tensors (`inPlaceUpdatesAlias`), a no-op. Same ops, so the same logits up to kernel-level rounding.
+   * `rows`: the row count the decoders will have, which picks the graph's row shards (`stepShardsFor`;
+   * none when absent). The first call decides; decoders whose rows the shards do not divide run eagerly.
    */
   async useNativeGraph(rows?: number): Promise<void> {
     if (tf.getBackend() !== 'tensorflow' || this.step || !(await inPlaceUpdatesAlias())) return;
