@@ -236,19 +236,15 @@ export class RarDecoder {
     const { numHeads: nh, hiddenSize: D, imageSeqLen: L } = m.config;
     // a graph split into S row shards takes R rows only in S equal parts; other row counts run eagerly
     const step = weights.step && this.rows % weights.step.shards === 0 ? weights.step : undefined;
-    if (!step) {
-      this.k = m.blocks.items.map(() => undefined);
-      this.v = m.blocks.items.map(() => undefined);
-      return;
-    }
+    this.k = m.blocks.items.map(() => undefined);
+    this.v = m.blocks.items.map(() => undefined);
+    if (!step) return;
     // the graph writes each position's rows into these in place (models/rar-decoder-graph.ts), so each
     // must be a buffer of its own and never shared: each tf.zeros uploads a new array, whereas a clone
     // would share its source's buffer and see the writes
     const Lc = L + 1;
     const S = step.shards;
     const shardRows = this.rows / S;
-    this.k = m.blocks.items.map(() => undefined);
-    this.v = m.blocks.items.map(() => undefined);
     this.cacheRows = tf.tensor1d(
       Int32Array.from({ length: shardRows * nh }, (_, j) => j * Lc),
       'int32',

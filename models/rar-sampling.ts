@@ -122,7 +122,7 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
   const total = chunks.size * L;
   const weights = o.kvCache === false ? undefined : new RarDecoderWeights(model);
   try {
-    await weights?.useNativeGraph((o.guidanceScale !== 0 ? 2 : 1) * (M ?? B)); // rows a model batch feeds (sampleChunk)
+    await weights?.useNativeGraph(modelRows(o, M ?? B));
     for (const rows of chunks.values()) {
       const samples = rows.map((i) => (i === undefined ? undefined : { classId: classes[i] as number, rng: sampleRng(o.seed, indices[i] as number), at: i }));
       await sampleChunk(model, weights, samples, o, out, () => o.onStep?.(++done, total));
@@ -131,6 +131,11 @@ export async function sampleRar(model: Rar, classes: ArrayLike<number>, o: RarSa
     weights?.dispose();
   }
   return out;
+}
+
+/** Rows a model batch of `samples` runs through the model: [class; null] with guidance, else one each. */
+function modelRows(o: RarSamplingOptions, samples: number): number {
+  return o.guidanceScale !== 0 ? 2 * samples : samples;
 }
 
 interface ChunkRow {
@@ -157,7 +162,7 @@ async function sampleChunk(
   const B = rows.length;
   const tfc = o.teacherForcing;
   const guided = o.guidanceScale !== 0;
-  const R = guided ? 2 * B : B; // rows through the model: [class; null]
+  const R = modelRows(o, B);
   const condIds = model.conditionIds(rows.map((r) => r?.classId ?? 0));
   const condAll = guided ? Int32Array.from([...condIds, ...new Array<number>(B).fill(model.tokens.nullClassId)]) : condIds;
   const decoder = weights && new RarDecoder(weights, condAll);
