@@ -10,6 +10,13 @@ import { caseFlops, computeCases, type CaseSpec } from './compute-cases';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
 import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
 
+/**
+ * Time floor of a case's timed calls on each side (bench/threads.ts timeSteps): most cases here take
+ * 0.5–10 ms, and a median of 5 such calls moved by up to 2× between runs of the suite.
+ */
+const MIN_MS = 500;
+const QUICK_MIN_MS = 150;
+
 interface OursOutput {
   results: Record<string, StepTiming>;
 }
@@ -36,8 +43,9 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
     const load1 = os.loadavg()[0] as number;
     ctx.log(`  ${specs.length} cases at ${threads} thread(s) each side (load ${load1.toFixed(1)})…`);
     // one child per side and thread count: all cases in a row, ours first then PyTorch
-    const ours = runOursInChild<OursOutput>('compute-ours.ts', { cases: specs, reps: ctx.reps }, threads, ctx.backend.backend).results;
-    const torch = ctx.torch ? runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch_bench.py', { cases: specs, reps: ctx.reps }, threads).results : {};
+    const timing = { cases: specs, reps: ctx.reps, minMs: ctx.quick ? QUICK_MIN_MS : MIN_MS };
+    const ours = runOursInChild<OursOutput>('compute-ours.ts', timing, threads, ctx.backend.backend).results;
+    const torch = ctx.torch ? runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch_bench.py', timing, threads).results : {};
     for (const c of specs) {
       const o = ours[c.name];
       if (!o) continue;
@@ -54,6 +62,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
         peak_gflops: ctx.peakGflops,
         ours_cores: o.cores,
         ours_range_ms: [o.min_ms, o.max_ms],
+        ours_reps: o.reps,
         load1,
         ...(c.reference ? { reference: c.reference } : {}),
       });

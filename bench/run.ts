@@ -40,6 +40,8 @@ export interface BenchCase {
   ours_cores?: number;
   torch_cores?: number | null;
   ours_range_ms?: [number, number];
+  /** Timed calls behind ours_ms (suites with a time floor run fast cases more than --reps times). */
+  ours_reps?: number;
   torch_range_ms?: [number, number] | null;
   /** CLI cases: `node -e 0` timed in the same run; their ratio is ours_ms / node_ms (bench/cli.suite.ts). */
   node_ms?: number;

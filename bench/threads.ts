@@ -32,6 +32,9 @@ export function threadEnv(threads: number): Record<string, string> {
   };
 }
 
+/** Cap on the calls `timeSteps` makes to reach its time floor (a 10 µs kernel would otherwise run 50 000). */
+export const MAX_REPS = 400;
+
 export interface StepTiming {
   median_ms: number;
   min_ms: number;
@@ -41,16 +44,25 @@ export interface StepTiming {
   cores: number;
 }
 
-/** Median wall time of `fn` (which must wait for its result) after `warmup` untimed calls. */
-export function timeSteps(fn: () => void, reps: number, warmup: number): StepTiming {
+/**
+ * Median wall time of `fn` (which must wait for its result) after `warmup` untimed calls. With `minMs`,
+ * timing goes on past `reps` until the timed calls add up to `minMs` (at most `MAX_REPS` calls): a
+ * median of 5 calls of a 1 ms kernel is one scheduler hiccup away from a different figure, and the
+ * PyTorch side (bench/torch_bench.py's median_ms) follows the same rule, so both medians cover a
+ * similar stretch of time.
+ */
+export function timeSteps(fn: () => void, reps: number, warmup: number, minMs = 0): StepTiming {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
-  for (let i = 0; i < reps; i++) {
+  let timed = 0;
+  while (times.length < reps || (timed < minMs && times.length < MAX_REPS)) {
     const t0 = performance.now();
     fn();
-    times.push(performance.now() - t0);
+    const dt = performance.now() - t0;
+    times.push(dt);
+    timed += dt;
   }
   const wall = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
@@ -59,7 +71,7 @@ export function timeSteps(fn: () => void, reps: number, warmup: number): StepTim
     median_ms: times[Math.floor(times.length / 2)] as number,
     min_ms: times[0] as number,
     max_ms: times[times.length - 1] as number,
-    reps,
+    reps: times.length,
     cores: (cpu.user + cpu.system) / 1000 / wall,
   };
 }

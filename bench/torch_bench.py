@@ -13,14 +13,22 @@ import torch
 import torch.nn.functional as F
 
 
-def median_ms(fn, reps, warmup=1):
+# Same rule as bench/threads.ts timeSteps: at least `reps` timed calls, and more until they add up to
+# `min_ms` (at most MAX_REPS calls), so a 1 ms kernel's median is not decided by 5 calls.
+MAX_REPS = 400
+
+
+def median_ms(fn, reps, warmup=1, min_ms=0.0):
     for _ in range(warmup):
         fn()
     times = []
-    for _ in range(reps):
+    timed = 0.0
+    while len(times) < reps or (timed < min_ms and len(times) < MAX_REPS):
         t0 = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1000)
+        dt = (time.perf_counter() - t0) * 1000
+        times.append(dt)
+        timed += dt
     times.sort()
     return times[len(times) // 2]
 
@@ -150,11 +158,12 @@ def main():
     results = {}
     for c in spec["cases"]:
         fn = make(c)
+        min_ms = spec.get("minMs", 0.0)
         if c["kind"] == "block_train":
-            results[c["name"]] = median_ms(fn, spec["reps"])
+            results[c["name"]] = median_ms(fn, spec["reps"], min_ms=min_ms)
         else:
             with torch.no_grad():
-                results[c["name"]] = median_ms(fn, spec["reps"])
+                results[c["name"]] = median_ms(fn, spec["reps"], min_ms=min_ms)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
 
 
