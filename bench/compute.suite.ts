@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { caseFlops, computeCases, type CaseSpec } from './compute-cases';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
+import { alternatingSides, pickMedianRound } from './suite-entries';
 import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
 
 /**
@@ -42,14 +43,24 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
   for (const threads of settings) {
     const load1 = os.loadavg()[0] as number;
     ctx.log(`  ${specs.length} cases at ${threads} thread(s) each side (load ${load1.toFixed(1)})…`);
-    // one child per side and thread count: all cases in a row, ours first then PyTorch
+    // one child per side and thread count, all cases in a row
     const timing = { cases: specs, reps: ctx.reps, minMs: ctx.quick ? QUICK_MIN_MS : MIN_MS };
-    const ours = runOursInChild<OursOutput>('compute-ours.ts', timing, threads, ctx.backend.backend).results;
-    const torch = ctx.torch ? runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch_bench.py', timing, threads).results : {};
+    // --rounds: the two children again, in alternating order; each case reports its median-ratio round
+    const bothSides = alternatingSides();
+    const runs = Array.from({ length: Math.max(1, ctx.rounds) }, () =>
+      bothSides(
+        () => runOursInChild<OursOutput>('compute-ours.ts', timing, threads, ctx.backend.backend).results,
+        () => (ctx.torch ? runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch_bench.py', timing, threads).results : {}),
+      ),
+    );
     for (const c of specs) {
-      const o = ours[c.name];
-      if (!o) continue;
-      const t = torch[c.name] ?? null;
+      const perRound = runs.flatMap((r) => (r.ours[c.name] ? [{ o: r.ours[c.name] as StepTiming, t: r.torch[c.name] ?? null }] : []));
+      if (perRound.length === 0) continue;
+      const { o, t, rounds } = pickMedianRound(
+        perRound,
+        (r) => r.o.median_ms,
+        (r) => r.t,
+      );
       const f = caseFlops(c);
       out.push({
         suite: 'compute',
@@ -64,9 +75,11 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
         ours_range_ms: [o.min_ms, o.max_ms],
         ours_reps: o.reps,
         load1,
+        ...(rounds ? { rounds } : {}),
         ...(c.reference ? { reference: c.reference } : {}),
       });
-      ctx.log(`  ${c.name} @${threads}t: ${o.median_ms.toFixed(1)} ms${t ? ` (torch ${t.toFixed(1)} ms, ×${(o.median_ms / t).toFixed(2)})` : ''}`);
+      const spread = rounds ? `; rounds ${rounds.map((r) => (r.ratio === null ? '—' : `×${r.ratio.toFixed(2)}`)).join(' ')}` : '';
+      ctx.log(`  ${c.name} @${threads}t: ${o.median_ms.toFixed(1)} ms${t ? ` (torch ${t.toFixed(1)} ms, ×${(o.median_ms / t).toFixed(2)}${spread})` : ''}`);
     }
   }
   return Promise.resolve(out);

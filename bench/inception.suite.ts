@@ -19,7 +19,7 @@ import { weightEntries } from '../models/inception-weights';
 import { inceptionCases, INCEPTION_WEIGHTS_SEED, PARITY_IMAGES, parityPixels, type InceptionBenchFiles, type InceptionBenchInput } from './inception-cases';
 import type { OursInceptionResult } from './inception-ours';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
-import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
+import { alternatingSides, comparedCase, inRounds, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
 import { runOursInChild, runTorchAtThreads } from './threads';
 
 /** max |a − b| and max |b| over two equally long feature arrays. */
@@ -63,7 +63,7 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
           ] as OursInceptionResult;
         const torchSide = () =>
           ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'fid_torch_inception.py', input('torch'), threads).results[c.name] ?? null) : null;
-        const { ours, torch } = bothSides(oursSide, torchSide);
+        const { ours, torch, rounds } = inRounds(ctx.rounds, bothSides, oursSide, torchSide);
         const parity = torch
           ? maxAbsDiff((await readNpyFile(input('ours').files.parityOut)).data, (await readNpyFile(input('torch').files.parityOut)).data)
           : null;
@@ -77,7 +77,7 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
             : []),
         ];
         out.push({
-          ...comparedCase({ suite: 'inception', name: c.name, threads }, ours, torch, { images: c.batch }, ctx, load1),
+          ...comparedCase({ suite: 'inception', name: c.name, threads }, ours, torch, { images: c.batch }, ctx, load1, rounds),
           ...(parity ? { parity } : {}),
           ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
         });

@@ -27,7 +27,7 @@ import { jpegFolder } from './data.suite';
 import { pretokenizeCases, type PretokenizeCaseRun, type PretokenizeCaseSpec } from './pretokenize-cases';
 import type { OursPretokenizeResult } from './pretokenize-ours';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
-import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
+import { alternatingSides, comparedCase, inRounds, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
 import { runOursInChild, runTorchAtThreads, type StepTiming } from './threads';
 
 /** Generates the case's ImageFolder (`<dir>/data/train`) and tokenizer artifact (`<dir>/tokenizer`). */
@@ -85,7 +85,7 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
                 c.name
               ] ?? null)
             : null;
-        const { ours, torch } = bothSides(oursSide, torchSide);
+        const { ours, torch, rounds } = inRounds(ctx.rounds, bothSides, oursSide, torchSide);
         const ids = torch ? sameIds(await readFile(path.join(c.out, 'ours.jsonl'), 'utf8'), await readFile(path.join(c.out, 'torch.jsonl'), 'utf8')) : null;
         const perS = (ms: number) => (c.images * 1000) / ms;
         const notes = [
@@ -94,7 +94,7 @@ async function run(ctx: BenchContext): Promise<BenchCase[]> {
           ...(ids ? [`${ids.equal}/${ids.total} views got identical ids on both sides`] : []),
         ];
         out.push({
-          ...comparedCase({ suite: 'pretokenize', name: c.name, threads }, ours, torch, { images: c.images }, ctx, load1),
+          ...comparedCase({ suite: 'pretokenize', name: c.name, threads }, ours, torch, { images: c.images }, ctx, load1, rounds),
           note: notes.join('; '),
         });
         ctx.log(

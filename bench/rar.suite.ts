@@ -13,7 +13,7 @@ import { formatProfile } from './profile';
 import type { OursRarResult } from './rar-ours';
 import { rarCases, tokensPerRun } from './rar-cases';
 import type { BenchCase, BenchContext, BenchSuite } from './run';
-import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
+import { alternatingSides, comparedCase, inRounds, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
 import { runOursInChild, runTorchAtThreads } from './threads';
 
 function run(ctx: BenchContext): Promise<BenchCase[]> {
@@ -36,12 +36,12 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       const oursSide = () => runOursInChild<OursOutput<OursRarResult>>('rar-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursRarResult;
       const torchSide = () =>
         ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/rar_bench.py', input, threads).results[c.name] ?? null) : null;
-      const { ours, torch } = bothSides(oursSide, torchSide);
+      const { ours, torch, rounds } = inRounds(ctx.rounds, bothSides, oursSide, torchSide);
       const tokPerS = (ms: number) => (tokensPerRun(c) * 1000) / ms;
       // sampling cases also count images (each generates batch images); a train step's tokens are its rate
       const perRun = { ...(c.kind !== 'train' ? { images: c.size.batch } : {}), tokens: tokensPerRun(c) };
       out.push({
-        ...comparedCase({ suite: 'rar', name: c.name, threads }, ours, torch, perRun, ctx, load1),
+        ...comparedCase({ suite: 'rar', name: c.name, threads }, ours, torch, perRun, ctx, load1, rounds),
         ...(ours.leaked !== 0 ? { note: `our run leaves ${ours.leaked} tensors per ${reps} runs` } : {}),
       });
       ctx.log(

@@ -1,6 +1,10 @@
 /**
  * The bench command (`npm run bench -- [--json] [--backend auto|tensorflow|wasm|cpu] [--suite a,b]
- * [--quick] [--reps N] [--install-torch] [--profile]`).
+ * [--quick] [--reps N] [--rounds N] [--install-torch] [--profile]`).
+ *
+ * --rounds N: each case runs both sides N times, back to back (model suites per case, the compute suite
+ * per thread count); the reported figures are those of the round with the median ratio, and every round's
+ * figures are kept in the case's `rounds`. Single runs on this shared machine move by up to 2×.
  *
  * --profile: suites that support it also print, per case, where one of our steps spends its time (tfjs
  * kernel type, count, total ms; tf.profile times each kernel to completion, so the sum exceeds a step).
@@ -55,6 +59,8 @@ export interface BenchCase {
    */
   reference?: string;
   note?: string;
+  /** With --rounds N > 1: every round's figures; ours_ms, torch_ms and ratio are those of the median-ratio round. */
+  rounds?: { ours_ms: number; torch_ms: number | null; ratio: number | null }[];
 }
 
 export interface BenchContext {
@@ -62,6 +68,8 @@ export interface BenchContext {
   torch: TorchRef | null;
   quick: boolean;
   reps: number;
+  /** --rounds: how many times each case runs both sides, back to back (the median-ratio round is reported). */
+  rounds: number;
   /** --profile: log a per-kernel-type breakdown of one of our steps per case (where supported). */
   profile: boolean;
   log: (line: string) => void;
@@ -107,6 +115,7 @@ interface Args {
   suites?: string[];
   quick: boolean;
   reps?: number;
+  rounds?: number;
   installTorch: boolean;
   profile: boolean;
 }
@@ -127,6 +136,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--backend') args.backend = next();
     else if (a === '--suite') args.suites = next().split(',');
     else if (a === '--reps') args.reps = Number(next());
+    else if (a === '--rounds') args.rounds = Number(next());
     else if (a !== '--') throw new Error(`unknown argument ${a}`);
   }
   return args;
@@ -147,7 +157,16 @@ async function main(): Promise<void> {
       ? `pytorch reference: torch ${torch.version} via ${torch.python} (${torch.source}); OpenBLAS core ${torch.openblas?.used ?? 'unknown'}${torch.openblas?.override ? ` (set OPENBLAS_CORETYPE: it detected ${torch.openblas.detected}, a generic fallback)` : ''}`
       : `pytorch reference: none (${'error' in found ? found.error : ''})`,
   );
-  const ctx: BenchContext = { backend, torch, quick: args.quick, reps: args.reps ?? (args.quick ? 3 : 5), profile: args.profile, log, peakGflops: null };
+  const ctx: BenchContext = {
+    backend,
+    torch,
+    quick: args.quick,
+    reps: args.reps ?? (args.quick ? 3 : 5),
+    rounds: args.rounds ?? 1,
+    profile: args.profile,
+    log,
+    peakGflops: null,
+  };
   const suites = (await discoverSuites()).filter((s) => !args.suites || args.suites.includes(s.name));
   const cases: BenchCase[] = [];
   for (const s of suites) {

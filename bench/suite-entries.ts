@@ -41,6 +41,47 @@ export function alternatingSides(): <O, T>(oursSide: () => O, torchSide: () => T
   };
 }
 
+/** One round of a case: both sides timed once, back to back. */
+export interface CaseRound {
+  ours_ms: number;
+  torch_ms: number | null;
+  ratio: number | null;
+}
+
+/**
+ * Times a case `rounds` times (`--rounds`), each round both sides back to back in the alternating order,
+ * and returns the round whose ratio is the median (ours_ms when there is no PyTorch), so the reported
+ * times and ratio come from one round and agree with each other. With more than one round the case also
+ * reports every round (BenchCase.rounds): on this shared machine the same PyTorch case moved by up to 2×
+ * between runs minutes apart, and the spread of the rounds shows how far one figure can be trusted.
+ */
+export function inRounds<O extends StepTiming, T extends StepTiming>(
+  rounds: number,
+  bothSides: ReturnType<typeof alternatingSides>,
+  oursSide: () => O,
+  torchSide: () => T | null,
+): { ours: O; torch: T | null; rounds?: CaseRound[] } {
+  const all: { ours: O; torch: T | null }[] = [];
+  for (let r = 0; r < Math.max(1, rounds); r++) all.push(bothSides(oursSide, torchSide));
+  return pickMedianRound(
+    all,
+    (x) => x.ours.median_ms,
+    (x) => x.torch?.median_ms ?? null,
+  );
+}
+
+/** The round with the median ratio (ties: the lower), plus every round's figures when there are several. */
+export function pickMedianRound<R>(all: R[], oursMs: (r: R) => number, torchMs: (r: R) => number | null): R & { rounds?: CaseRound[] } {
+  const summary = all.map((r): CaseRound => {
+    const t = torchMs(r);
+    return { ours_ms: oursMs(r), torch_ms: t, ratio: t ? oursMs(r) / t : null };
+  });
+  const key = (i: number) => summary[i]?.ratio ?? summary[i]?.ours_ms ?? 0;
+  const order = all.map((_, i) => i).sort((a, b) => key(a) - key(b));
+  const mid = order[Math.floor((order.length - 1) / 2)] as number;
+  return { ...(all[mid] as R), ...(all.length > 1 ? { rounds: summary } : {}) };
+}
+
 /** Items one run handles, for the per-second rates: images, and for token models tokens. */
 export interface PerRun {
   images?: number;
@@ -58,6 +99,7 @@ export function comparedCase(
   perRun: PerRun,
   ctx: BenchContext,
   load1: number,
+  rounds?: CaseRound[],
 ): BenchCase {
   const t = torch?.median_ms ?? null;
   const rate = (n: number, ms: number) => (n * 1000) / ms;
@@ -75,5 +117,6 @@ export function comparedCase(
     ours_range_ms: [ours.min_ms, ours.max_ms],
     torch_range_ms: torch ? [torch.min_ms, torch.max_ms] : null,
     load1,
+    ...(rounds ? { rounds } : {}),
   };
 }

@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import { formatProfile } from './profile';
-import { alternatingSides, comparedCase, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
+import { alternatingSides, comparedCase, inRounds, threadSettings, type OursOutput, type TorchOutput } from './suite-entries';
 import { runOursInChild, runTorchAtThreads } from './threads';
 import type { OursResult } from './tokenizer-ours';
 import { tokenizerCases } from './tokenizer-cases';
@@ -34,9 +34,9 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       const oursSide = () => runOursInChild<OursOutput<OursResult>>('tokenizer-ours.ts', input, threads, ctx.backend.backend).results[c.name] as OursResult;
       const torchSide = () =>
         ctx.torch ? (runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch/tokenizer_bench.py', input, threads).results[c.name] ?? null) : null;
-      const { ours, torch } = bothSides(oursSide, torchSide);
+      const { ours, torch, rounds } = inRounds(ctx.rounds, bothSides, oursSide, torchSide);
       out.push({
-        ...comparedCase({ suite: 'tokenizer', name: c.name, threads }, ours, torch, { images: c.size.batch }, ctx, load1),
+        ...comparedCase({ suite: 'tokenizer', name: c.name, threads }, ours, torch, { images: c.size.batch }, ctx, load1, rounds),
         ...(ours.leaked !== 0 ? { note: `our step leaves ${ours.leaked} tensors per ${reps} steps` } : {}),
       });
       ctx.log(
