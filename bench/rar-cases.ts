@@ -33,6 +33,8 @@ export interface RarCaseSpec {
   adamw: { lr: number; beta1: number; beta2: number; weightDecay: number };
   /** Train cases: `graph` runs each step under withDeferredExecution (compute/deferred-execution.ts). */
   exec?: 'eager' | 'graph';
+  /** A path no stage runs, timed to show what the stages' path gains over it (BenchCase.reference). */
+  reference?: string;
 }
 
 function size(label: string, batch: number, D: number, depth: number, heads: number, L: number, K: number, C: number): RarSize {
@@ -59,7 +61,15 @@ export function rarCases(quick: boolean): RarCaseSpec[] {
   // a bigger model batch, as generator.sample runs: each decode step's kernels get more rows to work on
   const sampleBig = { ...smoke, batch: 32 };
   if (!quick) out.push({ kind: 'sample-kv', name: `sample kv-cache ${smoke.label} ${sampleBig.batch} images`, size: sampleBig, sampling, adamw });
-  out.push({ kind: 'sample-full', name: `sample no-cache ${smoke.label} ${sampleSize.batch} images`, size: sampleSize, sampling, adamw });
+  out.push({
+    kind: 'sample-full',
+    name: `sample no-cache ${smoke.label} ${sampleSize.batch} images`,
+    size: sampleSize,
+    sampling,
+    adamw,
+    // sampleRar's kvCache: false exists for the tests that check the cached path against it; no stage or spec can select it
+    reference: `full-prefix recompute, only tests run it; generator.sample and posttrain.pairs run "sample kv-cache ${smoke.label} ${sampleSize.batch} images"`,
+  });
   return out;
 }
 

@@ -43,6 +43,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
       out.push({
         ...comparedCase({ suite: 'rar', name: c.name, threads }, ours, torch, perRun, ctx, load1, rounds),
         ...(ours.leaked !== 0 ? { note: `our run leaves ${ours.leaked} tensors per ${reps} runs` } : {}),
+        ...(c.reference ? { reference: c.reference } : {}),
       });
       ctx.log(
         `  ${c.name} @${threads}t (load ${load1.toFixed(1)}): ours ${ours.median_ms.toFixed(1)} ms (${Math.round(tokPerS(ours.median_ms))} tok/s, ${ours.cores.toFixed(2)} cores)` +
