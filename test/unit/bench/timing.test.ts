@@ -15,10 +15,13 @@ test('timeSteps times exactly reps calls when there is no time floor', () => {
   assert.equal(t.reps, 3);
 });
 
-test('timeSteps keeps timing past reps until the calls add up to the floor', () => {
-  const t = timeSteps(() => spin(2), 3, 0, 30);
-  // 2 ms calls need at least 15 of them to reach 30 ms; the medians still describe one call
-  assert.ok(t.reps >= 15, `reps ${t.reps}`);
+test('timeSteps keeps timing past reps until the calls add up to the floor, then stops', () => {
+  const t = timeSteps(() => spin(2), 3, 0, 100);
+  // every call takes at least 2 ms (longer when the process is descheduled), so the floor is reached
+  // after at most 50 calls, and reaching it takes more than the 3 reps asked for unless three calls
+  // took over 33 ms each
+  assert.ok(t.reps > 3 && t.reps <= 50, `reps ${t.reps}`);
+  assert.ok(t.reps * t.max_ms >= 100, `the timed calls add up to at least the floor: ${t.reps} × max ${t.max_ms} ms`);
   assert.ok(t.median_ms >= 2 && t.min_ms <= t.median_ms && t.median_ms <= t.max_ms);
 });
 
