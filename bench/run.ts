@@ -142,6 +142,13 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** The table's rounds column: the lowest and highest ratio over the case's rounds (— for a single round). */
+function roundsRange(c: BenchCase): string {
+  const ratios = (c.rounds ?? []).flatMap((r) => (r.ratio === null ? [] : [r.ratio]));
+  if (ratios.length < 2) return '—';
+  return `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+}
+
 function fmt(x: number | null, digits = 1): string {
   return x === null ? '—' : x.toFixed(digits);
 }
@@ -174,11 +181,11 @@ async function main(): Promise<void> {
     cases.push(...(await s.run(ctx)));
   }
   log(
-    `\n${'case'.padEnd(52)} ${'thr'.padStart(3)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`,
+    `\n${'case'.padEnd(52)} ${'thr'.padStart(3)} ${'ours ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ratio'.padStart(7)} ${'rounds'.padStart(11)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)}`,
   );
   for (const c of cases) {
     log(
-      `${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}${c.reference ? '  reference' : ''}`,
+      `${`${c.suite}/${c.name}`.padEnd(52)} ${(c.threads === undefined ? '—' : String(c.threads)).padStart(3)} ${fmt(c.ours_ms).padStart(9)} ${fmt(c.torch_ms).padStart(9)} ${fmt(c.ratio, 2).padStart(7)} ${roundsRange(c).padStart(11)} ${fmt(c.gflops).padStart(8)} ${fmt(c.peak_gflops, 0).padStart(6)}${c.reference ? '  reference' : ''}`,
     );
   }
   if (args.json) {
