@@ -47,7 +47,7 @@ function run(ctx: BenchContext): Promise<BenchCase[]> {
     const timing = { cases: specs, reps: ctx.reps, minMs: ctx.quick ? QUICK_MIN_MS : MIN_MS };
     // --rounds: the two children again, in alternating order; each case reports its median-ratio round
     const bothSides = alternatingSides();
-    const runs = Array.from({ length: Math.max(1, ctx.rounds) }, () =>
+    const runs = Array.from({ length: ctx.rounds }, () =>
       bothSides(
         () => runOursInChild<OursOutput>('compute-ours.ts', timing, threads, ctx.backend.backend).results,
         () => (ctx.torch ? runTorchAtThreads<TorchOutput>(ctx.torch.python, 'torch_bench.py', timing, threads).results : {}),

@@ -60,7 +60,14 @@ export interface BenchCase {
   reference?: string;
   note?: string;
   /** With --rounds N > 1: every round's figures; ours_ms, torch_ms and ratio are those of the median-ratio round. */
-  rounds?: { ours_ms: number; torch_ms: number | null; ratio: number | null }[];
+  rounds?: CaseRound[];
+}
+
+/** One round of a case: both sides timed once, back to back (bench/suite-entries.ts inRounds). */
+export interface CaseRound {
+  ours_ms: number;
+  torch_ms: number | null;
+  ratio: number | null;
 }
 
 export interface BenchContext {
@@ -120,6 +127,12 @@ interface Args {
   profile: boolean;
 }
 
+function positiveInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${flag} needs a positive integer, got "${v}"`);
+  return n;
+}
+
 function parseArgs(argv: string[]): Args {
   const args: Args = { json: false, quick: false, installTorch: false, profile: false };
   for (let i = 0; i < argv.length; i++) {
@@ -135,8 +148,8 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--install-torch') args.installTorch = true;
     else if (a === '--backend') args.backend = next();
     else if (a === '--suite') args.suites = next().split(',');
-    else if (a === '--reps') args.reps = Number(next());
-    else if (a === '--rounds') args.rounds = Number(next());
+    else if (a === '--reps') args.reps = positiveInt(a, next());
+    else if (a === '--rounds') args.rounds = positiveInt(a, next());
     else if (a !== '--') throw new Error(`unknown argument ${a}`);
   }
   return args;

@@ -3,7 +3,7 @@
  * against PyTorch: the thread counts, the alternating order of the two sides, and the common fields of the
  * BenchCase they report. Each suite keeps its own notes, parity checks and log line.
  */
-import type { BenchCase, BenchContext } from './run';
+import type { BenchCase, BenchContext, CaseRound } from './run';
 import type { StepTiming } from './threads';
 
 /** The PyTorch side's JSON answer (bench/torch/*.py, bench/fid_torch_inception.py). */
@@ -41,13 +41,6 @@ export function alternatingSides(): <O, T>(oursSide: () => O, torchSide: () => T
   };
 }
 
-/** One round of a case: both sides timed once, back to back. */
-export interface CaseRound {
-  ours_ms: number;
-  torch_ms: number | null;
-  ratio: number | null;
-}
-
 /**
  * Times a case `rounds` times (`--rounds`), each round both sides back to back in the alternating order,
  * and returns the round whose ratio is the median (ours_ms when there is no PyTorch), so the reported
@@ -62,7 +55,7 @@ export function inRounds<O extends StepTiming, T extends StepTiming>(
   torchSide: () => T | null,
 ): { ours: O; torch: T | null; rounds?: CaseRound[] } {
   const all: { ours: O; torch: T | null }[] = [];
-  for (let r = 0; r < Math.max(1, rounds); r++) all.push(bothSides(oursSide, torchSide));
+  for (let r = 0; r < rounds; r++) all.push(bothSides(oursSide, torchSide));
   return pickMedianRound(
     all,
     (x) => x.ours.median_ms,
